@@ -1,0 +1,33 @@
+/* engine.h - the protocol's state machine.
+ *
+ * engine_apply runs one decoded request against a store, inside a
+ * transaction (or savepoint) the caller opened, and produces its response.
+ * Every rule about what a request does to promises, tasks, callbacks,
+ * listeners, schedules and the outbox lives here and nowhere else; the store
+ * only keeps rows. A storage failure yields a 500 and a non-zero return so
+ * the caller rolls the request's savepoint back. */
+#ifndef RESONATE_ENGINE_H
+#define RESONATE_ENGINE_H
+
+#include "core/wire.h"
+#include "store/store.h"
+
+typedef struct {
+    int64_t retry_timeout; /* ms before an undelivered pending task is re-dispatched */
+    int64_t tick_batch;    /* max timers/schedules handled per kind per tick */
+} engine_config_t;
+
+/* Applies req (req->now set) and fills resp. Returns 0 when the request's
+ * writes should be kept (whatever its status), -1 on a storage error (resp is
+ * a 500 then and the writes must be rolled back). Allocations go to a. */
+int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
+                 response_t *resp);
+
+/* One background tick at time t: times out due promises (timers resolve,
+ * others reject as timed out), expires leases, re-dispatches pending tasks
+ * whose retry timer passed, and fires due schedules, at most
+ * cfg->tick_batch of each. *more is set when work was left for the next
+ * tick. Returns 0, or -1 with the reason in store_errmsg(st). */
+int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, bool *more);
+
+#endif

@@ -1,0 +1,127 @@
+/* types.c - names of operations and states, and the id lineage rules. */
+#include "core/types.h"
+
+#include <string.h>
+
+static const char *const op_names[OP__COUNT] = {
+    [OP_PROMISE_GET] = "promise.get",
+    [OP_PROMISE_CREATE] = "promise.create",
+    [OP_PROMISE_SETTLE] = "promise.settle",
+    [OP_PROMISE_REGISTER_CALLBACK] = "promise.register_callback",
+    [OP_PROMISE_REGISTER_LISTENER] = "promise.register_listener",
+    [OP_PROMISE_SEARCH] = "promise.search",
+    [OP_TASK_GET] = "task.get",
+    [OP_TASK_CREATE] = "task.create",
+    [OP_TASK_ACQUIRE] = "task.acquire",
+    [OP_TASK_RELEASE] = "task.release",
+    [OP_TASK_FULFILL] = "task.fulfill",
+    [OP_TASK_SUSPEND] = "task.suspend",
+    [OP_TASK_FENCE] = "task.fence",
+    [OP_TASK_HEARTBEAT] = "task.heartbeat",
+    [OP_TASK_HALT] = "task.halt",
+    [OP_TASK_CONTINUE] = "task.continue",
+    [OP_TASK_SEARCH] = "task.search",
+    [OP_SCHEDULE_GET] = "schedule.get",
+    [OP_SCHEDULE_CREATE] = "schedule.create",
+    [OP_SCHEDULE_DELETE] = "schedule.delete",
+    [OP_SCHEDULE_SEARCH] = "schedule.search",
+    [OP_DEBUG_START] = "debug.start",
+    [OP_DEBUG_STOP] = "debug.stop",
+    [OP_DEBUG_RESET] = "debug.reset",
+    [OP_DEBUG_SNAP] = "debug.snap",
+    [OP_DEBUG_TICK] = "debug.tick",
+};
+
+const char *op_name(op_t op)
+{
+    return (op >= 0 && op < OP__COUNT) ? op_names[op] : NULL;
+}
+
+op_t op_from_name(const char *name)
+{
+    for (int i = 0; i < OP__COUNT; i++)
+        if (strcmp(op_names[i], name) == 0)
+            return (op_t)i;
+    return OP_UNKNOWN;
+}
+
+bool op_is_debug(op_t op)
+{
+    return op >= OP_DEBUG_START && op <= OP_DEBUG_TICK;
+}
+
+static const char *const pstate_names[] = {"pending", "resolved", "rejected", "rejected_canceled",
+                                           "rejected_timedout"};
+static const char *const tstate_names[] = {"pending", "acquired", "suspended", "halted",
+                                           "fulfilled"};
+
+const char *pstate_name(pstate_t s)
+{
+    return pstate_names[s];
+}
+
+const char *tstate_name(tstate_t s)
+{
+    return tstate_names[s];
+}
+
+static int parse_name(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+int pstate_parse(const char *s)
+{
+    return parse_name(pstate_names, 5, s);
+}
+
+int tstate_parse(const char *s)
+{
+    return parse_name(tstate_names, 5, s);
+}
+
+const char *kvmap_get(const kvmap_t *m, const char *key)
+{
+    /* Maps are sorted by key; binary search. */
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->items[mid].key, key);
+        if (c == 0)
+            return m->items[mid].val;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Length of the origin of id under the rule that splits at sep. */
+static size_t origin_len(const char *id, char sep)
+{
+    const char *p = strchr(id, sep);
+    return p ? (size_t)(p - id) : strlen(id);
+}
+
+bool ids_same_origin(const char *a, const char *b)
+{
+    static const char seps[] = {':', '.'};
+    for (size_t i = 0; i < sizeof seps; i++) {
+        size_t la = origin_len(a, seps[i]), lb = origin_len(b, seps[i]);
+        if (la == lb && memcmp(a, b, la) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool ids_extends(const char *id, const char *base)
+{
+    size_t n = strlen(base);
+    if (strncmp(id, base, n) != 0)
+        return false;
+    return id[n] == '\0' || id[n] == ':' || id[n] == '.';
+}

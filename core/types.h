@@ -1,0 +1,223 @@
+/* types.h - the protocol's typed vocabulary.
+ *
+ * Requests are decoded from JSON exactly once, at the edge (core/decode.c),
+ * into the structs below; the engine and the store only ever see these. All
+ * strings are NUL-terminated UTF-8 (embedded NULs are rejected while
+ * decoding) and, unless a function says otherwise, owned by the request's
+ * arena. Timestamps are Unix milliseconds. */
+#ifndef RESONATE_TYPES_H
+#define RESONATE_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTOCOL_VERSION "2026-04-01"
+
+/* A string-to-string map (tags, headers), sorted by key, keys unique. */
+typedef struct {
+    const char *key;
+    const char *val;
+} kv_t;
+
+typedef struct {
+    kv_t *items;
+    size_t n;
+} kvmap_t;
+
+/* Returns the value for key, or NULL when absent. */
+const char *kvmap_get(const kvmap_t *m, const char *key);
+
+/* A promise's param or value: both members optional. */
+typedef struct {
+    bool has_headers;
+    kvmap_t headers;
+    const char *data; /* NULL = absent */
+} pvalue_t;
+
+typedef enum {
+    PSTATE_PENDING,
+    PSTATE_RESOLVED,
+    PSTATE_REJECTED,
+    PSTATE_REJECTED_CANCELED,
+    PSTATE_REJECTED_TIMEDOUT,
+} pstate_t;
+
+typedef struct {
+    const char *id;
+    pstate_t state;
+    pvalue_t param;
+    pvalue_t value;
+    kvmap_t tags;
+    int64_t timeout_at;
+    int64_t created_at;
+    bool has_settled_at;
+    int64_t settled_at;
+} promise_t;
+
+typedef enum {
+    TSTATE_PENDING,
+    TSTATE_ACQUIRED,
+    TSTATE_SUSPENDED,
+    TSTATE_HALTED,
+    TSTATE_FULFILLED,
+} tstate_t;
+
+typedef struct {
+    const char *id;
+    tstate_t state;
+    int64_t version;
+    int64_t resumes;  /* ready callbacks whose awaiter is this task */
+    bool has_lease;   /* ttl and pid valid only while acquired */
+    int64_t ttl;
+    const char *pid;
+} task_t;
+
+typedef struct {
+    const char *id;
+    const char *cron;
+    const char *promise_id; /* template: {{.id}}, {{.timestamp}} */
+    int64_t promise_timeout;
+    pvalue_t promise_param;
+    kvmap_t promise_tags;
+    int64_t created_at;
+    int64_t next_run_at;
+    bool has_last_run_at;
+    int64_t last_run_at;
+} schedule_t;
+
+/* ---- operations ---------------------------------------------------------- */
+
+typedef enum {
+    OP_PROMISE_GET,
+    OP_PROMISE_CREATE,
+    OP_PROMISE_SETTLE,
+    OP_PROMISE_REGISTER_CALLBACK,
+    OP_PROMISE_REGISTER_LISTENER,
+    OP_PROMISE_SEARCH,
+    OP_TASK_GET,
+    OP_TASK_CREATE,
+    OP_TASK_ACQUIRE,
+    OP_TASK_RELEASE,
+    OP_TASK_FULFILL,
+    OP_TASK_SUSPEND,
+    OP_TASK_FENCE,
+    OP_TASK_HEARTBEAT,
+    OP_TASK_HALT,
+    OP_TASK_CONTINUE,
+    OP_TASK_SEARCH,
+    OP_SCHEDULE_GET,
+    OP_SCHEDULE_CREATE,
+    OP_SCHEDULE_DELETE,
+    OP_SCHEDULE_SEARCH,
+    OP_DEBUG_START,
+    OP_DEBUG_STOP,
+    OP_DEBUG_RESET,
+    OP_DEBUG_SNAP,
+    OP_DEBUG_TICK,
+    OP_UNKNOWN,
+    OP__COUNT = OP_UNKNOWN,
+} op_t;
+
+/* The wire name of op ("promise.get"), or NULL for OP_UNKNOWN. */
+const char *op_name(op_t op);
+
+/* The op for a wire name, OP_UNKNOWN when there is none. */
+op_t op_from_name(const char *name);
+
+/* True for the debug.* operations. */
+bool op_is_debug(op_t op);
+
+typedef struct {
+    const char *id;
+    int64_t timeout_at;
+    pvalue_t param;
+    kvmap_t tags;
+} promise_create_t;
+
+typedef struct {
+    const char *id;
+    pstate_t state; /* resolved, rejected or rejected_canceled */
+    pvalue_t value;
+} promise_settle_t;
+
+typedef struct {
+    const char *awaited;
+    const char *awaiter;
+} callback_req_t;
+
+typedef struct {
+    bool has_state;
+    int state;         /* pstate_t or tstate_t, per the operation */
+    kvmap_t tags;      /* empty = no filter (promise/schedule search only) */
+    int64_t limit;
+    const char *cursor; /* NULL = from the start */
+} search_req_t;
+
+typedef struct {
+    const char *id;
+    int64_t version;
+} task_ref_t;
+
+typedef struct {
+    const char *id;
+    int64_t version;
+    /* The fenced action: exactly one of create/settle, per is_create. */
+    bool is_create;
+    const char *action_kind;
+    promise_create_t create;
+    promise_settle_t settle;
+} task_fence_t;
+
+typedef struct {
+    const char *id;
+    const char *cron;
+    const char *promise_id;
+    int64_t promise_timeout;
+    pvalue_t promise_param;
+    kvmap_t promise_tags;
+} schedule_create_t;
+
+typedef struct request {
+    op_t op;
+    const char *kind;    /* verbatim, echoed in the response */
+    const char *corr_id; /* verbatim, echoed in the response */
+    const char *token;   /* bearer token, NULL when none was sent */
+    bool has_debug_time;
+    int64_t debug_time;
+    int64_t now;         /* effective time, set by the server before dispatch */
+    union {
+        struct { const char *id; } get;                 /* promise/task/schedule get, delete, halt, continue */
+        promise_create_t promise_create;
+        promise_settle_t promise_settle;
+        callback_req_t callback;                         /* register_callback */
+        struct { const char *awaited, *address; } listener;
+        search_req_t search;                             /* promise/task/schedule search */
+        struct { const char *pid; int64_t ttl; promise_create_t action; } task_create;
+        struct { const char *id; int64_t version; const char *pid; int64_t ttl; } task_acquire;
+        task_ref_t task_release;
+        struct { const char *id; int64_t version; promise_settle_t action; } task_fulfill;
+        struct { const char *id; int64_t version; const char **awaited; size_t n_awaited; } task_suspend;
+        task_fence_t task_fence;
+        struct { const char *pid; task_ref_t *tasks; size_t n_tasks; } task_heartbeat;
+        schedule_create_t schedule_create;
+        struct { int64_t time; } tick;
+    } u;
+} request_t;
+
+/* Names of states on the wire ("pending", "rejected_canceled", ...). */
+const char *pstate_name(pstate_t s);
+const char *tstate_name(tstate_t s);
+/* Parse a state name; returns -1 when unknown. */
+int pstate_parse(const char *s);
+int tstate_parse(const char *s);
+
+/* Origin of an id for the callback/suspend same-origin rules (DECISIONS #3:
+ * two ids share an origin when they agree under either the ':' or the '.'
+ * rule). */
+bool ids_same_origin(const char *a, const char *b);
+
+/* True when id equals base or extends it with ':' or '.' (DECISIONS #3). */
+bool ids_extends(const char *id, const char *base);
+
+#endif

@@ -1,0 +1,81 @@
+/* wire.h - JSON on the wire: request envelopes in, response envelopes out.
+ *
+ * This is the edge where external input is parsed, once, into the typed
+ * structs of core/types.h, applying every decoding and validation rule of the
+ * protocol (shape, types, field rules, reserved tags, addresses). After
+ * wire_decode_request succeeds nothing downstream looks at raw JSON.
+ * Error texts follow the reference server (docs/compatibility.md lists where
+ * they cannot match byte for byte). */
+#ifndef RESONATE_WIRE_H
+#define RESONATE_WIRE_H
+
+#include <jansson.h>
+
+#include "core/arena.h"
+#include "core/types.h"
+
+/* A response before serialisation: data is an object/array on success, a
+ * JSON string (the message) on failure. */
+typedef struct {
+    int status;
+    json_t *data; /* owned; NULL until set */
+} response_t;
+
+/* Sets r to status with data (reference stolen); frees any previous data. */
+void response_set(response_t *r, int status, json_t *data);
+
+/* Sets r to an error: status and a printf-formatted message. */
+void response_error(response_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Frees r->data. */
+void response_clear(response_t *r);
+
+/* The envelope of a request: what is known before the operation's data is
+ * decoded. kind and corr_id are always set, to "unknown"/"0" when the body
+ * did not provide them, so an error response can echo them. */
+typedef struct {
+    const char *kind;
+    const char *corr_id;
+    const char *token; /* head.auth, NULL when absent or null */
+    bool has_debug_time;
+    int64_t debug_time;
+    json_t *data; /* borrowed; lives as long as the arena */
+} envelope_t;
+
+/* Largest request body accepted, in bytes (the reference's 2 MiB). */
+#define WIRE_MAX_BODY (2u * 1024u * 1024u)
+
+/* Parses body into env (envelope steps 1-4: JSON, kind, data object,
+ * version). Returns 0, or -1 with err set to the 400 to send. */
+int wire_decode_envelope(arena_t *a, const char *body, size_t len, envelope_t *env,
+                         response_t *err);
+
+/* Decodes and validates env->data for the operation named by env->kind into
+ * out. Unknown kinds are 400, debug kinds without debug mode 403. Returns 0,
+ * or -1 with err set. */
+int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, request_t *out,
+                        response_t *err);
+
+/* Records as the reference emits them (keys sorted at serialisation). */
+json_t *wire_promise(const promise_t *p);
+json_t *wire_task(const task_t *t);
+json_t *wire_schedule(const schedule_t *s);
+json_t *wire_pvalue(const pvalue_t *v);
+json_t *wire_kvmap(const kvmap_t *m);
+
+/* Serialises a response envelope: {kind, head:{corrId,status,version}, data}
+ * with every object inside data key-sorted. Returns a malloc'd string (caller
+ * frees) and its length in *len. */
+char *wire_encode_envelope(const char *kind, const char *corr_id, int status, const json_t *data,
+                           size_t *len);
+
+/* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
+char *wire_dump(const json_t *v);
+
+/* Parses a canonical JSON object of string values (as produced by wire_dump
+ * of wire_kvmap) into m, allocating from a. Returns 0, or -1 if text is not
+ * such an object. Used by stores to read back tags and headers. */
+int wire_parse_kvmap(arena_t *a, const char *text, kvmap_t *m);
+
+#endif

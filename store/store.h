@@ -1,0 +1,179 @@
+/* store.h - the durable state behind the protocol, as row-level primitives.
+ *
+ * The engine (core/engine.c) owns every protocol rule; a store only keeps
+ * rows and answers queries, so a second backend (PostgreSQL) can be added
+ * beside store/sqlite.c by filling in another store_vtab_t. Nothing outside
+ * store/ knows SQL.
+ *
+ * Threading: a store_t is used by exactly one thread at a time (the server's
+ * store thread). Transactions: the caller brackets work with begin/commit;
+ * inside a transaction, savepoint/release/rollback_to give each request of a
+ * group commit its own atomicity.
+ *
+ * Errors: every function returns STORE_OK (0) or STORE_ERR (-1); after
+ * STORE_ERR, store_errmsg() describes the failure until the next call.
+ * Records returned by reads are allocated from the arena passed in; the
+ * caller owns nothing else. */
+#ifndef RESONATE_STORE_H
+#define RESONATE_STORE_H
+
+#include "core/arena.h"
+#include "core/types.h"
+
+#define STORE_OK 0
+#define STORE_ERR (-1)
+
+typedef struct store store_t;
+
+/* Task timer types, as the reference numbers them in debug.snap. */
+#define TIMER_RETRY 0
+#define TIMER_LEASE 1
+
+typedef struct {
+    const char *id;
+    int type;     /* TIMER_RETRY or TIMER_LEASE */
+    int64_t timeout;
+    const char *pid; /* lease only */
+    int64_t ttl;     /* lease only */
+} task_timer_t;
+
+typedef enum { MSG_EXECUTE, MSG_UNBLOCK } msg_kind_t;
+
+/* One row of the outbox: a message waiting for delivery. */
+typedef struct {
+    int64_t seq;         /* outbox row id */
+    msg_kind_t kind;
+    const char *address;
+    const char *id;      /* task id (execute) or promise id (unblock) */
+    int64_t version;     /* execute only */
+    int64_t not_before;  /* earliest delivery time (resonate:delay, back-off) */
+    int attempts;
+} outbox_msg_t;
+
+typedef struct {
+    const char *awaited;
+    const char *awaiter;
+} callback_t;
+
+typedef struct {
+    const char *promise_id;
+    const char *address;
+} listener_t;
+
+/* Everything debug.snap shows, each list in the order the protocol gives. */
+typedef struct {
+    promise_t *promises; size_t n_promises;         /* by id */
+    callback_t *callbacks; size_t n_callbacks;      /* not-ready only, by (awaiter, awaited) */
+    listener_t *listeners; size_t n_listeners;      /* by (promise id, address) */
+    task_t *tasks; size_t n_tasks;                  /* by id */
+    task_timer_t *timers; size_t n_timers;          /* by id */
+    outbox_msg_t *messages; size_t n_messages;      /* executes by task id, then unblocks */
+} store_snap_t;
+
+typedef struct store_vtab {
+    /* lifecycle and transactions */
+    void (*close)(store_t *st);
+    int (*ping)(store_t *st);
+    int (*begin)(store_t *st);
+    int (*commit)(store_t *st);
+    int (*rollback)(store_t *st);
+    int (*savepoint)(store_t *st);
+    int (*release)(store_t *st);
+    int (*rollback_to)(store_t *st);
+    int (*checkpoint)(store_t *st);
+
+    /* promises; *out is NULL when not found */
+    int (*promise_get)(store_t *st, arena_t *a, const char *id, promise_t **out);
+    int (*promise_insert)(store_t *st, const promise_t *p);
+    int (*promise_settle)(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
+                          int64_t settled_at);
+    /* Up to q->limit matches with id > cursor, by id; *more says whether a
+     * further match exists. */
+    int (*promise_search)(store_t *st, arena_t *a, const search_req_t *q, promise_t **out,
+                          size_t *n, bool *more);
+    /* Ids of pending promises with timeout_at <= t, by timeout, at most limit. */
+    int (*promise_due)(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
+                       size_t *n);
+    /* Promises whose resonate:branch tag equals branch, except exclude_id, by id. */
+    int (*promise_branch)(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
+                          promise_t **out, size_t *n);
+
+    /* callbacks */
+    int (*callback_insert)(store_t *st, const char *awaited, const char *awaiter, bool ready);
+    /* Marks every callback on awaited ready; returns the awaiters. */
+    int (*callback_ready)(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
+                          size_t *n);
+    int (*callback_delete_awaiter)(store_t *st, const char *awaiter);
+    int (*callback_delete_ready)(store_t *st, const char *awaiter);
+
+    /* listeners */
+    int (*listener_insert)(store_t *st, const char *promise_id, const char *address);
+    /* Removes and returns the listeners' addresses of promise_id. */
+    int (*listener_take)(store_t *st, arena_t *a, const char *promise_id,
+                         const char ***addresses, size_t *n);
+
+    /* tasks; task_get fills resumes and, while a lease exists, ttl/pid */
+    int (*task_get)(store_t *st, arena_t *a, const char *id, task_t **out);
+    int (*task_insert)(store_t *st, const char *id, tstate_t state, int64_t version);
+    int (*task_update)(store_t *st, const char *id, tstate_t state, int64_t version);
+    int (*task_search)(store_t *st, arena_t *a, const search_req_t *q, task_t **out, size_t *n,
+                       bool *more);
+    /* task timers: at most one per task */
+    int (*timer_get)(store_t *st, arena_t *a, const char *id, task_timer_t **out);
+    int (*timer_set)(store_t *st, const task_timer_t *t); /* upsert */
+    int (*timer_delete)(store_t *st, const char *id);
+    int (*timer_due)(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
+                     size_t *n);
+
+    /* outbox */
+    /* Queues execute(id, version) to address, replacing an older execute of
+     * the same task. */
+    int (*outbox_execute)(store_t *st, const char *task_id, int64_t version, const char *address,
+                          int64_t not_before);
+    /* Queues unblock(promise) to address unless one is already queued. */
+    int (*outbox_unblock)(store_t *st, const char *promise_id, const char *address);
+    /* Messages with not_before <= t, oldest first, at most limit. */
+    int (*outbox_due)(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
+                      size_t *n);
+    int (*outbox_delete)(store_t *st, int64_t seq);
+    int (*outbox_defer)(store_t *st, int64_t seq, int64_t not_before, int attempts);
+    int (*outbox_count)(store_t *st, int64_t *n);
+
+    /* schedules */
+    int (*schedule_get)(store_t *st, arena_t *a, const char *id, schedule_t **out);
+    int (*schedule_insert)(store_t *st, const schedule_t *s);
+    int (*schedule_delete)(store_t *st, const char *id, bool *found);
+    int (*schedule_search)(store_t *st, arena_t *a, const search_req_t *q, schedule_t **out,
+                           size_t *n, bool *more);
+    /* Schedules with next_run_at <= t, by next_run_at, at most limit. */
+    int (*schedule_due)(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
+                        size_t *n);
+    int (*schedule_advance)(store_t *st, const char *id, int64_t last_run_at,
+                            int64_t next_run_at);
+
+    /* debug */
+    int (*reset)(store_t *st);
+    int (*snap)(store_t *st, arena_t *a, store_snap_t *out);
+} store_vtab_t;
+
+struct store {
+    const store_vtab_t *v;
+    char errmsg[512];
+};
+
+/* Opens (creating if needed) the SQLite database at path (":memory:" for a
+ * private in-memory database), applies pragmas (WAL, synchronous=FULL) and
+ * migrates the schema to the current version. Returns NULL and writes the
+ * reason to err on failure. Close with st->v->close(st). */
+store_t *store_sqlite_open(const char *path, char *err, size_t errlen);
+
+/* The last error message of st. */
+static inline const char *store_errmsg(const store_t *st)
+{
+    return st->errmsg;
+}
+
+/* Current schema version written by this build. */
+#define STORE_SCHEMA_VERSION 1
+
+#endif

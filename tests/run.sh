@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` runs it: Check unit tests in the
+# release and the sanitized build, then the Node tests that drive a running
+# server (differential against the SDK's reference Server, end-to-end with the
+# real SDK). Ends with the line `N passed, N failed`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+
+count_check() { # $1 = log file of a Check runner
+    local line c f e
+    line=$(grep -E '^[0-9]+%: Checks: ' "$1" | tail -n 1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+    c=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+    e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + c - f - e))
+    failed=$((failed + f + e))
+}
+
+for flavour in rel san; do
+    echo "== unit tests ($flavour)"
+    log=$(mktemp)
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$BUILD/$flavour/unit" 2>&1 | tee "$log" |
+        grep -vE '^[^:]+:[0-9]+:P:' || true
+    count_check "$log"
+    rm -f "$log"
+done
+
+# Node tests: each file is run by node's test runner against a fresh server.
+node_tests=$(ls tests/diff/*.test.mjs tests/e2e/*.test.mjs tests/cli/*.test.mjs 2>/dev/null || true)
+if [ -n "$node_tests" ]; then
+    echo "== server tests"
+    log=$(mktemp)
+    RESONATE_BIN="$PWD/$BUILD/san/resonate" ASAN_OPTIONS=detect_leaks=1 \
+        node --import ./tests/node/polyfill.mjs --test --test-concurrency=1 $node_tests 2>&1 | tee "$log"
+    p=$(grep -E '^# pass [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
+    f=$(grep -E '^# fail [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
+    if [ -z "$p" ]; then failed=$((failed + 1)); else passed=$((passed + p)); failed=$((failed + ${f:-0})); fi
+    rm -f "$log"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
