@@ -14,7 +14,6 @@
 
 typedef struct {
     int64_t retry_timeout; /* ms before an undelivered pending task is re-dispatched */
-    int64_t tick_batch;    /* max timers/schedules handled per kind per tick */
 } engine_config_t;
 
 /* Applies req (req->now set) and fills resp. Returns 0 when the request's
@@ -25,9 +24,11 @@ int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const requ
 
 /* One background tick at time t: times out due promises (timers resolve,
  * others reject as timed out), expires leases, re-dispatches pending tasks
- * whose retry timer passed, and fires due schedules, at most
- * cfg->tick_batch of each. *more is set when work was left for the next
- * tick. Returns 0, or -1 with the reason in store_errmsg(st). */
-int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, bool *more);
+ * whose retry timer passed, and fires each due schedule once; at most limit
+ * items of each kind (0 = no limit). *more is set when a limit was reached
+ * and work was left for the next tick. Returns 0, or -1 with the reason in
+ * store_errmsg(st). */
+int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, size_t limit,
+                bool *more);
 
 #endif

@@ -31,7 +31,7 @@ typedef struct store store_t;
 
 typedef struct {
     const char *id;
-    int type;     /* TIMER_RETRY or TIMER_LEASE */
+    int type; /* TIMER_RETRY or TIMER_LEASE */
     int64_t timeout;
     const char *pid; /* lease only */
     int64_t ttl;     /* lease only */
@@ -41,12 +41,12 @@ typedef enum { MSG_EXECUTE, MSG_UNBLOCK } msg_kind_t;
 
 /* One row of the outbox: a message waiting for delivery. */
 typedef struct {
-    int64_t seq;         /* outbox row id */
+    int64_t seq; /* outbox row id */
     msg_kind_t kind;
     const char *address;
-    const char *id;      /* task id (execute) or promise id (unblock) */
-    int64_t version;     /* execute only */
-    int64_t not_before;  /* earliest delivery time (resonate:delay, back-off) */
+    const char *id;     /* task id (execute) or promise id (unblock) */
+    int64_t version;    /* execute only */
+    int64_t not_before; /* earliest delivery time (resonate:delay, back-off) */
     int attempts;
 } outbox_msg_t;
 
@@ -62,12 +62,24 @@ typedef struct {
 
 /* Everything debug.snap shows, each list in the order the protocol gives. */
 typedef struct {
-    promise_t *promises; size_t n_promises;         /* by id */
-    callback_t *callbacks; size_t n_callbacks;      /* not-ready only, by (awaiter, awaited) */
-    listener_t *listeners; size_t n_listeners;      /* by (promise id, address) */
-    task_t *tasks; size_t n_tasks;                  /* by id */
-    task_timer_t *timers; size_t n_timers;          /* by id */
-    outbox_msg_t *messages; size_t n_messages;      /* executes by task id, then unblocks */
+    /* by id */
+    promise_t *promises;
+    size_t n_promises;
+    /* not-ready only, by (awaiter, awaited) */
+    callback_t *callbacks;
+    size_t n_callbacks;
+    /* by (promise id, address) */
+    listener_t *listeners;
+    size_t n_listeners;
+    /* by id */
+    task_t *tasks;
+    size_t n_tasks;
+    /* by id */
+    task_timer_t *timers;
+    size_t n_timers;
+    /* executes by task id, then unblocks by (promise id, address) */
+    outbox_msg_t *messages;
+    size_t n_messages;
 } store_snap_t;
 
 typedef struct store_vtab {
@@ -77,21 +89,30 @@ typedef struct store_vtab {
     int (*begin)(store_t *st);
     int (*commit)(store_t *st);
     int (*rollback)(store_t *st);
+    /* rollback is a no-op when no transaction is open (the database may
+     * have rolled back by itself after a disk-full or I/O error). */
     int (*savepoint)(store_t *st);
     int (*release)(store_t *st);
+    /* Undoes every write since savepoint and ends the savepoint (one level,
+     * no nesting). Fails when the whole transaction is already gone; the
+     * caller must then roll back and fail the entire group. */
     int (*rollback_to)(store_t *st);
     int (*checkpoint)(store_t *st);
 
-    /* promises; *out is NULL when not found */
+    /* promises; *out is NULL when not found. Inserting an existing key
+     * (promise, task, schedule) is an error; updates and deletes of a
+     * missing row are no-ops. */
     int (*promise_get)(store_t *st, arena_t *a, const char *id, promise_t **out);
     int (*promise_insert)(store_t *st, const promise_t *p);
     int (*promise_settle)(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
                           int64_t settled_at);
-    /* Up to q->limit matches with id > cursor, by id; *more says whether a
-     * further match exists. */
+    /* Up to q->limit matches with id > cursor (byte order), by id; *more
+     * says whether a further match exists. A match has q->state (when
+     * has_state) and every key/value of q->tags among its tags. */
     int (*promise_search)(store_t *st, arena_t *a, const search_req_t *q, promise_t **out,
                           size_t *n, bool *more);
-    /* Ids of pending promises with timeout_at <= t, by timeout, at most limit. */
+    /* Ids of pending promises with timeout_at <= t, by (timeout, id), at
+     * most limit. */
     int (*promise_due)(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
                        size_t *n);
     /* Promises whose resonate:branch tag equals branch, except exclude_id, by id. */
@@ -99,18 +120,20 @@ typedef struct store_vtab {
                           promise_t **out, size_t *n);
 
     /* callbacks */
+    /* An existing (awaited, awaiter) pair is kept as it is. */
     int (*callback_insert)(store_t *st, const char *awaited, const char *awaiter, bool ready);
-    /* Marks every callback on awaited ready; returns the awaiters. */
+    /* Marks every callback on awaited ready; returns all its awaiters, by id. */
     int (*callback_ready)(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
                           size_t *n);
     int (*callback_delete_awaiter)(store_t *st, const char *awaiter);
     int (*callback_delete_ready)(store_t *st, const char *awaiter);
 
     /* listeners */
+    /* Inserting an existing (promise, address) pair is a no-op. */
     int (*listener_insert)(store_t *st, const char *promise_id, const char *address);
-    /* Removes and returns the listeners' addresses of promise_id. */
-    int (*listener_take)(store_t *st, arena_t *a, const char *promise_id,
-                         const char ***addresses, size_t *n);
+    /* Removes and returns the listeners' addresses of promise_id, sorted. */
+    int (*listener_take)(store_t *st, arena_t *a, const char *promise_id, const char ***addresses,
+                         size_t *n);
 
     /* tasks; task_get fills resumes and, while a lease exists, ttl/pid */
     int (*task_get)(store_t *st, arena_t *a, const char *id, task_t **out);
@@ -122,15 +145,21 @@ typedef struct store_vtab {
     int (*timer_get)(store_t *st, arena_t *a, const char *id, task_timer_t **out);
     int (*timer_set)(store_t *st, const task_timer_t *t); /* upsert */
     int (*timer_delete)(store_t *st, const char *id);
+    /* Timers with timeout <= t, by (timeout, id), at most limit. */
     int (*timer_due)(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
                      size_t *n);
+    /* Ids of the tasks whose lease is held by pid, by id. */
+    int (*timer_by_pid)(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n);
 
     /* outbox */
-    /* Queues execute(id, version) to address, replacing an older execute of
-     * the same task. */
+    /* Queues execute(id, version) to address with attempts 0, replacing an
+     * older execute of the same task. The replacement gets a new seq (it
+     * queues last), so deleting the old seq after an in-flight delivery
+     * cannot remove it. Seqs are never reused. */
     int (*outbox_execute)(store_t *st, const char *task_id, int64_t version, const char *address,
                           int64_t not_before);
-    /* Queues unblock(promise) to address unless one is already queued. */
+    /* Queues unblock(promise) to address, deliverable at once (not_before
+     * 0), unless one is already queued. */
     int (*outbox_unblock)(store_t *st, const char *promise_id, const char *address);
     /* Messages with not_before <= t, oldest first, at most limit. */
     int (*outbox_due)(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
@@ -143,15 +172,16 @@ typedef struct store_vtab {
     int (*schedule_get)(store_t *st, arena_t *a, const char *id, schedule_t **out);
     int (*schedule_insert)(store_t *st, const schedule_t *s);
     int (*schedule_delete)(store_t *st, const char *id, bool *found);
+    /* As promise_search, with q->tags matched against promise_tags and
+     * q->state ignored. */
     int (*schedule_search)(store_t *st, arena_t *a, const search_req_t *q, schedule_t **out,
                            size_t *n, bool *more);
-    /* Schedules with next_run_at <= t, by next_run_at, at most limit. */
+    /* Schedules with next_run_at <= t, by (next_run_at, id), at most limit. */
     int (*schedule_due)(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
                         size_t *n);
-    int (*schedule_advance)(store_t *st, const char *id, int64_t last_run_at,
-                            int64_t next_run_at);
+    int (*schedule_advance)(store_t *st, const char *id, int64_t last_run_at, int64_t next_run_at);
 
-    /* debug */
+    /* debug; reset deletes every row, keeping the schema */
     int (*reset)(store_t *st);
     int (*snap)(store_t *st, arena_t *a, store_snap_t *out);
 } store_vtab_t;

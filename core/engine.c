@@ -1,0 +1,961 @@
+/* engine.c - the protocol's state machine (see engine.h).
+ *
+ * Each operation is a function of (request, stored rows) -> (new rows,
+ * response), written against the row-level primitives of store/store.h. The
+ * settlement chain (settle -> fulfil own task -> resume awaiters -> unblock
+ * listeners) is shared by every path that settles a promise: explicit
+ * settles, task fulfilment, fenced settles, lazy timeouts and the background
+ * tick. */
+#include "core/engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cron.h"
+
+typedef struct {
+    const engine_config_t *cfg;
+    store_t *st;
+    arena_t *a;
+    int64_t now;
+} ctx_t;
+
+/* Propagates a storage failure: the caller turns it into a 500. */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if ((expr) != STORE_OK)                                                                    \
+            return -1;                                                                             \
+    } while (0)
+
+#define TAG_TARGET "resonate:target"
+#define TAG_TIMER "resonate:timer"
+#define TAG_DELAY "resonate:delay"
+#define TAG_BRANCH "resonate:branch"
+
+static bool is_timer(const promise_t *p)
+{
+    const char *v = kvmap_get(&p->tags, TAG_TIMER);
+    return v && strcmp(v, "true") == 0;
+}
+
+/* The state a promise takes when its deadline passes. */
+static pstate_t timeout_state(const promise_t *p)
+{
+    return is_timer(p) ? PSTATE_RESOLVED : PSTATE_REJECTED_TIMEDOUT;
+}
+
+/* resonate:delay as an absolute "not before" time; 0 when absent (the
+ * decoder has already validated it). DECISIONS.md #4: honoured. */
+static int64_t delay_of(const promise_t *p)
+{
+    const char *d = kvmap_get(&p->tags, TAG_DELAY);
+    if (!d)
+        return 0;
+    long long v = 0;
+    if (sscanf(d, "%lld", &v) != 1 || v < 0)
+        return 0;
+    return (int64_t)v;
+}
+
+/* Queues execute(task id, version) to the task promise's target. */
+static int dispatch(ctx_t *c, const promise_t *p, int64_t version, int64_t not_before)
+{
+    const char *target = kvmap_get(&p->tags, TAG_TARGET);
+    if (!target)
+        return STORE_OK;
+    return c->st->v->outbox_execute(c->st, p->id, version, target, not_before);
+}
+
+/* Puts a task back to pending: retry timer and a fresh execute. */
+static int task_to_pending(ctx_t *c, const promise_t *p, int64_t version)
+{
+    TRY(c->st->v->task_update(c->st, p->id, TSTATE_PENDING, version));
+    task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = c->now + c->cfg->retry_timeout};
+    TRY(c->st->v->timer_set(c->st, &tm));
+    return dispatch(c, p, version, 0);
+}
+
+/* Resumes the suspended task of awaiter (T11). */
+static int resume_awaiter(ctx_t *c, const char *awaiter)
+{
+    task_t *t = NULL;
+    TRY(c->st->v->task_get(c->st, c->a, awaiter, &t));
+    if (!t || t->state != TSTATE_SUSPENDED)
+        return STORE_OK;
+    promise_t *p = NULL;
+    TRY(c->st->v->promise_get(c->st, c->a, awaiter, &p));
+    if (!p)
+        return STORE_OK;
+    return task_to_pending(c, p, t->version);
+}
+
+/* Settles p (already pending in the store) and runs the settlement chain.
+ * p is updated in place to the settled record. */
+static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *value,
+                        int64_t settled_at)
+{
+    store_t *st = c->st;
+    p->state = state;
+    if (value)
+        p->value = *value;
+    p->has_settled_at = true;
+    p->settled_at = settled_at;
+    TRY(st->v->promise_settle(st, p->id, state, &p->value, settled_at));
+
+    /* Own task (T14). */
+    task_t *t = NULL;
+    TRY(st->v->task_get(st, c->a, p->id, &t));
+    if (t && t->state != TSTATE_FULFILLED) {
+        TRY(st->v->task_update(st, p->id, TSTATE_FULFILLED, t->version));
+        TRY(st->v->timer_delete(st, p->id));
+        TRY(st->v->callback_delete_awaiter(st, p->id));
+    }
+
+    /* Awaiters (T11). */
+    const char **awaiters = NULL;
+    size_t n = 0;
+    TRY(st->v->callback_ready(st, c->a, p->id, &awaiters, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(resume_awaiter(c, awaiters[i]));
+
+    /* Listeners. */
+    const char **addrs = NULL;
+    TRY(st->v->listener_take(st, c->a, p->id, &addrs, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(st->v->outbox_unblock(st, p->id, addrs[i]));
+    return STORE_OK;
+}
+
+/* Lazy timeout: settles id if it is pending past its deadline. *out (when
+ * non-NULL) receives the current record, NULL if there is none. */
+static int try_timeout(ctx_t *c, const char *id, promise_t **out)
+{
+    promise_t *p = NULL;
+    TRY(c->st->v->promise_get(c->st, c->a, id, &p));
+    if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now)
+        TRY(settle_chain(c, p, timeout_state(p), NULL, p->timeout_at));
+    if (out)
+        *out = p;
+    return STORE_OK;
+}
+
+/* Inserts a new promise (and its task when it has a target) as
+ * promise.create does. A promise born pending gets createdAt = created_at; one
+ * born past its deadline gets born_settled_at (promise.create uses timeoutAt,
+ * a schedule firing its firing time). A pending task is dispatched unless
+ * dispatch_task is false (task.create: the creator acquires it at once).
+ * *out receives the stored record. */
+static int create_promise(ctx_t *c, const promise_create_t *req, int64_t created_at,
+                          int64_t born_settled_at, bool dispatch_task, promise_t **out)
+{
+    store_t *st = c->st;
+    promise_t *p = arena_alloc(c->a, sizeof *p);
+    p->id = req->id;
+    p->param = req->param;
+    p->tags = req->tags;
+    p->timeout_at = req->timeout_at;
+    const char *target = kvmap_get(&p->tags, TAG_TARGET);
+    if (c->now >= req->timeout_at) {
+        /* Born settled: createdAt = settledAt = timeoutAt. */
+        p->state = timeout_state(p);
+        p->created_at = born_settled_at;
+        p->has_settled_at = true;
+        p->settled_at = req->timeout_at;
+        TRY(st->v->promise_insert(st, p));
+        if (target)
+            TRY(st->v->task_insert(st, p->id, TSTATE_FULFILLED, 0));
+    } else {
+        p->state = PSTATE_PENDING;
+        p->created_at = created_at;
+        TRY(st->v->promise_insert(st, p));
+        if (target) {
+            int64_t delay = delay_of(p);
+            int64_t base = delay > c->now ? delay : c->now;
+            TRY(st->v->task_insert(st, p->id, TSTATE_PENDING, 0));
+            if (!dispatch_task)
+                goto done;
+            task_timer_t tm = {.id = p->id, .type = TIMER_RETRY,
+                               .timeout = base + c->cfg->retry_timeout};
+            TRY(st->v->timer_set(st, &tm));
+            TRY(dispatch(c, p, 0, delay > c->now ? delay : 0));
+        }
+    }
+done:
+    *out = p;
+    return STORE_OK;
+}
+
+static json_t *wrap(const char *key, json_t *v)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, key, v);
+    return o;
+}
+
+/* ---- promises ------------------------------------------------------------ */
+
+static int op_promise_get(ctx_t *c, const request_t *r, response_t *resp)
+{
+    promise_t *p;
+    TRY(try_timeout(c, r->u.get.id, &p));
+    if (!p)
+        response_error(resp, 404, "Promise not found");
+    else
+        response_set(resp, 200, wrap("promise", wire_promise(p)));
+    return 0;
+}
+
+static int op_promise_create(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const promise_create_t *q = &r->u.promise_create;
+    promise_t *p;
+    TRY(try_timeout(c, q->id, &p));
+    if (!p)
+        TRY(create_promise(c, q, c->now, q->timeout_at, true, &p));
+    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    return 0;
+}
+
+static int op_promise_settle(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const promise_settle_t *q = &r->u.promise_settle;
+    promise_t *p;
+    TRY(try_timeout(c, q->id, &p));
+    if (!p) {
+        response_error(resp, 404, "Promise not found");
+        return 0;
+    }
+    if (p->state == PSTATE_PENDING)
+        TRY(settle_chain(c, p, q->state, &q->value, c->now));
+    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    return 0;
+}
+
+static int op_register_callback(ctx_t *c, const request_t *r, response_t *resp)
+{
+    store_t *st = c->st;
+    const callback_req_t *q = &r->u.callback;
+    promise_t *awaited, *awaiter;
+    TRY(try_timeout(c, q->awaited, &awaited));
+    TRY(try_timeout(c, q->awaiter, &awaiter));
+    bool has_target = awaiter && kvmap_get(&awaiter->tags, TAG_TARGET);
+
+    if (awaited && awaiter && has_target) {
+        if (awaited->state == PSTATE_PENDING) {
+            if (awaiter->state == PSTATE_PENDING)
+                TRY(st->v->callback_insert(st, q->awaited, q->awaiter, false));
+        } else {
+            /* Direct resume: the awaited already settled. */
+            TRY(resume_awaiter(c, q->awaiter));
+            task_t *t = NULL;
+            TRY(st->v->task_get(st, c->a, q->awaiter, &t));
+            if (t && (t->state == TSTATE_PENDING || t->state == TSTATE_ACQUIRED))
+                TRY(st->v->callback_insert(st, q->awaited, q->awaiter, true));
+        }
+    }
+
+    if (!awaited)
+        response_error(resp, 404, "Awaited promise not found");
+    else if (!awaiter)
+        response_error(resp, 422, "Awaiter promise not found");
+    else if (!has_target)
+        response_error(resp, 422, "Awaiter promise has no resonate:target tag");
+    else
+        response_set(resp, 200, wrap("promise", wire_promise(awaited)));
+    return 0;
+}
+
+static int op_register_listener(ctx_t *c, const request_t *r, response_t *resp)
+{
+    promise_t *p;
+    TRY(try_timeout(c, r->u.listener.awaited, &p));
+    if (!p) {
+        response_error(resp, 404, "Awaited promise not found");
+        return 0;
+    }
+    if (p->state == PSTATE_PENDING)
+        TRY(c->st->v->listener_insert(c->st, p->id, r->u.listener.address));
+    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    return 0;
+}
+
+/* {"<key>": [...], "cursor"?: last id} */
+static json_t *search_result(const char *key, json_t *items, bool more, const char *last_id)
+{
+    json_t *o = wrap(key, items);
+    if (more && last_id)
+        json_object_set_new(o, "cursor", json_string(last_id));
+    return o;
+}
+
+static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
+{
+    promise_t *ps = NULL;
+    size_t n = 0;
+    bool more = false;
+    TRY(c->st->v->promise_search(c->st, c->a, &r->u.search, &ps, &n, &more));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, wire_promise(&ps[i]));
+    response_set(resp, 200, search_result("promises", arr, more, n ? ps[n - 1].id : NULL));
+    return 0;
+}
+
+
+/* ---- tasks --------------------------------------------------------------- */
+
+/* Promises sharing the branch of p (excluding p), for the worker's replay. */
+static int preload(ctx_t *c, const promise_t *p, json_t **out)
+{
+    json_t *arr = json_array();
+    *out = arr;
+    const char *branch = p ? kvmap_get(&p->tags, TAG_BRANCH) : NULL;
+    if (!branch)
+        return STORE_OK;
+    promise_t *ps = NULL;
+    size_t n = 0;
+    TRY(c->st->v->promise_branch(c->st, c->a, branch, p->id, &ps, &n));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, wire_promise(&ps[i]));
+    return STORE_OK;
+}
+
+/* Acquires a pending task (T5) and builds the acquire-shaped answer. */
+static int acquire(ctx_t *c, const promise_t *p, int64_t version, const char *pid, int64_t ttl,
+                   response_t *resp)
+{
+    store_t *st = c->st;
+    TRY(st->v->task_update(st, p->id, TSTATE_ACQUIRED, version + 1));
+    task_timer_t tm = {.id = p->id, .type = TIMER_LEASE, .timeout = c->now + ttl, .pid = pid,
+                       .ttl = ttl};
+    TRY(st->v->timer_set(st, &tm));
+    TRY(st->v->callback_delete_ready(st, p->id));
+    task_t t = {.id = p->id, .state = TSTATE_ACQUIRED, .version = version + 1, .has_lease = true,
+                .ttl = ttl, .pid = pid};
+    json_t *pre;
+    TRY(preload(c, p, &pre));
+    json_t *o = wrap("task", wire_task(&t));
+    json_object_set_new(o, "promise", wire_promise(p));
+    json_object_set_new(o, "preload", pre);
+    response_set(resp, 200, o);
+    return STORE_OK;
+}
+
+/* Reads the task and its promise after a lazy timeout of id. */
+static int load_task(ctx_t *c, const char *id, task_t **t, promise_t **p)
+{
+    TRY(try_timeout(c, id, p));
+    *t = NULL;
+    if (*p)
+        TRY(c->st->v->task_get(c->st, c->a, id, t));
+    return STORE_OK;
+}
+
+static bool holds(const task_t *t, int64_t version)
+{
+    return t && t->state == TSTATE_ACQUIRED && t->version == version;
+}
+
+static int op_task_get(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.get.id, &t, &p));
+    if (!t)
+        response_error(resp, 404, "Task not found");
+    else
+        response_set(resp, 200, wrap("task", wire_task(t)));
+    return 0;
+}
+
+static int op_task_create(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const promise_create_t *q = &r->u.task_create.action;
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, q->id, &t, &p));
+    if (!p) {
+        TRY(create_promise(c, q, c->now, q->timeout_at, false, &p));
+        if (p->state != PSTATE_PENDING) {
+            task_t ft = {.id = p->id, .state = TSTATE_FULFILLED};
+            json_t *o = wrap("task", wire_task(&ft));
+            json_object_set_new(o, "promise", wire_promise(p));
+            json_object_set_new(o, "preload", json_array());
+            response_set(resp, 200, o);
+            return 0;
+        }
+        /* T3: born acquired by its creator, version 1, no message. */
+        return acquire(c, p, 0, r->u.task_create.pid, r->u.task_create.ttl, resp);
+    }
+    if (!t) {
+        response_error(resp, 422, "The promise does not have a resonate:target tag");
+        return 0;
+    }
+    switch (t->state) {
+    case TSTATE_FULFILLED: {
+        task_t ft = {.id = t->id, .state = TSTATE_FULFILLED, .version = t->version};
+        json_t *o = wrap("task", wire_task(&ft));
+        json_object_set_new(o, "promise", wire_promise(p));
+        json_object_set_new(o, "preload", json_array());
+        response_set(resp, 200, o);
+        return 0;
+    }
+    case TSTATE_PENDING:
+        return acquire(c, p, t->version, r->u.task_create.pid, r->u.task_create.ttl, resp);
+    default:
+        response_error(resp, 409, "Already exists");
+        return 0;
+    }
+}
+
+static int op_task_acquire(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.task_acquire.id, &t, &p));
+    if (!t)
+        response_error(resp, 404, "Task not found");
+    else if (t->state != TSTATE_PENDING)
+        response_error(resp, 409, "Task is not pending");
+    else if (t->version != r->u.task_acquire.version)
+        response_error(resp, 409, "Version mismatch");
+    else
+        return acquire(c, p, t->version, r->u.task_acquire.pid, r->u.task_acquire.ttl, resp);
+    return 0;
+}
+
+static int op_task_release(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.task_release.id, &t, &p));
+    if (!t) {
+        response_error(resp, 404, "Task not found");
+    } else if (!holds(t, r->u.task_release.version)) {
+        response_error(resp, 409, "Task version mismatch or invalid state");
+    } else {
+        TRY(task_to_pending(c, p, t->version));
+        response_set(resp, 200, json_object());
+    }
+    return 0;
+}
+
+static int op_task_fulfill(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.task_fulfill.id, &t, &p));
+    if (!t) {
+        response_error(resp, 404, "Task not found");
+    } else if (!holds(t, r->u.task_fulfill.version)) {
+        response_error(resp, 409, "Task version mismatch or invalid state");
+    } else {
+        const promise_settle_t *q = &r->u.task_fulfill.action;
+        /* The settlement chain fulfils the task, drops its timer and its
+         * callbacks (T10). */
+        TRY(settle_chain(c, p, q->state, &q->value, c->now));
+        response_set(resp, 200, wrap("promise", wire_promise(p)));
+    }
+    return 0;
+}
+
+static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
+{
+    store_t *st = c->st;
+    const char *id = r->u.task_suspend.id;
+    task_t *before = NULL;
+    TRY(st->v->task_get(st, c->a, id, &before));
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, id, &t, &p));
+    size_t n = r->u.task_suspend.n_awaited;
+    promise_t **aw = arena_alloc(c->a, (n ? n : 1) * sizeof *aw);
+    for (size_t i = 0; i < n; i++)
+        TRY(try_timeout(c, r->u.task_suspend.awaited[i], &aw[i]));
+    if (!holds(t, r->u.task_suspend.version)) {
+        if (!before)
+            response_error(resp, 404, "Task not found");
+        else
+            response_error(resp, 409, "Task is not acquired or version mismatch");
+        return 0;
+    }
+    bool all_pending = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!aw[i]) {
+            response_error(resp, 422, "Awaited promise not found");
+            return 0;
+        }
+        all_pending &= aw[i]->state == PSTATE_PENDING;
+    }
+    TRY(st->v->callback_delete_ready(st, id));
+    if (!all_pending) {
+        /* T9: something already settled; the worker keeps going. */
+        json_t *pre;
+        TRY(preload(c, p, &pre));
+        response_set(resp, 300, wrap("preload", pre));
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        TRY(st->v->callback_insert(st, aw[i]->id, id, false));
+    TRY(st->v->task_update(st, id, TSTATE_SUSPENDED, t->version));
+    TRY(st->v->timer_delete(st, id));
+    response_set(resp, 200, json_object());
+    return 0;
+}
+
+static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const task_fence_t *q = &r->u.task_fence;
+    const char *inner_id = q->is_create ? q->create.id : q->settle.id;
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, q->id, &t, &p));
+    promise_t *ip;
+    TRY(try_timeout(c, inner_id, &ip));
+    if (!t) {
+        response_error(resp, 404, "Task not found");
+        return 0;
+    }
+    if (!holds(t, q->version)) {
+        response_error(resp, 409, "Version mismatch");
+        return 0;
+    }
+    int status = 200;
+    json_t *data;
+    if (q->is_create) {
+        if (!ip)
+            TRY(create_promise(c, &q->create, c->now, q->create.timeout_at, true, &ip));
+        data = wrap("promise", wire_promise(ip));
+    } else if (!ip) {
+        status = 404;
+        data = json_string("Promise not found");
+    } else {
+        if (ip->state == PSTATE_PENDING)
+            TRY(settle_chain(c, ip, q->settle.state, &q->settle.value, c->now));
+        data = wrap("promise", wire_promise(ip));
+    }
+    /* The task's own promise may have changed (a settled child can't touch
+     * it, but read it back for an exact preload). */
+    TRY(c->st->v->promise_get(c->st, c->a, q->id, &p));
+    json_t *pre;
+    TRY(preload(c, p, &pre));
+    json_t *action = json_pack("{s:s,s:{s:s,s:i,s:s},s:o}", "kind", q->action_kind, "head",
+                               "corrId", r->corr_id, "status", status, "version",
+                               PROTOCOL_VERSION, "data", data);
+    json_t *o = wrap("action", action);
+    json_object_set_new(o, "preload", pre);
+    response_set(resp, 200, o);
+    return 0;
+}
+
+/* Renews the lease of one task held by pid (DECISIONS.md #2). */
+static int renew(ctx_t *c, const char *pid, const char *id, int64_t version, bool any_version)
+{
+    task_timer_t *tm = NULL;
+    TRY(c->st->v->timer_get(c->st, c->a, id, &tm));
+    if (!tm || tm->type != TIMER_LEASE || !tm->pid || strcmp(tm->pid, pid) != 0)
+        return STORE_OK;
+    task_t *t = NULL;
+    TRY(c->st->v->task_get(c->st, c->a, id, &t));
+    if (!t || t->state != TSTATE_ACQUIRED || (!any_version && t->version != version))
+        return STORE_OK;
+    tm->timeout = c->now + tm->ttl;
+    return c->st->v->timer_set(c->st, tm);
+}
+
+static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const char *pid = r->u.task_heartbeat.pid;
+    if (r->u.task_heartbeat.n_tasks == 0) {
+        /* The SDK sends an empty list: renew every lease this pid holds. */
+        const char **ids = NULL;
+        size_t n = 0;
+        TRY(c->st->v->timer_by_pid(c->st, c->a, pid, &ids, &n));
+        for (size_t i = 0; i < n; i++)
+            TRY(renew(c, pid, ids[i], 0, true));
+    } else {
+        for (size_t i = 0; i < r->u.task_heartbeat.n_tasks; i++) {
+            const task_ref_t *tr = &r->u.task_heartbeat.tasks[i];
+            if (tr->id[0])
+                TRY(renew(c, pid, tr->id, tr->version, false));
+        }
+    }
+    response_set(resp, 200, json_object());
+    return 0;
+}
+
+static int op_task_halt(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.get.id, &t, &p));
+    if (!t) {
+        response_error(resp, 404, "Task not found");
+    } else if (t->state == TSTATE_FULFILLED) {
+        response_error(resp, 409, "Task is fulfilled");
+    } else {
+        if (t->state != TSTATE_HALTED) {
+            TRY(c->st->v->task_update(c->st, t->id, TSTATE_HALTED, t->version));
+            TRY(c->st->v->timer_delete(c->st, t->id));
+        }
+        response_set(resp, 200, json_object());
+    }
+    return 0;
+}
+
+static int op_task_continue(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *t;
+    promise_t *p;
+    TRY(load_task(c, r->u.get.id, &t, &p));
+    if (!t) {
+        response_error(resp, 404, "Task not found");
+    } else if (t->state != TSTATE_HALTED) {
+        response_error(resp, 409, "Task is not halted");
+    } else {
+        TRY(task_to_pending(c, p, t->version));
+        response_set(resp, 200, json_object());
+    }
+    return 0;
+}
+
+static int op_task_search(ctx_t *c, const request_t *r, response_t *resp)
+{
+    task_t *ts = NULL;
+    size_t n = 0;
+    bool more = false;
+    TRY(c->st->v->task_search(c->st, c->a, &r->u.search, &ts, &n, &more));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, wire_task(&ts[i]));
+    response_set(resp, 200, search_result("tasks", arr, more, n ? ts[n - 1].id : NULL));
+    return 0;
+}
+
+/* ---- schedules ----------------------------------------------------------- */
+
+/* Next run after t; the reference falls back to t + 60 s when a (valid)
+ * expression never matches. */
+static int64_t next_run(const char *expr, int64_t t)
+{
+    cron_t cr;
+    char err[128];
+    if (cron_parse(expr, &cr, err, sizeof err) != 0)
+        return t + 60000;
+    int64_t n = cron_next(&cr, t);
+    return n < 0 ? t + 60000 : n;
+}
+
+static int op_schedule_get(ctx_t *c, const request_t *r, response_t *resp)
+{
+    schedule_t *s = NULL;
+    TRY(c->st->v->schedule_get(c->st, c->a, r->u.get.id, &s));
+    if (!s)
+        response_error(resp, 404, "Schedule not found");
+    else
+        response_set(resp, 200, wrap("schedule", wire_schedule(s)));
+    return 0;
+}
+
+static int op_schedule_create(ctx_t *c, const request_t *r, response_t *resp)
+{
+    const schedule_create_t *q = &r->u.schedule_create;
+    schedule_t *s = NULL;
+    TRY(c->st->v->schedule_get(c->st, c->a, q->id, &s));
+    if (!s) {
+        s = arena_alloc(c->a, sizeof *s);
+        s->id = q->id;
+        s->cron = q->cron;
+        s->promise_id = q->promise_id;
+        s->promise_timeout = q->promise_timeout;
+        s->promise_param = q->promise_param;
+        s->promise_tags = q->promise_tags;
+        s->created_at = c->now;
+        s->next_run_at = next_run(q->cron, c->now);
+        TRY(c->st->v->schedule_insert(c->st, s));
+    }
+    response_set(resp, 200, wrap("schedule", wire_schedule(s)));
+    return 0;
+}
+
+static int op_schedule_delete(ctx_t *c, const request_t *r, response_t *resp)
+{
+    bool found = false;
+    TRY(c->st->v->schedule_delete(c->st, r->u.get.id, &found));
+    if (!found)
+        response_error(resp, 404, "Schedule not found");
+    else
+        response_set(resp, 200, json_object());
+    return 0;
+}
+
+static int op_schedule_search(ctx_t *c, const request_t *r, response_t *resp)
+{
+    schedule_t *ss = NULL;
+    size_t n = 0;
+    bool more = false;
+    TRY(c->st->v->schedule_search(c->st, c->a, &r->u.search, &ss, &n, &more));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, wire_schedule(&ss[i]));
+    response_set(resp, 200, search_result("schedules", arr, more, n ? ss[n - 1].id : NULL));
+    return 0;
+}
+
+/* Replaces every occurrence of pat in s by rep (arena-allocated). */
+static const char *replace_all(arena_t *a, const char *s, const char *pat, const char *rep)
+{
+    size_t np = strlen(pat), nr = strlen(rep), count = 0;
+    for (const char *p = strstr(s, pat); p; p = strstr(p + np, pat))
+        count++;
+    if (!count)
+        return s;
+    char *out = arena_alloc(a, strlen(s) + count * nr + 1 - count * np);
+    char *w = out;
+    for (const char *p = strstr(s, pat); p; p = strstr(s, pat)) {
+        memcpy(w, s, (size_t)(p - s));
+        w += p - s;
+        memcpy(w, rep, nr);
+        w += nr;
+        s = p + np;
+    }
+    strcpy(w, s);
+    return out;
+}
+
+/* Returns m with key set to val (arena copy, still sorted). */
+static kvmap_t kv_with(arena_t *a, kvmap_t m, const char *key, const char *val)
+{
+    kvmap_t out = {.items = arena_alloc(a, (m.n + 1) * sizeof(kv_t)), .n = 0};
+    bool placed = false;
+    for (size_t i = 0; i < m.n; i++) {
+        int cmp = strcmp(m.items[i].key, key);
+        if (!placed && cmp >= 0) {
+            out.items[out.n++] = (kv_t){key, val};
+            placed = true;
+            if (cmp == 0)
+                continue;
+        }
+        out.items[out.n++] = m.items[i];
+    }
+    if (!placed)
+        out.items[out.n++] = (kv_t){key, val};
+    return out;
+}
+
+/* Fires schedule s once at its due time F = s->next_run_at (tick time c->now). */
+static int fire_schedule(ctx_t *c, const schedule_t *s)
+{
+    int64_t f = s->next_run_at;
+    char ts[32];
+    snprintf(ts, sizeof ts, "%" PRId64, f);
+    const char *pid = replace_all(c->a, s->promise_id, "{{.id}}", s->id);
+    pid = replace_all(c->a, pid, "{{.timestamp}}", ts);
+
+    kvmap_t tags = kv_with(c->a, s->promise_tags, "resonate:schedule", s->id);
+    static const char *const lineage[] = {"resonate:origin", "resonate:branch", "resonate:parent",
+                                          "resonate:prefix"};
+    for (size_t i = 0; i < sizeof lineage / sizeof *lineage; i++)
+        tags = kv_with(c->a, tags, lineage[i], pid);
+
+    promise_t *existing = NULL;
+    TRY(c->st->v->promise_get(c->st, c->a, pid, &existing));
+    if (!existing) {
+        promise_create_t q = {.id = pid, .timeout_at = f + s->promise_timeout,
+                              .param = s->promise_param, .tags = tags};
+        promise_t *p;
+        TRY(create_promise(c, &q, f, f, true, &p));
+    }
+    return c->st->v->schedule_advance(c->st, s->id, f, next_run(s->cron, f));
+}
+
+/* ---- debug --------------------------------------------------------------- */
+
+static json_t *snap_json(const store_snap_t *s)
+{
+    json_t *callbacks = json_array(), *listeners = json_array(), *messages = json_array();
+    json_t *ptimeouts = json_array(), *promises = json_array(), *ttimeouts = json_array();
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < s->n_promises; i++) {
+        const promise_t *p = &s->promises[i];
+        json_array_append_new(promises, wire_promise(p));
+        if (p->state == PSTATE_PENDING) {
+            json_t *o = json_pack("{s:s,s:I}", "id", p->id, "timeout", (json_int_t)p->timeout_at);
+            json_array_append_new(ptimeouts, o);
+        }
+    }
+    for (size_t i = 0; i < s->n_callbacks; i++)
+        json_array_append_new(callbacks, json_pack("{s:s,s:s}", "awaited", s->callbacks[i].awaited,
+                                                   "awaiter", s->callbacks[i].awaiter));
+    for (size_t i = 0; i < s->n_listeners; i++)
+        json_array_append_new(listeners, json_pack("{s:s,s:s}", "id", s->listeners[i].promise_id,
+                                                   "address", s->listeners[i].address));
+    for (size_t i = 0; i < s->n_tasks; i++)
+        json_array_append_new(tasks, wire_task(&s->tasks[i]));
+    for (size_t i = 0; i < s->n_timers; i++)
+        json_array_append_new(ttimeouts,
+                              json_pack("{s:s,s:i,s:I}", "id", s->timers[i].id, "type",
+                                        s->timers[i].type, "timeout",
+                                        (json_int_t)s->timers[i].timeout));
+    for (size_t i = 0; i < s->n_messages; i++) {
+        const outbox_msg_t *m = &s->messages[i];
+        json_t *data;
+        if (m->kind == MSG_EXECUTE) {
+            data = wrap("task", json_pack("{s:s,s:I}", "id", m->id, "version",
+                                          (json_int_t)m->version));
+        } else {
+            json_t *rec = json_null();
+            for (size_t j = 0; j < s->n_promises; j++)
+                if (strcmp(s->promises[j].id, m->id) == 0) {
+                    rec = wire_promise(&s->promises[j]);
+                    break;
+                }
+            data = wrap("promise", rec);
+        }
+        json_t *msg = json_pack("{s:s,s:{},s:o}", "kind",
+                                m->kind == MSG_EXECUTE ? "execute" : "unblock", "head", "data",
+                                data);
+        json_array_append_new(messages, json_pack("{s:s,s:o}", "address", m->address, "message",
+                                                  msg));
+    }
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "callbacks", callbacks, "listeners",
+                     listeners, "messages", messages, "promiseTimeouts", ptimeouts, "promises",
+                     promises, "taskTimeouts", ttimeouts, "tasks", tasks);
+}
+
+static int op_debug(ctx_t *c, const request_t *r, response_t *resp)
+{
+    switch (r->op) {
+    case OP_DEBUG_RESET:
+        if (c->st->v->reset(c->st) != STORE_OK) {
+            response_error(resp, 500, "Reset failed: %s", store_errmsg(c->st));
+            return -1;
+        }
+        response_set(resp, 200, json_object());
+        return 0;
+    case OP_DEBUG_SNAP: {
+        store_snap_t snap;
+        if (c->st->v->snap(c->st, c->a, &snap) != STORE_OK) {
+            response_error(resp, 500, "Snap failed: %s", store_errmsg(c->st));
+            return -1;
+        }
+        response_set(resp, 200, snap_json(&snap));
+        return 0;
+    }
+    case OP_DEBUG_TICK: {
+        /* One complete pass: every due timer, each due schedule once. */
+        bool more;
+        if (engine_tick(c->cfg, c->st, c->a, r->u.tick.time, 0, &more) != 0) {
+            response_error(resp, 500, "Tick failed: %s", store_errmsg(c->st));
+            return -1;
+        }
+        response_set(resp, 200, json_array());
+        return 0;
+    }
+    default:
+        /* debug.start / debug.stop pause and resume the server's loops; the
+         * executor acts on them, the store has nothing to do. */
+        response_set(resp, 200, json_object());
+        return 0;
+    }
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+typedef int (*op_fn)(ctx_t *, const request_t *, response_t *);
+
+static const op_fn ops[OP__COUNT] = {
+    [OP_PROMISE_GET] = op_promise_get,
+    [OP_PROMISE_CREATE] = op_promise_create,
+    [OP_PROMISE_SETTLE] = op_promise_settle,
+    [OP_PROMISE_REGISTER_CALLBACK] = op_register_callback,
+    [OP_PROMISE_REGISTER_LISTENER] = op_register_listener,
+    [OP_PROMISE_SEARCH] = op_promise_search,
+    [OP_TASK_GET] = op_task_get,
+    [OP_TASK_CREATE] = op_task_create,
+    [OP_TASK_ACQUIRE] = op_task_acquire,
+    [OP_TASK_RELEASE] = op_task_release,
+    [OP_TASK_FULFILL] = op_task_fulfill,
+    [OP_TASK_SUSPEND] = op_task_suspend,
+    [OP_TASK_FENCE] = op_task_fence,
+    [OP_TASK_HEARTBEAT] = op_task_heartbeat,
+    [OP_TASK_HALT] = op_task_halt,
+    [OP_TASK_CONTINUE] = op_task_continue,
+    [OP_TASK_SEARCH] = op_task_search,
+    [OP_SCHEDULE_GET] = op_schedule_get,
+    [OP_SCHEDULE_CREATE] = op_schedule_create,
+    [OP_SCHEDULE_DELETE] = op_schedule_delete,
+    [OP_SCHEDULE_SEARCH] = op_schedule_search,
+    [OP_DEBUG_START] = op_debug,
+    [OP_DEBUG_STOP] = op_debug,
+    [OP_DEBUG_RESET] = op_debug,
+    [OP_DEBUG_SNAP] = op_debug,
+    [OP_DEBUG_TICK] = op_debug,
+};
+
+int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
+                 response_t *resp)
+{
+    ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = req->now};
+    op_fn fn = (req->op >= 0 && req->op < OP__COUNT) ? ops[req->op] : NULL;
+    if (!fn) {
+        response_error(resp, 501, "Not implemented");
+        return 0;
+    }
+    if (fn(&c, req, resp) != 0) {
+        if (!resp->data || resp->status != 500)
+            response_error(resp, 500, "Internal error: %s", store_errmsg(st));
+        return -1;
+    }
+    return 0;
+}
+
+int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, size_t limit,
+                bool *more)
+{
+    ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = t};
+    if (limit == 0)
+        limit = (size_t)INT64_MAX;
+    *more = false;
+
+    /* Promise timers (DECISIONS.md #1: every pending promise has one). */
+    const char **ids = NULL;
+    size_t n = 0;
+    TRY(st->v->promise_due(st, a, t, limit, &ids, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(try_timeout(&c, ids[i], NULL));
+    *more |= n == limit;
+
+    /* Task timers: retries re-dispatch, expired leases return to pending. */
+    task_timer_t *tms = NULL;
+    TRY(st->v->timer_due(st, a, t, limit, &tms, &n));
+    for (size_t i = 0; i < n; i++) {
+        task_t *task = NULL;
+        promise_t *p = NULL;
+        TRY(st->v->task_get(st, a, tms[i].id, &task));
+        TRY(st->v->promise_get(st, a, tms[i].id, &p));
+        if (!task || !p) {
+            TRY(st->v->timer_delete(st, tms[i].id));
+            continue;
+        }
+        if (tms[i].type == TIMER_RETRY && task->state == TSTATE_PENDING) {
+            task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = t + cfg->retry_timeout};
+            TRY(st->v->timer_set(st, &tm));
+            TRY(dispatch(&c, p, task->version, 0));
+        } else if (tms[i].type == TIMER_LEASE && task->state == TSTATE_ACQUIRED) {
+            TRY(task_to_pending(&c, p, task->version));
+        } else {
+            TRY(st->v->timer_delete(st, tms[i].id));
+        }
+    }
+    *more |= n == limit;
+
+    /* Schedules: one firing per schedule per tick. */
+    schedule_t *ss = NULL;
+    TRY(st->v->schedule_due(st, a, t, limit, &ss, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(fire_schedule(&c, &ss[i]));
+    *more |= n == limit;
+    return 0;
+}

@@ -1,0 +1,332 @@
+/* exec.c - the store thread and its group commit; see exec.h. */
+#include "server/exec.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/log.h"
+
+struct exec {
+    store_t *st;
+    exec_config_t cfg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job_t *head, *tail; /* FIFO of submitted jobs */
+    bool stopping;
+    bool woken;  /* the outbox has results to record */
+    bool paused; /* debug.start: background work paused (store thread only) */
+    outbox_t *outbox;
+    _Atomic int64_t last_now;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t exec_now(exec_t *ex)
+{
+    int64_t now = wall_ms();
+    int64_t prev = atomic_load(&ex->last_now);
+    while (now > prev && !atomic_compare_exchange_weak(&ex->last_now, &prev, now))
+        ;
+    return now > prev ? now : prev;
+}
+
+/* Runs one job inside the open transaction. Returns false when the
+ * transaction itself is lost (SQLite rolls a whole transaction back on some
+ * errors, e.g. a full disk): the batch must then be abandoned. */
+static bool run_job(exec_t *ex, job_t *job)
+{
+    store_t *st = ex->st;
+    if (!job->req) {
+        response_set(&job->resp, st->v->ping(st) == STORE_OK ? 200 : 503, NULL);
+        return true;
+    }
+    request_t *req = (request_t *)job->req;
+    req->now = (ex->cfg.debug && req->has_debug_time) ? req->debug_time : exec_now(ex);
+    if (st->v->savepoint(st) != STORE_OK)
+        return false;
+    if (engine_apply(&ex->cfg.engine, st, job->arena, req, &job->resp) == 0) {
+        if (st->v->release(st) != STORE_OK)
+            return false;
+    } else if (st->v->rollback_to(st) != STORE_OK) {
+        return false;
+    }
+    if (req->op == OP_DEBUG_START)
+        ex->paused = true;
+    else if (req->op == OP_DEBUG_STOP)
+        ex->paused = false;
+    return true;
+}
+
+/* Answers every job of batch with a 500 (503 for probes): nothing of the
+ * batch was kept. */
+static void fail_batch(job_t *batch, const char *err)
+{
+    for (job_t *j = batch; j; j = j->next)
+        if (j->req)
+            response_error(&j->resp, 500, "Internal error: %s", err);
+        else
+            response_set(&j->resp, 503, NULL);
+}
+
+/* One transaction over a batch of jobs; answers them after the commit. */
+static void run_batch(exec_t *ex, job_t *batch)
+{
+    store_t *st = ex->st;
+    char err[512] = "";
+    bool began = st->v->begin(st) == STORE_OK;
+    if (!began)
+        snprintf(err, sizeof err, "%s", store_errmsg(st));
+    /* Deliveries since the last commit are recorded in this transaction. */
+    if (began && ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
+        log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
+    bool ok = began;
+    for (job_t *j = batch; j && ok; j = j->next)
+        ok = run_job(ex, j);
+    if (ok && st->v->commit(st) != STORE_OK)
+        ok = false;
+    if (!ok) {
+        /* Nothing of this batch is durable: no job may report success. */
+        if (began) {
+            snprintf(err, sizeof err, "%s", store_errmsg(st));
+            st->v->rollback(st);
+        }
+        log_error("batch rolled back: %s", err);
+        fail_batch(batch, err);
+    }
+    while (batch) {
+        job_t *next = batch->next;
+        batch->next = NULL;
+        batch->done(batch);
+        batch = next;
+    }
+}
+
+/* One background tick in its own transaction. Returns true when work was
+ * left over (run again soon). */
+static bool run_tick(exec_t *ex)
+{
+    store_t *st = ex->st;
+    arena_t *a = arena_new();
+    bool more = false;
+    if (st->v->begin(st) != STORE_OK) {
+        log_error("tick: %s", store_errmsg(st));
+        goto done;
+    }
+    if (engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
+        log_error("tick failed: %s", store_errmsg(st));
+        st->v->rollback(st);
+        more = false;
+        goto done;
+    }
+    if (st->v->commit(st) != STORE_OK) {
+        log_error("tick commit failed: %s", store_errmsg(st));
+        st->v->rollback(st);
+        more = false;
+    }
+done:
+    arena_free(a);
+    return more;
+}
+
+/* Records delivery outcomes when no batch is coming to carry them. */
+static void run_flush(exec_t *ex)
+{
+    store_t *st = ex->st;
+    if (st->v->begin(st) != STORE_OK)
+        return;
+    if (outbox_flush(ex->outbox, st) != STORE_OK || st->v->commit(st) != STORE_OK) {
+        log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
+        st->v->rollback(st);
+    }
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static bool past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static const struct timespec *earlier(const struct timespec *a, const struct timespec *b)
+{
+    return (a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec)) ? a : b;
+}
+
+static void *exec_main(void *arg)
+{
+    exec_t *ex = arg;
+    struct timespec next_tick, next_deliver;
+    deadline_after(&next_tick, ex->cfg.tick_interval_ms);
+    deadline_after(&next_deliver, 0);
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        while (!ex->head && !ex->stopping && !ex->woken && !past(&next_tick) &&
+               !(ex->outbox && past(&next_deliver)))
+            pthread_cond_timedwait(&ex->cv, &ex->mu,
+                                   ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
+        if (!ex->head && ex->stopping)
+            break;
+        bool woken = ex->woken;
+        ex->woken = false;
+        /* Take up to max_batch jobs. */
+        job_t *batch = ex->head, *last = NULL;
+        size_t n = 0;
+        for (job_t *j = ex->head; j && n < ex->cfg.max_batch; j = j->next, n++)
+            last = j;
+        if (last) {
+            ex->head = last->next;
+            if (!ex->head)
+                ex->tail = NULL;
+            last->next = NULL;
+        } else {
+            batch = NULL;
+        }
+        pthread_mutex_unlock(&ex->mu);
+
+        if (batch)
+            run_batch(ex, batch);
+        else if (woken && outbox_dirty(ex->outbox))
+            run_flush(ex);
+        /* Deliver right after a commit (a settle's unblock goes out now, not
+         * at the next scan), and every poll interval for retries. */
+        if (ex->outbox && !ex->paused && (batch || past(&next_deliver))) {
+            bool more = outbox_deliver(ex->outbox, ex->st, exec_now(ex));
+            deadline_after(&next_deliver, more ? 0 : ex->cfg.deliver_interval_ms);
+        }
+        if (past(&next_tick)) {
+            bool more = !ex->paused && run_tick(ex);
+            deadline_after(&next_tick, more ? 0 : ex->cfg.tick_interval_ms);
+        }
+        pthread_mutex_lock(&ex->mu);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    return NULL;
+}
+
+static void exec_wake(void *arg)
+{
+    exec_t *ex = arg;
+    pthread_mutex_lock(&ex->mu);
+    ex->woken = true;
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errlen)
+{
+    exec_t *ex = calloc(1, sizeof *ex);
+    if (!ex) {
+        snprintf(err, errlen, "out of memory");
+        st->v->close(st);
+        return NULL;
+    }
+    ex->st = st;
+    ex->cfg = *cfg;
+    if (cfg->deliver) {
+        outbox_config_t oc = cfg->outbox;
+        oc.wake = exec_wake;
+        oc.wake_arg = ex;
+        ex->outbox = outbox_new(&oc, err, errlen);
+        if (!ex->outbox) {
+            st->v->close(st);
+            free(ex);
+            return NULL;
+        }
+    }
+    if (ex->cfg.max_batch == 0)
+        ex->cfg.max_batch = 512;
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ex->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_store(&ex->last_now, 0);
+    int rc = pthread_create(&ex->thread, NULL, exec_main, ex);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start store thread: %s", strerror(rc));
+        outbox_free(ex->outbox);
+        st->v->close(st);
+        pthread_cond_destroy(&ex->cv);
+        pthread_mutex_destroy(&ex->mu);
+        free(ex);
+        return NULL;
+    }
+    return ex;
+}
+
+void exec_submit(exec_t *ex, job_t *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&ex->mu);
+    if (ex->stopping) {
+        pthread_mutex_unlock(&ex->mu);
+        response_error(&job->resp, 503, "Server is shutting down");
+        job->done(job);
+        return;
+    }
+    if (ex->tail)
+        ex->tail->next = job;
+    else
+        ex->head = job;
+    ex->tail = job;
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+void exec_stop(exec_t *ex)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->mu);
+    ex->stopping = true;
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+    pthread_join(ex->thread, NULL);
+    if (ex->outbox) {
+        /* Stop pushes first so no result arrives after the last record. */
+        outbox_t *ob = ex->outbox;
+        ex->outbox = NULL;
+        outbox_stop_push(ob);
+        if (outbox_dirty(ob)) {
+            ex->outbox = ob;
+            run_flush(ex);
+            ex->outbox = NULL;
+        }
+        outbox_free(ob);
+    }
+    if (ex->st->v->checkpoint(ex->st) != STORE_OK)
+        log_warn("checkpoint at shutdown failed: %s", store_errmsg(ex->st));
+    ex->st->v->close(ex->st);
+    pthread_cond_destroy(&ex->cv);
+    pthread_mutex_destroy(&ex->mu);
+    free(ex);
+}
+
+outbox_stats_t exec_outbox_stats(exec_t *ex)
+{
+    outbox_stats_t zero = {0};
+    return ex->outbox ? outbox_stats(ex->outbox) : zero;
+}

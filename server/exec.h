@@ -1,0 +1,60 @@
+/* exec.h - the store thread: every state change runs here.
+ *
+ * HTTP threads parse and authenticate, then hand a job to exec_submit. The
+ * store thread takes all queued jobs, runs each in its own savepoint inside
+ * one transaction (group commit), commits once, and only then calls each
+ * job's done callback: an answer is never sent before its write is durable.
+ * Between batches the same thread runs the background tick (timeouts,
+ * retries, schedules) every poll interval unless paused by debug.start. */
+#ifndef RESONATE_EXEC_H
+#define RESONATE_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/engine.h"
+#include "server/outbox.h"
+
+typedef struct exec exec_t;
+
+typedef struct job job_t;
+struct job {
+    const request_t *req; /* NULL: a readiness probe (resp 200 or 503) */
+    arena_t *arena;       /* owned by the submitter; used for the request's reads */
+    response_t resp;      /* filled by the store thread */
+    void (*done)(job_t *job); /* called on the store thread after commit */
+    void *udata;
+    job_t *next; /* queue link, private to exec */
+};
+
+typedef struct {
+    engine_config_t engine;
+    int64_t tick_interval_ms; /* timeouts.poll_interval */
+    size_t tick_batch;        /* items per kind per background tick */
+    size_t max_batch;         /* jobs per transaction */
+    bool debug;               /* honour head["resonate:debug_time"] */
+    int64_t deliver_interval_ms; /* messages.poll_interval */
+    bool deliver;             /* run the outbox (false in unit tests) */
+    outbox_config_t outbox;   /* wake/wake_arg are set by exec_start */
+} exec_config_t;
+
+/* Starts the store thread over st (ownership of st passes to exec) and, when
+ * cfg->deliver, the outbox deliverer and its transports. Returns NULL with
+ * the reason in err (st is closed then). */
+exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errlen);
+
+/* Queues job; job->done runs later on the store thread. Thread-safe. After
+ * exec_stop has begun, jobs are answered with 503 at once. */
+void exec_submit(exec_t *ex, job_t *job);
+
+/* Finishes queued jobs, records delivered messages, stops the thread,
+ * checkpoints and closes the store, frees ex. */
+void exec_stop(exec_t *ex);
+
+/* Milliseconds since the epoch, never decreasing within this process. */
+int64_t exec_now(exec_t *ex);
+
+#endif
+
+/* Outbox counters (zero when delivery is off). */
+outbox_stats_t exec_outbox_stats(exec_t *ex);

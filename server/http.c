@@ -1,0 +1,397 @@
+/* http.c - libmicrohttpd front end; see http.h.
+ *
+ * Life of POST /: the access handler is called once with headers (route,
+ * size check, context allocated), then with body chunks (buffered up to
+ * max_body), then once more with no data: the envelope is decoded, the
+ * connection suspended and a job submitted. The store thread's done callback
+ * only marks the context answered and resumes the connection; serialising
+ * the answer happens back on the HTTP thread, keeping the store thread
+ * short. The context and everything the request allocated are freed in one
+ * place, the request-completed callback. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/log.h"
+
+struct http {
+    struct MHD_Daemon *d;
+    http_config_t cfg;
+    uint16_t port;
+};
+
+typedef enum { ROUTE_RPC, ROUTE_READY } route_t;
+
+typedef enum { CONN_READING, CONN_WAITING, CONN_ANSWERED } conn_state_t;
+
+typedef struct {
+    http_t *h;
+    struct MHD_Connection *conn;
+    route_t route;
+    _Atomic int state;
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    arena_t *arena;
+    request_t req;
+    envelope_t env;
+    job_t job;
+    struct timespec started;
+} conn_t;
+
+static const char legacy_body[] =
+    "{\"error\":\"This endpoint is no longer supported. Please update to the latest SDK.\"}";
+
+static enum MHD_Result send_buffer(struct MHD_Connection *conn, unsigned status, void *buf,
+                                   size_t len, enum MHD_ResponseMemoryMode mode,
+                                   const char *content_type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
+    if (!r)
+        return MHD_NO;
+    if (content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_empty(struct MHD_Connection *conn, unsigned status, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Sends a protocol envelope; HTTP status = head.status. */
+static enum MHD_Result send_envelope(conn_t *c, int status, const json_t *data)
+{
+    size_t len;
+    char *out = wire_encode_envelope(c->env.kind ? c->env.kind : "unknown",
+                                     c->env.corr_id ? c->env.corr_id : "0", status, data, &len);
+    if (log_enabled(LOG_DEBUG)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 +
+                    (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
+        log_debug("request kind=%s corrId=%s status=%d duration_ms=%.3f",
+                  c->env.kind ? c->env.kind : "unknown", c->env.corr_id ? c->env.corr_id : "0",
+                  status, ms);
+    }
+    return send_buffer(c->conn, (unsigned)status, out, len, MHD_RESPMEM_MUST_FREE,
+                       "application/json");
+}
+
+/* Store thread: the job is answered and durable. */
+static void job_done(job_t *job)
+{
+    conn_t *c = job->udata;
+    atomic_store(&c->state, CONN_ANSWERED);
+    MHD_resume_connection(c->conn);
+}
+
+static bool is_legacy(const char *url)
+{
+    static const char *const roots[] = {"/promises", "/schedules", "/tasks"};
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        size_t n = strlen(roots[i]);
+        if (strncmp(url, roots[i], n) != 0)
+            continue;
+        if (url[n] == '\0')
+            return true;
+        if (url[n] == '/' && url[n + 1] != '\0')
+            return true;
+    }
+    return false;
+}
+
+static bool is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* GET /poll/<group>/<id>: opens an SSE stream. */
+static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const char *url,
+                                 const char *method)
+{
+    if (!is_get(method))
+        return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET");
+    const char *group = url + strlen("/poll/");
+    const char *slash = strchr(group, '/');
+    if (!h->cfg.hub || !slash || slash == group || !slash[1] || strchr(slash + 1, '/'))
+        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+    char g[256];
+    size_t gl = (size_t)(slash - group);
+    if (gl >= sizeof g || strlen(slash + 1) >= 256)
+        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+    memcpy(g, group, gl);
+    g[gl] = '\0';
+    struct MHD_Response *r = poll_open(h->cfg.hub, conn, g, slash + 1, NULL);
+    if (!r) {
+        static const char full[] = "too many poll connections";
+        return send_buffer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, (void *)full, sizeof full - 1,
+                           MHD_RESPMEM_PERSISTENT, "text/plain");
+    }
+    log_debug("poll stream opened group=%s id=%s", g, slash + 1);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+
+static conn_t *conn_new(http_t *h, struct MHD_Connection *conn, route_t route)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->h = h;
+    c->conn = conn;
+    c->route = route;
+    c->arena = arena_new();
+    atomic_store(&c->state, CONN_READING);
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
+    return c;
+}
+
+static void conn_free(conn_t *c)
+{
+    if (!c)
+        return;
+    response_clear(&c->job.resp);
+    arena_free(c->arena);
+    free(c->body);
+    free(c);
+}
+
+static void submit(conn_t *c, const request_t *req)
+{
+    c->job.req = req;
+    c->job.arena = c->arena;
+    c->job.done = job_done;
+    c->job.udata = c;
+    atomic_store(&c->state, CONN_WAITING);
+    MHD_suspend_connection(c->conn);
+    exec_submit(c->h->cfg.exec, &c->job);
+}
+
+/* The body is complete: decode, then hand to the store thread. */
+static enum MHD_Result rpc_dispatch(conn_t *c)
+{
+    response_t err = {0};
+    enum MHD_Result ret;
+    if (c->too_large) {
+        c->env.kind = "unknown";
+        c->env.corr_id = "0";
+        response_error(&err, 413, "Request body too large: the limit is %zu bytes",
+                       c->h->cfg.max_body);
+        goto answer;
+    }
+    if (wire_decode_envelope(c->arena, c->body ? c->body : "", c->len, &c->env, &err) != 0)
+        goto answer;
+    if (wire_decode_request(c->arena, &c->env, c->h->cfg.debug, &c->req, &err) != 0)
+        goto answer;
+    if (!c->h->cfg.debug)
+        c->req.has_debug_time = false;
+    submit(c, &c->req);
+    return MHD_YES;
+answer:
+    ret = send_envelope(c, err.status, err.data);
+    response_clear(&err);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_t *h = cls;
+    conn_t *c = *con_cls;
+
+    if (!c) {
+        /* First call: headers only. */
+        if (strcmp(url, "/") == 0) {
+            if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+                return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST");
+            const char *cl =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            c = conn_new(h, conn, ROUTE_RPC);
+            if (!c)
+                return MHD_NO;
+            if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body)
+                c->too_large = true;
+            *con_cls = c;
+            return MHD_YES;
+        }
+        if (strcmp(url, "/health") == 0)
+            return is_get(method) ? send_empty(conn, MHD_HTTP_OK, NULL)
+                                  : send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
+        if (strcmp(url, "/ready") == 0) {
+            if (!is_get(method))
+                return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
+            c = conn_new(h, conn, ROUTE_READY);
+            if (!c)
+                return MHD_NO;
+            *con_cls = c;
+            submit(c, NULL);
+            return MHD_YES;
+        }
+        if (strncmp(url, "/poll/", 6) == 0)
+            return open_poll(h, conn, url, method);
+        if (is_legacy(url))
+            return send_buffer(conn, MHD_HTTP_GONE, (void *)legacy_body, sizeof legacy_body - 1,
+                               MHD_RESPMEM_PERSISTENT, "application/json");
+        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (c->too_large || c->len + n > c->h->cfg.max_body) {
+            c->too_large = true;
+            return MHD_YES; /* drain and discard */
+        }
+        if (c->len + n + 1 > c->cap) {
+            size_t cap = c->cap ? c->cap : 1024;
+            while (cap < c->len + n + 1)
+                cap *= 2;
+            char *nb = realloc(c->body, cap);
+            if (!nb)
+                return MHD_NO;
+            c->body = nb;
+            c->cap = cap;
+        }
+        memcpy(c->body + c->len, upload_data, n);
+        c->len += n;
+        c->body[c->len] = '\0';
+        return MHD_YES;
+    }
+
+    switch (atomic_load(&c->state)) {
+    case CONN_READING:
+        return rpc_dispatch(c);
+    case CONN_ANSWERED:
+        if (c->route == ROUTE_READY)
+            return send_empty(conn, c->job.resp.status == 200 ? MHD_HTTP_OK
+                                                              : MHD_HTTP_SERVICE_UNAVAILABLE,
+                              NULL);
+        return send_envelope(c, c->job.resp.status, c->job.resp.data);
+    default:
+        return MHD_YES; /* spurious call while waiting */
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    conn_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_debug("http: %s", buf);
+}
+
+http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
+{
+    http_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->cfg = *cfg;
+    if (!h->cfg.max_body)
+        h->cfg.max_body = WIRE_MAX_BODY;
+    unsigned threads = h->cfg.threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    const char *bind = h->cfg.bind ? h->cfg.bind : "0.0.0.0";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, bind, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(h->cfg.port);
+    } else if (inet_pton(AF_INET6, bind, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(h->cfg.port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "invalid bind address '%s' (expected an IPv4 or IPv6 address)",
+                 bind);
+        free(h);
+        return NULL;
+    }
+
+    h->d = MHD_start_daemon(flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+                            /* Idle SSE streams dominate memory: keep each
+                             * connection's pool small. */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
+                 (unsigned)h->cfg.port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : h->cfg.port;
+    return h;
+}
+
+uint16_t http_port(const http_t *h)
+{
+    return h->port;
+}
+
+void http_quiesce(http_t *h)
+{
+    if (h && h->d) {
+        MHD_socket fd = MHD_quiesce_daemon(h->d);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void http_stop(http_t *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    free(h);
+}

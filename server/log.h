@@ -1,0 +1,28 @@
+/* log.h - one line per event on stderr, text or JSON.
+ *
+ * The level and format are set once at start-up (log_init) before any
+ * thread starts and only read afterwards. Lines are written with a single
+ * write so concurrent threads never interleave within a line. Never pass a
+ * token or other secret to these functions. */
+#ifndef RESONATE_LOG_H
+#define RESONATE_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+
+/* Parses "debug", "info", "warn"/"warning", "error" (any case). Returns -1
+ * for anything else. */
+int log_level_parse(const char *s);
+
+void log_init(log_level_t level, bool json);
+bool log_enabled(log_level_t level);
+
+void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

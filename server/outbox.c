@@ -1,0 +1,263 @@
+/* outbox.c - see outbox.h. */
+#include "server/outbox.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/addr.h"
+#include "core/wire.h"
+#include "server/log.h"
+
+typedef struct {
+    int64_t seq;
+    bool done;          /* outcome known */
+    bool delete_row;    /* delivered, dropped or stale */
+    int64_t not_before; /* defer */
+    int attempts;
+} outcome_t;
+
+struct outbox {
+    outbox_config_t cfg;
+    char *server_url;
+    push_t *push;
+    pthread_mutex_t mu; /* guards everything below (push results arrive on another thread) */
+    outcome_t *items;   /* rows in flight: delivered or pushing, not yet flushed */
+    size_t n, cap;
+    outbox_stats_t stats;
+};
+
+static outcome_t *find(outbox_t *ob, int64_t seq)
+{
+    for (size_t i = 0; i < ob->n; i++)
+        if (ob->items[i].seq == seq)
+            return &ob->items[i];
+    return NULL;
+}
+
+static outcome_t *track(outbox_t *ob, int64_t seq, int attempts)
+{
+    if (ob->n == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 64;
+        outcome_t *ni = realloc(ob->items, cap * sizeof *ni);
+        if (!ni)
+            return NULL;
+        ob->items = ni;
+        ob->cap = cap;
+    }
+    outcome_t *o = &ob->items[ob->n++];
+    *o = (outcome_t){.seq = seq, .attempts = attempts};
+    return o;
+}
+
+/* Records the outcome of a delivery attempt; caller holds the lock. */
+static void settle_outcome(outbox_t *ob, outcome_t *o, bool delivered, int64_t now)
+{
+    o->done = true;
+    if (delivered) {
+        o->delete_row = true;
+        ob->stats.delivered++;
+        return;
+    }
+    o->attempts++;
+    if (o->attempts >= ob->cfg.max_attempts) {
+        o->delete_row = true;
+        ob->stats.dropped++;
+        log_warn("outbox: message %lld dropped after %d failed deliveries", (long long)o->seq,
+                 o->attempts);
+        return;
+    }
+    int64_t backoff = (int64_t)500 << (o->attempts < 16 ? o->attempts : 16);
+    if (backoff > ob->cfg.backoff_max_ms)
+        backoff = ob->cfg.backoff_max_ms;
+    o->not_before = now + backoff;
+    ob->stats.retried++;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_push_result(void *arg, int64_t seq, bool delivered)
+{
+    outbox_t *ob = arg;
+    pthread_mutex_lock(&ob->mu);
+    outcome_t *o = find(ob, seq);
+    if (o)
+        settle_outcome(ob, o, delivered, wall_ms());
+    pthread_mutex_unlock(&ob->mu);
+    if (ob->cfg.wake)
+        ob->cfg.wake(ob->cfg.wake_arg);
+}
+
+outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
+{
+    outbox_t *ob = calloc(1, sizeof *ob);
+    if (!ob || !(ob->server_url = strdup(cfg->server_url ? cfg->server_url : ""))) {
+        free(ob);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ob->cfg = *cfg;
+    if (ob->cfg.batch == 0)
+        ob->cfg.batch = 100;
+    if (ob->cfg.max_attempts <= 0)
+        ob->cfg.max_attempts = 10;
+    if (ob->cfg.backoff_max_ms <= 0)
+        ob->cfg.backoff_max_ms = 30000;
+    pthread_mutex_init(&ob->mu, NULL);
+    if (cfg->push_enabled) {
+        push_config_t pc = cfg->push;
+        pc.on_result = on_push_result;
+        pc.arg = ob;
+        ob->push = push_start(&pc, err, errlen);
+        if (!ob->push) {
+            pthread_mutex_destroy(&ob->mu);
+            free(ob->server_url);
+            free(ob);
+            return NULL;
+        }
+    }
+    return ob;
+}
+
+void outbox_stop_push(outbox_t *ob)
+{
+    push_stop(ob->push);
+    ob->push = NULL;
+}
+
+void outbox_free(outbox_t *ob)
+{
+    if (!ob)
+        return;
+    push_stop(ob->push);
+    pthread_mutex_destroy(&ob->mu);
+    free(ob->items);
+    free(ob->server_url);
+    free(ob);
+}
+
+/* The message's JSON, or NULL when it should be dropped unsent. */
+static char *render(outbox_t *ob, store_t *st, arena_t *a, const outbox_msg_t *m)
+{
+    json_t *msg = NULL;
+    if (m->kind == MSG_EXECUTE) {
+        task_t *t = NULL;
+        if (st->v->task_get(st, a, m->id, &t) != STORE_OK || !t ||
+            t->state != TSTATE_PENDING || t->version != m->version)
+            return NULL;
+        msg = json_pack("{s:s,s:{s:s},s:{s:{s:s,s:I}}}", "kind", "execute", "head", "serverUrl",
+                        ob->server_url, "data", "task", "id", m->id, "version",
+                        (json_int_t)m->version);
+    } else {
+        promise_t *p = NULL;
+        if (st->v->promise_get(st, a, m->id, &p) != STORE_OK || !p)
+            return NULL;
+        msg = json_pack("{s:s,s:{},s:{s:o}}", "kind", "unblock", "head", "data", "promise",
+                        wire_promise(p));
+    }
+    char *s = wire_dump(msg);
+    json_decref(msg);
+    return s;
+}
+
+bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
+{
+    arena_t *a = arena_new();
+    outbox_msg_t *msgs = NULL;
+    size_t n = 0;
+    /* Rows in flight are skipped, so ask for enough to fill a batch. */
+    pthread_mutex_lock(&ob->mu);
+    size_t inflight = ob->n;
+    pthread_mutex_unlock(&ob->mu);
+    if (st->v->outbox_due(st, a, now, ob->cfg.batch + inflight, &msgs, &n) != STORE_OK) {
+        log_error("outbox: %s", store_errmsg(st));
+        arena_free(a);
+        return false;
+    }
+    size_t handled = 0;
+    for (size_t i = 0; i < n && handled < ob->cfg.batch; i++) {
+        const outbox_msg_t *m = &msgs[i];
+        pthread_mutex_lock(&ob->mu);
+        bool busy = find(ob, m->seq) != NULL;
+        outcome_t *o = busy ? NULL : track(ob, m->seq, m->attempts);
+        pthread_mutex_unlock(&ob->mu);
+        if (busy || !o)
+            continue;
+        handled++;
+        char *json = render(ob, st, a, m);
+        addr_t addr;
+        bool parsed = addr_parse(m->address, &addr);
+        bool async = false, delivered = false, drop = !json || !parsed;
+        if (!drop && addr.scheme == ADDR_POLL && ob->cfg.hub) {
+            delivered = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json));
+        } else if (!drop && addr.scheme == ADDR_HTTP && ob->push) {
+            push_send(ob->push, m->seq, m->address, json, strlen(json));
+            async = true;
+        } else if (!drop) {
+            log_warn("outbox: no transport for %s, message %lld dropped", m->address,
+                     (long long)m->seq);
+            drop = true;
+        }
+        free(json);
+        if (async)
+            continue;
+        pthread_mutex_lock(&ob->mu);
+        o = find(ob, m->seq);
+        if (drop) {
+            o->done = true;
+            o->delete_row = true;
+        } else {
+            settle_outcome(ob, o, delivered, now);
+        }
+        pthread_mutex_unlock(&ob->mu);
+    }
+    arena_free(a);
+    return n >= ob->cfg.batch + inflight && n > 0;
+}
+
+int outbox_flush(outbox_t *ob, store_t *st)
+{
+    int rc = STORE_OK;
+    pthread_mutex_lock(&ob->mu);
+    size_t keep = 0;
+    for (size_t i = 0; i < ob->n; i++) {
+        outcome_t *o = &ob->items[i];
+        if (!o->done) {
+            ob->items[keep++] = *o; /* push still running */
+            continue;
+        }
+        if (rc == STORE_OK)
+            rc = o->delete_row ? st->v->outbox_delete(st, o->seq)
+                               : st->v->outbox_defer(st, o->seq, o->not_before, o->attempts);
+        if (rc != STORE_OK)
+            ob->items[keep++] = *o; /* try again with the next transaction */
+    }
+    ob->n = keep;
+    pthread_mutex_unlock(&ob->mu);
+    return rc;
+}
+
+bool outbox_dirty(outbox_t *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    bool dirty = false;
+    for (size_t i = 0; i < ob->n && !dirty; i++)
+        dirty = ob->items[i].done;
+    pthread_mutex_unlock(&ob->mu);
+    return dirty;
+}
+
+outbox_stats_t outbox_stats(outbox_t *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    outbox_stats_t s = ob->stats;
+    pthread_mutex_unlock(&ob->mu);
+    return s;
+}

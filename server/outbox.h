@@ -1,0 +1,65 @@
+/* outbox.h - delivery of committed outbox rows to their addresses.
+ *
+ * Runs on the store thread. outbox_deliver reads due rows (committed ones
+ * only: it runs between transactions), hands each to its transport (SSE
+ * stream or HTTP push) and records the outcome in memory; outbox_flush,
+ * called inside the next transaction, deletes delivered rows and defers
+ * failed ones with exponential back-off, dropping a row (log line and
+ * counter) once it has failed max_attempts times. Deleting in the next
+ * transaction rather than in one of its own saves an fsync per delivery;
+ * the price is that a crash in between re-delivers a message
+ * (at-least-once), which workers tolerate: executes carry a version and
+ * unblocks are idempotent.
+ *
+ * An execute whose task has since left that version's pending state is
+ * dropped instead of sent: nobody could acquire it. */
+#ifndef RESONATE_OUTBOX_H
+#define RESONATE_OUTBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/poll.h"
+#include "server/push.h"
+#include "store/store.h"
+
+typedef struct outbox outbox_t;
+
+typedef struct {
+    const char *server_url;  /* head.serverUrl of execute messages (copied) */
+    size_t batch;            /* rows per delivery round */
+    int max_attempts;        /* failed deliveries before a row is dropped */
+    int64_t backoff_max_ms;  /* ceiling of the retry back-off */
+    poll_hub_t *hub;         /* NULL: poll transport disabled */
+    bool push_enabled;
+    push_config_t push;      /* on_result/arg are set by outbox_new */
+    void (*wake)(void *arg); /* asks the store thread to run soon */
+    void *wake_arg;
+} outbox_config_t;
+
+/* Returns NULL with the reason in err. */
+outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen);
+
+/* Stops the push transport (pushes still running are abandoned: their rows
+ * stay in the outbox and are retried after a restart). */
+void outbox_stop_push(outbox_t *ob);
+
+void outbox_free(outbox_t *ob);
+
+/* Store thread, outside a transaction: delivers up to batch due rows.
+ * Returns true when a full batch was found (more may be due). */
+bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now);
+
+/* Store thread, inside a transaction: applies recorded outcomes. */
+int outbox_flush(outbox_t *ob, store_t *st);
+
+/* True when outcomes are waiting for outbox_flush. */
+bool outbox_dirty(outbox_t *ob);
+
+/* Counters for /metrics. */
+typedef struct {
+    uint64_t delivered, retried, dropped;
+} outbox_stats_t;
+outbox_stats_t outbox_stats(outbox_t *ob);
+
+#endif

@@ -1,0 +1,348 @@
+/* poll.c - SSE stream hub; see poll.h.
+ *
+ * Locking: one mutex guards the whole hub (indexes, queues, flags). The
+ * invariant that makes suspend/resume safe: a stream's `suspended` flag is
+ * set, and MHD_suspend_connection called, under the lock by the content
+ * reader; poll_send and friends resume only streams whose flag is set, and
+ * clear it under the same lock, so a resume never precedes its suspend. */
+#include "server/poll.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 4096
+
+typedef struct frame {
+    struct frame *next;
+    size_t len, off;
+    char data[];
+} frame_t;
+
+typedef struct stream stream_t;
+typedef struct group group_t;
+
+struct stream {
+    poll_hub_t *hub;
+    struct MHD_Connection *conn;
+    group_t *group;
+    size_t group_idx;   /* position in group->streams */
+    stream_t *id_next;  /* chain of the (group, id) index */
+    char *id;
+    char *prefix;       /* NULL = every message */
+    frame_t *head, *tail;
+    size_t queued;
+    bool suspended;
+    bool closing;
+};
+
+struct group {
+    group_t *next; /* bucket chain */
+    char *name;
+    stream_t **streams;
+    size_t n, cap;
+    size_t rr; /* round-robin cursor for any@ addresses */
+};
+
+struct poll_hub {
+    pthread_mutex_t mu;
+    group_t *groups[BUCKETS];
+    stream_t *by_id[BUCKETS];
+    size_t count, max_streams, buffer;
+    bool closing;
+};
+
+static uint32_t hash2(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = a; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (const char *p = b ? b : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % BUCKETS;
+}
+
+poll_hub_t *poll_hub_new(size_t max_streams, size_t buffer)
+{
+    poll_hub_t *hub = calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    pthread_mutex_init(&hub->mu, NULL);
+    hub->max_streams = max_streams;
+    hub->buffer = buffer ? buffer : 100;
+    return hub;
+}
+
+void poll_hub_free(poll_hub_t *hub)
+{
+    if (!hub)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        group_t *g = hub->groups[i];
+        while (g) {
+            group_t *next = g->next;
+            free(g->streams);
+            free(g->name);
+            free(g);
+            g = next;
+        }
+    }
+    pthread_mutex_destroy(&hub->mu);
+    free(hub);
+}
+
+static group_t *group_get(poll_hub_t *hub, const char *name, bool create)
+{
+    uint32_t b = hash2(name, NULL);
+    for (group_t *g = hub->groups[b]; g; g = g->next)
+        if (strcmp(g->name, name) == 0)
+            return g;
+    if (!create)
+        return NULL;
+    group_t *g = calloc(1, sizeof *g);
+    if (!g || !(g->name = strdup(name))) {
+        free(g);
+        return NULL;
+    }
+    g->next = hub->groups[b];
+    hub->groups[b] = g;
+    return g;
+}
+
+/* Appends a copy of text to s's queue; caller holds the lock. */
+static bool enqueue(stream_t *s, const char *prefix, const char *text, size_t len,
+                    const char *suffix)
+{
+    size_t np = strlen(prefix), ns = strlen(suffix);
+    frame_t *f = malloc(sizeof *f + np + len + ns);
+    if (!f)
+        return false;
+    memcpy(f->data, prefix, np);
+    memcpy(f->data + np, text, len);
+    memcpy(f->data + np + len, suffix, ns);
+    f->len = np + len + ns;
+    f->off = 0;
+    f->next = NULL;
+    if (s->tail)
+        s->tail->next = f;
+    else
+        s->head = f;
+    s->tail = f;
+    s->queued++;
+    return true;
+}
+
+/* Resumes s if its reader suspended it; caller holds the lock. */
+static void wake(stream_t *s)
+{
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_t *s = cls;
+    poll_hub_t *hub = s->hub;
+    size_t n = 0;
+    pthread_mutex_lock(&hub->mu);
+    while (s->head && n < max) {
+        frame_t *f = s->head;
+        size_t take = f->len - f->off;
+        if (take > max - n)
+            take = max - n;
+        memcpy(buf + n, f->data + f->off, take);
+        n += take;
+        f->off += take;
+        if (f->off == f->len) {
+            s->head = f->next;
+            if (!s->head)
+                s->tail = NULL;
+            s->queued--;
+            free(f);
+        }
+    }
+    if (n == 0 && s->closing) {
+        pthread_mutex_unlock(&hub->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (n == 0) {
+        /* Nothing to write: park the connection until poll_send wakes it. */
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_t *s = cls;
+    poll_hub_t *hub = s->hub;
+    pthread_mutex_lock(&hub->mu);
+    group_t *g = s->group;
+    g->streams[s->group_idx] = g->streams[--g->n];
+    g->streams[s->group_idx]->group_idx = s->group_idx;
+    stream_t **pp = &hub->by_id[hash2(g->name, s->id)];
+    while (*pp != s)
+        pp = &(*pp)->id_next;
+    *pp = s->id_next;
+    hub->count--;
+    pthread_mutex_unlock(&hub->mu);
+    while (s->head) {
+        frame_t *f = s->head;
+        s->head = f->next;
+        free(f);
+    }
+    free(s->id);
+    free(s->prefix);
+    free(s);
+}
+
+struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
+                               const char *id, const char *prefix)
+{
+    stream_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->hub = hub;
+    s->conn = conn;
+    s->id = strdup(id);
+    s->prefix = prefix && *prefix ? strdup(prefix) : NULL;
+    if (!s->id || (prefix && *prefix && !s->prefix))
+        goto fail;
+
+    pthread_mutex_lock(&hub->mu);
+    group_t *g = NULL;
+    if (hub->closing || hub->count >= hub->max_streams || !(g = group_get(hub, group, true))) {
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4;
+        stream_t **ns = realloc(g->streams, cap * sizeof *ns);
+        if (!ns) {
+            pthread_mutex_unlock(&hub->mu);
+            goto fail;
+        }
+        g->streams = ns;
+        g->cap = cap;
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!r) {
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    s->group = g;
+    s->group_idx = g->n;
+    g->streams[g->n++] = s;
+    uint32_t b = hash2(group, id);
+    s->id_next = hub->by_id[b];
+    hub->by_id[b] = s;
+    hub->count++;
+    /* A first comment makes the stream (and the client's "open") happen at
+     * once rather than with the first message. */
+    enqueue(s, "", ": connected", 11, "\n\n");
+    pthread_mutex_unlock(&hub->mu);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    return r;
+fail:
+    free(s->id);
+    free(s->prefix);
+    free(s);
+    return NULL;
+}
+
+static bool accepts(const stream_t *s, const char *resource_id, size_t buffer)
+{
+    if (s->closing || s->queued >= buffer)
+        return false;
+    return !s->prefix || strncmp(resource_id, s->prefix, strlen(s->prefix)) == 0;
+}
+
+/* The newest open stream of (group, id) that accepts the message. */
+static stream_t *find_id(poll_hub_t *hub, const char *group, const char *id,
+                         const char *resource_id)
+{
+    for (stream_t *s = hub->by_id[hash2(group, id)]; s; s = s->id_next)
+        if (strcmp(s->id, id) == 0 && strcmp(s->group->name, group) == 0 &&
+            accepts(s, resource_id, hub->buffer))
+            return s;
+    return NULL;
+}
+
+bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, const char *json,
+               size_t len)
+{
+    if (addr->scheme != ADDR_POLL)
+        return false;
+    bool sent = false;
+    pthread_mutex_lock(&hub->mu);
+    stream_t *s = addr->id[0] ? find_id(hub, addr->group, addr->id, resource_id) : NULL;
+    if (!s && addr->any) {
+        group_t *g = group_get(hub, addr->group, false);
+        for (size_t i = 0; g && i < g->n && !s; i++) {
+            stream_t *c = g->streams[(g->rr + i) % g->n];
+            if (accepts(c, resource_id, hub->buffer)) {
+                s = c;
+                g->rr = (g->rr + i + 1) % g->n;
+            }
+        }
+    }
+    if (s && enqueue(s, "data: ", json, len, "\n\n")) {
+        wake(s);
+        sent = true;
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return sent;
+}
+
+/* Applies fn to every stream; caller holds the lock. */
+static void each_stream(poll_hub_t *hub, void (*fn)(stream_t *))
+{
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (group_t *g = hub->groups[i]; g; g = g->next)
+            for (size_t j = 0; j < g->n; j++)
+                fn(g->streams[j]);
+}
+
+static void keepalive_one(stream_t *s)
+{
+    if (!s->head && enqueue(s, "", ": keep-alive", 12, "\n\n"))
+        wake(s);
+}
+
+static void close_one(stream_t *s)
+{
+    s->closing = true;
+    wake(s);
+}
+
+void poll_keepalive(poll_hub_t *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    each_stream(hub, keepalive_one);
+    pthread_mutex_unlock(&hub->mu);
+}
+
+void poll_hub_close_all(poll_hub_t *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    hub->closing = true;
+    each_stream(hub, close_one);
+    pthread_mutex_unlock(&hub->mu);
+}
+
+size_t poll_count(poll_hub_t *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    size_t n = hub->count;
+    pthread_mutex_unlock(&hub->mu);
+    return n;
+}

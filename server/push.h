@@ -1,0 +1,34 @@
+/* push.h - HTTP push transport: POSTs messages to http(s):// addresses.
+ *
+ * One thread drives a libcurl multi handle, so the store thread only queues
+ * work and never waits on the network. Each result (2xx = delivered) is
+ * reported through the callback given to push_start, on the push thread. */
+#ifndef RESONATE_PUSH_H
+#define RESONATE_PUSH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct push push_t;
+
+typedef void (*push_result_fn)(void *arg, int64_t seq, bool delivered);
+
+typedef struct {
+    size_t concurrency;         /* requests in flight at once */
+    int64_t connect_timeout_ms;
+    int64_t request_timeout_ms;
+    push_result_fn on_result;
+    void *arg;
+} push_config_t;
+
+/* Starts the push thread. Returns NULL with the reason in err. */
+push_t *push_start(const push_config_t *cfg, char *err, size_t errlen);
+
+/* Queues a POST of body (JSON, copied) to url for outbox row seq. */
+void push_send(push_t *p, int64_t seq, const char *url, const char *body, size_t len);
+
+/* Abandons queued work, waits for the thread, frees p. */
+void push_stop(push_t *p);
+
+#endif

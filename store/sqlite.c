@@ -1,0 +1,1367 @@
+/* sqlite.c - the SQLite backend of store.h.
+ *
+ * One connection, used by one thread at a time, with every statement
+ * prepared once at open and reset after each call: the server batches many
+ * requests per transaction, so per-call overhead (parsing SQL, malloc) is
+ * what limits throughput. Tags and headers are stored as canonical JSON text
+ * (store/kvjson.c); states as their wire names so the file reads plainly in
+ * the sqlite3 shell.
+ *
+ * The schema is versioned with PRAGMA user_version and upgraded at open by
+ * the migrations array below; a release that changes the schema appends a
+ * step, never edits an old one. There are no foreign keys: the engine owns
+ * every integrity rule (store.h), and checking them again here would cost a
+ * lookup per write. */
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/kvjson.h"
+#include "store/sqlite_internal.h"
+
+/* ---- schema ---------------------------------------------------------------- */
+
+/* migrations[v] takes a file from user_version v to v + 1. */
+static const char *const migrations[] = {
+    /* 0 -> 1: the initial schema. */
+    "CREATE TABLE promises ("
+    "  id            TEXT PRIMARY KEY,"
+    "  state         TEXT NOT NULL CHECK (state IN ('pending', 'resolved', 'rejected',"
+    "                  'rejected_canceled', 'rejected_timedout')),"
+    "  param_headers TEXT," /* JSON object; NULL = absent */
+    "  param_data    TEXT,"
+    "  value_headers TEXT,"
+    "  value_data    TEXT,"
+    "  tags          TEXT NOT NULL," /* JSON object, sorted keys */
+    /* tags["resonate:branch"], copied at insert (tags never change) so the
+     * index costs no JSON parsing. */
+    "  branch        TEXT,"
+    "  timeout_at    INTEGER NOT NULL,"
+    "  created_at    INTEGER NOT NULL,"
+    "  settled_at    INTEGER"
+    ");"
+    /* Every pending promise has a timer (DECISIONS #1): this index is the
+     * timer queue, and a promise leaves it when it settles. */
+    "CREATE INDEX promises_due ON promises (timeout_at, id) WHERE state = 'pending';"
+    "CREATE INDEX promises_branch ON promises (branch, id) WHERE branch IS NOT NULL;"
+    "CREATE TABLE callbacks ("
+    "  awaited TEXT NOT NULL,"
+    "  awaiter TEXT NOT NULL,"
+    "  ready   INTEGER NOT NULL CHECK (ready IN (0, 1)),"
+    "  PRIMARY KEY (awaited, awaiter)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX callbacks_awaiter ON callbacks (awaiter, ready);"
+    "CREATE TABLE listeners ("
+    "  promise_id TEXT NOT NULL,"
+    "  address    TEXT NOT NULL,"
+    "  PRIMARY KEY (promise_id, address)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE tasks ("
+    "  id      TEXT PRIMARY KEY,"
+    "  state   TEXT NOT NULL CHECK (state IN ('pending', 'acquired', 'suspended', 'halted',"
+    "            'fulfilled')),"
+    "  version INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE task_timers ("
+    "  id         TEXT PRIMARY KEY,"
+    "  type       INTEGER NOT NULL CHECK (type IN (0, 1))," /* TIMER_RETRY, TIMER_LEASE */
+    "  timeout_at INTEGER NOT NULL,"
+    "  pid        TEXT,"
+    "  ttl        INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX task_timers_due ON task_timers (timeout_at, id);"
+    /* Serves heartbeats, which renew every lease of a process. */
+    "CREATE INDEX task_timers_pid ON task_timers (pid, id) WHERE type = 1;"
+    /* AUTOINCREMENT: a seq is never reused, so deleting a delivered message
+     * by seq can never hit a row queued after it was read. */
+    "CREATE TABLE outbox ("
+    "  seq        INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('execute', 'unblock')),"
+    "  id         TEXT NOT NULL," /* task id / promise id */
+    "  version    INTEGER NOT NULL,"
+    "  address    TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  attempts   INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX outbox_execute ON outbox (id) WHERE kind = 'execute';"
+    "CREATE UNIQUE INDEX outbox_unblock ON outbox (id, address) WHERE kind = 'unblock';"
+    "CREATE TABLE schedules ("
+    "  id                    TEXT PRIMARY KEY,"
+    "  cron                  TEXT NOT NULL,"
+    "  promise_id            TEXT NOT NULL,"
+    "  promise_timeout       INTEGER NOT NULL,"
+    "  promise_param_headers TEXT,"
+    "  promise_param_data    TEXT,"
+    "  promise_tags          TEXT NOT NULL,"
+    "  created_at            INTEGER NOT NULL,"
+    "  next_run_at           INTEGER NOT NULL,"
+    "  last_run_at           INTEGER"
+    ");"
+    "CREATE INDEX schedules_due ON schedules (next_run_at, id);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must equal the number of migrations");
+
+/* Per-connection settings; synchronous=FULL so that a committed (and thus
+ * acknowledged) write survives power loss (DECISIONS #13). */
+static const char pragmas[] = "PRAGMA journal_mode = WAL;"
+                              "PRAGMA synchronous = FULL;"
+                              "PRAGMA foreign_keys = OFF;"
+                              "PRAGMA cache_size = -32768;"
+                              "PRAGMA temp_store = MEMORY;";
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- statements ------------------------------------------------------------ */
+
+#define PROMISE_COLS                                                                               \
+    "id, state, param_headers, param_data, value_headers, value_data, tags, timeout_at, "          \
+    "created_at, settled_at"
+#define TASK_SELECT                                                                                \
+    "SELECT t.id, t.state, t.version,"                                                             \
+    " (SELECT count(*) FROM callbacks c WHERE c.awaiter = t.id AND c.ready = 1),"                  \
+    " l.pid, l.ttl, l.id IS NOT NULL"                                                              \
+    " FROM tasks t LEFT JOIN task_timers l ON l.id = t.id AND l.type = 1 "
+#define TIMER_COLS "id, type, timeout_at, pid, ttl"
+#define OUTBOX_COLS "seq, kind, id, version, address, not_before, attempts"
+#define SCHEDULE_COLS                                                                              \
+    "id, cron, promise_id, promise_timeout, promise_param_headers, promise_param_data, "           \
+    "promise_tags, created_at, next_run_at, last_run_at"
+/* Search paging: ?1 is the cursor ('' when none) and ?2 is true when there
+ * is no cursor, so "id >= ?1" keeps a range scan on the primary key even
+ * from the start. Tag filter: every key/value of the JSON object ?4 (NULL =
+ * no filter) is present and equal in the row's tags; json_each compares keys
+ * as data, so no key ever becomes part of a JSON path. */
+#define HAS_TAGS_P                                                                                 \
+    "NOT EXISTS (SELECT 1 FROM json_each(?4) f WHERE NOT EXISTS"                                   \
+    " (SELECT 1 FROM json_each(p.tags) g WHERE g.key = f.key AND g.value = f.value))"
+#define HAS_TAGS_S                                                                                 \
+    "NOT EXISTS (SELECT 1 FROM json_each(?4) f WHERE NOT EXISTS"                                   \
+    " (SELECT 1 FROM json_each(s.promise_tags) g WHERE g.key = f.key AND g.value = f.value))"
+
+enum {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
+    Q_PING,
+    Q_CHECKPOINT,
+    Q_PROMISE_GET,
+    Q_PROMISE_INSERT,
+    Q_PROMISE_SETTLE,
+    Q_PROMISE_SEARCH,
+    Q_PROMISE_DUE,
+    Q_PROMISE_BRANCH,
+    Q_CALLBACK_INSERT,
+    Q_CALLBACK_AWAITERS,
+    Q_CALLBACK_MARK_READY,
+    Q_CALLBACK_DELETE_AWAITER,
+    Q_CALLBACK_DELETE_READY,
+    Q_LISTENER_INSERT,
+    Q_LISTENER_SELECT,
+    Q_LISTENER_DELETE,
+    Q_TASK_GET,
+    Q_TASK_INSERT,
+    Q_TASK_UPDATE,
+    Q_TASK_SEARCH,
+    Q_TIMER_GET,
+    Q_TIMER_SET,
+    Q_TIMER_DELETE,
+    Q_TIMER_DUE,
+    Q_TIMER_BY_PID,
+    Q_OUTBOX_EXECUTE,
+    Q_OUTBOX_UNBLOCK,
+    Q_OUTBOX_DUE,
+    Q_OUTBOX_DELETE,
+    Q_OUTBOX_DEFER,
+    Q_OUTBOX_COUNT,
+    Q_SCHEDULE_GET,
+    Q_SCHEDULE_INSERT,
+    Q_SCHEDULE_DELETE,
+    Q_SCHEDULE_SEARCH,
+    Q_SCHEDULE_DUE,
+    Q_SCHEDULE_ADVANCE,
+    Q_SNAP_PROMISES,
+    Q_SNAP_CALLBACKS,
+    Q_SNAP_LISTENERS,
+    Q_SNAP_TASKS,
+    Q_SNAP_TIMERS,
+    Q_SNAP_MESSAGES,
+    Q__COUNT,
+};
+
+static const char *const sql[Q__COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT req",
+    [Q_RELEASE] = "RELEASE req",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO req",
+    [Q_PING] = "SELECT 1",
+    [Q_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
+
+    [Q_PROMISE_GET] = "SELECT " PROMISE_COLS " FROM promises WHERE id = ?1",
+    [Q_PROMISE_INSERT] = "INSERT INTO promises (" PROMISE_COLS ", branch)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [Q_PROMISE_SETTLE] = "UPDATE promises SET state = ?2, value_headers = ?3, value_data = ?4,"
+                         " settled_at = ?5 WHERE id = ?1",
+    [Q_PROMISE_SEARCH] = "SELECT " PROMISE_COLS " FROM promises p"
+                         " WHERE p.id >= ?1 AND (p.id > ?1 OR ?2)"
+                         " AND (?3 IS NULL OR p.state = ?3)"
+                         " AND " HAS_TAGS_P " ORDER BY p.id LIMIT ?5",
+    [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= ?1"
+                      " ORDER BY timeout_at, id LIMIT ?2",
+    [Q_PROMISE_BRANCH] = "SELECT " PROMISE_COLS " FROM promises"
+                         " WHERE branch = ?1 AND (?2 IS NULL OR id <> ?2) ORDER BY id",
+
+    [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready) VALUES (?1, ?2, ?3)"
+                          " ON CONFLICT (awaited, awaiter) DO NOTHING",
+    [Q_CALLBACK_AWAITERS] = "SELECT awaiter FROM callbacks WHERE awaited = ?1 ORDER BY awaiter",
+    [Q_CALLBACK_MARK_READY] = "UPDATE callbacks SET ready = 1 WHERE awaited = ?1 AND ready = 0",
+    [Q_CALLBACK_DELETE_AWAITER] = "DELETE FROM callbacks WHERE awaiter = ?1",
+    [Q_CALLBACK_DELETE_READY] = "DELETE FROM callbacks WHERE awaiter = ?1 AND ready = 1",
+
+    [Q_LISTENER_INSERT] = "INSERT INTO listeners (promise_id, address) VALUES (?1, ?2)"
+                          " ON CONFLICT (promise_id, address) DO NOTHING",
+    [Q_LISTENER_SELECT] = "SELECT address FROM listeners WHERE promise_id = ?1 ORDER BY address",
+    [Q_LISTENER_DELETE] = "DELETE FROM listeners WHERE promise_id = ?1",
+
+    [Q_TASK_GET] = TASK_SELECT "WHERE t.id = ?1",
+    [Q_TASK_INSERT] = "INSERT INTO tasks (id, state, version) VALUES (?1, ?2, ?3)",
+    [Q_TASK_UPDATE] = "UPDATE tasks SET state = ?2, version = ?3 WHERE id = ?1",
+    [Q_TASK_SEARCH] = TASK_SELECT "WHERE t.id >= ?1 AND (t.id > ?1 OR ?2)"
+                                  " AND (?3 IS NULL OR t.state = ?3) ORDER BY t.id LIMIT ?4",
+
+    [Q_TIMER_GET] = "SELECT " TIMER_COLS " FROM task_timers WHERE id = ?1",
+    [Q_TIMER_SET] = "INSERT INTO task_timers (" TIMER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)"
+                    " ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
+                    " timeout_at = excluded.timeout_at, pid = excluded.pid, ttl = excluded.ttl",
+    [Q_TIMER_DELETE] = "DELETE FROM task_timers WHERE id = ?1",
+    [Q_TIMER_DUE] = "SELECT " TIMER_COLS " FROM task_timers WHERE timeout_at <= ?1"
+                    " ORDER BY timeout_at, id LIMIT ?2",
+    [Q_TIMER_BY_PID] = "SELECT id FROM task_timers WHERE type = 1 AND pid = ?1 ORDER BY id",
+
+    /* REPLACE deletes the task's older execute and queues the new one with a
+     * fresh seq: an in-flight delivery of the old row then deletes nothing. */
+    [Q_OUTBOX_EXECUTE] = "INSERT OR REPLACE INTO outbox"
+                         " (kind, id, version, address, not_before, attempts)"
+                         " VALUES ('execute', ?1, ?2, ?3, ?4, 0)",
+    [Q_OUTBOX_UNBLOCK] = "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
+                         " VALUES ('unblock', ?1, 0, ?2, 0, 0)"
+                         " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
+    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= ?1"
+                     " ORDER BY seq LIMIT ?2",
+    [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
+    [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = ?2, attempts = ?3 WHERE seq = ?1",
+    [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+
+    [Q_SCHEDULE_GET] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE id = ?1",
+    [Q_SCHEDULE_INSERT] = "INSERT INTO schedules (" SCHEDULE_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [Q_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE id = ?1",
+    [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS " FROM schedules s"
+                          " WHERE s.id >= ?1 AND (s.id > ?1 OR ?2)"
+                          " AND " HAS_TAGS_S " ORDER BY s.id LIMIT ?5",
+    [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= ?1"
+                       " ORDER BY next_run_at, id LIMIT ?2",
+    [Q_SCHEDULE_ADVANCE] = "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3 WHERE id = ?1",
+
+    [Q_SNAP_PROMISES] = "SELECT " PROMISE_COLS " FROM promises ORDER BY id",
+    [Q_SNAP_CALLBACKS] = "SELECT awaited, awaiter FROM callbacks WHERE ready = 0"
+                         " ORDER BY awaiter, awaited",
+    [Q_SNAP_LISTENERS] = "SELECT promise_id, address FROM listeners ORDER BY promise_id, address",
+    [Q_SNAP_TASKS] = TASK_SELECT "ORDER BY t.id",
+    [Q_SNAP_TIMERS] = "SELECT " TIMER_COLS " FROM task_timers ORDER BY id",
+    [Q_SNAP_MESSAGES] = "SELECT " OUTBOX_COLS " FROM outbox"
+                        " ORDER BY kind <> 'execute', id, address",
+};
+
+static const char reset_sql[] = "DELETE FROM promises;"
+                                "DELETE FROM callbacks;"
+                                "DELETE FROM listeners;"
+                                "DELETE FROM tasks;"
+                                "DELETE FROM task_timers;"
+                                "DELETE FROM outbox;"
+                                "DELETE FROM schedules;";
+
+/* ---- the store object -------------------------------------------------------- */
+
+typedef struct {
+    store_t base; /* first: a store_t * is a sq_store_t * */
+    sqlite3 *db;
+    kvbuf_t buf; /* encoded JSON of the call in progress; bound SQLITE_STATIC */
+    /* Between a successful begin and its commit/rollback. */
+    bool in_tx;
+    sqlite3_stmt *q[Q__COUNT];
+} sq_store_t;
+
+static sq_store_t *sq(store_t *st)
+{
+    return (sq_store_t *)st;
+}
+
+/* Records the connection's last error for the operation what. */
+static int sq_fail(sq_store_t *s, const char *what)
+{
+    snprintf(s->base.errmsg, sizeof s->base.errmsg, "%s: %s", what, sqlite3_errmsg(s->db));
+    return STORE_ERR;
+}
+
+static int sq_failf(sq_store_t *s, const char *what, const char *reason)
+{
+    snprintf(s->base.errmsg, sizeof s->base.errmsg, "%s: %s", what, reason);
+    return STORE_ERR;
+}
+
+/* Readies a cached statement for its next use. Bindings are cleared because
+ * they point (SQLITE_STATIC) at the caller's memory. */
+static void sq_done(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
+
+/* After some errors (disk full, I/O) SQLite rolls the whole transaction
+ * back by itself. Every later statement would then run, and commit, on its
+ * own, while the caller still believes it is inside its transaction: refuse
+ * them until the caller rolls back. */
+static int sq_guard(sq_store_t *s, const char *what)
+{
+    if (s->in_tx && sqlite3_get_autocommit(s->db))
+        return sq_failf(s, what,
+                        "the transaction was rolled back after an earlier error; roll back");
+    return STORE_OK;
+}
+
+/* Steps a statement that returns nothing (or whose rows are ignored) after
+ * binding yielded brc, then readies it again. */
+static int sq_run(sq_store_t *s, sqlite3_stmt *q, int brc, const char *what)
+{
+    int ret = STORE_OK;
+    if (brc != SQLITE_OK) {
+        ret = sq_fail(s, what);
+    } else if (sq_guard(s, what) != STORE_OK) {
+        ret = STORE_ERR;
+    } else {
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            ret = sq_fail(s, what);
+    }
+    sq_done(q);
+    return ret;
+}
+
+static int bind_str(sqlite3_stmt *q, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(q, i);
+}
+
+static int bind_limit(sqlite3_stmt *q, int i, size_t limit)
+{
+    return sqlite3_bind_int64(q, i, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+}
+
+/* Binds buf[off .. off+len) or NULL when off is (size_t)-1. */
+#define NO_TEXT ((size_t)-1)
+
+static int bind_buf(sq_store_t *s, sqlite3_stmt *q, int i, size_t off, size_t end)
+{
+    if (off == NO_TEXT)
+        return sqlite3_bind_null(q, i);
+    return sqlite3_bind_text(q, i, s->buf.p + off, (int)(end - off), SQLITE_STATIC);
+}
+
+/* Encodes m into s->buf; *off receives its start. */
+static int enc_kvmap(sq_store_t *s, const kvmap_t *m, size_t *off, size_t *end, const char *what)
+{
+    *off = s->buf.len;
+    if (kvjson_encode(&s->buf, m) != 0)
+        return sq_failf(s, what, "out of memory encoding JSON");
+    if (s->buf.len - *off > INT32_MAX)
+        return sq_failf(s, what, "JSON text too large");
+    *end = s->buf.len;
+    return STORE_OK;
+}
+
+static int enc_headers(sq_store_t *s, const pvalue_t *v, size_t *off, size_t *end, const char *what)
+{
+    if (!v || !v->has_headers) {
+        *off = *end = NO_TEXT;
+        return STORE_OK;
+    }
+    return enc_kvmap(s, &v->headers, off, end, what);
+}
+
+static const char *col_str(arena_t *a, sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    if (!t)
+        return NULL;
+    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(q, i));
+}
+
+static int col_kvmap(arena_t *a, sqlite3_stmt *q, int i, kvmap_t *m)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    if (!t) {
+        m->items = NULL;
+        m->n = 0;
+        return 0;
+    }
+    return kvjson_decode(a, (const char *)t, (size_t)sqlite3_column_bytes(q, i), m);
+}
+
+/* Headers column i and data column i + 1. */
+static int col_pvalue(arena_t *a, sqlite3_stmt *q, int i, pvalue_t *v)
+{
+    v->has_headers = sqlite3_column_type(q, i) != SQLITE_NULL;
+    if (v->has_headers && col_kvmap(a, q, i, &v->headers) != 0)
+        return -1;
+    v->data = col_str(a, q, i + 1);
+    return 0;
+}
+
+/* Grows a result array from the arena (doubling, old copy abandoned). */
+static void *grow(arena_t *a, void *arr, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = arena_alloc(a, ncap * size);
+    if (n)
+        memcpy(p, arr, n * size);
+    *cap = ncap;
+    return p;
+}
+
+/* ---- row readers (column order as in the *_COLS macros) ------------------ */
+
+static int rd_promise(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    promise_t *p = row;
+    memset(p, 0, sizeof *p);
+    p->id = col_str(a, q, 0);
+    const unsigned char *state = sqlite3_column_text(q, 1);
+    int ps = state ? pstate_parse((const char *)state) : -1;
+    if (!p->id || ps < 0)
+        return -1;
+    p->state = (pstate_t)ps;
+    if (col_pvalue(a, q, 2, &p->param) != 0 || col_pvalue(a, q, 4, &p->value) != 0 ||
+        col_kvmap(a, q, 6, &p->tags) != 0)
+        return -1;
+    p->timeout_at = sqlite3_column_int64(q, 7);
+    p->created_at = sqlite3_column_int64(q, 8);
+    p->has_settled_at = sqlite3_column_type(q, 9) != SQLITE_NULL;
+    p->settled_at = p->has_settled_at ? sqlite3_column_int64(q, 9) : 0;
+    return 0;
+}
+
+static int rd_task(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    task_t *t = row;
+    memset(t, 0, sizeof *t);
+    t->id = col_str(a, q, 0);
+    const unsigned char *state = sqlite3_column_text(q, 1);
+    int ts = state ? tstate_parse((const char *)state) : -1;
+    if (!t->id || ts < 0)
+        return -1;
+    t->state = (tstate_t)ts;
+    t->version = sqlite3_column_int64(q, 2);
+    t->resumes = sqlite3_column_int64(q, 3);
+    t->has_lease = sqlite3_column_int(q, 6) != 0;
+    if (t->has_lease) {
+        t->pid = col_str(a, q, 4);
+        t->ttl = sqlite3_column_int64(q, 5);
+    }
+    return 0;
+}
+
+static int rd_timer(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    task_timer_t *t = row;
+    t->id = col_str(a, q, 0);
+    t->type = sqlite3_column_int(q, 1);
+    t->timeout = sqlite3_column_int64(q, 2);
+    t->pid = col_str(a, q, 3);
+    t->ttl = sqlite3_column_int64(q, 4);
+    return t->id ? 0 : -1;
+}
+
+static int rd_outbox(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    outbox_msg_t *m = row;
+    m->seq = sqlite3_column_int64(q, 0);
+    const unsigned char *kind = sqlite3_column_text(q, 1);
+    if (!kind)
+        return -1;
+    m->kind = strcmp((const char *)kind, "execute") == 0 ? MSG_EXECUTE : MSG_UNBLOCK;
+    m->id = col_str(a, q, 2);
+    m->version = sqlite3_column_int64(q, 3);
+    m->address = col_str(a, q, 4);
+    m->not_before = sqlite3_column_int64(q, 5);
+    m->attempts = sqlite3_column_int(q, 6);
+    return m->id && m->address ? 0 : -1;
+}
+
+static int rd_schedule(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    schedule_t *s = row;
+    memset(s, 0, sizeof *s);
+    s->id = col_str(a, q, 0);
+    s->cron = col_str(a, q, 1);
+    s->promise_id = col_str(a, q, 2);
+    if (!s->id || !s->cron || !s->promise_id)
+        return -1;
+    s->promise_timeout = sqlite3_column_int64(q, 3);
+    if (col_pvalue(a, q, 4, &s->promise_param) != 0 || col_kvmap(a, q, 6, &s->promise_tags) != 0)
+        return -1;
+    s->created_at = sqlite3_column_int64(q, 7);
+    s->next_run_at = sqlite3_column_int64(q, 8);
+    s->has_last_run_at = sqlite3_column_type(q, 9) != SQLITE_NULL;
+    s->last_run_at = s->has_last_run_at ? sqlite3_column_int64(q, 9) : 0;
+    return 0;
+}
+
+typedef int (*reader_fn)(arena_t *a, sqlite3_stmt *q, void *row);
+
+/* Steps a bound statement, reading each row with rd into a growing array
+ * of size-byte elements. With max set, reads at most max rows and reports
+ * through *more whether another row followed. */
+static int sq_collect(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
+                      size_t size, void **out, size_t *n, const size_t *max, bool *more,
+                      const char *what)
+{
+    void *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int ret = STORE_OK;
+    if (more)
+        *more = false;
+    if (brc != SQLITE_OK) {
+        ret = sq_fail(s, what);
+        goto done;
+    }
+    if (sq_guard(s, what) != STORE_OK) {
+        ret = STORE_ERR;
+        goto done;
+    }
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (max && cnt == *max) {
+            if (more)
+                *more = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        arr = grow(a, arr, cnt, &cap, size);
+        if (rd(a, q, (char *)arr + cnt * size) != 0) {
+            ret = sq_failf(s, what, "corrupt row in database");
+            goto done;
+        }
+        cnt++;
+    }
+    if (rc != SQLITE_DONE)
+        ret = sq_fail(s, what);
+done:
+    sq_done(q);
+    *out = ret == STORE_OK ? arr : NULL;
+    *n = ret == STORE_OK ? cnt : 0;
+    return ret;
+}
+
+/* Reads at most one row (a lookup by key); *out stays NULL when absent. */
+static int sq_get_one(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
+                      size_t size, void **out, const char *what)
+{
+    size_t n, one = 1;
+    void *arr;
+    int ret = sq_collect(s, a, q, brc, rd, size, &arr, &n, &one, NULL, what);
+    *out = ret == STORE_OK && n ? arr : NULL;
+    return ret;
+}
+
+static int rd_string(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    const char **s = row;
+    *s = col_str(a, q, 0);
+    return *s ? 0 : -1;
+}
+static int rd_callback(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    callback_t *c = row;
+    c->awaited = col_str(a, q, 0);
+    c->awaiter = col_str(a, q, 1);
+    return c->awaited && c->awaiter ? 0 : -1;
+}
+static int rd_listener(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    listener_t *l = row;
+    l->promise_id = col_str(a, q, 0);
+    l->address = col_str(a, q, 1);
+    return l->promise_id && l->address ? 0 : -1;
+}
+
+/* ---- lifecycle and transactions -------------------------------------------- */
+
+static void sq_close(store_t *st)
+{
+    if (!st)
+        return;
+    sq_store_t *s = sq(st);
+    for (int i = 0; i < Q__COUNT; i++)
+        sqlite3_finalize(s->q[i]);
+    sqlite3_close(s->db);
+    kvbuf_free(&s->buf);
+    free(s);
+}
+
+static int sq_simple(store_t *st, int which, const char *what)
+{
+    sq_store_t *s = sq(st);
+    return sq_run(s, s->q[which], SQLITE_OK, what);
+}
+
+static int sq_ping(store_t *st)
+{
+    return sq_simple(st, Q_PING, "ping");
+}
+
+static int sq_begin(store_t *st)
+{
+    if (sq_simple(st, Q_BEGIN, "begin") != STORE_OK)
+        return STORE_ERR;
+    sq(st)->in_tx = true;
+    return STORE_OK;
+}
+
+static int sq_commit(store_t *st)
+{
+    /* On failure the transaction (or its remains) stays the caller's to
+     * roll back. */
+    if (sq_simple(st, Q_COMMIT, "commit") != STORE_OK)
+        return STORE_ERR;
+    sq(st)->in_tx = false;
+    return STORE_OK;
+}
+
+static int sq_rollback(store_t *st)
+{
+    sq_store_t *s = sq(st);
+    s->in_tx = false;
+    /* SQLite may already have rolled back on its own (disk full, I/O
+     * error); then there is nothing left to undo. */
+    if (sqlite3_get_autocommit(s->db))
+        return STORE_OK;
+    return sq_simple(st, Q_ROLLBACK, "rollback");
+}
+
+static int sq_savepoint(store_t *st)
+{
+    return sq_simple(st, Q_SAVEPOINT, "savepoint");
+}
+
+static int sq_release(store_t *st)
+{
+    return sq_simple(st, Q_RELEASE, "release");
+}
+
+static int sq_rollback_to(store_t *st)
+{
+    sq_store_t *s = sq(st);
+    if (sqlite3_get_autocommit(s->db))
+        return sq_failf(s, "rollback_to", "the transaction was already rolled back");
+    /* Ending the savepoint too keeps nesting at one level per request. */
+    if (sq_simple(st, Q_ROLLBACK_TO, "rollback_to") != STORE_OK)
+        return STORE_ERR;
+    return sq_simple(st, Q_RELEASE, "rollback_to");
+}
+
+static int sq_checkpoint(store_t *st)
+{
+    return sq_simple(st, Q_CHECKPOINT, "checkpoint");
+}
+
+/* ---- promises -------------------------------------------------------------- */
+
+static int sq_promise_get(store_t *st, arena_t *a, const char *id, promise_t **out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_GET];
+    return sq_get_one(s, a, q, bind_str(q, 1, id), rd_promise, sizeof(promise_t), (void **)out,
+                      "promise_get");
+}
+
+static bool pstate_valid(pstate_t v)
+{
+    return (int)v >= PSTATE_PENDING && (int)v <= PSTATE_REJECTED_TIMEDOUT;
+}
+
+static bool tstate_valid(tstate_t v)
+{
+    return (int)v >= TSTATE_PENDING && (int)v <= TSTATE_FULFILLED;
+}
+
+static int sq_promise_insert(store_t *st, const promise_t *p)
+{
+    static const char what[] = "promise_insert";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_INSERT];
+    if (!pstate_valid(p->state))
+        return sq_failf(s, what, "invalid promise state");
+    size_t ph, ph_end, vh, vh_end, tg, tg_end;
+    s->buf.len = 0;
+    if (enc_headers(s, &p->param, &ph, &ph_end, what) != STORE_OK ||
+        enc_headers(s, &p->value, &vh, &vh_end, what) != STORE_OK ||
+        enc_kvmap(s, &p->tags, &tg, &tg_end, what) != STORE_OK)
+        return STORE_ERR;
+    /* Bound only now: encoding may have moved the buffer. */
+    int rc = bind_str(q, 1, p->id);
+    rc |= bind_str(q, 2, pstate_name(p->state));
+    rc |= bind_buf(s, q, 3, ph, ph_end);
+    rc |= bind_str(q, 4, p->param.data);
+    rc |= bind_buf(s, q, 5, vh, vh_end);
+    rc |= bind_str(q, 6, p->value.data);
+    rc |= bind_buf(s, q, 7, tg, tg_end);
+    rc |= sqlite3_bind_int64(q, 8, p->timeout_at);
+    rc |= sqlite3_bind_int64(q, 9, p->created_at);
+    rc |= p->has_settled_at ? sqlite3_bind_int64(q, 10, p->settled_at) : sqlite3_bind_null(q, 10);
+    rc |= bind_str(q, 11, kvmap_get(&p->tags, "resonate:branch"));
+    return sq_run(s, q, rc, what);
+}
+
+static int sq_promise_settle(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
+                             int64_t settled_at)
+{
+    static const char what[] = "promise_settle";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_SETTLE];
+    if (!pstate_valid(state))
+        return sq_failf(s, what, "invalid promise state");
+    size_t vh, vh_end;
+    s->buf.len = 0;
+    if (enc_headers(s, value, &vh, &vh_end, what) != STORE_OK)
+        return STORE_ERR;
+    int rc = bind_str(q, 1, id);
+    rc |= bind_str(q, 2, pstate_name(state));
+    rc |= bind_buf(s, q, 3, vh, vh_end);
+    rc |= bind_str(q, 4, value ? value->data : NULL);
+    rc |= sqlite3_bind_int64(q, 5, settled_at);
+    return sq_run(s, q, rc, what);
+}
+
+/* Binds the parameters shared by the search statements: ?1/?2 cursor, ?3
+ * state name (or NULL), ?4 tag filter (or NULL), and the LIMIT at limit_i
+ * (one more than asked, to learn whether more rows exist). */
+static int bind_search(sq_store_t *s, sqlite3_stmt *q, const search_req_t *r,
+                       const char *state_name, bool tags, int limit_i, size_t *want,
+                       const char *what)
+{
+    size_t tg = NO_TEXT, tg_end = NO_TEXT;
+    s->buf.len = 0;
+    if (tags && r->tags.n > 0 && enc_kvmap(s, &r->tags, &tg, &tg_end, what) != STORE_OK)
+        return -1;
+    int64_t lim = r->limit < 0 ? 0 : r->limit;
+    *want = (size_t)lim;
+    int rc = bind_str(q, 1, r->cursor ? r->cursor : "");
+    rc |= sqlite3_bind_int(q, 2, r->cursor == NULL);
+    rc |= bind_str(q, 3, state_name);
+    if (tags)
+        rc |= bind_buf(s, q, 4, tg, tg_end);
+    rc |= sqlite3_bind_int64(q, limit_i, lim == INT64_MAX ? lim : lim + 1);
+    return rc;
+}
+
+static int sq_promise_search(store_t *st, arena_t *a, const search_req_t *r, promise_t **out,
+                             size_t *n, bool *more)
+{
+    static const char what[] = "promise_search";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_SEARCH];
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (r->has_state && !pstate_valid((pstate_t)r->state))
+        return sq_failf(s, what, "invalid promise state");
+    size_t want;
+    int brc = bind_search(s, q, r, r->has_state ? pstate_name((pstate_t)r->state) : NULL, true, 5,
+                          &want, what);
+    if (brc < 0) {
+        sq_done(q);
+        return STORE_ERR;
+    }
+    return sq_collect(s, a, q, brc, rd_promise, sizeof(promise_t), (void **)out, n, &want, more,
+                      what);
+}
+
+static int sq_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
+                          size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_DUE];
+    int rc = sqlite3_bind_int64(q, 1, t);
+    rc |= bind_limit(q, 2, limit);
+    return sq_collect(s, a, q, rc, rd_string, sizeof(const char *), (void **)ids, n, NULL, NULL,
+                      "promise_due");
+}
+
+static int sq_promise_branch(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
+                             promise_t **out, size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_PROMISE_BRANCH];
+    int rc = bind_str(q, 1, branch);
+    rc |= bind_str(q, 2, exclude_id);
+    return sq_collect(s, a, q, rc, rd_promise, sizeof(promise_t), (void **)out, n, NULL, NULL,
+                      "promise_branch");
+}
+
+/* ---- callbacks and listeners ------------------------------------------------ */
+
+static int sq_callback_insert(store_t *st, const char *awaited, const char *awaiter, bool ready)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_CALLBACK_INSERT];
+    int rc = bind_str(q, 1, awaited);
+    rc |= bind_str(q, 2, awaiter);
+    rc |= sqlite3_bind_int(q, 3, ready ? 1 : 0);
+    return sq_run(s, q, rc, "callback_insert");
+}
+
+static int sq_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
+                             size_t *n)
+{
+    static const char what[] = "callback_ready";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_CALLBACK_AWAITERS];
+    if (sq_collect(s, a, q, bind_str(q, 1, awaited), rd_string, sizeof(const char *),
+                   (void **)awaiters, n, NULL, NULL, what) != STORE_OK)
+        return STORE_ERR;
+    if (*n == 0)
+        return STORE_OK;
+    q = s->q[Q_CALLBACK_MARK_READY];
+    if (sq_run(s, q, bind_str(q, 1, awaited), what) != STORE_OK) {
+        *awaiters = NULL;
+        *n = 0;
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+static int sq_callback_delete_awaiter(store_t *st, const char *awaiter)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_CALLBACK_DELETE_AWAITER];
+    return sq_run(s, q, bind_str(q, 1, awaiter), "callback_delete_awaiter");
+}
+
+static int sq_callback_delete_ready(store_t *st, const char *awaiter)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_CALLBACK_DELETE_READY];
+    return sq_run(s, q, bind_str(q, 1, awaiter), "callback_delete_ready");
+}
+
+static int sq_listener_insert(store_t *st, const char *promise_id, const char *address)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_LISTENER_INSERT];
+    int rc = bind_str(q, 1, promise_id);
+    rc |= bind_str(q, 2, address);
+    return sq_run(s, q, rc, "listener_insert");
+}
+
+static int sq_listener_take(store_t *st, arena_t *a, const char *promise_id,
+                            const char ***addresses, size_t *n)
+{
+    static const char what[] = "listener_take";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_LISTENER_SELECT];
+    if (sq_collect(s, a, q, bind_str(q, 1, promise_id), rd_string, sizeof(const char *),
+                   (void **)addresses, n, NULL, NULL, what) != STORE_OK)
+        return STORE_ERR;
+    if (*n == 0)
+        return STORE_OK;
+    q = s->q[Q_LISTENER_DELETE];
+    if (sq_run(s, q, bind_str(q, 1, promise_id), what) != STORE_OK) {
+        *addresses = NULL;
+        *n = 0;
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+/* ---- tasks and their timers ------------------------------------------------- */
+
+static int sq_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TASK_GET];
+    return sq_get_one(s, a, q, bind_str(q, 1, id), rd_task, sizeof(task_t), (void **)out,
+                      "task_get");
+}
+
+static int task_write(store_t *st, int which, const char *id, tstate_t state, int64_t version,
+                      const char *what)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[which];
+    if (!tstate_valid(state))
+        return sq_failf(s, what, "invalid task state");
+    int rc = bind_str(q, 1, id);
+    rc |= bind_str(q, 2, tstate_name(state));
+    rc |= sqlite3_bind_int64(q, 3, version);
+    return sq_run(s, q, rc, what);
+}
+
+static int sq_task_insert(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return task_write(st, Q_TASK_INSERT, id, state, version, "task_insert");
+}
+
+static int sq_task_update(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return task_write(st, Q_TASK_UPDATE, id, state, version, "task_update");
+}
+
+static int sq_task_search(store_t *st, arena_t *a, const search_req_t *r, task_t **out, size_t *n,
+                          bool *more)
+{
+    static const char what[] = "task_search";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TASK_SEARCH];
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (r->has_state && !tstate_valid((tstate_t)r->state))
+        return sq_failf(s, what, "invalid task state");
+    size_t want;
+    int brc = bind_search(s, q, r, r->has_state ? tstate_name((tstate_t)r->state) : NULL, false, 4,
+                          &want, what);
+    return sq_collect(s, a, q, brc, rd_task, sizeof(task_t), (void **)out, n, &want, more, what);
+}
+
+static int sq_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TIMER_GET];
+    return sq_get_one(s, a, q, bind_str(q, 1, id), rd_timer, sizeof(task_timer_t), (void **)out,
+                      "timer_get");
+}
+
+static int sq_timer_set(store_t *st, const task_timer_t *t)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TIMER_SET];
+    int rc = bind_str(q, 1, t->id);
+    rc |= sqlite3_bind_int(q, 2, t->type);
+    rc |= sqlite3_bind_int64(q, 3, t->timeout);
+    rc |= bind_str(q, 4, t->pid);
+    rc |= sqlite3_bind_int64(q, 5, t->ttl);
+    return sq_run(s, q, rc, "timer_set");
+}
+
+static int sq_timer_delete(store_t *st, const char *id)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TIMER_DELETE];
+    return sq_run(s, q, bind_str(q, 1, id), "timer_delete");
+}
+
+static int sq_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
+                        size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TIMER_DUE];
+    int rc = sqlite3_bind_int64(q, 1, t);
+    rc |= bind_limit(q, 2, limit);
+    return sq_collect(s, a, q, rc, rd_timer, sizeof(task_timer_t), (void **)out, n, NULL, NULL,
+                      "timer_due");
+}
+
+static int sq_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_TIMER_BY_PID];
+    return sq_collect(s, a, q, bind_str(q, 1, pid), rd_string, sizeof(const char *), (void **)ids,
+                      n, NULL, NULL, "timer_by_pid");
+}
+
+/* ---- outbox ------------------------------------------------------------------ */
+
+static int sq_outbox_execute(store_t *st, const char *task_id, int64_t version, const char *address,
+                             int64_t not_before)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_EXECUTE];
+    int rc = bind_str(q, 1, task_id);
+    rc |= sqlite3_bind_int64(q, 2, version);
+    rc |= bind_str(q, 3, address);
+    rc |= sqlite3_bind_int64(q, 4, not_before);
+    return sq_run(s, q, rc, "outbox_execute");
+}
+
+static int sq_outbox_unblock(store_t *st, const char *promise_id, const char *address)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_UNBLOCK];
+    int rc = bind_str(q, 1, promise_id);
+    rc |= bind_str(q, 2, address);
+    return sq_run(s, q, rc, "outbox_unblock");
+}
+
+static int sq_outbox_due(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
+                         size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_DUE];
+    int rc = sqlite3_bind_int64(q, 1, t);
+    rc |= bind_limit(q, 2, limit);
+    return sq_collect(s, a, q, rc, rd_outbox, sizeof(outbox_msg_t), (void **)out, n, NULL, NULL,
+                      "outbox_due");
+}
+
+static int sq_outbox_delete(store_t *st, int64_t seq)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_DELETE];
+    return sq_run(s, q, sqlite3_bind_int64(q, 1, seq), "outbox_delete");
+}
+
+static int sq_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_DEFER];
+    int rc = sqlite3_bind_int64(q, 1, seq);
+    rc |= sqlite3_bind_int64(q, 2, not_before);
+    rc |= sqlite3_bind_int(q, 3, attempts);
+    return sq_run(s, q, rc, "outbox_defer");
+}
+
+static int sq_outbox_count(store_t *st, int64_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_OUTBOX_COUNT];
+    if (sq_guard(s, "outbox_count") != STORE_OK)
+        return STORE_ERR;
+    int rc = sqlite3_step(q);
+    int ret = STORE_OK;
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(q, 0);
+    else
+        ret = sq_fail(s, "outbox_count");
+    sq_done(q);
+    return ret;
+}
+
+/* ---- schedules --------------------------------------------------------------- */
+
+static int sq_schedule_get(store_t *st, arena_t *a, const char *id, schedule_t **out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_GET];
+    return sq_get_one(s, a, q, bind_str(q, 1, id), rd_schedule, sizeof(schedule_t), (void **)out,
+                      "schedule_get");
+}
+
+static int sq_schedule_insert(store_t *st, const schedule_t *sc)
+{
+    static const char what[] = "schedule_insert";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_INSERT];
+    size_t ph, ph_end, tg, tg_end;
+    s->buf.len = 0;
+    if (enc_headers(s, &sc->promise_param, &ph, &ph_end, what) != STORE_OK ||
+        enc_kvmap(s, &sc->promise_tags, &tg, &tg_end, what) != STORE_OK)
+        return STORE_ERR;
+    int rc = bind_str(q, 1, sc->id);
+    rc |= bind_str(q, 2, sc->cron);
+    rc |= bind_str(q, 3, sc->promise_id);
+    rc |= sqlite3_bind_int64(q, 4, sc->promise_timeout);
+    rc |= bind_buf(s, q, 5, ph, ph_end);
+    rc |= bind_str(q, 6, sc->promise_param.data);
+    rc |= bind_buf(s, q, 7, tg, tg_end);
+    rc |= sqlite3_bind_int64(q, 8, sc->created_at);
+    rc |= sqlite3_bind_int64(q, 9, sc->next_run_at);
+    rc |=
+        sc->has_last_run_at ? sqlite3_bind_int64(q, 10, sc->last_run_at) : sqlite3_bind_null(q, 10);
+    return sq_run(s, q, rc, what);
+}
+
+static int sq_schedule_delete(store_t *st, const char *id, bool *found)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_DELETE];
+    *found = false;
+    if (sq_run(s, q, bind_str(q, 1, id), "schedule_delete") != STORE_OK)
+        return STORE_ERR;
+    *found = sqlite3_changes(s->db) > 0;
+    return STORE_OK;
+}
+
+static int sq_schedule_search(store_t *st, arena_t *a, const search_req_t *r, schedule_t **out,
+                              size_t *n, bool *more)
+{
+    static const char what[] = "schedule_search";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_SEARCH];
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    size_t want;
+    int brc = bind_search(s, q, r, NULL, true, 5, &want, what);
+    if (brc < 0) {
+        sq_done(q);
+        return STORE_ERR;
+    }
+    return sq_collect(s, a, q, brc, rd_schedule, sizeof(schedule_t), (void **)out, n, &want, more,
+                      what);
+}
+
+static int sq_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
+                           size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_DUE];
+    int rc = sqlite3_bind_int64(q, 1, t);
+    rc |= bind_limit(q, 2, limit);
+    return sq_collect(s, a, q, rc, rd_schedule, sizeof(schedule_t), (void **)out, n, NULL, NULL,
+                      "schedule_due");
+}
+
+static int sq_schedule_advance(store_t *st, const char *id, int64_t last_run_at,
+                               int64_t next_run_at)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_SCHEDULE_ADVANCE];
+    int rc = bind_str(q, 1, id);
+    rc |= sqlite3_bind_int64(q, 2, last_run_at);
+    rc |= sqlite3_bind_int64(q, 3, next_run_at);
+    return sq_run(s, q, rc, "schedule_advance");
+}
+
+/* ---- debug ------------------------------------------------------------------- */
+
+static int sq_reset(store_t *st)
+{
+    sq_store_t *s = sq(st);
+    char *msg = NULL;
+    if (sq_guard(s, "reset") != STORE_OK)
+        return STORE_ERR;
+    if (sqlite3_exec(s->db, reset_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        sq_failf(s, "reset", msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+static int sq_snap(store_t *st, arena_t *a, store_snap_t *out)
+{
+    static const char what[] = "snap";
+    sq_store_t *s = sq(st);
+    memset(out, 0, sizeof *out);
+    if (sq_collect(s, a, s->q[Q_SNAP_PROMISES], SQLITE_OK, rd_promise, sizeof(promise_t),
+                   (void **)&out->promises, &out->n_promises, NULL, NULL, what) != STORE_OK ||
+        sq_collect(s, a, s->q[Q_SNAP_CALLBACKS], SQLITE_OK, rd_callback, sizeof(callback_t),
+                   (void **)&out->callbacks, &out->n_callbacks, NULL, NULL, what) != STORE_OK ||
+        sq_collect(s, a, s->q[Q_SNAP_LISTENERS], SQLITE_OK, rd_listener, sizeof(listener_t),
+                   (void **)&out->listeners, &out->n_listeners, NULL, NULL, what) != STORE_OK ||
+        sq_collect(s, a, s->q[Q_SNAP_TASKS], SQLITE_OK, rd_task, sizeof(task_t),
+                   (void **)&out->tasks, &out->n_tasks, NULL, NULL, what) != STORE_OK ||
+        sq_collect(s, a, s->q[Q_SNAP_TIMERS], SQLITE_OK, rd_timer, sizeof(task_timer_t),
+                   (void **)&out->timers, &out->n_timers, NULL, NULL, what) != STORE_OK ||
+        sq_collect(s, a, s->q[Q_SNAP_MESSAGES], SQLITE_OK, rd_outbox, sizeof(outbox_msg_t),
+                   (void **)&out->messages, &out->n_messages, NULL, NULL, what) != STORE_OK) {
+        memset(out, 0, sizeof *out);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+static const store_vtab_t sqlite_vtab = {
+    .close = sq_close,
+    .ping = sq_ping,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .checkpoint = sq_checkpoint,
+    .promise_get = sq_promise_get,
+    .promise_insert = sq_promise_insert,
+    .promise_settle = sq_promise_settle,
+    .promise_search = sq_promise_search,
+    .promise_due = sq_promise_due,
+    .promise_branch = sq_promise_branch,
+    .callback_insert = sq_callback_insert,
+    .callback_ready = sq_callback_ready,
+    .callback_delete_awaiter = sq_callback_delete_awaiter,
+    .callback_delete_ready = sq_callback_delete_ready,
+    .listener_insert = sq_listener_insert,
+    .listener_take = sq_listener_take,
+    .task_get = sq_task_get,
+    .task_insert = sq_task_insert,
+    .task_update = sq_task_update,
+    .task_search = sq_task_search,
+    .timer_get = sq_timer_get,
+    .timer_set = sq_timer_set,
+    .timer_delete = sq_timer_delete,
+    .timer_due = sq_timer_due,
+    .timer_by_pid = sq_timer_by_pid,
+    .outbox_execute = sq_outbox_execute,
+    .outbox_unblock = sq_outbox_unblock,
+    .outbox_due = sq_outbox_due,
+    .outbox_delete = sq_outbox_delete,
+    .outbox_defer = sq_outbox_defer,
+    .outbox_count = sq_outbox_count,
+    .schedule_get = sq_schedule_get,
+    .schedule_insert = sq_schedule_insert,
+    .schedule_delete = sq_schedule_delete,
+    .schedule_search = sq_schedule_search,
+    .schedule_due = sq_schedule_due,
+    .schedule_advance = sq_schedule_advance,
+    .reset = sq_reset,
+    .snap = sq_snap,
+};
+
+/* ---- open and migrate ------------------------------------------------------ */
+
+static int read_user_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "reading schema version: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(q);
+        return -1;
+    }
+    *version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+static int check_version(int version, int known, char *err, size_t errlen)
+{
+    if (version < 0 || version > known) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this build supports (%d); "
+                 "use a newer resonate or another database file",
+                 version, known);
+        return -1;
+    }
+    return 0;
+}
+
+int store_sqlite_migrate(sqlite3 *db, const char *const *steps, int n_steps, char *err,
+                         size_t errlen)
+{
+    char *msg = NULL;
+    int version;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "starting schema migration: %s", msg ? msg : sqlite3_errmsg(db));
+        goto fail;
+    }
+    /* Read under the write lock, so two processes opening a fresh file
+     * cannot both apply the same steps. */
+    if (read_user_version(db, &version, err, errlen) != 0 ||
+        check_version(version, n_steps, err, errlen) != 0)
+        goto fail;
+    for (int v = version; v < n_steps; v++) {
+        if (sqlite3_exec(db, steps[v], NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "schema migration %d -> %d failed: %s", v, v + 1,
+                     msg ? msg : sqlite3_errmsg(db));
+            goto fail;
+        }
+    }
+    if (version < n_steps) {
+        char set[64];
+        snprintf(set, sizeof set, "PRAGMA user_version = %d", n_steps);
+        if (sqlite3_exec(db, set, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "setting schema version: %s", msg ? msg : sqlite3_errmsg(db));
+            goto fail;
+        }
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "committing schema migration: %s", msg ? msg : sqlite3_errmsg(db));
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_free(msg);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int store_sqlite_exec(store_t *st, const char *text)
+{
+    sq_store_t *s = sq(st);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, text, NULL, NULL, &msg) != SQLITE_OK) {
+        sq_failf(s, "exec", msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    sq_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->base.v = &sqlite_vtab;
+    /* NOMUTEX: the store is used by one thread at a time (store.h), so
+     * SQLite's per-call locking would be pure overhead. */
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+
+    /* Refuse a file from a newer release before changing anything in it
+     * (journal_mode=WAL below is persistent). */
+    int version;
+    char why[256];
+    if (read_user_version(s->db, &version, why, sizeof why) != 0 ||
+        check_version(version, STORE_SCHEMA_VERSION, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: setting pragmas: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (store_sqlite_migrate(s->db, migrations, N_MIGRATIONS, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    for (int i = 0; i < Q__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    return &s->base;
+fail:
+    sqlite3_free(msg);
+    sq_close(&s->base);
+    return NULL;
+}

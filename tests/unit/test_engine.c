@@ -1,0 +1,425 @@
+/* test_engine.c - the protocol state machine, run against an in-memory
+ * SQLite store. Requests are built directly as typed structs (decoding has
+ * its own suite); outcomes are read back through responses and debug.snap. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/engine.h"
+#include "tests/unit/unit.h"
+
+typedef struct {
+    store_t *st;
+    arena_t *a;
+    engine_config_t cfg;
+    response_t resp;
+} fx_t;
+
+static fx_t fx;
+
+static void setup(void)
+{
+    char err[256];
+    fx.st = store_sqlite_open(":memory:", err, sizeof err);
+    ck_assert_msg(fx.st != NULL, "open: %s", err);
+    fx.a = arena_new();
+    fx.cfg.retry_timeout = 30000;
+    memset(&fx.resp, 0, sizeof fx.resp);
+}
+
+static void teardown(void)
+{
+    response_clear(&fx.resp);
+    arena_free(fx.a);
+    fx.st->v->close(fx.st);
+}
+
+/* Runs req at time now in its own transaction; returns the status. */
+static int run(request_t *req, int64_t now)
+{
+    req->now = now;
+    response_clear(&fx.resp);
+    ck_assert_int_eq(fx.st->v->begin(fx.st), STORE_OK);
+    int rc = engine_apply(&fx.cfg, fx.st, fx.a, req, &fx.resp);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(fx.st->v->commit(fx.st), STORE_OK);
+    return fx.resp.status;
+}
+
+static kvmap_t tags1(const char *k, const char *v)
+{
+    kvmap_t m = {.items = arena_alloc(fx.a, sizeof(kv_t)), .n = 1};
+    m.items[0] = (kv_t){k, v};
+    return m;
+}
+
+static kvmap_t no_tags(void)
+{
+    return (kvmap_t){0};
+}
+
+static int create(const char *id, int64_t timeout_at, kvmap_t tags, int64_t now)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    r.u.promise_create = (promise_create_t){.id = id, .timeout_at = timeout_at, .tags = tags};
+    return run(&r, now);
+}
+
+static int settle(const char *id, pstate_t state, const char *data, int64_t now)
+{
+    request_t r = {.op = OP_PROMISE_SETTLE, .corr_id = "c"};
+    r.u.promise_settle = (promise_settle_t){.id = id, .state = state, .value = {.data = data}};
+    return run(&r, now);
+}
+
+static int get(const char *id, int64_t now)
+{
+    request_t r = {.op = OP_PROMISE_GET, .corr_id = "c"};
+    r.u.get.id = id;
+    return run(&r, now);
+}
+
+static int tick(int64_t t)
+{
+    request_t r = {.op = OP_DEBUG_TICK, .corr_id = "c"};
+    r.u.tick.time = t;
+    return run(&r, t);
+}
+
+static json_t *snap(void)
+{
+    request_t r = {.op = OP_DEBUG_SNAP, .corr_id = "c"};
+    ck_assert_int_eq(run(&r, 0), 200);
+    return fx.resp.data;
+}
+
+/* The promise record of the last response. */
+static json_t *last_promise(void)
+{
+    return json_object_get(fx.resp.data, "promise");
+}
+
+static const char *str_at(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static json_int_t int_at(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+START_TEST(create_new_promise_is_pending_with_created_at_now)
+{
+    ck_assert_int_eq(create("p", 5000, no_tags(), 1000), 200);
+    json_t *p = last_promise();
+    ck_assert_str_eq(str_at(p, "state"), "pending");
+    ck_assert_int_eq(int_at(p, "createdAt"), 1000);
+    ck_assert_int_eq(int_at(p, "timeoutAt"), 5000);
+    ck_assert_ptr_null(json_object_get(p, "settledAt"));
+}
+END_TEST
+
+START_TEST(create_of_existing_id_returns_stored_record_unchanged)
+{
+    create("p", 5000, no_tags(), 1000);
+    ck_assert_int_eq(create("p", 9000, tags1("x", "y"), 2000), 200);
+    json_t *p = last_promise();
+    ck_assert_int_eq(int_at(p, "timeoutAt"), 5000);
+    ck_assert_int_eq(int_at(p, "createdAt"), 1000);
+    ck_assert_int_eq(json_object_size(json_object_get(p, "tags")), 0);
+}
+END_TEST
+
+START_TEST(create_past_deadline_is_born_timed_out_with_created_at_timeout)
+{
+    ck_assert_int_eq(create("p", 500, no_tags(), 1000), 200);
+    json_t *p = last_promise();
+    ck_assert_str_eq(str_at(p, "state"), "rejected_timedout");
+    ck_assert_int_eq(int_at(p, "createdAt"), 500);
+    ck_assert_int_eq(int_at(p, "settledAt"), 500);
+    ck_assert_int_eq(create("t", 500, tags1("resonate:timer", "true"), 1000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "resolved");
+}
+END_TEST
+
+START_TEST(create_with_target_makes_pending_task_retry_timer_and_execute)
+{
+    create("p", 100000, tags1("resonate:target", "poll://any@g"), 1000);
+    json_t *s = snap();
+    json_t *tasks = json_object_get(s, "tasks");
+    ck_assert_int_eq(json_array_size(tasks), 1);
+    ck_assert_str_eq(str_at(json_array_get(tasks, 0), "state"), "pending");
+    ck_assert_int_eq(int_at(json_array_get(tasks, 0), "version"), 0);
+    json_t *tt = json_array_get(json_object_get(s, "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 31000);
+    ck_assert_int_eq(int_at(tt, "type"), 0);
+    json_t *m = json_array_get(json_object_get(s, "messages"), 0);
+    ck_assert_str_eq(str_at(m, "address"), "poll://any@g");
+    ck_assert_str_eq(str_at(json_object_get(m, "message"), "kind"), "execute");
+}
+END_TEST
+
+START_TEST(settle_pending_sets_state_value_and_settled_at_now)
+{
+    create("p", 5000, no_tags(), 1000);
+    ck_assert_int_eq(settle("p", PSTATE_RESOLVED, "aGk=", 2000), 200);
+    json_t *p = last_promise();
+    ck_assert_str_eq(str_at(p, "state"), "resolved");
+    ck_assert_int_eq(int_at(p, "settledAt"), 2000);
+    ck_assert_str_eq(str_at(json_object_get(p, "value"), "data"), "aGk=");
+}
+END_TEST
+
+START_TEST(settle_of_settled_promise_returns_it_unchanged)
+{
+    create("p", 5000, no_tags(), 1000);
+    settle("p", PSTATE_REJECTED, NULL, 2000);
+    ck_assert_int_eq(settle("p", PSTATE_RESOLVED, "eA==", 3000), 200);
+    json_t *p = last_promise();
+    ck_assert_str_eq(str_at(p, "state"), "rejected");
+    ck_assert_int_eq(int_at(p, "settledAt"), 2000);
+}
+END_TEST
+
+START_TEST(get_and_settle_of_missing_promise_are_404)
+{
+    ck_assert_int_eq(get("nope", 1000), 404);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Promise not found");
+    ck_assert_int_eq(settle("nope", PSTATE_RESOLVED, NULL, 1000), 404);
+}
+END_TEST
+
+START_TEST(get_after_deadline_times_out_lazily_with_settled_at_timeout)
+{
+    create("p", 5000, no_tags(), 1000);
+    ck_assert_int_eq(get("p", 7000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "rejected_timedout");
+    ck_assert_int_eq(int_at(last_promise(), "settledAt"), 5000);
+}
+END_TEST
+
+START_TEST(tick_settles_every_due_promise_timer_or_not)
+{
+    create("sleep", 5000, tags1("resonate:timer", "true"), 1000);
+    create("plain", 5000, no_tags(), 1000);
+    create("later", 9000, no_tags(), 1000);
+    ck_assert_int_eq(tick(6000), 200);
+    ck_assert(json_is_array(fx.resp.data));
+    json_t *ps = json_object_get(snap(), "promises");
+    ck_assert_str_eq(str_at(json_array_get(ps, 0), "state"), "pending"); /* later */
+    ck_assert_str_eq(str_at(json_array_get(ps, 1), "state"), "rejected_timedout");
+    ck_assert_str_eq(str_at(json_array_get(ps, 2), "state"), "resolved");
+}
+END_TEST
+
+START_TEST(register_callback_reports_missing_awaited_awaiter_and_target)
+{
+    request_t r = {.op = OP_PROMISE_REGISTER_CALLBACK, .corr_id = "c"};
+    r.u.callback = (callback_req_t){.awaited = "a:1", .awaiter = "a"};
+    ck_assert_int_eq(run(&r, 1000), 404);
+    create("a:1", 9000, no_tags(), 1000);
+    ck_assert_int_eq(run(&r, 1000), 422);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Awaiter promise not found");
+    create("a", 9000, no_tags(), 1000);
+    ck_assert_int_eq(run(&r, 1000), 422);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Awaiter promise has no resonate:target tag");
+}
+END_TEST
+
+START_TEST(listener_gets_unblock_message_when_promise_settles)
+{
+    create("p", 9000, no_tags(), 1000);
+    request_t r = {.op = OP_PROMISE_REGISTER_LISTENER, .corr_id = "c"};
+    r.u.listener.awaited = "p";
+    r.u.listener.address = "poll://uni@g/w1";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "listeners")), 1);
+    settle("p", PSTATE_RESOLVED, NULL, 2000);
+    json_t *s = snap();
+    ck_assert_int_eq(json_array_size(json_object_get(s, "listeners")), 0);
+    json_t *m = json_array_get(json_object_get(s, "messages"), 0);
+    ck_assert_str_eq(str_at(json_object_get(m, "message"), "kind"), "unblock");
+    ck_assert_str_eq(str_at(m, "address"), "poll://uni@g/w1");
+}
+END_TEST
+
+static int acquire(const char *id, int64_t version, int64_t now)
+{
+    request_t r = {.op = OP_TASK_ACQUIRE, .corr_id = "c"};
+    r.u.task_acquire.id = id;
+    r.u.task_acquire.version = version;
+    r.u.task_acquire.pid = "w1";
+    r.u.task_acquire.ttl = 60000;
+    return run(&r, now);
+}
+
+START_TEST(suspend_on_pending_promise_stores_callback_and_suspends)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(acquire("a", 0, 1000), 200);
+    ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "task"), "version"), 1);
+    create("a:1", 900000, no_tags(), 1000);
+    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
+    const char *aw[] = {"a:1"};
+    r.u.task_suspend.id = "a";
+    r.u.task_suspend.version = 1;
+    r.u.task_suspend.awaited = aw;
+    r.u.task_suspend.n_awaited = 1;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    json_t *s = snap();
+    ck_assert_int_eq(json_array_size(json_object_get(s, "callbacks")), 1);
+    ck_assert_str_eq(str_at(json_array_get(json_object_get(s, "tasks"), 0), "state"), "suspended");
+    ck_assert_int_eq(json_array_size(json_object_get(s, "taskTimeouts")), 0);
+}
+END_TEST
+
+START_TEST(suspend_then_settle_puts_task_back_to_pending_with_execute)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    create("a:1", 900000, no_tags(), 1000);
+    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
+    const char *aw[] = {"a:1"};
+    r.u.task_suspend.id = "a";
+    r.u.task_suspend.version = 1;
+    r.u.task_suspend.awaited = aw;
+    r.u.task_suspend.n_awaited = 1;
+    run(&r, 1000);
+    settle("a:1", PSTATE_RESOLVED, NULL, 2000);
+    json_t *s = snap();
+    json_t *t = json_array_get(json_object_get(s, "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "pending");
+    ck_assert_int_eq(int_at(t, "version"), 1);
+    ck_assert_int_eq(int_at(t, "resumes"), 1);
+    json_t *m = json_array_get(json_object_get(s, "messages"), 0);
+    json_t *task = json_object_get(json_object_get(json_object_get(m, "message"), "data"), "task");
+    ck_assert_int_eq(int_at(task, "version"), 1);
+}
+END_TEST
+
+START_TEST(acquire_with_stale_version_or_twice_is_409)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(acquire("a", 1, 1000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Version mismatch");
+    ck_assert_int_eq(acquire("a", 0, 1000), 200);
+    ck_assert_int_eq(acquire("a", 0, 1000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Task is not pending");
+}
+END_TEST
+
+START_TEST(expired_lease_returns_task_to_pending_on_tick)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    tick(62000);
+    json_t *t = json_array_get(json_object_get(snap(), "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "pending");
+    ck_assert_int_eq(int_at(t, "version"), 1);
+    ck_assert_int_eq(acquire("a", 1, 63000), 200);
+}
+END_TEST
+
+START_TEST(heartbeat_with_empty_list_renews_every_lease_of_the_pid)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    request_t r = {.op = OP_TASK_HEARTBEAT, .corr_id = "c"};
+    r.u.task_heartbeat.pid = "w1";
+    ck_assert_int_eq(run(&r, 50000), 200);
+    json_t *tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 110000);
+}
+END_TEST
+
+START_TEST(fulfill_settles_promise_and_fulfils_task)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    request_t r = {.op = OP_TASK_FULFILL, .corr_id = "c"};
+    r.u.task_fulfill.id = "a";
+    r.u.task_fulfill.version = 1;
+    r.u.task_fulfill.action = (promise_settle_t){.id = "a", .state = PSTATE_RESOLVED};
+    ck_assert_int_eq(run(&r, 2000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "resolved");
+    ck_assert_int_eq(run(&r, 2000), 409);
+    json_t *t = json_array_get(json_object_get(snap(), "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "fulfilled");
+}
+END_TEST
+
+START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
+{
+    request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
+    r.u.schedule_create = (schedule_create_t){
+        .id = "s", .cron = "* * * * *", .promise_id = "job.{{.id}}.{{.timestamp}}",
+        .promise_timeout = 1000000, .promise_tags = tags1("resonate:target", "poll://any@g")};
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "schedule"), "nextRunAt"), 60000);
+    tick(61000);
+    ck_assert_int_eq(get("job.s.60000", 61000), 200);
+    json_t *p = last_promise();
+    ck_assert_int_eq(int_at(p, "createdAt"), 60000);
+    json_t *tags = json_object_get(p, "tags");
+    ck_assert_str_eq(str_at(tags, "resonate:schedule"), "s");
+    ck_assert_str_eq(str_at(tags, "resonate:origin"), "job.s.60000");
+    r = (request_t){.op = OP_SCHEDULE_GET, .corr_id = "c"};
+    r.u.get.id = "s";
+    ck_assert_int_eq(run(&r, 61000), 200);
+    json_t *s = json_object_get(fx.resp.data, "schedule");
+    ck_assert_int_eq(int_at(s, "lastRunAt"), 60000);
+    ck_assert_int_eq(int_at(s, "nextRunAt"), 120000);
+}
+END_TEST
+
+START_TEST(promise_search_pages_with_cursor)
+{
+    create("a", 9000, no_tags(), 1000);
+    create("b", 9000, no_tags(), 1000);
+    create("c", 9000, no_tags(), 1000);
+    request_t r = {.op = OP_PROMISE_SEARCH, .corr_id = "c"};
+    r.u.search.limit = 2;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(fx.resp.data, "promises")), 2);
+    ck_assert_str_eq(str_at(fx.resp.data, "cursor"), "b");
+    r.u.search.cursor = "b";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(fx.resp.data, "promises")), 1);
+    ck_assert_ptr_null(json_object_get(fx.resp.data, "cursor"));
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("promises");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, create_new_promise_is_pending_with_created_at_now);
+    tcase_add_test(tc, create_of_existing_id_returns_stored_record_unchanged);
+    tcase_add_test(tc, create_past_deadline_is_born_timed_out_with_created_at_timeout);
+    tcase_add_test(tc, create_with_target_makes_pending_task_retry_timer_and_execute);
+    tcase_add_test(tc, settle_pending_sets_state_value_and_settled_at_now);
+    tcase_add_test(tc, settle_of_settled_promise_returns_it_unchanged);
+    tcase_add_test(tc, get_and_settle_of_missing_promise_are_404);
+    tcase_add_test(tc, get_after_deadline_times_out_lazily_with_settled_at_timeout);
+    tcase_add_test(tc, tick_settles_every_due_promise_timer_or_not);
+    tcase_add_test(tc, register_callback_reports_missing_awaited_awaiter_and_target);
+    tcase_add_test(tc, listener_gets_unblock_message_when_promise_settles);
+    tcase_add_test(tc, promise_search_pages_with_cursor);
+    suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tasks");
+    tcase_add_checked_fixture(tt, setup, teardown);
+    tcase_add_test(tt, suspend_on_pending_promise_stores_callback_and_suspends);
+    tcase_add_test(tt, suspend_then_settle_puts_task_back_to_pending_with_execute);
+    tcase_add_test(tt, acquire_with_stale_version_or_twice_is_409);
+    tcase_add_test(tt, expired_lease_returns_task_to_pending_on_tick);
+    tcase_add_test(tt, heartbeat_with_empty_list_renews_every_lease_of_the_pid);
+    tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
+    suite_add_tcase(s, tt);
+    TCase *ts = tcase_create("schedules");
+    tcase_add_checked_fixture(ts, setup, teardown);
+    tcase_add_test(ts, schedule_fires_on_tick_with_expanded_id_and_lineage_tags);
+    suite_add_tcase(s, ts);
+    return s;
+}
+UNIT_SUITE(engine_suite)

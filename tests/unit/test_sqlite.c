@@ -1,0 +1,1306 @@
+/* test_sqlite.c - the SQLite store: records, queries, transactions, schema. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/wire.h"
+#include "store/kvjson.h"
+#include "store/sqlite_internal.h"
+#include "store/store.h"
+#include "tests/unit/unit.h"
+
+#define KVS(...) ((kvmap_t){(kv_t[]){__VA_ARGS__}, sizeof((kv_t[]){__VA_ARGS__}) / sizeof(kv_t)})
+#define NO_KVS ((kvmap_t){NULL, 0})
+
+#define OK(call) ck_assert_msg((call) == STORE_OK, "%s: %s", #call, store_errmsg(fx.st))
+
+static struct {
+    store_t *st;
+    arena_t *a;
+    char path[64]; /* file database of the test, "" for :memory: */
+} fx;
+
+static void setup_mem(void)
+{
+    char err[256] = "";
+    fx.path[0] = '\0';
+    fx.st = store_sqlite_open(":memory:", err, sizeof err);
+    ck_assert_msg(fx.st != NULL, "open: %s", err);
+    fx.a = arena_new();
+}
+
+static void remove_db(const char *path)
+{
+    char side[80];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* A fresh, empty file name under /tmp (mkstemp's file is removed so SQLite
+ * creates it). */
+static void tmp_db(char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/resonate-sqlite-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(path);
+}
+
+static store_t *open_file(const char *path)
+{
+    char err[512] = "";
+    store_t *st = store_sqlite_open(path, err, sizeof err);
+    ck_assert_msg(st != NULL, "open %s: %s", path, err);
+    return st;
+}
+
+static void setup_file(void)
+{
+    tmp_db(fx.path, sizeof fx.path);
+    fx.st = open_file(fx.path);
+    fx.a = arena_new();
+}
+
+static void teardown(void)
+{
+    if (fx.st)
+        fx.st->v->close(fx.st);
+    fx.st = NULL;
+    arena_free(fx.a);
+    fx.a = NULL;
+    if (fx.path[0])
+        remove_db(fx.path);
+}
+
+static promise_t mk_promise(const char *id, pstate_t state, int64_t timeout_at)
+{
+    promise_t p = {0};
+    p.id = id;
+    p.state = state;
+    p.timeout_at = timeout_at;
+    p.created_at = 100;
+    if (state != PSTATE_PENDING) {
+        p.has_settled_at = true;
+        p.settled_at = 150;
+    }
+    return p;
+}
+
+static void insert_promise(const char *id, pstate_t state, int64_t timeout_at, kvmap_t tags)
+{
+    promise_t p = mk_promise(id, state, timeout_at);
+    p.tags = tags;
+    OK(fx.st->v->promise_insert(fx.st, &p));
+}
+
+static promise_t *get_promise(const char *id)
+{
+    promise_t *p = (promise_t *)1;
+    OK(fx.st->v->promise_get(fx.st, fx.a, id, &p));
+    return p;
+}
+
+static void assert_kvmap_eq(const kvmap_t *got, const kvmap_t *want)
+{
+    ck_assert_uint_eq(got->n, want->n);
+    for (size_t i = 0; i < want->n; i++) {
+        ck_assert_str_eq(got->items[i].key, want->items[i].key);
+        ck_assert_str_eq(got->items[i].val, want->items[i].val);
+    }
+}
+
+static search_req_t search(int64_t limit, const char *cursor)
+{
+    search_req_t q = {0};
+    q.limit = limit;
+    q.cursor = cursor;
+    return q;
+}
+
+/* Ids of a promise list joined by ',' (for compact assertions). */
+static const char *promise_ids(const promise_t *ps, size_t n)
+{
+    char *out = arena_alloc(fx.a, 1024);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, ps[i].id);
+    }
+    return out;
+}
+
+static const char *joined(const char *const *xs, size_t n)
+{
+    char *out = arena_alloc(fx.a, 1024);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, xs[i]);
+    }
+    return out;
+}
+
+static int raw_user_version(const char *path)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    int v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- promises -------------------------------------------------------------- */
+
+START_TEST(promise_round_trip_keeps_every_field)
+{
+    promise_t p = mk_promise("wf:ü-日本-🎉", PSTATE_PENDING, 5000);
+    p.param.has_headers = true;
+    p.param.headers = KVS({"a", "1"}, {"b", "ünï\"cødé\n"});
+    p.param.data = "aGk=";
+    p.tags = KVS({"resonate:target", "poll://any@g"}, {"x", "日本"});
+    OK(fx.st->v->promise_insert(fx.st, &p));
+
+    promise_t *got = get_promise("wf:ü-日本-🎉");
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->id, "wf:ü-日本-🎉");
+    ck_assert_int_eq(got->state, PSTATE_PENDING);
+    ck_assert(got->param.has_headers);
+    assert_kvmap_eq(&got->param.headers, &p.param.headers);
+    ck_assert_str_eq(got->param.data, "aGk=");
+    ck_assert(!got->value.has_headers);
+    ck_assert_ptr_null(got->value.data);
+    assert_kvmap_eq(&got->tags, &p.tags);
+    ck_assert_int_eq(got->timeout_at, 5000);
+    ck_assert_int_eq(got->created_at, 100);
+    ck_assert(!got->has_settled_at);
+}
+END_TEST
+
+START_TEST(promise_absent_and_empty_headers_and_data_stay_distinct)
+{
+    promise_t p = mk_promise("p", PSTATE_RESOLVED, 5000);
+    p.param.has_headers = true; /* {} */
+    p.param.data = NULL;
+    p.value.has_headers = false;
+    p.value.data = "";
+    OK(fx.st->v->promise_insert(fx.st, &p));
+
+    promise_t *got = get_promise("p");
+    ck_assert(got->param.has_headers);
+    ck_assert_uint_eq(got->param.headers.n, 0);
+    ck_assert_ptr_null(got->param.data);
+    ck_assert(!got->value.has_headers);
+    ck_assert_ptr_nonnull(got->value.data);
+    ck_assert_str_eq(got->value.data, "");
+    ck_assert_uint_eq(got->tags.n, 0);
+    ck_assert(got->has_settled_at);
+    ck_assert_int_eq(got->settled_at, 150);
+}
+END_TEST
+
+START_TEST(promise_get_of_missing_id_returns_null)
+{
+    ck_assert_ptr_null(get_promise("nope"));
+}
+END_TEST
+
+START_TEST(promise_insert_of_existing_id_fails_with_message)
+{
+    insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
+    promise_t p = mk_promise("p", PSTATE_PENDING, 10);
+    ck_assert_int_eq(fx.st->v->promise_insert(fx.st, &p), STORE_ERR);
+    ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "UNIQUE"));
+    ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "promise_insert"));
+}
+END_TEST
+
+START_TEST(promise_settle_stores_value_and_leaves_the_due_queue)
+{
+    insert_promise("p", PSTATE_PENDING, 10, KVS({"k", "v"}));
+    pvalue_t v = {.has_headers = true, .headers = KVS({"h", "1"}), .data = "ZG9uZQ=="};
+    OK(fx.st->v->promise_settle(fx.st, "p", PSTATE_REJECTED_CANCELED, &v, 7));
+
+    promise_t *got = get_promise("p");
+    ck_assert_int_eq(got->state, PSTATE_REJECTED_CANCELED);
+    ck_assert(got->value.has_headers);
+    assert_kvmap_eq(&got->value.headers, &v.headers);
+    ck_assert_str_eq(got->value.data, "ZG9uZQ==");
+    ck_assert(got->has_settled_at);
+    ck_assert_int_eq(got->settled_at, 7);
+    assert_kvmap_eq(&got->tags, &KVS({"k", "v"}));
+
+    const char **ids;
+    size_t n;
+    OK(fx.st->v->promise_due(fx.st, fx.a, 1000, 10, &ids, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(promise_settle_with_absent_value_stores_nulls)
+{
+    insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
+    pvalue_t v = {0};
+    OK(fx.st->v->promise_settle(fx.st, "p", PSTATE_REJECTED_TIMEDOUT, &v, 10));
+    promise_t *got = get_promise("p");
+    ck_assert_int_eq(got->state, PSTATE_REJECTED_TIMEDOUT);
+    ck_assert(!got->value.has_headers);
+    ck_assert_ptr_null(got->value.data);
+}
+END_TEST
+
+START_TEST(tags_with_escapes_and_unicode_round_trip)
+{
+    kvmap_t tags =
+        KVS({"", "empty key"}, {"a\"b", "quote"}, {"back\\slash", "\\"},
+            {"ctl", "\x01\x1f\t\r\n\b\f"}, {"emoji", "🎉 ok"}, {"slash/", "a/b"}, {"ü", "日本語"});
+    insert_promise("p", PSTATE_PENDING, 10, tags);
+    promise_t *got = get_promise("p");
+    assert_kvmap_eq(&got->tags, &tags);
+}
+END_TEST
+
+/* ---- kvjson ---------------------------------------------------------------- */
+
+START_TEST(kvjson_encoding_matches_wire_dump_byte_for_byte)
+{
+    kvmap_t maps[] = {
+        NO_KVS,
+        KVS({"a", "1"}),
+        KVS({"a\"b", "q"}, {"ctl", "\x01\x1f\x7f\t"}, {"u", "ü日本🎉"}, {"x/y", "\\"}),
+    };
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        kvbuf_t b = {0};
+        ck_assert_int_eq(kvjson_encode(&b, &maps[i]), 0);
+        json_t *j = wire_kvmap(&maps[i]);
+        char *want = wire_dump(j);
+        json_decref(j);
+        ck_assert_uint_eq(b.len, strlen(want));
+        ck_assert_msg(memcmp(b.p, want, b.len) == 0, "map %zu: %.*s vs %s", i, (int)b.len, b.p,
+                      want);
+
+        kvmap_t back;
+        ck_assert_int_eq(kvjson_decode(fx.a, want, strlen(want), &back), 0);
+        assert_kvmap_eq(&back, &maps[i]);
+        free(want);
+        kvbuf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(kvjson_decode_sorts_keys_and_reads_every_escape)
+{
+    const char *text = " { \"b\" : \"\\u00fc\\ud83c\\udf89\" , \"a\":\"\\/\\\"\\\\\\n\" } ";
+    kvmap_t m;
+    ck_assert_int_eq(kvjson_decode(fx.a, text, strlen(text), &m), 0);
+    ck_assert_uint_eq(m.n, 2);
+    ck_assert_str_eq(m.items[0].key, "a");
+    ck_assert_str_eq(m.items[0].val, "/\"\\\n");
+    ck_assert_str_eq(m.items[1].key, "b");
+    ck_assert_str_eq(m.items[1].val, "ü🎉");
+}
+END_TEST
+
+START_TEST(kvjson_decode_rejects_what_is_not_a_string_map)
+{
+    const char *bad[] = {
+        "",
+        "[]",
+        "{\"a\":1}",
+        "{\"a\":\"x\"",
+        "{\"a\":\"x\"} x",
+        "{\"a\" \"x\"}",
+        "{\"a\":\"\\u0000\"}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":\"\\q\"}",
+        "{\"b\":\"1\",\"a\":\"2\",\"b\":\"3\"}",
+        "{\"a\":\"x\",}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kvmap_t m;
+        ck_assert_msg(kvjson_decode(fx.a, bad[i], strlen(bad[i]), &m) == -1, "accepted %s", bad[i]);
+    }
+    kvmap_t m;
+    ck_assert_int_eq(kvjson_decode(fx.a, "{}", 2, &m), 0);
+    ck_assert_uint_eq(m.n, 0);
+}
+END_TEST
+
+/* ---- promise queries ------------------------------------------------------- */
+
+START_TEST(promise_search_filters_by_state_and_every_tag)
+{
+    insert_promise("a", PSTATE_PENDING, 10, KVS({"k", "v"}, {"x.y\"z", "1"}));
+    insert_promise("b", PSTATE_RESOLVED, 10, KVS({"k", "v"}));
+    insert_promise("c", PSTATE_PENDING, 10, KVS({"k", "w"}));
+    insert_promise("d", PSTATE_PENDING, 10, NO_KVS);
+    promise_t *ps;
+    size_t n;
+    bool more;
+
+    search_req_t q = search(10, NULL);
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a,b,c,d");
+    ck_assert(!more);
+
+    q.has_state = true;
+    q.state = PSTATE_PENDING;
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a,c,d");
+
+    q.tags = KVS({"k", "v"});
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a");
+
+    q.has_state = false;
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a,b");
+    assert_kvmap_eq(&ps[1].tags, &KVS({"k", "v"}));
+
+    q.tags = KVS({"k", "v"}, {"x.y\"z", "1"});
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a");
+
+    q.tags = KVS({"k", "v"}, {"missing", "1"});
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(promise_search_pages_with_cursor_and_more_flag)
+{
+    const char *ids[] = {"a", "b", "c", "d", "e"};
+    for (size_t i = 0; i < 5; i++)
+        insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
+    promise_t *ps;
+    size_t n;
+    bool more;
+
+    search_req_t q = search(2, NULL);
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "a,b");
+    ck_assert(more);
+
+    q.cursor = "b";
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "c,d");
+    ck_assert(more);
+
+    q.cursor = "d";
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "e");
+    ck_assert(!more);
+
+    q.cursor = "c";
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "d,e");
+    ck_assert(!more); /* exactly limit left: no further page */
+
+    q = search(0, NULL);
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(more);
+}
+END_TEST
+
+START_TEST(promise_search_orders_and_pages_ids_by_bytes)
+{
+    const char *ids[] = {"é", "a", "Z", "B", "", "aa"};
+    for (size_t i = 0; i < 6; i++)
+        insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
+    promise_t *ps;
+    size_t n;
+    bool more;
+    search_req_t q = search(10, NULL);
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 6);
+    ck_assert_str_eq(promise_ids(ps, n), ",B,Z,a,aa,é");
+
+    q.cursor = "";
+    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "B,Z,a,aa,é");
+}
+END_TEST
+
+START_TEST(promise_due_returns_pending_by_timeout_then_id_up_to_limit)
+{
+    insert_promise("late", PSTATE_PENDING, 300, NO_KVS);
+    insert_promise("b", PSTATE_PENDING, 100, NO_KVS);
+    insert_promise("a", PSTATE_PENDING, 100, NO_KVS);
+    insert_promise("first", PSTATE_PENDING, 50, NO_KVS);
+    insert_promise("done", PSTATE_RESOLVED, 10, NO_KVS);
+    insert_promise("future", PSTATE_PENDING, 301, NO_KVS);
+    const char **ids;
+    size_t n;
+    OK(fx.st->v->promise_due(fx.st, fx.a, 300, 10, &ids, &n));
+    ck_assert_str_eq(joined(ids, n), "first,a,b,late");
+    OK(fx.st->v->promise_due(fx.st, fx.a, 300, 2, &ids, &n));
+    ck_assert_str_eq(joined(ids, n), "first,a");
+    OK(fx.st->v->promise_due(fx.st, fx.a, 49, 10, &ids, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(promise_branch_returns_promises_of_the_branch_except_excluded)
+{
+    insert_promise("root", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}));
+    insert_promise("root.2", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}, {"z", "1"}));
+    insert_promise("root.1", PSTATE_RESOLVED, 10, KVS({"resonate:branch", "root"}));
+    insert_promise("other", PSTATE_PENDING, 10, KVS({"resonate:branch", "other"}));
+    insert_promise("plain", PSTATE_PENDING, 10, KVS({"resonate:parent", "root"}));
+    promise_t *ps;
+    size_t n;
+    OK(fx.st->v->promise_branch(fx.st, fx.a, "root", "root", &ps, &n));
+    ck_assert_str_eq(promise_ids(ps, n), "root.1,root.2");
+    ck_assert_int_eq(ps[0].state, PSTATE_RESOLVED);
+    OK(fx.st->v->promise_branch(fx.st, fx.a, "root", NULL, &ps, &n));
+    ck_assert_str_eq(promise_ids(ps, n), "root,root.1,root.2");
+    OK(fx.st->v->promise_branch(fx.st, fx.a, "none", NULL, &ps, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+/* ---- callbacks and listeners ------------------------------------------------ */
+
+START_TEST(callback_ready_marks_every_callback_and_returns_awaiters_sorted)
+{
+    OK(fx.st->v->callback_insert(fx.st, "p", "c", false));
+    OK(fx.st->v->callback_insert(fx.st, "p", "a", false));
+    OK(fx.st->v->callback_insert(fx.st, "p", "b", false));
+    OK(fx.st->v->callback_insert(fx.st, "q", "a", false));
+    const char **aw;
+    size_t n;
+    OK(fx.st->v->callback_ready(fx.st, fx.a, "p", &aw, &n));
+    ck_assert_str_eq(joined(aw, n), "a,b,c");
+
+    store_snap_t snap;
+    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    ck_assert_uint_eq(snap.n_callbacks, 1); /* only q -> a is still waiting */
+    ck_assert_str_eq(snap.callbacks[0].awaited, "q");
+
+    OK(fx.st->v->callback_ready(fx.st, fx.a, "none", &aw, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(callback_insert_of_existing_pair_keeps_it_unchanged)
+{
+    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_PENDING, 0));
+    OK(fx.st->v->callback_insert(fx.st, "p", "a", true));
+    OK(fx.st->v->callback_insert(fx.st, "p", "a", false));
+    task_t *t;
+    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    ck_assert_int_eq(t->resumes, 1);
+}
+END_TEST
+
+START_TEST(callback_deletes_remove_ready_or_all_of_an_awaiter)
+{
+    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_SUSPENDED, 0));
+    OK(fx.st->v->callback_insert(fx.st, "p1", "a", true));
+    OK(fx.st->v->callback_insert(fx.st, "p2", "a", true));
+    OK(fx.st->v->callback_insert(fx.st, "p3", "a", false));
+    OK(fx.st->v->callback_insert(fx.st, "p1", "b", true));
+    task_t *t;
+    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    ck_assert_int_eq(t->resumes, 2);
+
+    OK(fx.st->v->callback_delete_ready(fx.st, "a"));
+    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    ck_assert_int_eq(t->resumes, 0);
+    store_snap_t snap;
+    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    ck_assert_uint_eq(snap.n_callbacks, 1);
+    ck_assert_str_eq(snap.callbacks[0].awaited, "p3");
+
+    OK(fx.st->v->callback_delete_awaiter(fx.st, "a"));
+    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    ck_assert_uint_eq(snap.n_callbacks, 0);
+    /* b's ready callback is untouched */
+    const char **aw;
+    size_t n;
+    OK(fx.st->v->callback_ready(fx.st, fx.a, "p1", &aw, &n));
+    ck_assert_str_eq(joined(aw, n), "b");
+}
+END_TEST
+
+START_TEST(listener_take_returns_sorted_addresses_once)
+{
+    OK(fx.st->v->listener_insert(fx.st, "p", "poll://b@g"));
+    OK(fx.st->v->listener_insert(fx.st, "p", "http://a"));
+    OK(fx.st->v->listener_insert(fx.st, "p", "poll://b@g"));
+    OK(fx.st->v->listener_insert(fx.st, "q", "http://a"));
+    const char **addrs;
+    size_t n;
+    OK(fx.st->v->listener_take(fx.st, fx.a, "p", &addrs, &n));
+    ck_assert_str_eq(joined(addrs, n), "http://a,poll://b@g");
+    OK(fx.st->v->listener_take(fx.st, fx.a, "p", &addrs, &n));
+    ck_assert_uint_eq(n, 0);
+    OK(fx.st->v->listener_take(fx.st, fx.a, "q", &addrs, &n));
+    ck_assert_str_eq(joined(addrs, n), "http://a");
+}
+END_TEST
+
+/* ---- tasks and timers ------------------------------------------------------- */
+
+START_TEST(task_get_reports_resumes_and_lease_from_its_timer)
+{
+    task_t *t = (task_t *)1;
+    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    ck_assert_ptr_null(t);
+
+    OK(fx.st->v->task_insert(fx.st, "t", TSTATE_PENDING, 0));
+    task_timer_t retry = {.id = "t", .type = TIMER_RETRY, .timeout = 1000};
+    OK(fx.st->v->timer_set(fx.st, &retry));
+    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    ck_assert_str_eq(t->id, "t");
+    ck_assert_int_eq(t->state, TSTATE_PENDING);
+    ck_assert_int_eq(t->version, 0);
+    ck_assert_int_eq(t->resumes, 0);
+    ck_assert(!t->has_lease);
+    ck_assert_ptr_null(t->pid);
+
+    OK(fx.st->v->task_update(fx.st, "t", TSTATE_ACQUIRED, 1));
+    task_timer_t lease = {
+        .id = "t", .type = TIMER_LEASE, .timeout = 31000, .pid = "w1", .ttl = 30000};
+    OK(fx.st->v->timer_set(fx.st, &lease));
+    OK(fx.st->v->callback_insert(fx.st, "x", "t", true));
+    OK(fx.st->v->callback_insert(fx.st, "y", "t", false));
+    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    ck_assert_int_eq(t->state, TSTATE_ACQUIRED);
+    ck_assert_int_eq(t->version, 1);
+    ck_assert_int_eq(t->resumes, 1);
+    ck_assert(t->has_lease);
+    ck_assert_str_eq(t->pid, "w1");
+    ck_assert_int_eq(t->ttl, 30000);
+
+    OK(fx.st->v->timer_delete(fx.st, "t"));
+    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    ck_assert(!t->has_lease);
+}
+END_TEST
+
+START_TEST(task_insert_of_existing_id_fails)
+{
+    OK(fx.st->v->task_insert(fx.st, "t", TSTATE_PENDING, 0));
+    ck_assert_int_eq(fx.st->v->task_insert(fx.st, "t", TSTATE_FULFILLED, 0), STORE_ERR);
+    ck_assert_str_ne(store_errmsg(fx.st), "");
+}
+END_TEST
+
+START_TEST(task_search_filters_state_and_pages)
+{
+    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_PENDING, 0));
+    OK(fx.st->v->task_insert(fx.st, "b", TSTATE_HALTED, 3));
+    OK(fx.st->v->task_insert(fx.st, "c", TSTATE_PENDING, 1));
+    OK(fx.st->v->task_insert(fx.st, "d", TSTATE_PENDING, 0));
+    task_t *ts;
+    size_t n;
+    bool more;
+    search_req_t q = search(2, NULL);
+    q.has_state = true;
+    q.state = TSTATE_PENDING;
+    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ts[0].id, "a");
+    ck_assert_str_eq(ts[1].id, "c");
+    ck_assert_int_eq(ts[1].version, 1);
+    ck_assert(more);
+    q.cursor = "c";
+    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ts[0].id, "d");
+    ck_assert(!more);
+
+    q = search(10, "a");
+    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(ts[0].id, "b");
+    ck_assert_int_eq(ts[0].state, TSTATE_HALTED);
+}
+END_TEST
+
+START_TEST(timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id)
+{
+    task_timer_t t1 = {.id = "t1", .type = TIMER_RETRY, .timeout = 500};
+    task_timer_t t2 = {.id = "t2", .type = TIMER_LEASE, .timeout = 200, .pid = "w", .ttl = 10};
+    task_timer_t t3 = {.id = "t3", .type = TIMER_RETRY, .timeout = 200};
+    task_timer_t t4 = {.id = "t4", .type = TIMER_RETRY, .timeout = 900};
+    OK(fx.st->v->timer_set(fx.st, &t1));
+    OK(fx.st->v->timer_set(fx.st, &t2));
+    OK(fx.st->v->timer_set(fx.st, &t3));
+    OK(fx.st->v->timer_set(fx.st, &t4));
+    task_timer_t t1b = {.id = "t1", .type = TIMER_LEASE, .timeout = 100, .pid = "p", .ttl = 7};
+    OK(fx.st->v->timer_set(fx.st, &t1b));
+
+    task_timer_t *g = NULL;
+    OK(fx.st->v->timer_get(fx.st, fx.a, "t1", &g));
+    ck_assert_int_eq(g->type, TIMER_LEASE);
+    ck_assert_int_eq(g->timeout, 100);
+    ck_assert_str_eq(g->pid, "p");
+    ck_assert_int_eq(g->ttl, 7);
+
+    task_timer_t *due;
+    size_t n;
+    OK(fx.st->v->timer_due(fx.st, fx.a, 500, 10, &due, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(due[0].id, "t1");
+    ck_assert_str_eq(due[1].id, "t2");
+    ck_assert_str_eq(due[2].id, "t3");
+    ck_assert_ptr_null(due[2].pid);
+    OK(fx.st->v->timer_due(fx.st, fx.a, 500, 1, &due, &n));
+    ck_assert_uint_eq(n, 1);
+
+    OK(fx.st->v->timer_delete(fx.st, "t1"));
+    OK(fx.st->v->timer_get(fx.st, fx.a, "t1", &g));
+    ck_assert_ptr_null(g);
+}
+END_TEST
+
+START_TEST(timer_by_pid_lists_the_leases_held_by_a_process)
+{
+    task_timer_t ts[] = {
+        {.id = "c", .type = TIMER_LEASE, .timeout = 1, .pid = "w1", .ttl = 5},
+        {.id = "a", .type = TIMER_LEASE, .timeout = 9, .pid = "w1", .ttl = 5},
+        {.id = "b", .type = TIMER_LEASE, .timeout = 1, .pid = "w2", .ttl = 5},
+        {.id = "d", .type = TIMER_RETRY, .timeout = 1, .pid = "w1"},
+    };
+    for (size_t i = 0; i < 4; i++)
+        OK(fx.st->v->timer_set(fx.st, &ts[i]));
+    const char **ids;
+    size_t n;
+    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
+    ck_assert_str_eq(joined(ids, n), "a,c");
+    /* a lease replaced by a retry timer no longer belongs to the process */
+    task_timer_t retry = {.id = "a", .type = TIMER_RETRY, .timeout = 20};
+    OK(fx.st->v->timer_set(fx.st, &retry));
+    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
+    ck_assert_str_eq(joined(ids, n), "c");
+    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "nobody", &ids, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+/* ---- outbox ------------------------------------------------------------------ */
+
+START_TEST(outbox_execute_replaces_an_older_execute_of_the_same_task)
+{
+    OK(fx.st->v->outbox_execute(fx.st, "t", 0, "poll://any@a", 0));
+    outbox_msg_t *m;
+    size_t n;
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    int64_t first = m[0].seq;
+    OK(fx.st->v->outbox_defer(fx.st, first, 0, 3));
+
+    OK(fx.st->v->outbox_execute(fx.st, "t", 1, "poll://any@b", 5));
+    int64_t count;
+    OK(fx.st->v->outbox_count(fx.st, &count));
+    ck_assert_int_eq(count, 1);
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 4, 10, &m, &n));
+    ck_assert_uint_eq(n, 0);
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 5, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(m[0].kind, MSG_EXECUTE);
+    ck_assert_str_eq(m[0].id, "t");
+    ck_assert_int_eq(m[0].version, 1);
+    ck_assert_str_eq(m[0].address, "poll://any@b");
+    ck_assert_int_eq(m[0].attempts, 0);
+    ck_assert_int_gt(m[0].seq, first);
+
+    /* Deleting the replaced row's seq (an in-flight delivery) keeps the new one. */
+    OK(fx.st->v->outbox_delete(fx.st, first));
+    OK(fx.st->v->outbox_count(fx.st, &count));
+    ck_assert_int_eq(count, 1);
+}
+END_TEST
+
+START_TEST(outbox_unblock_is_queued_once_per_promise_and_address)
+{
+    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://a"));
+    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://a"));
+    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://b"));
+    OK(fx.st->v->outbox_unblock(fx.st, "q", "http://a"));
+    /* an execute with the same id is a different message */
+    OK(fx.st->v->outbox_execute(fx.st, "p", 0, "http://a", 0));
+    int64_t count;
+    OK(fx.st->v->outbox_count(fx.st, &count));
+    ck_assert_int_eq(count, 4);
+    outbox_msg_t *m;
+    size_t n;
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(m[0].kind, MSG_UNBLOCK);
+    ck_assert_str_eq(m[0].id, "p");
+    ck_assert_str_eq(m[0].address, "http://a");
+    ck_assert_int_eq(m[3].kind, MSG_EXECUTE);
+}
+END_TEST
+
+START_TEST(outbox_due_orders_by_seq_and_honours_not_before_and_limit)
+{
+    OK(fx.st->v->outbox_execute(fx.st, "t1", 0, "a", 100));
+    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "a", 0));
+    OK(fx.st->v->outbox_unblock(fx.st, "p", "a"));
+    OK(fx.st->v->outbox_execute(fx.st, "t3", 0, "a", 50));
+    outbox_msg_t *m;
+    size_t n;
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 60, 10, &m, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(m[0].id, "t2");
+    ck_assert_str_eq(m[1].id, "p");
+    ck_assert_str_eq(m[2].id, "t3");
+    ck_assert_int_lt(m[0].seq, m[1].seq);
+    ck_assert_int_lt(m[1].seq, m[2].seq);
+
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 1000, 2, &m, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(m[0].id, "t1");
+
+    OK(fx.st->v->outbox_defer(fx.st, m[0].seq, 2000, 1));
+    OK(fx.st->v->outbox_delete(fx.st, m[1].seq));
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(m[0].id, "p");
+    ck_assert_str_eq(m[1].id, "t3");
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 2000, 10, &m, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(m[0].id, "t1");
+    ck_assert_int_eq(m[0].attempts, 1);
+    ck_assert_int_eq(m[0].not_before, 2000);
+}
+END_TEST
+
+START_TEST(outbox_seq_is_never_reused_after_deleting_the_newest_row)
+{
+    OK(fx.st->v->outbox_execute(fx.st, "t1", 0, "a", 0));
+    outbox_msg_t *m;
+    size_t n;
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    int64_t seq = m[0].seq;
+    OK(fx.st->v->outbox_delete(fx.st, seq));
+    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "a", 0));
+    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_gt(m[0].seq, seq);
+}
+END_TEST
+
+/* ---- schedules -------------------------------------------------------------- */
+
+static schedule_t mk_schedule(const char *id, int64_t next_run_at, kvmap_t tags)
+{
+    schedule_t s = {0};
+    s.id = id;
+    s.cron = "*/5 * * * *";
+    s.promise_id = "job.{{.id}}.{{.timestamp}}";
+    s.promise_timeout = 60000;
+    s.promise_tags = tags;
+    s.created_at = 1;
+    s.next_run_at = next_run_at;
+    return s;
+}
+
+START_TEST(schedule_round_trip_advance_and_delete)
+{
+    schedule_t s = mk_schedule("s1", 300000, KVS({"resonate:target", "poll://any@g"}));
+    s.promise_param.has_headers = true;
+    s.promise_param.headers = KVS({"h", "ü"});
+    s.promise_param.data = "e30=";
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    ck_assert_int_eq(fx.st->v->schedule_insert(fx.st, &s), STORE_ERR);
+
+    schedule_t *g = NULL;
+    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    ck_assert_str_eq(g->id, "s1");
+    ck_assert_str_eq(g->cron, "*/5 * * * *");
+    ck_assert_str_eq(g->promise_id, "job.{{.id}}.{{.timestamp}}");
+    ck_assert_int_eq(g->promise_timeout, 60000);
+    ck_assert(g->promise_param.has_headers);
+    assert_kvmap_eq(&g->promise_param.headers, &s.promise_param.headers);
+    ck_assert_str_eq(g->promise_param.data, "e30=");
+    assert_kvmap_eq(&g->promise_tags, &s.promise_tags);
+    ck_assert_int_eq(g->created_at, 1);
+    ck_assert_int_eq(g->next_run_at, 300000);
+    ck_assert(!g->has_last_run_at);
+
+    OK(fx.st->v->schedule_advance(fx.st, "s1", 300000, 600000));
+    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    ck_assert(g->has_last_run_at);
+    ck_assert_int_eq(g->last_run_at, 300000);
+    ck_assert_int_eq(g->next_run_at, 600000);
+
+    bool found = false;
+    OK(fx.st->v->schedule_delete(fx.st, "s1", &found));
+    ck_assert(found);
+    OK(fx.st->v->schedule_delete(fx.st, "s1", &found));
+    ck_assert(!found);
+    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    ck_assert_ptr_null(g);
+}
+END_TEST
+
+START_TEST(schedule_search_matches_promise_tags_and_pages)
+{
+    schedule_t s;
+    s = mk_schedule("a", 10, KVS({"k", "v"}));
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("b", 10, KVS({"k", "w"}));
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("c", 10, KVS({"k", "v"}, {"z", "1"}));
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("d", 10, KVS({"k", "v"}));
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    schedule_t *ss;
+    size_t n;
+    bool more;
+    search_req_t q = search(2, NULL);
+    q.tags = KVS({"k", "v"});
+    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ss[0].id, "a");
+    ck_assert_str_eq(ss[1].id, "c");
+    ck_assert(more);
+    q.cursor = "c";
+    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ss[0].id, "d");
+    ck_assert(!more);
+    q = search(10, NULL);
+    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    ck_assert_uint_eq(n, 4);
+}
+END_TEST
+
+START_TEST(schedule_due_orders_by_next_run_then_id_up_to_limit)
+{
+    schedule_t s;
+    s = mk_schedule("late", 300, NO_KVS);
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("b", 100, NO_KVS);
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("a", 100, NO_KVS);
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    s = mk_schedule("future", 301, NO_KVS);
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+    schedule_t *ss;
+    size_t n;
+    OK(fx.st->v->schedule_due(fx.st, fx.a, 300, 10, &ss, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(ss[0].id, "a");
+    ck_assert_str_eq(ss[1].id, "b");
+    ck_assert_str_eq(ss[2].id, "late");
+    OK(fx.st->v->schedule_due(fx.st, fx.a, 300, 1, &ss, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ss[0].id, "a");
+}
+END_TEST
+
+/* ---- snap and reset --------------------------------------------------------- */
+
+static void fill_everything(void)
+{
+    insert_promise("p2", PSTATE_PENDING, 10, NO_KVS);
+    insert_promise("p1", PSTATE_RESOLVED, 10, NO_KVS);
+    OK(fx.st->v->callback_insert(fx.st, "z", "b", false));
+    OK(fx.st->v->callback_insert(fx.st, "a", "c", false));
+    OK(fx.st->v->callback_insert(fx.st, "y", "a", false));
+    OK(fx.st->v->callback_insert(fx.st, "x", "a", false));
+    OK(fx.st->v->listener_insert(fx.st, "p2", "z"));
+    OK(fx.st->v->listener_insert(fx.st, "p1", "y"));
+    OK(fx.st->v->listener_insert(fx.st, "p2", "a"));
+    OK(fx.st->v->task_insert(fx.st, "t2", TSTATE_PENDING, 0));
+    OK(fx.st->v->task_insert(fx.st, "t1", TSTATE_ACQUIRED, 2));
+    task_timer_t l = {.id = "t1", .type = TIMER_LEASE, .timeout = 99, .pid = "w", .ttl = 5};
+    task_timer_t r = {.id = "t0", .type = TIMER_RETRY, .timeout = 1};
+    OK(fx.st->v->timer_set(fx.st, &l));
+    OK(fx.st->v->timer_set(fx.st, &r));
+    OK(fx.st->v->outbox_unblock(fx.st, "p2", "z"));
+    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "g", 0));
+    OK(fx.st->v->outbox_unblock(fx.st, "p1", "y"));
+    OK(fx.st->v->outbox_unblock(fx.st, "p2", "a"));
+    OK(fx.st->v->outbox_execute(fx.st, "t1", 2, "g", 0));
+    schedule_t s = mk_schedule("s", 10, NO_KVS);
+    OK(fx.st->v->schedule_insert(fx.st, &s));
+}
+
+START_TEST(snap_lists_every_entity_in_the_documented_order)
+{
+    fill_everything();
+    store_snap_t sn;
+    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    ck_assert_str_eq(promise_ids(sn.promises, sn.n_promises), "p1,p2");
+
+    ck_assert_uint_eq(sn.n_callbacks, 4); /* by (awaiter, awaited) */
+    const char *cb[][2] = {{"x", "a"}, {"y", "a"}, {"z", "b"}, {"a", "c"}};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(sn.callbacks[i].awaited, cb[i][0]);
+        ck_assert_str_eq(sn.callbacks[i].awaiter, cb[i][1]);
+    }
+
+    ck_assert_uint_eq(sn.n_listeners, 3);
+    ck_assert_str_eq(sn.listeners[0].promise_id, "p1");
+    ck_assert_str_eq(sn.listeners[1].address, "a");
+    ck_assert_str_eq(sn.listeners[2].address, "z");
+
+    ck_assert_uint_eq(sn.n_tasks, 2);
+    ck_assert_str_eq(sn.tasks[0].id, "t1");
+    ck_assert(sn.tasks[0].has_lease);
+    ck_assert_str_eq(sn.tasks[0].pid, "w");
+    ck_assert_str_eq(sn.tasks[1].id, "t2");
+    ck_assert(!sn.tasks[1].has_lease);
+
+    ck_assert_uint_eq(sn.n_timers, 2);
+    ck_assert_str_eq(sn.timers[0].id, "t0");
+    ck_assert_str_eq(sn.timers[1].id, "t1");
+
+    ck_assert_uint_eq(sn.n_messages, 5);
+    const char *msgs[][2] = {{"t1", "g"}, {"t2", "g"}, {"p1", "y"}, {"p2", "a"}, {"p2", "z"}};
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(sn.messages[i].kind, i < 2 ? MSG_EXECUTE : MSG_UNBLOCK);
+        ck_assert_str_eq(sn.messages[i].id, msgs[i][0]);
+        ck_assert_str_eq(sn.messages[i].address, msgs[i][1]);
+    }
+    ck_assert_int_eq(sn.messages[0].version, 2);
+}
+END_TEST
+
+START_TEST(reset_deletes_every_row_and_keeps_the_schema)
+{
+    fill_everything();
+    OK(fx.st->v->reset(fx.st));
+    store_snap_t sn;
+    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    ck_assert_uint_eq(sn.n_promises + sn.n_callbacks + sn.n_listeners + sn.n_tasks + sn.n_timers +
+                          sn.n_messages,
+                      0);
+    schedule_t *g = (schedule_t *)1;
+    OK(fx.st->v->schedule_get(fx.st, fx.a, "s", &g));
+    ck_assert_ptr_null(g);
+    /* the same keys can be written again */
+    fill_everything();
+    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    ck_assert_uint_eq(sn.n_promises, 2);
+}
+END_TEST
+
+/* ---- transactions ------------------------------------------------------------ */
+
+START_TEST(rollback_discards_the_transaction_and_commit_keeps_it)
+{
+    OK(fx.st->v->begin(fx.st));
+    insert_promise("gone", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->outbox_execute(fx.st, "gone", 0, "a", 0));
+    OK(fx.st->v->rollback(fx.st));
+    ck_assert_ptr_null(get_promise("gone"));
+    int64_t count;
+    OK(fx.st->v->outbox_count(fx.st, &count));
+    ck_assert_int_eq(count, 0);
+
+    OK(fx.st->v->begin(fx.st));
+    insert_promise("kept", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->commit(fx.st));
+    ck_assert_ptr_nonnull(get_promise("kept"));
+
+    /* nothing open: rollback is a harmless no-op */
+    OK(fx.st->v->rollback(fx.st));
+}
+END_TEST
+
+START_TEST(rollback_to_undoes_only_the_writes_since_the_savepoint)
+{
+    OK(fx.st->v->begin(fx.st));
+    OK(fx.st->v->savepoint(fx.st));
+    insert_promise("a", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->release(fx.st));
+    OK(fx.st->v->savepoint(fx.st));
+    insert_promise("b", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->task_insert(fx.st, "b", TSTATE_PENDING, 0));
+    OK(fx.st->v->rollback_to(fx.st));
+    OK(fx.st->v->savepoint(fx.st));
+    insert_promise("c", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->release(fx.st));
+    OK(fx.st->v->commit(fx.st));
+
+    ck_assert_ptr_nonnull(get_promise("a"));
+    ck_assert_ptr_null(get_promise("b"));
+    ck_assert_ptr_nonnull(get_promise("c"));
+    task_t *t = (task_t *)1;
+    OK(fx.st->v->task_get(fx.st, fx.a, "b", &t));
+    ck_assert_ptr_null(t);
+}
+END_TEST
+
+START_TEST(rollback_to_without_a_transaction_fails_with_message)
+{
+    ck_assert_int_eq(fx.st->v->rollback_to(fx.st), STORE_ERR);
+    ck_assert_str_ne(store_errmsg(fx.st), "");
+}
+END_TEST
+
+START_TEST(a_full_disk_is_a_store_error_with_a_readable_message)
+{
+    OK(fx.st->v->begin(fx.st));
+    insert_promise("seed", PSTATE_PENDING, 10, NO_KVS);
+    OK(fx.st->v->commit(fx.st));
+    /* Cap the file at its current size: the next growth is SQLITE_FULL. */
+    OK(store_sqlite_exec(fx.st, "PRAGMA max_page_count = 1"));
+
+    char *big = arena_alloc(fx.a, 20000);
+    memset(big, 'x', 19999);
+    OK(fx.st->v->begin(fx.st));
+    int rc = STORE_OK;
+    for (int i = 0; i < 100 && rc == STORE_OK; i++) {
+        promise_t p = mk_promise(arena_printf(fx.a, "p%d", i), PSTATE_PENDING, 10);
+        p.param.data = big;
+        rc = fx.st->v->promise_insert(fx.st, &p);
+    }
+    ck_assert_int_eq(rc, STORE_ERR);
+    ck_assert_msg(strstr(store_errmsg(fx.st), "full") != NULL, "errmsg: %s", store_errmsg(fx.st));
+    /* Whether or not SQLite dropped the whole transaction on the error, a
+     * later write of the same transaction must not outlive its rollback. */
+    (void)fx.st->v->task_insert(fx.st, "after", TSTATE_PENDING, 0);
+    (void)fx.st->v->commit(fx.st);
+    OK(fx.st->v->rollback(fx.st));
+    OK(fx.st->v->ping(fx.st));
+    ck_assert_ptr_nonnull(get_promise("seed"));
+    ck_assert_ptr_null(get_promise("p0"));
+    task_t *t = (task_t *)1;
+    OK(fx.st->v->task_get(fx.st, fx.a, "after", &t));
+    ck_assert_ptr_null(t);
+    /* and the store keeps working */
+    OK(fx.st->v->begin(fx.st));
+    OK(fx.st->v->task_insert(fx.st, "later", TSTATE_PENDING, 0));
+    OK(fx.st->v->commit(fx.st));
+    OK(fx.st->v->task_get(fx.st, fx.a, "later", &t));
+    ck_assert_ptr_nonnull(t);
+}
+END_TEST
+
+/* ---- files and schema -------------------------------------------------------- */
+
+START_TEST(reopening_a_file_keeps_committed_data_and_the_schema_version)
+{
+    OK(fx.st->v->begin(fx.st));
+    insert_promise("kept", PSTATE_PENDING, 10, KVS({"k", "v"}));
+    OK(fx.st->v->outbox_execute(fx.st, "kept", 0, "a", 0));
+    OK(fx.st->v->commit(fx.st));
+    OK(fx.st->v->begin(fx.st));
+    insert_promise("uncommitted", PSTATE_PENDING, 10, NO_KVS);
+    fx.st->v->close(fx.st); /* closing with an open transaction discards it */
+
+    ck_assert_int_eq(raw_user_version(fx.path), STORE_SCHEMA_VERSION);
+    fx.st = open_file(fx.path);
+    promise_t *p = get_promise("kept");
+    ck_assert_ptr_nonnull(p);
+    assert_kvmap_eq(&p->tags, &KVS({"k", "v"}));
+    ck_assert_ptr_null(get_promise("uncommitted"));
+    int64_t count;
+    OK(fx.st->v->outbox_count(fx.st, &count));
+    ck_assert_int_eq(count, 1);
+}
+END_TEST
+
+START_TEST(a_file_database_uses_wal_and_checkpoint_truncates_it)
+{
+    for (int i = 0; i < 50; i++)
+        insert_promise(arena_printf(fx.a, "p%d", i), PSTATE_PENDING, 10, NO_KVS);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", fx.path);
+    struct stat sb;
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_gt(sb.st_size, 0);
+    OK(fx.st->v->checkpoint(fx.st));
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_eq(sb.st_size, 0);
+    ck_assert_ptr_nonnull(get_promise("p49"));
+}
+END_TEST
+
+START_TEST(a_fresh_file_is_migrated_to_the_current_schema)
+{
+    ck_assert_int_eq(raw_user_version(fx.path), STORE_SCHEMA_VERSION);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                        " AND name IN ('promises', 'callbacks', 'listeners',"
+                                        " 'tasks', 'task_timers', 'outbox', 'schedules')",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(q, 0), 7);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(a_file_with_a_newer_schema_version_is_refused_untouched)
+{
+    char path[64];
+    tmp_db(path, sizeof path);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+    ck_assert_int_eq(sqlite3_exec(db, set, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    char err[512] = "";
+    store_t *st = store_sqlite_open(path, err, sizeof err);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
+    ck_assert_int_eq(raw_user_version(path), STORE_SCHEMA_VERSION + 1);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    ck_assert_int_ne(access(wal, F_OK), 0); /* journal mode was not switched */
+    remove_db(path);
+}
+END_TEST
+
+START_TEST(open_of_a_file_that_is_not_a_database_fails_with_message)
+{
+    char path[64];
+    tmp_db(path, sizeof path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("this is not an sqlite database, just some text long enough to matter\n", f);
+    fclose(f);
+    char err[512] = "";
+    ck_assert_ptr_null(store_sqlite_open(path, err, sizeof err));
+    ck_assert_msg(strstr(err, "not a database") != NULL, "err: %s", err);
+    remove_db(path);
+}
+END_TEST
+
+static const char *const test_steps[] = {
+    "CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('one');",
+    "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'two';",
+    "CREATE TABLE u (x); THIS IS NOT SQL;",
+};
+
+static sqlite3 *raw_open(const char *path)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    return db;
+}
+
+static int raw_count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    int n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+    sqlite3_finalize(q);
+    return n;
+}
+
+START_TEST(migrate_upgrades_an_older_file_one_step_at_a_time)
+{
+    char path[64], err[256] = "";
+    tmp_db(path, sizeof path);
+    sqlite3 *db = raw_open(path);
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 1, err, sizeof err), 0);
+    ck_assert_int_eq(raw_count(db, "PRAGMA user_version"), 1);
+    ck_assert_int_eq(raw_count(db, "SELECT count(b) FROM t"), -1); /* no column b yet */
+    /* a later release with one more step upgrades the existing file */
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 2, err, sizeof err), 0);
+    ck_assert_int_eq(raw_count(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM t WHERE a = 'one' AND b = 'two'"), 1);
+    /* running again is a no-op */
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 2, err, sizeof err), 0);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM t"), 1);
+    sqlite3_close(db);
+    remove_db(path);
+}
+END_TEST
+
+START_TEST(a_failing_migration_leaves_the_file_as_it_was)
+{
+    char path[64], err[256] = "";
+    tmp_db(path, sizeof path);
+    sqlite3 *db = raw_open(path);
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 3, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "2 -> 3") != NULL, "err: %s", err);
+    ck_assert_int_eq(raw_count(db, "PRAGMA user_version"), 0);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_master"), 0);
+    ck_assert(sqlite3_get_autocommit(db));
+    /* and a newer file is refused */
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 2, err, sizeof err), 0);
+    ck_assert_int_eq(store_sqlite_migrate(db, test_steps, 1, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
+    ck_assert_int_eq(raw_count(db, "PRAGMA user_version"), 2);
+    sqlite3_close(db);
+    remove_db(path);
+}
+END_TEST
+
+static Suite *sqlite_suite(void)
+{
+    Suite *s = suite_create("sqlite");
+    TCase *mem = tcase_create("memory");
+    tcase_add_checked_fixture(mem, setup_mem, teardown);
+    tcase_add_test(mem, promise_round_trip_keeps_every_field);
+    tcase_add_test(mem, promise_absent_and_empty_headers_and_data_stay_distinct);
+    tcase_add_test(mem, promise_get_of_missing_id_returns_null);
+    tcase_add_test(mem, promise_insert_of_existing_id_fails_with_message);
+    tcase_add_test(mem, promise_settle_stores_value_and_leaves_the_due_queue);
+    tcase_add_test(mem, promise_settle_with_absent_value_stores_nulls);
+    tcase_add_test(mem, tags_with_escapes_and_unicode_round_trip);
+    tcase_add_test(mem, kvjson_encoding_matches_wire_dump_byte_for_byte);
+    tcase_add_test(mem, kvjson_decode_sorts_keys_and_reads_every_escape);
+    tcase_add_test(mem, kvjson_decode_rejects_what_is_not_a_string_map);
+    tcase_add_test(mem, promise_search_filters_by_state_and_every_tag);
+    tcase_add_test(mem, promise_search_pages_with_cursor_and_more_flag);
+    tcase_add_test(mem, promise_search_orders_and_pages_ids_by_bytes);
+    tcase_add_test(mem, promise_due_returns_pending_by_timeout_then_id_up_to_limit);
+    tcase_add_test(mem, promise_branch_returns_promises_of_the_branch_except_excluded);
+    tcase_add_test(mem, callback_ready_marks_every_callback_and_returns_awaiters_sorted);
+    tcase_add_test(mem, callback_insert_of_existing_pair_keeps_it_unchanged);
+    tcase_add_test(mem, callback_deletes_remove_ready_or_all_of_an_awaiter);
+    tcase_add_test(mem, listener_take_returns_sorted_addresses_once);
+    tcase_add_test(mem, task_get_reports_resumes_and_lease_from_its_timer);
+    tcase_add_test(mem, task_insert_of_existing_id_fails);
+    tcase_add_test(mem, task_search_filters_state_and_pages);
+    tcase_add_test(mem, timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id);
+    tcase_add_test(mem, timer_by_pid_lists_the_leases_held_by_a_process);
+    tcase_add_test(mem, outbox_execute_replaces_an_older_execute_of_the_same_task);
+    tcase_add_test(mem, outbox_unblock_is_queued_once_per_promise_and_address);
+    tcase_add_test(mem, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
+    tcase_add_test(mem, outbox_seq_is_never_reused_after_deleting_the_newest_row);
+    tcase_add_test(mem, schedule_round_trip_advance_and_delete);
+    tcase_add_test(mem, schedule_search_matches_promise_tags_and_pages);
+    tcase_add_test(mem, schedule_due_orders_by_next_run_then_id_up_to_limit);
+    tcase_add_test(mem, snap_lists_every_entity_in_the_documented_order);
+    tcase_add_test(mem, reset_deletes_every_row_and_keeps_the_schema);
+    tcase_add_test(mem, rollback_discards_the_transaction_and_commit_keeps_it);
+    tcase_add_test(mem, rollback_to_undoes_only_the_writes_since_the_savepoint);
+    tcase_add_test(mem, rollback_to_without_a_transaction_fails_with_message);
+    suite_add_tcase(s, mem);
+
+    TCase *file = tcase_create("file");
+    tcase_add_checked_fixture(file, setup_file, teardown);
+    tcase_add_test(file, a_full_disk_is_a_store_error_with_a_readable_message);
+    tcase_add_test(file, reopening_a_file_keeps_committed_data_and_the_schema_version);
+    tcase_add_test(file, a_file_database_uses_wal_and_checkpoint_truncates_it);
+    tcase_add_test(file, a_fresh_file_is_migrated_to_the_current_schema);
+    tcase_add_test(file, a_file_with_a_newer_schema_version_is_refused_untouched);
+    tcase_add_test(file, open_of_a_file_that_is_not_a_database_fails_with_message);
+    tcase_add_test(file, migrate_upgrades_an_older_file_one_step_at_a_time);
+    tcase_add_test(file, a_failing_migration_leaves_the_file_as_it_was);
+    suite_add_tcase(s, file);
+    return s;
+}
+UNIT_SUITE(sqlite_suite)
