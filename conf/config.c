@@ -30,22 +30,20 @@ static const opt_t opts[] = {
      "host name used to build the default server URL"},
     {"server.port", "--server-port", T_INT, OFF(server_port), 0, 65535, "HTTP API port"},
     {"server.bind", "--server-bind", T_STR, OFF(server_bind), 0, 0, "listen address"},
-    {"server.shutdown_timeout", "--server-shutdown-timeout", T_INT, OFF(server_shutdown_timeout),
-     0, MS_MAX, "ms to finish in-flight work on SIGTERM"},
+    {"server.shutdown_timeout", "--server-shutdown-timeout", T_INT, OFF(server_shutdown_timeout), 0,
+     MS_MAX, "ms to finish in-flight work on SIGTERM"},
     {"server.url", "--server-url", T_STR, OFF(server_url), 0, 0,
      "URL advertised to workers (default http://{host}:{port})"},
     {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30,
      "largest request body in bytes"},
-    {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0,
-     "storage backend (sqlite)"},
+    {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, "storage backend (sqlite)"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
      "SQLite database file (:memory: for none)"},
     {"auth.publickey", "--auth-publickey", T_STR, OFF(auth_publickey), 0, 0,
      "public key file (PEM or JWKS); enables JWT auth"},
     {"auth.iss", "--auth-iss", T_STR, OFF(auth_iss), 0, 0, "required token issuer"},
     {"auth.aud", "--auth-aud", T_STR, OFF(auth_aud), 0, 0, "required token audience"},
-    {"auth.require_exp", NULL, T_BOOL, OFF(auth_require_exp), 0, 0,
-     "reject tokens without exp"},
+    {"auth.require_exp", NULL, T_BOOL, OFF(auth_require_exp), 0, 0, "reject tokens without exp"},
     {"auth.leeway", NULL, T_INT, OFF(auth_leeway), 0, 86400, "clock leeway for exp/nbf, seconds"},
     {"tasks.lease_timeout", "--tasks-lease-timeout", T_INT, OFF(tasks_lease_timeout), 1, MS_MAX,
      "default task lease, ms"},
@@ -147,8 +145,9 @@ int conf_set(conf_t *c, const char *key, const char *value, const char *source, 
         if (strcmp(key, "level") == 0 && strcasecmp(value, "debug") != 0 &&
             strcasecmp(value, "info") != 0 && strcasecmp(value, "warn") != 0 &&
             strcasecmp(value, "warning") != 0 && strcasecmp(value, "error") != 0) {
-            snprintf(err, errlen, "%s: invalid value '%s' for %s: expected debug, info, warn or error",
-                     source, value, key);
+            snprintf(err, errlen,
+                     "%s: invalid value '%s' for %s: expected debug, info, warn or error", source,
+                     value, key);
             return -1;
         }
         if (strcmp(key, "storage.type") == 0 && strcmp(value, "sqlite") != 0) {
@@ -164,8 +163,9 @@ int conf_set(conf_t *c, const char *key, const char *value, const char *source, 
         char *end = NULL;
         long long v = strtoll(value, &end, 10);
         if (errno || !end || end == value || *end || v < o->min || v > o->max) {
-            snprintf(err, errlen, "%s: invalid value '%s' for %s: expected an integer from %lld to %lld",
-                     source, value, key, (long long)o->min, (long long)o->max);
+            snprintf(err, errlen,
+                     "%s: invalid value '%s' for %s: expected an integer from %lld to %lld", source,
+                     value, key, (long long)o->min, (long long)o->max);
             return -1;
         }
         *(int64_t *)((char *)c + o->off) = v;

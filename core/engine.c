@@ -175,8 +175,8 @@ static int create_promise(ctx_t *c, const promise_create_t *req, int64_t created
             TRY(st->v->task_insert(st, p->id, TSTATE_PENDING, 0));
             if (!dispatch_task)
                 goto done;
-            task_timer_t tm = {.id = p->id, .type = TIMER_RETRY,
-                               .timeout = base + c->cfg->retry_timeout};
+            task_timer_t tm = {
+                .id = p->id, .type = TIMER_RETRY, .timeout = base + c->cfg->retry_timeout};
             TRY(st->v->timer_set(st, &tm));
             TRY(dispatch(c, p, 0, delay > c->now ? delay : 0));
         }
@@ -302,7 +302,6 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
-
 /* ---- tasks --------------------------------------------------------------- */
 
 /* Promises sharing the branch of p (excluding p), for the worker's replay. */
@@ -327,12 +326,16 @@ static int acquire(ctx_t *c, const promise_t *p, int64_t version, const char *pi
 {
     store_t *st = c->st;
     TRY(st->v->task_update(st, p->id, TSTATE_ACQUIRED, version + 1));
-    task_timer_t tm = {.id = p->id, .type = TIMER_LEASE, .timeout = c->now + ttl, .pid = pid,
-                       .ttl = ttl};
+    task_timer_t tm = {
+        .id = p->id, .type = TIMER_LEASE, .timeout = c->now + ttl, .pid = pid, .ttl = ttl};
     TRY(st->v->timer_set(st, &tm));
     TRY(st->v->callback_delete_ready(st, p->id));
-    task_t t = {.id = p->id, .state = TSTATE_ACQUIRED, .version = version + 1, .has_lease = true,
-                .ttl = ttl, .pid = pid};
+    task_t t = {.id = p->id,
+                .state = TSTATE_ACQUIRED,
+                .version = version + 1,
+                .has_lease = true,
+                .ttl = ttl,
+                .pid = pid};
     json_t *pre;
     TRY(preload(c, p, &pre));
     json_t *o = wrap("task", wire_task(&t));
@@ -540,9 +543,9 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
     TRY(c->st->v->promise_get(c->st, c->a, q->id, &p));
     json_t *pre;
     TRY(preload(c, p, &pre));
-    json_t *action = json_pack("{s:s,s:{s:s,s:i,s:s},s:o}", "kind", q->action_kind, "head",
-                               "corrId", r->corr_id, "status", status, "version",
-                               PROTOCOL_VERSION, "data", data);
+    json_t *action =
+        json_pack("{s:s,s:{s:s,s:i,s:s},s:o}", "kind", q->action_kind, "head", "corrId", r->corr_id,
+                  "status", status, "version", PROTOCOL_VERSION, "data", data);
     json_t *o = wrap("action", action);
     json_object_set_new(o, "preload", pre);
     response_set(resp, 200, o);
@@ -762,8 +765,10 @@ static int fire_schedule(ctx_t *c, const schedule_t *s)
     promise_t *existing = NULL;
     TRY(c->st->v->promise_get(c->st, c->a, pid, &existing));
     if (!existing) {
-        promise_create_t q = {.id = pid, .timeout_at = f + s->promise_timeout,
-                              .param = s->promise_param, .tags = tags};
+        promise_create_t q = {.id = pid,
+                              .timeout_at = f + s->promise_timeout,
+                              .param = s->promise_param,
+                              .tags = tags};
         promise_t *p;
         TRY(create_promise(c, &q, f, f, true, &p));
     }
@@ -794,16 +799,15 @@ static json_t *snap_json(const store_snap_t *s)
     for (size_t i = 0; i < s->n_tasks; i++)
         json_array_append_new(tasks, wire_task(&s->tasks[i]));
     for (size_t i = 0; i < s->n_timers; i++)
-        json_array_append_new(ttimeouts,
-                              json_pack("{s:s,s:i,s:I}", "id", s->timers[i].id, "type",
-                                        s->timers[i].type, "timeout",
-                                        (json_int_t)s->timers[i].timeout));
+        json_array_append_new(ttimeouts, json_pack("{s:s,s:i,s:I}", "id", s->timers[i].id, "type",
+                                                   s->timers[i].type, "timeout",
+                                                   (json_int_t)s->timers[i].timeout));
     for (size_t i = 0; i < s->n_messages; i++) {
         const outbox_msg_t *m = &s->messages[i];
         json_t *data;
         if (m->kind == MSG_EXECUTE) {
-            data = wrap("task", json_pack("{s:s,s:I}", "id", m->id, "version",
-                                          (json_int_t)m->version));
+            data = wrap("task",
+                        json_pack("{s:s,s:I}", "id", m->id, "version", (json_int_t)m->version));
         } else {
             json_t *rec = json_null();
             for (size_t j = 0; j < s->n_promises; j++)
@@ -813,11 +817,11 @@ static json_t *snap_json(const store_snap_t *s)
                 }
             data = wrap("promise", rec);
         }
-        json_t *msg = json_pack("{s:s,s:{},s:o}", "kind",
-                                m->kind == MSG_EXECUTE ? "execute" : "unblock", "head", "data",
-                                data);
-        json_array_append_new(messages, json_pack("{s:s,s:o}", "address", m->address, "message",
-                                                  msg));
+        json_t *msg =
+            json_pack("{s:s,s:{},s:o}", "kind", m->kind == MSG_EXECUTE ? "execute" : "unblock",
+                      "head", "data", data);
+        json_array_append_new(messages,
+                              json_pack("{s:s,s:o}", "address", m->address, "message", msg));
     }
     return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "callbacks", callbacks, "listeners",
                      listeners, "messages", messages, "promiseTimeouts", ptimeouts, "promises",

@@ -26,12 +26,16 @@ void response_set(response_t *r, int status, json_t *data)
 
 void response_error(response_t *r, int status, const char *fmt, ...)
 {
-    char buf[1024];
+    char *buf = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vasprintf(&buf, fmt, ap);
     va_end(ap);
-    response_set(r, status, json_string(buf));
+    /* Messages may embed client text: never let invalid UTF-8 (or a failed
+     * allocation) turn the answer into a body without data. */
+    json_t *msg = n >= 0 ? json_string(buf) : NULL;
+    free(buf);
+    response_set(r, status, msg ? msg : json_string("invalid message text"));
 }
 
 json_t *wire_kvmap(const kvmap_t *m)

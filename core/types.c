@@ -125,3 +125,63 @@ bool ids_extends(const char *id, const char *base)
         return false;
     return id[n] == '\0' || id[n] == ':' || id[n] == '.';
 }
+
+size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **ids)
+{
+    switch (r->op) {
+    case OP_TASK_HEARTBEAT: {
+        size_t n = r->u.task_heartbeat.n_tasks;
+        const char **list = arena_alloc(a, (n ? n : 1) * sizeof *list);
+        for (size_t i = 0; i < n; i++)
+            list[i] = r->u.task_heartbeat.tasks[i].id;
+        *ids = list;
+        /* An empty heartbeat names no task; it passes (it renews only the
+         * caller's own leases). */
+        return n;
+    }
+    case OP_PROMISE_GET:
+    case OP_TASK_GET:
+    case OP_TASK_HALT:
+    case OP_TASK_CONTINUE:
+    case OP_SCHEDULE_GET:
+    case OP_SCHEDULE_DELETE:
+        *ids = &r->u.get.id;
+        return 1;
+    case OP_PROMISE_CREATE:
+        *ids = &r->u.promise_create.id;
+        return 1;
+    case OP_PROMISE_SETTLE:
+        *ids = &r->u.promise_settle.id;
+        return 1;
+    case OP_PROMISE_REGISTER_CALLBACK:
+        *ids = &r->u.callback.awaited;
+        return 1;
+    case OP_PROMISE_REGISTER_LISTENER:
+        *ids = &r->u.listener.awaited;
+        return 1;
+    case OP_TASK_CREATE:
+        *ids = &r->u.task_create.action.id;
+        return 1;
+    case OP_TASK_ACQUIRE:
+        *ids = &r->u.task_acquire.id;
+        return 1;
+    case OP_TASK_RELEASE:
+        *ids = &r->u.task_release.id;
+        return 1;
+    case OP_TASK_FULFILL:
+        *ids = &r->u.task_fulfill.id;
+        return 1;
+    case OP_TASK_SUSPEND:
+        *ids = &r->u.task_suspend.id;
+        return 1;
+    case OP_TASK_FENCE:
+        *ids = &r->u.task_fence.id;
+        return 1;
+    case OP_SCHEDULE_CREATE:
+        *ids = &r->u.schedule_create.promise_id;
+        return 1;
+    default:
+        *ids = NULL;
+        return 0;
+    }
+}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
+
 #define PROTOCOL_VERSION "2026-04-01"
 
 /* A string-to-string map (tags, headers), sorted by key, keys unique. */
@@ -67,8 +69,8 @@ typedef struct {
     const char *id;
     tstate_t state;
     int64_t version;
-    int64_t resumes;  /* ready callbacks whose awaiter is this task */
-    bool has_lease;   /* ttl and pid valid only while acquired */
+    int64_t resumes; /* ready callbacks whose awaiter is this task */
+    bool has_lease;  /* ttl and pid valid only while acquired */
     int64_t ttl;
     const char *pid;
 } task_t;
@@ -148,8 +150,8 @@ typedef struct {
 
 typedef struct {
     bool has_state;
-    int state;         /* pstate_t or tstate_t, per the operation */
-    kvmap_t tags;      /* empty = no filter (promise/schedule search only) */
+    int state;    /* pstate_t or tstate_t, per the operation */
+    kvmap_t tags; /* empty = no filter (promise/schedule search only) */
     int64_t limit;
     const char *cursor; /* NULL = from the start */
 } search_req_t;
@@ -185,25 +187,62 @@ typedef struct request {
     const char *token;   /* bearer token, NULL when none was sent */
     bool has_debug_time;
     int64_t debug_time;
-    int64_t now;         /* effective time, set by the server before dispatch */
+    int64_t now; /* effective time, set by the server before dispatch */
     union {
-        struct { const char *id; } get;                 /* promise/task/schedule get, delete, halt, continue */
+        struct {
+            const char *id;
+        } get; /* promise/task/schedule get, delete, halt, continue */
         promise_create_t promise_create;
         promise_settle_t promise_settle;
-        callback_req_t callback;                         /* register_callback */
-        struct { const char *awaited, *address; } listener;
-        search_req_t search;                             /* promise/task/schedule search */
-        struct { const char *pid; int64_t ttl; promise_create_t action; } task_create;
-        struct { const char *id; int64_t version; const char *pid; int64_t ttl; } task_acquire;
+        callback_req_t callback; /* register_callback */
+        struct {
+            const char *awaited, *address;
+        } listener;
+        search_req_t search; /* promise/task/schedule search */
+        struct {
+            const char *pid;
+            int64_t ttl;
+            promise_create_t action;
+        } task_create;
+        struct {
+            const char *id;
+            int64_t version;
+            const char *pid;
+            int64_t ttl;
+        } task_acquire;
         task_ref_t task_release;
-        struct { const char *id; int64_t version; promise_settle_t action; } task_fulfill;
-        struct { const char *id; int64_t version; const char **awaited; size_t n_awaited; } task_suspend;
+        struct {
+            const char *id;
+            int64_t version;
+            promise_settle_t action;
+        } task_fulfill;
+        struct {
+            const char *id;
+            int64_t version;
+            const char **awaited;
+            size_t n_awaited;
+        } task_suspend;
         task_fence_t task_fence;
-        struct { const char *pid; task_ref_t *tasks; size_t n_tasks; } task_heartbeat;
+        struct {
+            const char *pid;
+            task_ref_t *tasks;
+            size_t n_tasks;
+        } task_heartbeat;
         schedule_create_t schedule_create;
-        struct { int64_t time; } tick;
+        struct {
+            int64_t time;
+        } tick;
     } u;
 } request_t;
+
+/* The resource ids an operation touches, for prefix authorization
+ * (operations.md §3.6): data.id for most kinds, data.awaited for callbacks
+ * and listeners, action.data.id for task.create, promiseId for
+ * schedule.create, every task id of a heartbeat. Searches, debug kinds and
+ * unknown kinds have none (so a prefixed token may not use them). *ids
+ * points into the request or into a list allocated from a; returns the
+ * count. */
+size_t request_resource_ids(const struct request *r, arena_t *a, const char *const **ids);
 
 /* Names of states on the wire ("pending", "rejected_canceled", ...). */
 const char *pstate_name(pstate_t s);

@@ -19,9 +19,9 @@ typedef struct exec exec_t;
 
 typedef struct job job_t;
 struct job {
-    const request_t *req; /* NULL: a readiness probe (resp 200 or 503) */
-    arena_t *arena;       /* owned by the submitter; used for the request's reads */
-    response_t resp;      /* filled by the store thread */
+    const request_t *req;     /* NULL: a readiness probe (resp 200 or 503) */
+    arena_t *arena;           /* owned by the submitter; used for the request's reads */
+    response_t resp;          /* filled by the store thread */
     void (*done)(job_t *job); /* called on the store thread after commit */
     void *udata;
     job_t *next; /* queue link, private to exec */
@@ -29,13 +29,13 @@ struct job {
 
 typedef struct {
     engine_config_t engine;
-    int64_t tick_interval_ms; /* timeouts.poll_interval */
-    size_t tick_batch;        /* items per kind per background tick */
-    size_t max_batch;         /* jobs per transaction */
-    bool debug;               /* honour head["resonate:debug_time"] */
+    int64_t tick_interval_ms;    /* timeouts.poll_interval */
+    size_t tick_batch;           /* items per kind per background tick */
+    size_t max_batch;            /* jobs per transaction */
+    bool debug;                  /* honour head["resonate:debug_time"] */
     int64_t deliver_interval_ms; /* messages.poll_interval */
-    bool deliver;             /* run the outbox (false in unit tests) */
-    outbox_config_t outbox;   /* wake/wake_arg are set by exec_start */
+    bool deliver;                /* run the outbox (false in unit tests) */
+    outbox_config_t outbox;      /* wake/wake_arg are set by exec_start */
 } exec_config_t;
 
 /* Starts the store thread over st (ownership of st passes to exec) and, when

@@ -118,6 +118,25 @@ static bool is_legacy(const char *url)
     return false;
 }
 
+/* The bearer token of the request: head.auth, else the Authorization
+ * header (DECISIONS.md #7); for /poll also ?token= (EventSource cannot set
+ * headers). NULL when none. */
+static const char *find_token(struct MHD_Connection *conn, const char *head_auth, bool query)
+{
+    if (head_auth)
+        return head_auth;
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncmp(h, "Bearer ", 7) == 0 && h[7])
+        return h + 7;
+    return query ? MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token") : NULL;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
 static bool is_get(const char *method)
 {
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -139,7 +158,23 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
     memcpy(g, group, gl);
     g[gl] = '\0';
-    struct MHD_Response *r = poll_open(h->cfg.hub, conn, g, slash + 1, NULL);
+    /* Any valid token may listen; a prefixed one only hears about its own
+     * ids (DECISIONS.md #11). */
+    const char *prefix = NULL;
+    auth_claims_t claims;
+    if (h->cfg.auth) {
+        char why[256] = "no token";
+        const char *tok = find_token(conn, NULL, true);
+        if (!tok || auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK) {
+            log_debug("poll rejected group=%s status=401 reason=%s", g, why);
+            static const char unauth[] = "Unauthorized";
+            return send_buffer(conn, MHD_HTTP_UNAUTHORIZED, (void *)unauth, sizeof unauth - 1,
+                               MHD_RESPMEM_PERSISTENT, "text/plain");
+        }
+        if (!claims.admin && claims.has_prefix && claims.prefix[0])
+            prefix = claims.prefix;
+    }
+    struct MHD_Response *r = poll_open(h->cfg.hub, conn, g, slash + 1, prefix);
     if (!r) {
         static const char full[] = "too many poll connections";
         return send_buffer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, (void *)full, sizeof full - 1,
@@ -150,7 +185,6 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     MHD_destroy_response(r);
     return ret;
 }
-
 
 static conn_t *conn_new(http_t *h, struct MHD_Connection *conn, route_t route)
 {
@@ -187,6 +221,40 @@ static void submit(conn_t *c, const request_t *req)
     exec_submit(c->h->cfg.exec, &c->job);
 }
 
+/* Verifies the token of c (401 on failure). */
+static bool authenticate(conn_t *c, auth_claims_t *claims, response_t *err)
+{
+    char why[256];
+    const char *tok = find_token(c->conn, c->env.token, false);
+    if (!tok) {
+        snprintf(why, sizeof why, "no token");
+    } else if (auth_verify(c->h->cfg.auth, tok, now_s(), claims, why, sizeof why) == AUTH_OK) {
+        return true;
+    }
+    log_debug("auth rejected kind=%s corrId=%s status=401 reason=%s", c->env.kind, c->env.corr_id,
+              why);
+    response_error(err, 401, "Unauthorized: %s", why);
+    return false;
+}
+
+/* Checks the verified claims against the request's resources (403). */
+static bool authorize(conn_t *c, const auth_claims_t *claims, response_t *err)
+{
+    const char *const *ids = NULL;
+    size_t n = request_resource_ids(&c->req, c->arena, &ids);
+    /* The SDK's heartbeat names no task: it only renews the caller's own
+     * leases, so it needs no resource check. */
+    if (c->req.op == OP_TASK_HEARTBEAT && n == 0)
+        return true;
+    char why[320];
+    if (auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK)
+        return true;
+    log_debug("auth rejected kind=%s corrId=%s status=403 reason=%s", c->env.kind, c->env.corr_id,
+              why);
+    response_error(err, 403, "Forbidden: %s", why);
+    return false;
+}
+
 /* The body is complete: decode, then hand to the store thread. */
 static enum MHD_Result rpc_dispatch(conn_t *c)
 {
@@ -201,7 +269,14 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
     }
     if (wire_decode_envelope(c->arena, c->body ? c->body : "", c->len, &c->env, &err) != 0)
         goto answer;
+    /* Nothing is decoded further, let alone stored, for an unauthenticated
+     * caller. */
+    auth_claims_t claims;
+    if (c->h->cfg.auth && !authenticate(c, &claims, &err))
+        goto answer;
     if (wire_decode_request(c->arena, &c->env, c->h->cfg.debug, &c->req, &err) != 0)
+        goto answer;
+    if (c->h->cfg.auth && !authorize(c, &claims, &err))
         goto answer;
     if (!c->h->cfg.debug)
         c->req.has_debug_time = false;
@@ -214,9 +289,8 @@ answer:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     http_t *h = cls;
@@ -286,9 +360,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return rpc_dispatch(c);
     case CONN_ANSWERED:
         if (c->route == ROUTE_READY)
-            return send_empty(conn, c->job.resp.status == 200 ? MHD_HTTP_OK
-                                                              : MHD_HTTP_SERVICE_UNAVAILABLE,
-                              NULL);
+            return send_empty(
+                conn, c->job.resp.status == 200 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
         return send_envelope(c, c->job.resp.status, c->job.resp.data);
     default:
         return MHD_YES; /* spurious call while waiting */
@@ -347,21 +420,19 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         sin6->sin6_port = htons(h->cfg.port);
         flags |= MHD_USE_IPv6;
     } else {
-        snprintf(err, errlen, "invalid bind address '%s' (expected an IPv4 or IPv6 address)",
-                 bind);
+        snprintf(err, errlen, "invalid bind address '%s' (expected an IPv4 or IPv6 address)", bind);
         free(h);
         return NULL;
     }
 
-    h->d = MHD_start_daemon(flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
-                            /* Idle SSE streams dominate memory: keep each
-                             * connection's pool small. */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+        /* Idle SSE streams dominate memory: keep each
+         * connection's pool small. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
                  (unsigned)h->cfg.port);

@@ -1,10 +1,10 @@
 /* http.h - the libmicrohttpd front end.
  *
  * Routes: POST / (the RPC envelope), GET /poll/:group/:id (SSE, see poll.h),
- * GET|HEAD /health and /ready, the removed REST paths (410). A request is parsed and validated on an HTTP thread, then
- * its connection is suspended while the store thread runs it; the store
- * thread resumes the connection after the commit and the HTTP thread writes
- * the answer. No HTTP thread ever waits for the store. */
+ * GET|HEAD /health and /ready, the removed REST paths (410). A request is parsed and validated on
+ * an HTTP thread, then its connection is suspended while the store thread runs it; the store thread
+ * resumes the connection after the commit and the HTTP thread writes the answer. No HTTP thread
+ * ever waits for the store. */
 #ifndef RESONATE_HTTP_H
 #define RESONATE_HTTP_H
 
@@ -12,19 +12,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "server/exec.h"
 #include "server/poll.h"
 
 typedef struct http http_t;
 
 typedef struct {
-    const char *bind;   /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
-    uint16_t port;      /* 0 = pick a free port (see http_port) */
-    bool debug;         /* debug.* operations and resonate:debug_time */
-    size_t max_body;    /* bytes; larger bodies get 413 */
-    unsigned threads;   /* HTTP threads; 0 = one per core */
-    exec_t *exec;       /* borrowed */
-    poll_hub_t *hub;    /* borrowed; NULL = poll transport disabled */
+    const char *bind; /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
+    uint16_t port;    /* 0 = pick a free port (see http_port) */
+    bool debug;       /* debug.* operations and resonate:debug_time */
+    size_t max_body;  /* bytes; larger bodies get 413 */
+    unsigned threads; /* HTTP threads; 0 = one per core */
+    exec_t *exec;     /* borrowed */
+    poll_hub_t *hub;  /* borrowed; NULL = poll transport disabled */
+    auth_t *auth;     /* borrowed; NULL = authentication off */
 } http_config_t;
 
 /* Starts listening. Returns NULL with the reason in err. */

@@ -28,13 +28,14 @@ static void print_line(const char *line, void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Resonate Server (resonate-c %s) - durable promise engine, protocol %s\n\n"
-               "Usage: resonate <COMMAND> [OPTIONS]\n\n"
-               "Commands:\n"
-               "  serve   Run the server (SQLite file resonate.db by default)\n"
-               "  dev     Run the server for development (in-memory database)\n"
-               "  help    Print this message\n\n"
-               "Run 'resonate <COMMAND> --help' for the options of a command.\n",
+    fprintf(f,
+            "Resonate Server (resonate-c %s) - durable promise engine, protocol %s\n\n"
+            "Usage: resonate <COMMAND> [OPTIONS]\n\n"
+            "Commands:\n"
+            "  serve   Run the server (SQLite file resonate.db by default)\n"
+            "  dev     Run the server for development (in-memory database)\n"
+            "  help    Print this message\n\n"
+            "Run 'resonate <COMMAND> --help' for the options of a command.\n",
             RESONATE_VERSION, PROTOCOL_VERSION);
 }
 
@@ -123,7 +124,8 @@ static int run_server(const char *cmd, int argc, char **argv)
     else
         snprintf(url, sizeof url, "http://%s:%lld", cfg.server_host, (long long)cfg.server_port);
     if (cfg.http_poll_enabled) {
-        hub = poll_hub_new((size_t)cfg.http_poll_max_connections, (size_t)cfg.http_poll_buffer_size);
+        hub =
+            poll_hub_new((size_t)cfg.http_poll_max_connections, (size_t)cfg.http_poll_buffer_size);
         if (!hub) {
             log_error("Fatal: out of memory");
             goto done;
@@ -143,17 +145,18 @@ static int run_server(const char *cmd, int argc, char **argv)
         .debug = cfg.debug,
         .deliver = true,
         .deliver_interval_ms = cfg.messages_poll_interval,
-        .outbox = {
-            .server_url = url,
-            .batch = (size_t)cfg.messages_batch_size,
-            .max_attempts = 10,
-            .backoff_max_ms = 30000,
-            .hub = hub,
-            .push_enabled = cfg.http_push_enabled,
-            .push = {.concurrency = (size_t)cfg.http_push_concurrency,
-                     .connect_timeout_ms = cfg.http_push_connect_timeout,
-                     .request_timeout_ms = cfg.http_push_request_timeout},
-        },
+        .outbox =
+            {
+                .server_url = url,
+                .batch = (size_t)cfg.messages_batch_size,
+                .max_attempts = 10,
+                .backoff_max_ms = 30000,
+                .hub = hub,
+                .push_enabled = cfg.http_push_enabled,
+                .push = {.concurrency = (size_t)cfg.http_push_concurrency,
+                         .connect_timeout_ms = cfg.http_push_connect_timeout,
+                         .request_timeout_ms = cfg.http_push_request_timeout},
+            },
     };
     ex = exec_start(st, &ec, err, sizeof err);
     if (!ex) {

@@ -149,8 +149,8 @@ static char *render(outbox_t *ob, store_t *st, arena_t *a, const outbox_msg_t *m
     json_t *msg = NULL;
     if (m->kind == MSG_EXECUTE) {
         task_t *t = NULL;
-        if (st->v->task_get(st, a, m->id, &t) != STORE_OK || !t ||
-            t->state != TSTATE_PENDING || t->version != m->version)
+        if (st->v->task_get(st, a, m->id, &t) != STORE_OK || !t || t->state != TSTATE_PENDING ||
+            t->version != m->version)
             return NULL;
         msg = json_pack("{s:s,s:{s:s},s:{s:{s:s,s:I}}}", "kind", "execute", "head", "serverUrl",
                         ob->server_url, "data", "task", "id", m->id, "version",

@@ -26,10 +26,10 @@ struct stream {
     poll_hub_t *hub;
     struct MHD_Connection *conn;
     group_t *group;
-    size_t group_idx;   /* position in group->streams */
-    stream_t *id_next;  /* chain of the (group, id) index */
+    size_t group_idx;  /* position in group->streams */
+    stream_t *id_next; /* chain of the (group, id) index */
     char *id;
-    char *prefix;       /* NULL = every message */
+    char *prefix; /* NULL = every message */
     frame_t *head, *tail;
     size_t queued;
     bool suspended;

@@ -16,7 +16,7 @@ typedef struct item {
     char *body;
     size_t len;
     struct curl_slist *headers;
-    CURL *easy;               /* while running */
+    CURL *easy; /* while running */
     struct item *prev_active, *next_active;
 } item_t;
 

@@ -15,7 +15,7 @@ typedef struct push push_t;
 typedef void (*push_result_fn)(void *arg, int64_t seq, bool delivered);
 
 typedef struct {
-    size_t concurrency;         /* requests in flight at once */
+    size_t concurrency; /* requests in flight at once */
     int64_t connect_timeout_ms;
     int64_t request_timeout_ms;
     push_result_fn on_result;

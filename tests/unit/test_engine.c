@@ -351,9 +351,12 @@ END_TEST
 START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
 {
     request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
-    r.u.schedule_create = (schedule_create_t){
-        .id = "s", .cron = "* * * * *", .promise_id = "job.{{.id}}.{{.timestamp}}",
-        .promise_timeout = 1000000, .promise_tags = tags1("resonate:target", "poll://any@g")};
+    r.u.schedule_create =
+        (schedule_create_t){.id = "s",
+                            .cron = "* * * * *",
+                            .promise_id = "job.{{.id}}.{{.timestamp}}",
+                            .promise_timeout = 1000000,
+                            .promise_tags = tags1("resonate:target", "poll://any@g")};
     ck_assert_int_eq(run(&r, 1000), 200);
     ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "schedule"), "nextRunAt"), 60000);
     tick(61000);
