@@ -2,6 +2,7 @@
 #include "conf/config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,4 +253,50 @@ void conf_print_flags(void (*out)(const char *line, void *arg), void *arg)
         snprintf(line, sizeof line, "  %-46s %s", left, opts[i].help);
         out(line, arg);
     }
+}
+
+int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    int64_t total = 0;
+    const char *p = s;
+    if (!*p)
+        goto bad;
+    while (*p) {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        int64_t n = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (n > (INT64_MAX - 9) / 10)
+                goto bad;
+            n = n * 10 + (*p++ - '0');
+        }
+        size_t best = 0;
+        int64_t mult = 0;
+        for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+            size_t l = strlen(units[i].unit);
+            /* "ms" must win over "m" */
+            if (strncmp(p, units[i].unit, l) == 0 && l > best &&
+                !(l == 1 && units[i].unit[0] == 'm' && p[1] == 's')) {
+                best = l;
+                mult = units[i].ms;
+            }
+        }
+        if (!best || n > INT64_MAX / mult || total > INT64_MAX - n * mult)
+            goto bad;
+        total += n * mult;
+        p += best;
+    }
+    if (total == 0)
+        goto bad;
+    *ms = total;
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "invalid duration '%s': expected groups like 30s, 5m, 1h30m (units ms, s, m, h, d)",
+             s);
+    return -1;
 }

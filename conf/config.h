@@ -63,6 +63,11 @@ int conf_set(conf_t *cfg, const char *key, const char *value, const char *source
  * exits with status 2). */
 int conf_parse_flags(conf_t *cfg, int argc, char **argv, bool *help, char *err, size_t errlen);
 
+/* Parses a client duration: one or more <digits><unit> groups with units
+ * ms, s, m, h, d (e.g. "1h30m", "250ms"). Returns 0 with the total in *ms,
+ * or -1 with a message in err. A zero total is an error. */
+int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen);
+
 /* Writes the serve/dev flag reference to f-like buffer via the callback. */
 void conf_print_flags(void (*out)(const char *line, void *arg), void *arg);
 

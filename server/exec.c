@@ -218,6 +218,10 @@ static void *exec_main(void *arg)
         if (past(&next_tick)) {
             bool more = !ex->paused && run_tick(ex);
             deadline_after(&next_tick, more ? 0 : ex->cfg.tick_interval_ms);
+            /* A tick's messages (a timer's resume, an expired lease's
+             * re-dispatch) go out now, not one messages interval later. */
+            if (!ex->paused)
+                deadline_after(&next_deliver, 0);
         }
         pthread_mutex_lock(&ex->mu);
     }
