@@ -23,6 +23,7 @@ struct exec {
     bool paused; /* debug.start: background work paused (store thread only) */
     outbox_t *outbox;
     _Atomic int64_t last_now;
+    _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
 };
 
 static int64_t wall_ms(void)
@@ -90,11 +91,17 @@ static void run_batch(exec_t *ex, job_t *batch)
     /* Deliveries since the last commit are recorded in this transaction. */
     if (began && ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t jobs = 0;
     bool ok = began;
-    for (job_t *j = batch; j && ok; j = j->next)
+    for (job_t *j = batch; j && ok; j = j->next, jobs++)
         ok = run_job(ex, j);
     if (ok && st->v->commit(st) != STORE_OK)
         ok = false;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_batch(ex->cfg.metrics, jobs,
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     if (!ok) {
         /* Nothing of this batch is durable: no job may report success. */
         if (began) {
@@ -134,6 +141,9 @@ static bool run_tick(exec_t *ex)
         st->v->rollback(st);
         more = false;
     }
+    int64_t depth = 0;
+    if (st->v->outbox_count(st, &depth) == STORE_OK)
+        atomic_store(&ex->outbox_depth, depth);
 done:
     arena_free(a);
     return more;
@@ -333,4 +343,9 @@ outbox_stats_t exec_outbox_stats(exec_t *ex)
 {
     outbox_stats_t zero = {0};
     return ex->outbox ? outbox_stats(ex->outbox) : zero;
+}
+
+int64_t exec_outbox_depth(exec_t *ex)
+{
+    return atomic_load(&ex->outbox_depth);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/engine.h"
+#include "server/metrics.h"
 #include "server/outbox.h"
 
 typedef struct exec exec_t;
@@ -58,3 +59,6 @@ int64_t exec_now(exec_t *ex);
 
 /* Outbox counters (zero when delivery is off). */
 outbox_stats_t exec_outbox_stats(exec_t *ex);
+
+/* Undelivered outbox rows as of the last background tick. */
+int64_t exec_outbox_depth(exec_t *ex);

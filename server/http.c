@@ -82,15 +82,16 @@ static enum MHD_Result send_envelope(conn_t *c, int status, const json_t *data)
     size_t len;
     char *out = wire_encode_envelope(c->env.kind ? c->env.kind : "unknown",
                                      c->env.corr_id ? c->env.corr_id : "0", status, data, &len);
-    if (log_enabled(LOG_DEBUG)) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 +
-                    (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
-        log_debug("request kind=%s corrId=%s status=%d duration_ms=%.3f",
-                  c->env.kind ? c->env.kind : "unknown", c->env.corr_id ? c->env.corr_id : "0",
-                  status, ms);
-    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - c->started.tv_sec) +
+                  (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+    /* Envelope errors happen before the kind is known to be valid. */
+    op_t op = c->env.kind ? op_from_name(c->env.kind) : OP_UNKNOWN;
+    metrics_request(c->h->cfg.metrics, op, status, secs);
+    log_debug("request kind=%s corrId=%s status=%d duration_ms=%.3f",
+              c->env.kind ? c->env.kind : "unknown", c->env.corr_id ? c->env.corr_id : "0", status,
+              secs * 1e3);
     return send_buffer(c->conn, (unsigned)status, out, len, MHD_RESPMEM_MUST_FREE,
                        "application/json");
 }
@@ -166,6 +167,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         char why[256] = "no token";
         const char *tok = find_token(conn, NULL, true);
         if (!tok || auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK) {
+            metrics_auth_failure(h->cfg.metrics, auth_reason_label(why));
             log_debug("poll rejected group=%s status=401 reason=%s", g, why);
             static const char unauth[] = "Unauthorized";
             return send_buffer(conn, MHD_HTTP_UNAUTHORIZED, (void *)unauth, sizeof unauth - 1,
@@ -231,6 +233,7 @@ static bool authenticate(conn_t *c, auth_claims_t *claims, response_t *err)
     } else if (auth_verify(c->h->cfg.auth, tok, now_s(), claims, why, sizeof why) == AUTH_OK) {
         return true;
     }
+    metrics_auth_failure(c->h->cfg.metrics, auth_reason_label(why));
     log_debug("auth rejected kind=%s corrId=%s status=401 reason=%s", c->env.kind, c->env.corr_id,
               why);
     response_error(err, 401, "Unauthorized: %s", why);
@@ -249,6 +252,7 @@ static bool authorize(conn_t *c, const auth_claims_t *claims, response_t *err)
     char why[320];
     if (auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK)
         return true;
+    metrics_auth_failure(c->h->cfg.metrics, auth_reason_label(why));
     log_debug("auth rejected kind=%s corrId=%s status=403 reason=%s", c->env.kind, c->env.corr_id,
               why);
     response_error(err, 403, "Forbidden: %s", why);

@@ -14,6 +14,7 @@
 
 #include "auth/auth.h"
 #include "server/exec.h"
+#include "server/metrics.h"
 #include "server/poll.h"
 
 typedef struct http http_t;
@@ -27,6 +28,7 @@ typedef struct {
     exec_t *exec;     /* borrowed */
     poll_hub_t *hub;  /* borrowed; NULL = poll transport disabled */
     auth_t *auth;     /* borrowed; NULL = authentication off */
+    metrics_t *metrics; /* borrowed; NULL = not recorded */
 } http_config_t;
 
 /* Starts listening. Returns NULL with the reason in err. */
