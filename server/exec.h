@@ -37,6 +37,7 @@ typedef struct {
     int64_t deliver_interval_ms; /* messages.poll_interval */
     bool deliver;                /* run the outbox (false in unit tests) */
     outbox_config_t outbox;      /* wake/wake_arg are set by exec_start */
+    metrics_t *metrics;          /* borrowed; NULL = not recorded */
 } exec_config_t;
 
 /* Starts the store thread over st (ownership of st passes to exec) and, when
