@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "conf/config.h"
+#include "server/client.h"
 #include "server/exec.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -351,6 +352,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "token") == 0)
         return run_token(argc - 2, argv + 2);
+    if (client_is_command(cmd)) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = client_main(argc - 1, argv + 1);
+        curl_global_cleanup();
+        return rc;
+    }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
