@@ -43,17 +43,6 @@ struct auth {
     _Atomic uint64_t n_verifications, n_hits, n_rejected, n_reloads;
 };
 
-static void setf(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
-
-static void setf(char *buf, size_t len, const char *f, ...)
-{
-    if (!buf || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, len, f, ap);
-    va_end(ap);
-}
 
 /* Copies an attacker-controlled string for a reason text: printable ASCII
  * only (no quotes, no control characters for log injection), bounded. */
@@ -99,16 +88,16 @@ auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen)
 {
     bool oom = false;
     if (!cfg || !cfg->publickey_path || !*cfg->publickey_path) {
-        setf(err, errlen, "no public key file configured");
+        auth_errf(err, errlen, "no public key file configured");
         return NULL;
     }
     if (cfg->leeway_s < 0 || cfg->leeway_s > LEEWAY_MAX) {
-        setf(err, errlen, "auth leeway must be between 0 and %lld seconds", (long long)LEEWAY_MAX);
+        auth_errf(err, errlen, "auth leeway must be between 0 and %lld seconds", (long long)LEEWAY_MAX);
         return NULL;
     }
     auth_t *au = calloc(1, sizeof *au);
     if (!au) {
-        setf(err, errlen, "out of memory");
+        auth_errf(err, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&au->reload_lock, NULL);
@@ -121,7 +110,7 @@ auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen)
     au->aud = dup_or_null(cfg->aud, &oom);
     au->cache = auth_cache_new(cfg->cache_size ? cfg->cache_size : AUTH_CACHE_DEFAULT);
     if (oom || !au->cache) {
-        setf(err, errlen, "out of memory");
+        auth_errf(err, errlen, "out of memory");
         goto fail;
     }
     if (!au->unsigned_mode) {
@@ -224,7 +213,7 @@ void auth_describe(auth_t *au, char *buf, size_t buflen)
     if (!buf || buflen == 0)
         return;
     if (au->unsigned_mode) {
-        setf(buf, buflen, "unsigned mode (no signature verification)");
+        auth_errf(buf, buflen, "unsigned mode (no signature verification)");
         return;
     }
     auth_keyset_t *ks = keyset_acquire(au);
@@ -319,13 +308,13 @@ static auth_status_t check_signature(auth_keyset_t *ks, const auth_alg_t *a, con
             return AUTH_OK;
     }
     if (candidates == 0)
-        setf(why, whylen, "unknown key id \"%s\"", printable(kid, tmp, sizeof tmp));
+        auth_errf(why, whylen, "unknown key id \"%s\"", printable(kid, tmp, sizeof tmp));
     else if (fitting == 0 && candidates == 1)
-        setf(why, whylen, "algorithm %s does not fit the %s key", a->name, family_name(first));
+        auth_errf(why, whylen, "algorithm %s does not fit the %s key", a->name, family_name(first));
     else if (fitting == 0)
-        setf(why, whylen, "algorithm %s does not fit any configured key", a->name);
+        auth_errf(why, whylen, "algorithm %s does not fit any configured key", a->name);
     else
-        setf(why, whylen, "bad signature");
+        auth_errf(why, whylen, "bad signature");
     return AUTH_UNAUTHORIZED;
 }
 
@@ -358,11 +347,11 @@ static auth_status_t check_times(const auth_t *au, const auth_cached_t *c, int64
                                  size_t whylen)
 {
     if (c->claims.has_exp && now > sat_add(c->claims.exp, au->leeway_s)) {
-        setf(why, whylen, "token expired");
+        auth_errf(why, whylen, "token expired");
         return AUTH_UNAUTHORIZED;
     }
     if (c->has_nbf && c->nbf > sat_add(now, au->leeway_s)) {
-        setf(why, whylen, "token not yet valid");
+        auth_errf(why, whylen, "token not yet valid");
         return AUTH_UNAUTHORIZED;
     }
     return AUTH_OK;
@@ -384,15 +373,15 @@ static auth_status_t check_claims(const auth_t *au, json_t *claims, int64_t now,
                                   char *why, size_t whylen)
 {
     if (read_time(claims, "exp", false, &c->claims.has_exp, &c->claims.exp) != 0) {
-        setf(why, whylen, "exp claim is not a number");
+        auth_errf(why, whylen, "exp claim is not a number");
         return AUTH_UNAUTHORIZED;
     }
     if (read_time(claims, "nbf", true, &c->has_nbf, &c->nbf) != 0) {
-        setf(why, whylen, "nbf claim is not a number");
+        auth_errf(why, whylen, "nbf claim is not a number");
         return AUTH_UNAUTHORIZED;
     }
     if (!c->claims.has_exp && au->require_exp) {
-        setf(why, whylen, "token has no exp claim");
+        auth_errf(why, whylen, "token has no exp claim");
         return AUTH_UNAUTHORIZED;
     }
     if (check_times(au, c, now, why, whylen) != AUTH_OK)
@@ -400,28 +389,28 @@ static auth_status_t check_claims(const auth_t *au, json_t *claims, int64_t now,
     if (au->iss) {
         json_t *iss = json_object_get(claims, "iss");
         if (!iss) {
-            setf(why, whylen, "token has no iss claim");
+            auth_errf(why, whylen, "token has no iss claim");
             return AUTH_UNAUTHORIZED;
         }
         if (!json_is_string(iss) || strcmp(json_string_value(iss), au->iss) != 0) {
-            setf(why, whylen, "wrong issuer");
+            auth_errf(why, whylen, "wrong issuer");
             return AUTH_UNAUTHORIZED;
         }
     }
     if (au->aud) {
         json_t *aud = json_object_get(claims, "aud");
         if (!aud) {
-            setf(why, whylen, "token has no aud claim");
+            auth_errf(why, whylen, "token has no aud claim");
             return AUTH_UNAUTHORIZED;
         }
         if (!aud_contains(aud, au->aud)) {
-            setf(why, whylen, "wrong audience");
+            auth_errf(why, whylen, "wrong audience");
             return AUTH_UNAUTHORIZED;
         }
     }
     json_t *role = json_object_get(claims, "role");
     if (role && !json_is_null(role) && !json_is_string(role)) {
-        setf(why, whylen, "role claim is not a string");
+        auth_errf(why, whylen, "role claim is not a string");
         return AUTH_UNAUTHORIZED;
     }
     c->claims.admin = json_is_string(role) && strcasecmp(json_string_value(role), "admin") == 0;
@@ -429,19 +418,19 @@ static auth_status_t check_claims(const auth_t *au, json_t *claims, int64_t now,
         return AUTH_OK; /* admin is never limited by a prefix, so it is not read */
     json_t *prefix = json_object_get(claims, "prefix");
     if (!prefix) {
-        setf(why, whylen, "token has no prefix claim");
+        auth_errf(why, whylen, "token has no prefix claim");
         return AUTH_UNAUTHORIZED;
     }
     if (json_is_null(prefix)) {
-        setf(why, whylen, "prefix claim is null");
+        auth_errf(why, whylen, "prefix claim is null");
         return AUTH_UNAUTHORIZED;
     }
     if (!json_is_string(prefix)) {
-        setf(why, whylen, "prefix claim is not a string");
+        auth_errf(why, whylen, "prefix claim is not a string");
         return AUTH_UNAUTHORIZED;
     }
     if (json_string_length(prefix) > AUTH_PREFIX_MAX) {
-        setf(why, whylen, "prefix claim longer than %d bytes", AUTH_PREFIX_MAX);
+        auth_errf(why, whylen, "prefix claim longer than %d bytes", AUTH_PREFIX_MAX);
         return AUTH_UNAUTHORIZED;
     }
     c->claims.has_prefix = true;
@@ -459,7 +448,7 @@ static json_t *decode_object(const unsigned char *buf, size_t len, const char *w
      * different tokens out of one. */
     json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!json_is_object(j)) {
-        setf(why, whylen, "malformed token: %s %s", what,
+        auth_errf(why, whylen, "malformed token: %s %s", what,
              j ? "is not a JSON object" : "is not JSON");
         json_decref(j);
         return NULL;
@@ -471,13 +460,13 @@ static auth_status_t reject_alg(const char *alg, char *why, size_t whylen)
 {
     char tmp[32];
     if (strcmp(alg, "none") == 0)
-        setf(why, whylen, "unsupported algorithm \"none\" (unsigned tokens are not accepted)");
+        auth_errf(why, whylen, "unsupported algorithm \"none\" (unsigned tokens are not accepted)");
     else if (strncmp(alg, "HS", 2) == 0)
-        setf(why, whylen,
+        auth_errf(why, whylen,
              "unsupported algorithm \"%s\" (shared-secret algorithms are not accepted)",
              printable(alg, tmp, sizeof tmp));
     else
-        setf(why, whylen, "unsupported algorithm \"%s\"", printable(alg, tmp, sizeof tmp));
+        auth_errf(why, whylen, "unsupported algorithm \"%s\"", printable(alg, tmp, sizeof tmp));
     return AUTH_UNAUTHORIZED;
 }
 
@@ -491,7 +480,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
     if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token))) {
-        setf(why, whylen, "malformed token: expected three dot-separated segments");
+        auth_errf(why, whylen, "malformed token: expected three dot-separated segments");
         return AUTH_UNAUTHORIZED;
     }
     seg[0] = token, seglen[0] = (size_t)(dot1 - token);
@@ -501,7 +490,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
      * the token's length holds all three. */
     unsigned char *buf = malloc(len + 1), *dec[3];
     if (!buf) {
-        setf(why, whylen, "out of memory");
+        auth_errf(why, whylen, "out of memory");
         return AUTH_UNAUTHORIZED;
     }
     static const char *const names[3] = {"header", "claims", "signature"};
@@ -510,7 +499,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
         dec[i] = buf + off;
         if ((i < 2 && seglen[i] == 0) ||
             auth_b64url_decode(seg[i], seglen[i], dec[i], &declen[i]) != 0) {
-            setf(why, whylen, "malformed token: %s is not %sbase64url", names[i],
+            auth_errf(why, whylen, "malformed token: %s is not %sbase64url", names[i],
                  seglen[i] == 0 ? "non-empty " : "");
             goto cleanup;
         }
@@ -520,17 +509,17 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
         goto cleanup;
     json_t *jalg = json_object_get(header, "alg"), *jkid = json_object_get(header, "kid");
     if (!json_is_string(jalg)) {
-        setf(why, whylen, "malformed token: header %s",
+        auth_errf(why, whylen, "malformed token: header %s",
              jalg ? "alg is not a string" : "has no alg");
         goto cleanup;
     }
     if (jkid && !json_is_string(jkid)) {
-        setf(why, whylen, "malformed token: header kid is not a string");
+        auth_errf(why, whylen, "malformed token: header kid is not a string");
         goto cleanup;
     }
     if (json_object_get(header, "crit")) {
         /* RFC 7515 §4.1.11: extensions we do not implement must fail. */
-        setf(why, whylen, "unsupported crit header");
+        auth_errf(why, whylen, "unsupported crit header");
         goto cleanup;
     }
     const char *alg = json_string_value(jalg);
@@ -571,13 +560,13 @@ auth_status_t auth_verify(auth_t *au, const char *token, int64_t now_s, auth_cla
     memset(claims, 0, sizeof *claims);
     memset(&c, 0, sizeof c);
     if (!token || !*token) {
-        setf(why, whylen, "no token");
+        auth_errf(why, whylen, "no token");
         st = AUTH_UNAUTHORIZED;
         goto done;
     }
     size_t len = strnlen(token, AUTH_MAX_TOKEN + 1);
     if (len > AUTH_MAX_TOKEN) {
-        setf(why, whylen, "token too large");
+        auth_errf(why, whylen, "token too large");
         st = AUTH_UNAUTHORIZED;
         goto done;
     }
@@ -614,18 +603,18 @@ auth_status_t auth_authorize(const auth_claims_t *claims, const char *const *ids
     if (claims->admin || (claims->has_prefix && claims->prefix[0] == '\0'))
         return AUTH_OK;
     if (!claims->has_prefix) {
-        setf(why, whylen, "token has no prefix claim");
+        auth_errf(why, whylen, "token has no prefix claim");
         return AUTH_FORBIDDEN;
     }
     const char *p = printable(claims->prefix, tmp, sizeof tmp);
     if (n_ids == 0) {
-        setf(why, whylen, "operation not allowed for prefix \"%s\"", p);
+        auth_errf(why, whylen, "operation not allowed for prefix \"%s\"", p);
         return AUTH_FORBIDDEN;
     }
     size_t plen = strlen(claims->prefix);
     for (size_t i = 0; i < n_ids; i++) {
         if (!ids[i] || strncmp(ids[i], claims->prefix, plen) != 0) {
-            setf(why, whylen, "outside prefix \"%s\"", p);
+            auth_errf(why, whylen, "outside prefix \"%s\"", p);
             return AUTH_FORBIDDEN;
         }
     }

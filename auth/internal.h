@@ -109,4 +109,8 @@ void auth_cache_put(auth_cache_t *c, const unsigned char key[32], uint64_t gen, 
 
 void auth_cache_clear(auth_cache_t *c);
 
+/* printf into buf (when non-NULL and len > 0): the one way auth/ writes
+ * error and reason texts. */
+void auth_errf(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

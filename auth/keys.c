@@ -59,15 +59,14 @@ bool auth_alg_fits(const auth_alg_t *alg, const auth_key_t *k)
     return k->alg == NULL || strcmp(k->alg, alg->name) == 0;
 }
 
-static void fmt(char *err, size_t errlen, const char *f, ...) __attribute__((format(printf, 3, 4)));
 
-static void fmt(char *err, size_t errlen, const char *f, ...)
+void auth_errf(char *buf, size_t len, const char *f, ...)
 {
-    if (!err || errlen == 0)
+    if (!buf || len == 0)
         return;
     va_list ap;
     va_start(ap, f);
-    vsnprintf(err, errlen, f, ap);
+    vsnprintf(buf, len, f, ap);
     va_end(ap);
 }
 
@@ -79,7 +78,7 @@ int auth_key_classify(EVP_PKEY *pkey, auth_family_t *family, int *bits, char *er
         *family = AUTH_KF_RSA;
         *bits = EVP_PKEY_get_bits(pkey);
         if (*bits < 2048) {
-            fmt(err, errlen, "RSA key of %d bits is too small (minimum 2048)", *bits);
+            auth_errf(err, errlen, "RSA key of %d bits is too small (minimum 2048)", *bits);
             return -1;
         }
         return 0;
@@ -88,7 +87,7 @@ int auth_key_classify(EVP_PKEY *pkey, auth_family_t *family, int *bits, char *er
         if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
                                             NULL)) {
             ERR_clear_error();
-            fmt(err, errlen, "EC key without a named curve (supported: P-256, P-384)");
+            auth_errf(err, errlen, "EC key without a named curve (supported: P-256, P-384)");
             return -1;
         }
         if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
@@ -99,7 +98,7 @@ int auth_key_classify(EVP_PKEY *pkey, auth_family_t *family, int *bits, char *er
             *bits = 384;
             return 0;
         }
-        fmt(err, errlen, "unsupported EC curve %s (supported: P-256, P-384)", group);
+        auth_errf(err, errlen, "unsupported EC curve %s (supported: P-256, P-384)", group);
         return -1;
     case EVP_PKEY_ED25519:
         *family = AUTH_KF_ED25519;
@@ -107,7 +106,7 @@ int auth_key_classify(EVP_PKEY *pkey, auth_family_t *family, int *bits, char *er
         return 0;
     default: {
         const char *name = EVP_PKEY_get0_type_name(pkey);
-        fmt(err, errlen, "unsupported key type %s (supported: RSA, EC P-256/P-384, Ed25519)",
+        auth_errf(err, errlen, "unsupported key type %s (supported: RSA, EC P-256/P-384, Ed25519)",
             name ? name : "unknown");
         return -1;
     }
@@ -152,19 +151,19 @@ static int keyset_add(auth_keyset_t *ks, EVP_PKEY *pkey, const char *kid, const 
     char why[160];
     auth_key_t *k;
     if (ks->n == KEYSET_MAX) {
-        fmt(err, errlen, "more than %d keys", KEYSET_MAX);
+        auth_errf(err, errlen, "more than %d keys", KEYSET_MAX);
         goto fail;
     }
     k = &ks->keys[ks->n];
     if (auth_key_classify(pkey, &k->family, &k->bits, why, sizeof why) != 0) {
-        fmt(err, errlen, "%s: %s", where, why);
+        auth_errf(err, errlen, "%s: %s", where, why);
         goto fail;
     }
     if (alg) {
         const auth_alg_t *a = auth_alg_find(alg);
         auth_key_t probe = {.family = k->family, .bits = k->bits};
         if (!a || !auth_alg_fits(a, &probe)) {
-            fmt(err, errlen, "%s: alg %s does not fit the key", where, alg);
+            auth_errf(err, errlen, "%s: alg %s does not fit the key", where, alg);
             goto fail;
         }
     }
@@ -174,7 +173,7 @@ static int keyset_add(auth_keyset_t *ks, EVP_PKEY *pkey, const char *kid, const 
         free(k->kid);
         free(k->alg);
         k->kid = k->alg = NULL;
-        fmt(err, errlen, "out of memory");
+        auth_errf(err, errlen, "out of memory");
         goto fail;
     }
     k->pkey = pkey;
@@ -192,7 +191,7 @@ static int load_pem(auth_keyset_t *ks, const char *data, size_t len, char *err, 
     unsigned char *der = NULL;
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     if (!bio) {
-        fmt(err, errlen, "out of memory");
+        auth_errf(err, errlen, "out of memory");
         return -1;
     }
     for (;;) {
@@ -203,7 +202,7 @@ static int load_pem(auth_keyset_t *ks, const char *data, size_t len, char *err, 
             unsigned long e = ERR_peek_last_error();
             if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
                 break;
-            fmt(err, errlen, "PEM block %d is malformed", block + 1);
+            auth_errf(err, errlen, "PEM block %d is malformed", block + 1);
             goto cleanup;
         }
         block++;
@@ -219,7 +218,7 @@ static int load_pem(auth_keyset_t *ks, const char *data, size_t len, char *err, 
                 pkey = X509_get_pubkey(x);
             X509_free(x);
         } else if (strstr(name, "PRIVATE KEY")) {
-            fmt(err, errlen, "%s is a private key; configure the public key (openssl pkey -pubout)",
+            auth_errf(err, errlen, "%s is a private key; configure the public key (openssl pkey -pubout)",
                 where);
             goto cleanup;
         } else {
@@ -228,7 +227,7 @@ static int load_pem(auth_keyset_t *ks, const char *data, size_t len, char *err, 
         }
         if (!pkey || p != der + derlen) {
             EVP_PKEY_free(pkey);
-            fmt(err, errlen, "%s does not hold a valid key", where);
+            auth_errf(err, errlen, "%s does not hold a valid key", where);
             goto cleanup;
         }
         if (keyset_add(ks, pkey, NULL, NULL, where, err, errlen) != 0)
@@ -352,19 +351,19 @@ static int load_jwk(auth_keyset_t *ks, json_t *jwk, size_t idx, char *err, size_
     char where[48];
     snprintf(where, sizeof where, "JWK %zu", idx);
     if (!json_is_object(jwk)) {
-        fmt(err, errlen, "%s is not an object", where);
+        auth_errf(err, errlen, "%s is not an object", where);
         return -1;
     }
     const char *kty = json_string_value(json_object_get(jwk, "kty"));
     json_t *jkid = json_object_get(jwk, "kid"), *jalg = json_object_get(jwk, "alg");
     json_t *juse = json_object_get(jwk, "use");
     if (!kty) {
-        fmt(err, errlen, "%s has no kty", where);
+        auth_errf(err, errlen, "%s has no kty", where);
         return -1;
     }
     if ((jkid && !json_is_string(jkid)) || (jalg && !json_is_string(jalg)) ||
         (juse && !json_is_string(juse))) {
-        fmt(err, errlen, "%s: kid, alg and use must be strings", where);
+        auth_errf(err, errlen, "%s: kid, alg and use must be strings", where);
         return -1;
     }
     if (juse && strcmp(json_string_value(juse), "sig") != 0)
@@ -395,7 +394,7 @@ static int load_jwk(auth_keyset_t *ks, json_t *jwk, size_t idx, char *err, size_
     }
     ERR_clear_error();
     if (!pkey) {
-        fmt(err, errlen, "%s: malformed %s key", where, kty);
+        auth_errf(err, errlen, "%s: malformed %s key", where, kty);
         return -1;
     }
     return keyset_add(ks, pkey, json_string_value(jkid), alg, where, err, errlen) == 0 ? 1 : -1;
@@ -407,7 +406,7 @@ static int load_jwks(auth_keyset_t *ks, const char *data, size_t len, char *err,
     int rc = -1;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        fmt(err, errlen, "not valid JSON (line %d: %s)", jerr.line, jerr.text);
+        auth_errf(err, errlen, "not valid JSON (line %d: %s)", jerr.line, jerr.text);
         return -1;
     }
     json_t *keys = json_object_get(root, "keys");
@@ -419,7 +418,7 @@ static int load_jwks(auth_keyset_t *ks, const char *data, size_t len, char *err,
         if (load_jwk(ks, root, 0, err, errlen) < 0)
             goto cleanup;
     } else {
-        fmt(err, errlen, "JSON key file is neither a JWKS ({\"keys\": [...]}) nor a JWK");
+        auth_errf(err, errlen, "JSON key file is neither a JWKS ({\"keys\": [...]}) nor a JWK");
         goto cleanup;
     }
     rc = 0;
@@ -432,7 +431,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fmt(err, errlen, "Failed to read public key file '%s': %s", path, strerror(errno));
+        auth_errf(err, errlen, "Failed to read public key file '%s': %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(KEYFILE_MAX + 1);
@@ -440,7 +439,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     int bad = !buf || ferror(f);
     fclose(f);
     if (bad || n > KEYFILE_MAX) {
-        fmt(err, errlen, "Failed to read public key file '%s': %s", path,
+        auth_errf(err, errlen, "Failed to read public key file '%s': %s", path,
             bad ? "read error" : "file too large");
         free(buf);
         return NULL;
@@ -461,7 +460,7 @@ int auth_keyset_load(const char *path, auth_keyset_t **out, char *err, size_t er
         return -1;
     ks = keyset_alloc();
     if (!ks) {
-        fmt(err, errlen, "out of memory");
+        auth_errf(err, errlen, "out of memory");
         goto cleanup;
     }
     size_t i = 0;
@@ -470,11 +469,11 @@ int auth_keyset_load(const char *path, auth_keyset_t **out, char *err, size_t er
     bool json = i < len && data[i] == '{';
     if ((json ? load_jwks(ks, data, len, why, sizeof why)
               : load_pem(ks, data, len, why, sizeof why)) != 0) {
-        fmt(err, errlen, "Invalid public key in '%s': %s", path, why);
+        auth_errf(err, errlen, "Invalid public key in '%s': %s", path, why);
         goto cleanup;
     }
     if (ks->n == 0) {
-        fmt(err, errlen,
+        auth_errf(err, errlen,
             "Unsupported or invalid public key in '%s'. Supported types: RSA, EC "
             "(P-256/P-384), Ed25519.",
             path);

@@ -18,17 +18,6 @@
 
 #include "auth/internal.h"
 
-static void fmt(char *err, size_t errlen, const char *f, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *err, size_t errlen, const char *f, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(err, errlen, f, ap);
-    va_end(ap);
-}
 
 /* Never prompt on the terminal: encrypted keys are simply refused. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -135,25 +124,25 @@ int auth_mint(const char *private_key_pem_path, const auth_mint_opts_t *opts, ch
         opts = &no_opts;
     FILE *f = private_key_pem_path ? fopen(private_key_pem_path, "r") : NULL;
     if (!f) {
-        fmt(err, errlen, "Failed to read private key file '%s': %s",
+        auth_errf(err, errlen, "Failed to read private key file '%s': %s",
             private_key_pem_path ? private_key_pem_path : "", strerror(errno ? errno : ENOENT));
         return -1;
     }
     pkey = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
     fclose(f);
     if (!pkey) {
-        fmt(err, errlen, "no unencrypted private key in '%s'", private_key_pem_path);
+        auth_errf(err, errlen, "no unencrypted private key in '%s'", private_key_pem_path);
         goto cleanup;
     }
     if (auth_key_classify(pkey, &family, &bits, why, sizeof why) != 0) {
-        fmt(err, errlen, "%s: %s", private_key_pem_path, why);
+        auth_errf(err, errlen, "%s: %s", private_key_pem_path, why);
         goto cleanup;
     }
     const char *alg_name = opts->alg ? opts->alg : default_alg(family, bits);
     const auth_alg_t *a = auth_alg_find(alg_name);
     auth_key_t probe = {.family = family, .bits = bits};
     if (!a || !auth_alg_fits(a, &probe)) {
-        fmt(err, errlen, "algorithm %s cannot be used with this key", alg_name);
+        auth_errf(err, errlen, "algorithm %s cannot be used with this key", alg_name);
         goto cleanup;
     }
 
@@ -170,14 +159,14 @@ int auth_mint(const char *private_key_pem_path, const auth_mint_opts_t *opts, ch
         goto oom;
     snprintf(input, strlen(h64) + strlen(c64) + 2, "%s.%s", h64, c64);
     if (!(sig = sign(a, pkey, bits, input, &siglen))) {
-        fmt(err, errlen, "signing with %s failed", a->name);
+        auth_errf(err, errlen, "signing with %s failed", a->name);
         goto cleanup;
     }
     if (!(s64 = b64_of(sig, siglen)))
         goto oom;
     size_t total = strlen(input) + 1 + strlen(s64);
     if (total > AUTH_MAX_TOKEN) {
-        fmt(err, errlen, "token of %zu bytes exceeds the %d-byte limit", total, AUTH_MAX_TOKEN);
+        auth_errf(err, errlen, "token of %zu bytes exceeds the %d-byte limit", total, AUTH_MAX_TOKEN);
         goto cleanup;
     }
     if (!(*token_out = malloc(total + 1)))
@@ -189,7 +178,7 @@ int auth_mint(const char *private_key_pem_path, const auth_mint_opts_t *opts, ch
     rc = 0;
     goto cleanup;
 oom:
-    fmt(err, errlen, "out of memory");
+    auth_errf(err, errlen, "out of memory");
 cleanup:
     EVP_PKEY_free(pkey);
     json_decref(hdr);
