@@ -170,37 +170,3 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
         *len_out = len;
     return buf;
 }
-
-static int kv_cmp(const void *a, const void *b)
-{
-    return strcmp(((const kv_t *)a)->key, ((const kv_t *)b)->key);
-}
-
-int wire_parse_kvmap(arena_t *a, const char *text, kvmap_t *m)
-{
-    m->items = NULL;
-    m->n = 0;
-    json_error_t jerr;
-    json_t *o = json_loads(text, 0, &jerr);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return -1;
-    }
-    size_t n = json_object_size(o);
-    m->items = arena_alloc(a, (n ? n : 1) * sizeof(kv_t));
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        if (!json_is_string(v)) {
-            json_decref(o);
-            return -1;
-        }
-        m->items[m->n].key = arena_strdup(a, k);
-        m->items[m->n].val = arena_strdup(a, json_string_value(v));
-        m->n++;
-    }
-    json_decref(o);
-    qsort(m->items, m->n, sizeof(kv_t), kv_cmp);
-    return 0;
-}

@@ -73,9 +73,5 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
 /* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
 char *wire_dump(const json_t *v);
 
-/* Parses a canonical JSON object of string values (as produced by wire_dump
- * of wire_kvmap) into m, allocating from a. Returns 0, or -1 if text is not
- * such an object. Used by stores to read back tags and headers. */
-int wire_parse_kvmap(arena_t *a, const char *text, kvmap_t *m);
 
 #endif
