@@ -72,10 +72,24 @@ format:
 bench: resonate
 	bench/run.sh
 
-install: resonate
-	install -D -m 0755 resonate $(DESTDIR)$(PREFIX)/bin/resonate
-	install -D -m 0644 conf/resonate.service $(DESTDIR)$(PREFIX)/lib/systemd/system/resonate.service
-	install -D -m 0644 resonate.toml.example $(DESTDIR)/etc/resonate/resonate.toml.example
+# Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)) and
+# the example configuration; /etc/resonate/resonate.toml is created from the
+# example only when absent, so a reinstall never overwrites a configuration.
+# INSTALL_BIN picks the binary to install (default: ./resonate, built here).
+BINDIR        ?= $(PREFIX)/bin
+SYSCONFDIR    ?= /etc
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+INSTALL_BIN   ?= resonate
+install: $(INSTALL_BIN)
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/resonate
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/resonate
+	sed -e 's|/usr/local/bin/resonate|$(BINDIR)/resonate|' \
+	    -e 's|/etc/resonate/|$(SYSCONFDIR)/resonate/|' \
+	    conf/resonate.service > $(DESTDIR)$(UNITDIR)/resonate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/resonate.service
+	install -m 0644 resonate.toml.example $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml ] || \
+	    install -m 0644 resonate.toml.example $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml
 
 clean:
 	rm -rf $(BUILD) resonate

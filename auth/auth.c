@@ -43,7 +43,6 @@ struct auth {
     _Atomic uint64_t n_verifications, n_hits, n_rejected, n_reloads;
 };
 
-
 /* Copies an attacker-controlled string for a reason text: printable ASCII
  * only (no quotes, no control characters for log injection), bounded. */
 static const char *printable(const char *s, char *buf, size_t len)
@@ -92,7 +91,8 @@ auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     if (cfg->leeway_s < 0 || cfg->leeway_s > LEEWAY_MAX) {
-        auth_errf(err, errlen, "auth leeway must be between 0 and %lld seconds", (long long)LEEWAY_MAX);
+        auth_errf(err, errlen, "auth leeway must be between 0 and %lld seconds",
+                  (long long)LEEWAY_MAX);
         return NULL;
     }
     auth_t *au = calloc(1, sizeof *au);
@@ -449,7 +449,7 @@ static json_t *decode_object(const unsigned char *buf, size_t len, const char *w
     json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!json_is_object(j)) {
         auth_errf(why, whylen, "malformed token: %s %s", what,
-             j ? "is not a JSON object" : "is not JSON");
+                  j ? "is not a JSON object" : "is not JSON");
         json_decref(j);
         return NULL;
     }
@@ -463,8 +463,8 @@ static auth_status_t reject_alg(const char *alg, char *why, size_t whylen)
         auth_errf(why, whylen, "unsupported algorithm \"none\" (unsigned tokens are not accepted)");
     else if (strncmp(alg, "HS", 2) == 0)
         auth_errf(why, whylen,
-             "unsupported algorithm \"%s\" (shared-secret algorithms are not accepted)",
-             printable(alg, tmp, sizeof tmp));
+                  "unsupported algorithm \"%s\" (shared-secret algorithms are not accepted)",
+                  printable(alg, tmp, sizeof tmp));
     else
         auth_errf(why, whylen, "unsupported algorithm \"%s\"", printable(alg, tmp, sizeof tmp));
     return AUTH_UNAUTHORIZED;
@@ -500,7 +500,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
         if ((i < 2 && seglen[i] == 0) ||
             auth_b64url_decode(seg[i], seglen[i], dec[i], &declen[i]) != 0) {
             auth_errf(why, whylen, "malformed token: %s is not %sbase64url", names[i],
-                 seglen[i] == 0 ? "non-empty " : "");
+                      seglen[i] == 0 ? "non-empty " : "");
             goto cleanup;
         }
         off += declen[i];
@@ -510,7 +510,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
     json_t *jalg = json_object_get(header, "alg"), *jkid = json_object_get(header, "kid");
     if (!json_is_string(jalg)) {
         auth_errf(why, whylen, "malformed token: header %s",
-             jalg ? "alg is not a string" : "has no alg");
+                  jalg ? "alg is not a string" : "has no alg");
         goto cleanup;
     }
     if (jkid && !json_is_string(jkid)) {

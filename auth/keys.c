@@ -59,7 +59,6 @@ bool auth_alg_fits(const auth_alg_t *alg, const auth_key_t *k)
     return k->alg == NULL || strcmp(k->alg, alg->name) == 0;
 }
 
-
 void auth_errf(char *buf, size_t len, const char *f, ...)
 {
     if (!buf || len == 0)
@@ -107,7 +106,7 @@ int auth_key_classify(EVP_PKEY *pkey, auth_family_t *family, int *bits, char *er
     default: {
         const char *name = EVP_PKEY_get0_type_name(pkey);
         auth_errf(err, errlen, "unsupported key type %s (supported: RSA, EC P-256/P-384, Ed25519)",
-            name ? name : "unknown");
+                  name ? name : "unknown");
         return -1;
     }
     }
@@ -218,8 +217,9 @@ static int load_pem(auth_keyset_t *ks, const char *data, size_t len, char *err, 
                 pkey = X509_get_pubkey(x);
             X509_free(x);
         } else if (strstr(name, "PRIVATE KEY")) {
-            auth_errf(err, errlen, "%s is a private key; configure the public key (openssl pkey -pubout)",
-                where);
+            auth_errf(err, errlen,
+                      "%s is a private key; configure the public key (openssl pkey -pubout)",
+                      where);
             goto cleanup;
         } else {
             /* e.g. "EC PARAMETERS" next to a key: not a key, not an error. */
@@ -440,7 +440,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     fclose(f);
     if (bad || n > KEYFILE_MAX) {
         auth_errf(err, errlen, "Failed to read public key file '%s': %s", path,
-            bad ? "read error" : "file too large");
+                  bad ? "read error" : "file too large");
         free(buf);
         return NULL;
     }
@@ -474,9 +474,9 @@ int auth_keyset_load(const char *path, auth_keyset_t **out, char *err, size_t er
     }
     if (ks->n == 0) {
         auth_errf(err, errlen,
-            "Unsupported or invalid public key in '%s'. Supported types: RSA, EC "
-            "(P-256/P-384), Ed25519.",
-            path);
+                  "Unsupported or invalid public key in '%s'. Supported types: RSA, EC "
+                  "(P-256/P-384), Ed25519.",
+                  path);
         goto cleanup;
     }
     *out = ks;

@@ -18,7 +18,6 @@
 
 #include "auth/internal.h"
 
-
 /* Never prompt on the terminal: encrypted keys are simply refused. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
@@ -125,7 +124,8 @@ int auth_mint(const char *private_key_pem_path, const auth_mint_opts_t *opts, ch
     FILE *f = private_key_pem_path ? fopen(private_key_pem_path, "r") : NULL;
     if (!f) {
         auth_errf(err, errlen, "Failed to read private key file '%s': %s",
-            private_key_pem_path ? private_key_pem_path : "", strerror(errno ? errno : ENOENT));
+                  private_key_pem_path ? private_key_pem_path : "",
+                  strerror(errno ? errno : ENOENT));
         return -1;
     }
     pkey = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
@@ -166,7 +166,8 @@ int auth_mint(const char *private_key_pem_path, const auth_mint_opts_t *opts, ch
         goto oom;
     size_t total = strlen(input) + 1 + strlen(s64);
     if (total > AUTH_MAX_TOKEN) {
-        auth_errf(err, errlen, "token of %zu bytes exceeds the %d-byte limit", total, AUTH_MAX_TOKEN);
+        auth_errf(err, errlen, "token of %zu bytes exceeds the %d-byte limit", total,
+                  AUTH_MAX_TOKEN);
         goto cleanup;
     }
     if (!(*token_out = malloc(total + 1)))

@@ -1,82 +1,269 @@
-/* config.c - the configuration table and its one setter; see config.h. */
+/* config.c - the configuration table, its one setter and the layer loader;
+ * see config.h.
+ *
+ * Adding a key means one table row (and a field in conf_t): flag, TOML key,
+ * RESONATE_* variable, --help line and the error messages all derive from
+ * it. Keys with off == NOOFF are the Rust server's keys that we accept but
+ * do not implement: their values are validated and then dropped. */
 #include "conf/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <stdint.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-typedef enum { T_STR, T_INT, T_BOOL, T_SWITCH } ctype_t;
+#include "conf/toml.h"
+
+typedef enum { T_STR, T_INT, T_BOOL, T_SWITCH, T_LIST } ctype_t;
+
+/* Checks a key's text value beyond its type; writes why on failure. */
+typedef bool (*check_fn)(const char *value, char *why, size_t whylen);
 
 typedef struct {
     const char *key;  /* dotted config key */
-    const char *flag; /* command-line flag, NULL when file/env only */
+    const char *flag; /* command-line flag */
     ctype_t type;
-    size_t off;
+    size_t off;       /* field in conf_t; NOOFF = accepted, not implemented */
     int64_t min, max; /* integers only */
+    check_fn check;   /* NULL = the type says it all */
+    const char *meta; /* value placeholder in --help */
     const char *help;
 } opt_t;
 
 #define OFF(f) offsetof(conf_t, f)
+#define NOOFF ((size_t)-1)
 #define MS_MAX ((int64_t)1 << 40)
+#define MAX_FILE (1 << 20)
+
+static bool one_of(const char *v, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0)
+            return true;
+    return false;
+}
+
+static bool check_level(const char *v, char *why, size_t n)
+{
+    static const char *const ok[] = {"trace", "debug", "info", "warn", "warning", "error", NULL};
+    char low[16];
+    size_t i = 0;
+    for (; v[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)(v[i] >= 'A' && v[i] <= 'Z' ? v[i] + 32 : v[i]);
+    low[i] = '\0';
+    if (!v[i] && one_of(low, ok))
+        return true;
+    snprintf(why, n, "expected debug, info, warn or error");
+    return false;
+}
+
+static bool check_log_format(const char *v, char *why, size_t n)
+{
+    static const char *const ok[] = {"text", "json", NULL};
+    if (one_of(v, ok))
+        return true;
+    snprintf(why, n, "expected text or json");
+    return false;
+}
+
+static bool check_nonempty(const char *v, char *why, size_t n)
+{
+    if (*v)
+        return true;
+    snprintf(why, n, "must not be empty");
+    return false;
+}
+
+static bool check_bind(const char *v, char *why, size_t n)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+        return true;
+    snprintf(why, n, "expected an IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::");
+    return false;
+}
+
+static bool check_url(const char *v, char *why, size_t n)
+{
+    bool ok = (strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]);
+    for (const char *p = v; ok && *p; p++)
+        ok = (unsigned char)*p > ' ' && *p != 0x7F;
+    if (ok)
+        return true;
+    snprintf(why, n, "expected an http:// or https:// URL");
+    return false;
+}
+
+static bool check_storage_type(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "sqlite") == 0)
+        return true;
+    if (strcmp(v, "postgres") == 0 || strcmp(v, "mysql") == 0)
+        snprintf(why, n, "the %s backend is not implemented by resonate-c; use 'sqlite'", v);
+    else
+        snprintf(why, n,
+                 "unknown storage backend. Valid options are 'sqlite', 'postgres', and 'mysql' "
+                 "(resonate-c implements 'sqlite')");
+    return false;
+}
+
+static bool check_gcps_enabled(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "true") != 0 && strcmp(v, "1") != 0)
+        return true;
+    snprintf(why, n, "the Google Cloud Pub/Sub transport is not implemented by resonate-c");
+    return false;
+}
+
+static bool check_bash_enabled(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "true") != 0 && strcmp(v, "1") != 0)
+        return true;
+    snprintf(why, n, "the bash exec transport is not implemented by resonate-c");
+    return false;
+}
+
+static bool check_push_auth_mode(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "none") == 0)
+        return true;
+    if (strcmp(v, "bearer") == 0 || strcmp(v, "gcp") == 0)
+        snprintf(why, n,
+                 "authenticated HTTP push ('%s') is not implemented by resonate-c; pushes are "
+                 "sent without credentials, so only 'none' is accepted",
+                 v);
+    else
+        snprintf(why, n, "expected none, bearer or gcp");
+    return false;
+}
+
+static bool check_origin(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "*") == 0)
+        return true;
+    const char *sep = strstr(v, "://");
+    bool ok = sep && sep > v && sep[3];
+    for (const char *p = v; ok && *p; p++)
+        ok = (unsigned char)*p > ' ' && *p != 0x7F && *p != ',';
+    if (ok && strchr(sep + 3, '/')) {
+        snprintf(why, n,
+                 "'%s' is not an origin: an origin has no path (browsers send e.g. "
+                 "https://app.example.com, without a trailing slash)",
+                 v);
+        return false;
+    }
+    if (ok)
+        return true;
+    snprintf(why, n, "'%s' is not an origin (expected scheme://host[:port], or *)", v);
+    return false;
+}
 
 static const opt_t opts[] = {
-    {"level", "--level", T_STR, OFF(level), 0, 0, "log level: debug, info, warn, error"},
-    {"debug", "--debug", T_SWITCH, OFF(debug), 0, 0,
+    {"level", "--level", T_STR, OFF(level), 0, 0, check_level, "LEVEL",
+     "log level: debug, info, warn or error"},
+    {"log_format", "--log-format", T_STR, OFF(log_format), 0, 0, check_log_format, "FORMAT",
+     "log lines as text, or json (one object per line, for log collectors)"},
+    {"debug", "--debug", T_SWITCH, OFF(debug), 0, 0, NULL, NULL,
      "enable debug.* operations and head[\"resonate:debug_time\"]"},
-    {"server.host", "--server-host", T_STR, OFF(server_host), 0, 0,
-     "host name used to build the default server URL"},
-    {"server.port", "--server-port", T_INT, OFF(server_port), 0, 65535, "HTTP API port"},
-    {"server.bind", "--server-bind", T_STR, OFF(server_bind), 0, 0, "listen address"},
+    {"server.host", "--server-host", T_STR, OFF(server_host), 0, 0, check_nonempty, "HOST",
+     "host name used to build the default server.url"},
+    {"server.port", "--server-port", T_INT, OFF(server_port), 0, 65535, NULL, "PORT",
+     "HTTP API port"},
+    {"server.bind", "--server-bind", T_STR, OFF(server_bind), 0, 0, check_bind, "ADDR",
+     "listen address of the API and of /metrics"},
     {"server.shutdown_timeout", "--server-shutdown-timeout", T_INT, OFF(server_shutdown_timeout), 0,
-     MS_MAX, "ms to finish in-flight work on SIGTERM"},
-    {"server.url", "--server-url", T_STR, OFF(server_url), 0, 0,
+     MS_MAX, NULL, "MS", "on SIGTERM/SIGINT, exit within this many ms"},
+    {"server.url", "--server-url", T_STR, OFF(server_url), 0, 0, check_url, "URL",
      "URL advertised to workers (default http://{host}:{port})"},
-    {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30,
-     "largest request body in bytes"},
-    {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, "storage backend (sqlite)"},
+    {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30, NULL,
+     "BYTES", "largest request body (larger: 413)"},
+    {"server.cors.allow_origins", "--server-cors-allow-origin", T_LIST, OFF(cors_origins), 0, 0,
+     check_origin, "ORIGIN",
+     "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list"},
+    {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, check_storage_type, "TYPE",
+     "storage backend: sqlite"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
-     "SQLite database file (:memory: for none)"},
-    {"auth.publickey", "--auth-publickey", T_STR, OFF(auth_publickey), 0, 0,
-     "public key file (PEM or JWKS); enables JWT auth"},
-    {"auth.iss", "--auth-iss", T_STR, OFF(auth_iss), 0, 0, "required token issuer"},
-    {"auth.aud", "--auth-aud", T_STR, OFF(auth_aud), 0, 0, "required token audience"},
-    {"auth.require_exp", NULL, T_BOOL, OFF(auth_require_exp), 0, 0, "reject tokens without exp"},
-    {"auth.leeway", NULL, T_INT, OFF(auth_leeway), 0, 86400, "clock leeway for exp/nbf, seconds"},
+     check_nonempty, "PATH", "SQLite database file (:memory: = nothing kept)"},
+    {"auth.publickey", "--auth-publickey", T_STR, OFF(auth_publickey), 0, 0, check_nonempty, "FILE",
+     "public key file (PEM or JWKS), or none; enables JWT auth"},
+    {"auth.iss", "--auth-iss", T_STR, OFF(auth_iss), 0, 0, NULL, "ISS", "required token issuer"},
+    {"auth.aud", "--auth-aud", T_STR, OFF(auth_aud), 0, 0, NULL, "AUD", "required token audience"},
+    {"auth.require_exp", "--auth-require-exp", T_BOOL, OFF(auth_require_exp), 0, 0, NULL,
+     "true|false", "reject tokens without an exp claim"},
+    {"auth.leeway", "--auth-leeway", T_INT, OFF(auth_leeway), 0, 86400, NULL, "SECONDS",
+     "clock leeway for exp and nbf"},
     {"tasks.lease_timeout", "--tasks-lease-timeout", T_INT, OFF(tasks_lease_timeout), 1, MS_MAX,
-     "default task lease, ms"},
+     NULL, "MS", "accepted as the Rust server does; leases come from each request's ttl"},
     {"tasks.retry_timeout", "--tasks-retry-timeout", T_INT, OFF(tasks_retry_timeout), 1, MS_MAX,
-     "ms before an undelivered pending task is re-dispatched"},
+     NULL, "MS", "ms before an undelivered pending task is dispatched again"},
     {"timeouts.poll_interval", "--timeouts-poll-interval", T_INT, OFF(timeouts_poll_interval), 1,
-     MS_MAX, "ms between timeout/schedule scans"},
+     MS_MAX, NULL, "MS", "ms between timeout and schedule scans"},
     {"messages.poll_interval", "--messages-poll-interval", T_INT, OFF(messages_poll_interval), 1,
-     MS_MAX, "ms between outbox scans"},
+     MS_MAX, NULL, "MS", "ms between outbox scans"},
     {"messages.batch_size", "--messages-batch-size", T_INT, OFF(messages_batch_size), 1, 100000,
-     "outbox rows per scan"},
-    {"transports.http_poll.enabled", "--transports-http-poll-enabled", T_BOOL,
-     OFF(http_poll_enabled), 0, 0, "SSE poll transport"},
-    {"transports.http_poll.max_connections", "--transports-http-poll-max-connections", T_INT,
-     OFF(http_poll_max_connections), 1, 1000000, "most concurrent pollers"},
-    {"transports.http_poll.buffer_size", "--transports-http-poll-buffer-size", T_INT,
-     OFF(http_poll_buffer_size), 1, 1000000, "messages queued per poller"},
+     NULL, "N", "outbox rows per scan"},
     {"transports.http_push.enabled", "--transports-http-push-enabled", T_BOOL,
-     OFF(http_push_enabled), 0, 0, "HTTP push transport"},
+     OFF(http_push_enabled), 0, 0, NULL, "true|false", "deliver to http:// addresses"},
     {"transports.http_push.concurrency", "--transports-http-push-concurrency", T_INT,
-     OFF(http_push_concurrency), 1, 100000, "concurrent pushes"},
+     OFF(http_push_concurrency), 1, 100000, NULL, "N", "concurrent pushes"},
     {"transports.http_push.connect_timeout", "--transports-http-push-connect-timeout", T_INT,
-     OFF(http_push_connect_timeout), 1, MS_MAX, "push connect timeout, ms"},
+     OFF(http_push_connect_timeout), 1, MS_MAX, NULL, "MS", "push connect timeout"},
     {"transports.http_push.request_timeout", "--transports-http-push-request-timeout", T_INT,
-     OFF(http_push_request_timeout), 1, MS_MAX, "push request timeout, ms"},
+     OFF(http_push_request_timeout), 1, MS_MAX, NULL, "MS", "push request timeout"},
+    {"transports.http_poll.enabled", "--transports-http-poll-enabled", T_BOOL,
+     OFF(http_poll_enabled), 0, 0, NULL, "true|false", "serve GET /poll/{group}/{id} (SSE)"},
+    {"transports.http_poll.max_connections", "--transports-http-poll-max-connections", T_INT,
+     OFF(http_poll_max_connections), 1, 1000000, NULL, "N", "most concurrent poll streams"},
+    {"transports.http_poll.buffer_size", "--transports-http-poll-buffer-size", T_INT,
+     OFF(http_poll_buffer_size), 1, 1000000, NULL, "N", "messages queued per poll stream"},
     {"observability.metrics_port", "--observability-metrics-port", T_INT, OFF(metrics_port), 0,
-     65535, "Prometheus /metrics port (0 disables)"},
-    {"observability.log_json", "--log-json", T_SWITCH, OFF(log_json), 0, 0,
-     "write logs as JSON lines"},
+     65535, NULL, "PORT", "Prometheus /metrics port (0 disables)"},
+
+    /* The Rust server's keys for features resonate-c does not have. */
+    {"storage.postgres.url", "--storage-postgres-url", T_STR, NOOFF, 0, 0, NULL, "URL",
+     "Postgres backend"},
+    {"storage.postgres.pool_size", "--storage-postgres-pool-size", T_INT, NOOFF, 0, UINT32_MAX,
+     NULL, "N", "Postgres backend"},
+    {"storage.mysql.url", "--storage-mysql-url", T_STR, NOOFF, 0, 0, NULL, "URL",
+     "MySQL backend (the flag is an error: it selects MySQL)"},
+    {"storage.mysql.pool_size", "--storage-mysql-pool-size", T_INT, NOOFF, 0, UINT32_MAX, NULL, "N",
+     "MySQL backend"},
+    {"transports.http_push.auth.mode", "--transports-http-push-auth-mode", T_STR, NOOFF, 0, 0,
+     check_push_auth_mode, "MODE", "outbound push credentials (only none)"},
+    {"transports.http_push.auth.token", "--transports-http-push-auth-token", T_STR, NOOFF, 0, 0,
+     NULL, "TOKEN", "outbound push credentials"},
+    {"transports.http_push.auth.audience", "--transports-http-push-auth-aud", T_STR, NOOFF, 0, 0,
+     NULL, "AUD", "outbound push credentials"},
+    {"transports.http_push.auth.header", "--transports-http-push-auth-header", T_STR, NOOFF, 0, 0,
+     NULL, "NAME", "outbound push credentials"},
+    {"transports.gcps.enabled", "--transports-gcps-enabled", T_BOOL, NOOFF, 0, 0,
+     check_gcps_enabled, "true|false", "Pub/Sub transport (only false)"},
+    {"transports.gcps.project", "--transports-gcps-project", T_STR, NOOFF, 0, 0, NULL, "PROJECT",
+     "Pub/Sub transport"},
+    {"transports.gcps.concurrency", "--transports-gcps-concurrency", T_INT, NOOFF, 1, 100000, NULL,
+     "N", "Pub/Sub transport"},
+    {"transports.gcps.timeout", "--transports-gcps-timeout", T_INT, NOOFF, 0, MS_MAX, NULL, "MS",
+     "Pub/Sub transport"},
+    {"transports.bash_exec.enabled", "--transports-bash-exec-enabled", T_BOOL, NOOFF, 0, 0,
+     check_bash_enabled, "true|false", "bash exec transport (only false)"},
+    {"observability.otlp_endpoint", "--observability-otlp-endpoint", T_STR, NOOFF, 0, 0, NULL,
+     "ENDPOINT", "OpenTelemetry export (the Rust server ignores it too)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof *opts)
+
+static size_t opt_index(const opt_t *o)
+{
+    return (size_t)(o - opts);
+}
 
 static char **str_at(conf_t *c, const opt_t *o)
 {
@@ -90,10 +277,27 @@ static void set_str(conf_t *c, const opt_t *o, const char *v)
     *p = v ? strdup(v) : NULL;
 }
 
+static void set_source(conf_t *c, const opt_t *o, const char *source)
+{
+    if (!c->sources)
+        return;
+    size_t i = opt_index(o);
+    free(c->sources[i]);
+    c->sources[i] = source ? strdup(source) : NULL;
+}
+
+static void free_list(conf_t *c)
+{
+    toml_free_strings(c->cors_origins, c->n_cors_origins);
+    c->cors_origins = NULL;
+    c->n_cors_origins = 0;
+}
+
 void conf_defaults(conf_t *c, bool dev)
 {
     memset(c, 0, sizeof *c);
     c->level = strdup("info");
+    c->log_format = strdup("text");
     c->server_host = strdup("localhost");
     c->server_port = 8001;
     c->server_bind = strdup("0.0.0.0");
@@ -108,21 +312,50 @@ void conf_defaults(conf_t *c, bool dev)
     c->timeouts_poll_interval = 1000;
     c->messages_poll_interval = 100;
     c->messages_batch_size = 100;
-    c->http_poll_enabled = true;
-    c->http_poll_max_connections = 1000;
-    c->http_poll_buffer_size = 100;
     c->http_push_enabled = true;
     c->http_push_concurrency = 256;
     c->http_push_connect_timeout = 10000;
     c->http_push_request_timeout = 180000;
+    c->http_poll_enabled = true;
+    c->http_poll_max_connections = 1000;
+    c->http_poll_buffer_size = 100;
     c->metrics_port = 9090;
+    c->sources = calloc(N_OPTS, sizeof *c->sources);
 }
 
 void conf_free(conf_t *c)
 {
     for (size_t i = 0; i < N_OPTS; i++)
-        if (opts[i].type == T_STR)
+        if (opts[i].type == T_STR && opts[i].off != NOOFF)
             set_str(c, &opts[i], NULL);
+    free_list(c);
+    if (c->sources)
+        for (size_t i = 0; i < N_OPTS; i++)
+            free(c->sources[i]);
+    free(c->sources);
+    c->sources = NULL;
+    toml_free_strings(c->warnings, c->n_warnings);
+    c->warnings = NULL;
+    c->n_warnings = 0;
+    free(c->config_file);
+    c->config_file = NULL;
+}
+
+static void add_warning(conf_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_warning(conf_t *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char **nw = realloc(c->warnings, (c->n_warnings + 1) * sizeof *nw);
+    if (!nw)
+        return;
+    c->warnings = nw;
+    if ((c->warnings[c->n_warnings] = strdup(msg)))
+        c->n_warnings++;
 }
 
 static const opt_t *find_key(const char *key)
@@ -133,65 +366,419 @@ static const opt_t *find_key(const char *key)
     return NULL;
 }
 
+/* Edit distance, capped: enough to suggest a key for a typo. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* " (did you mean 'server.port'?)" for a near miss, else "". */
+static void suggest(const char *key, char *out, size_t outlen)
+{
+    const char *best = NULL;
+    size_t bd = 3;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        size_t d = distance(key, opts[i].key);
+        if (d < bd) {
+            bd = d;
+            best = opts[i].key;
+        }
+    }
+    if (best)
+        snprintf(out, outlen, " (did you mean '%s'?)", best);
+    else
+        out[0] = '\0';
+}
+
+static int set_list(conf_t *c, const opt_t *o, const char *value, const char *source, char *err,
+                    size_t errlen)
+{
+    char **items = NULL;
+    size_t n = 0;
+    char why[256];
+    const char *p = value;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[') {
+        if (toml_parse_string_array(p, &items, &n, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: invalid value for %s: %s", source, o->key, why);
+            return -1;
+        }
+    } else {
+        /* Comma-separated, for environment variables and hand-typed values. */
+        for (const char *s = p; *s;) {
+            const char *e = strchr(s, ',');
+            size_t len = e ? (size_t)(e - s) : strlen(s);
+            while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+                len--;
+            char **ni = len ? realloc(items, (n + 1) * sizeof *ni) : items;
+            if (len && ni) {
+                items = ni;
+                if ((items[n] = strndup(s, len)))
+                    n++;
+            }
+            if (!e)
+                break;
+            s = e + 1;
+            while (*s == ' ' || *s == '\t')
+                s++;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (o->check && !o->check(items[i], why, sizeof why)) {
+            snprintf(err, errlen, "%s: invalid value for %s: %s", source, o->key, why);
+            toml_free_strings(items, n);
+            return -1;
+        }
+    }
+    free_list(c);
+    c->cors_origins = items;
+    c->n_cors_origins = n;
+    return 0;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
 int conf_set(conf_t *c, const char *key, const char *value, const char *source, char *err,
              size_t errlen)
 {
     const opt_t *o = find_key(key);
+    char why[320];
     if (!o) {
-        snprintf(err, errlen, "%s: unknown configuration key '%s'", source, key);
+        char hint[96];
+        suggest(key, hint, sizeof hint);
+        snprintf(err, errlen, "%s: unknown configuration key '%s'%s", source, key, hint);
         return -1;
     }
+    if (o->off == NOOFF && strcmp(key, "storage.mysql.url") == 0 &&
+        strncmp(source, "flag ", 5) == 0) {
+        snprintf(err, errlen,
+                 "%s: the MySQL backend is not implemented by resonate-c (this flag selects it)",
+                 source);
+        return -1;
+    }
+    /* Values that ask nothing of an unimplemented feature leave no trace. */
+    bool quiet = false;
     switch (o->type) {
+    case T_LIST:
+        if (set_list(c, o, value, source, err, errlen) != 0)
+            return -1;
+        break;
     case T_STR:
-        if (strcmp(key, "level") == 0 && strcasecmp(value, "debug") != 0 &&
-            strcasecmp(value, "info") != 0 && strcasecmp(value, "warn") != 0 &&
-            strcasecmp(value, "warning") != 0 && strcasecmp(value, "error") != 0) {
-            snprintf(err, errlen,
-                     "%s: invalid value '%s' for %s: expected debug, info, warn or error", source,
-                     value, key);
-            return -1;
-        }
-        if (strcmp(key, "storage.type") == 0 && strcmp(value, "sqlite") != 0) {
-            snprintf(err, errlen,
-                     "%s: unknown storage backend '%s' for %s: this build supports 'sqlite'",
-                     source, value, key);
-            return -1;
-        }
-        set_str(c, o, value);
-        return 0;
+        if (o->check && !o->check(value, why, sizeof why))
+            goto invalid;
+        if (o->off != NOOFF)
+            set_str(c, o, value);
+        quiet = strcmp(value, "none") == 0 && strcmp(key, "transports.http_push.auth.mode") == 0;
+        break;
     case T_INT: {
         errno = 0;
         char *end = NULL;
         long long v = strtoll(value, &end, 10);
         if (errno || !end || end == value || *end || v < o->min || v > o->max) {
-            snprintf(err, errlen,
-                     "%s: invalid value '%s' for %s: expected an integer from %lld to %lld", source,
-                     value, key, (long long)o->min, (long long)o->max);
-            return -1;
+            snprintf(why, sizeof why, "expected an integer from %lld to %lld", (long long)o->min,
+                     (long long)o->max);
+            goto invalid;
         }
-        *(int64_t *)((char *)c + o->off) = v;
-        return 0;
+        if (o->off != NOOFF)
+            *(int64_t *)((char *)c + o->off) = v;
+        break;
     }
     case T_BOOL:
+    case T_SWITCH: {
+        bool b;
+        if (!parse_bool(value, &b)) {
+            snprintf(why, sizeof why, "expected true or false");
+            goto invalid;
+        }
+        if (o->check && !o->check(value, why, sizeof why))
+            goto invalid;
+        if (o->off != NOOFF)
+            *(bool *)((char *)c + o->off) = b;
+        quiet = !b;
+        break;
+    }
+    }
+    set_source(c, o, o->off == NOOFF && quiet ? NULL : source);
+    return 0;
+invalid:
+    snprintf(err, errlen, "%s: invalid value '%s' for %s: %s", source, value, key, why);
+    return -1;
+}
+
+static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read configuration file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(MAX_FILE + 1);
+    size_t n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
+    bool bad = !buf || ferror(f);
+    fclose(f);
+    if (bad || n > MAX_FILE) {
+        snprintf(err, errlen, "cannot read configuration file %s: %s", path,
+                 bad ? "read error" : "larger than 1 MiB");
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static const char *expected_type(ctype_t t)
+{
+    switch (t) {
+    case T_STR:
+        return "a string";
+    case T_INT:
+        return "an integer";
+    case T_BOOL:
     case T_SWITCH:
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
-            *(bool *)((char *)c + o->off) = true;
-        } else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
-            *(bool *)((char *)c + o->off) = false;
-        } else {
-            snprintf(err, errlen, "%s: invalid value '%s' for %s: expected true or false", source,
-                     value, key);
+        return "a boolean (true or false)";
+    case T_LIST:
+        return "an array of strings";
+    }
+    return "a value";
+}
+
+static bool type_fits(ctype_t t, toml_type_t v)
+{
+    switch (t) {
+    case T_STR:
+        return v == TOML_STRING;
+    case T_INT:
+        return v == TOML_INT;
+    case T_BOOL:
+    case T_SWITCH:
+        return v == TOML_BOOL;
+    case T_LIST:
+        return v == TOML_ARRAY;
+    }
+    return false;
+}
+
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    toml_doc_t doc;
+    int rc = -1;
+    if (read_file(path, &text, &len, err, errlen) != 0)
+        return -1;
+    if (toml_parse(text, len, path, &doc, err, errlen) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < doc.n; i++) {
+        const toml_entry_t *e = &doc.v[i];
+        char source[PATH_MAX + 32];
+        snprintf(source, sizeof source, "%s:%d", path, e->line);
+        const opt_t *o = find_key(e->key);
+        if (!o) {
+            char hint[96];
+            suggest(e->key, hint, sizeof hint);
+            snprintf(err, errlen, "%s: unknown configuration key '%s'%s", source, e->key, hint);
+            goto fail;
+        }
+        if (!type_fits(o->type, e->type)) {
+            snprintf(err, errlen, "%s: invalid value for %s: expected %s, found %s", source, e->key,
+                     expected_type(o->type), toml_type_name(e->type));
+            goto fail;
+        }
+        char num[32];
+        char *owned = NULL;
+        const char *text_value = num;
+        if (e->type == TOML_STRING)
+            text_value = e->str;
+        else if (e->type == TOML_INT)
+            snprintf(num, sizeof num, "%lld", (long long)e->i);
+        else if (e->type == TOML_BOOL)
+            text_value = e->b ? "true" : "false";
+        else if (!(text_value = owned = toml_encode_string_array(e->items, e->nitems))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        int set = conf_set(c, e->key, text_value, source, err, errlen);
+        free(owned);
+        if (set != 0)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    toml_free(&doc);
+cleanup:
+    free(text);
+    return rc;
+}
+
+bool conf_find_file(const char *dir, char *out, size_t outlen)
+{
+    char d[PATH_MAX];
+    if (snprintf(d, sizeof d, "%s", dir) >= (int)sizeof d)
+        return false;
+    for (;;) {
+        size_t n = strlen(d);
+        while (n > 1 && d[n - 1] == '/')
+            d[--n] = '\0';
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s%sresonate.toml", d, strcmp(d, "/") == 0 ? "" : "/");
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            snprintf(out, outlen, "%s", path);
+            return true;
+        }
+        char *slash = strrchr(d, '/');
+        if (!slash || strcmp(d, "/") == 0)
+            return false;
+        if (slash == d)
+            d[1] = '\0';
+        else
+            *slash = '\0';
+    }
+}
+
+/* The first components of the dotted keys ("server", "storage", ...). */
+static bool is_section(const char *name, size_t n)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *dot = strchr(opts[i].key, '.');
+        if (dot && (size_t)(dot - opts[i].key) == n && strncmp(opts[i].key, name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* RESONATE_* variables. Other programs use the prefix too (the SDK's
+ * RESONATE_URL, RESONATE_TOKEN, ...): a variable without `__` that names
+ * neither a key nor a section is theirs and is left alone. One that looks
+ * like ours but is misspelt is an error, since ignoring it would silently
+ * run with a different configuration. */
+static int load_env(conf_t *c, char *const *envp, char *err, size_t errlen)
+{
+    for (; envp && *envp; envp++) {
+        const char *kv = *envp;
+        const char *eq = strchr(kv, '=');
+        if (!eq || strncasecmp(kv, "RESONATE_", 9) != 0)
+            continue;
+        char name[256], key[256];
+        size_t nl = (size_t)(eq - kv);
+        if (nl >= sizeof name)
+            continue;
+        memcpy(name, kv, nl);
+        name[nl] = '\0';
+        size_t k = 0;
+        bool nested = false;
+        for (const char *p = name + 9; *p && k + 1 < sizeof key; p++) {
+            if (p[0] == '_' && p[1] == '_') {
+                key[k++] = '.';
+                p++;
+                nested = true;
+            } else {
+                key[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+            }
+        }
+        key[k] = '\0';
+        const char *value = eq + 1;
+        char source[300];
+        snprintf(source, sizeof source, "environment %s", name);
+        const opt_t *o = find_key(key);
+        if (!o) {
+            const char *under = strchr(key, '_');
+            bool ours = nested || is_section(key, strlen(key)) ||
+                        (under && is_section(key, (size_t)(under - key)));
+            if (!ours)
+                continue;
+            if (!nested && is_section(key, strlen(key))) {
+                snprintf(err, errlen,
+                         "%s: '%s' is a section, not a value; set its keys, e.g. "
+                         "RESONATE_%s__...",
+                         source, key, name + 9);
+                return -1;
+            }
+            /* RESONATE_SERVER_PORT for RESONATE_SERVER__PORT */
+            for (size_t i = 0; i < N_OPTS; i++) {
+                char flat[128];
+                snprintf(flat, sizeof flat, "%s", opts[i].key);
+                for (char *p = flat; *p; p++)
+                    if (*p == '.')
+                        *p = '_';
+                if (strcmp(flat, key) == 0) {
+                    char want[160];
+                    size_t w = 0;
+                    for (const char *p = opts[i].key; *p && w + 3 < sizeof want; p++) {
+                        if (*p == '.') {
+                            want[w++] = '_';
+                            want[w++] = '_';
+                        } else {
+                            want[w++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                        }
+                    }
+                    want[w] = '\0';
+                    snprintf(err, errlen,
+                             "%s: unknown configuration key '%s'; nested keys are separated "
+                             "by a double underscore: RESONATE_%s",
+                             source, key, want);
+                    return -1;
+                }
+            }
+            char hint[96];
+            suggest(key, hint, sizeof hint);
+            snprintf(err, errlen, "%s: unknown configuration key '%s'%s", source, key, hint);
             return -1;
         }
-        return 0;
+        char *unquoted = NULL;
+        if (o->type == T_STR && (value[0] == '"' || value[0] == '\'')) {
+            char why[256];
+            unquoted = toml_parse_string(value, why, sizeof why);
+            if (!unquoted) {
+                snprintf(err, errlen, "%s: invalid value for %s: %s", source, key, why);
+                return -1;
+            }
+            value = unquoted;
+        }
+        int rc = conf_set(c, key, value, source, err, errlen);
+        free(unquoted);
+        if (rc != 0)
+            return -1;
     }
-    return -1;
+    return 0;
 }
 
 static const opt_t *find_flag(const char *flag, size_t n)
 {
     for (size_t i = 0; i < N_OPTS; i++)
-        if (opts[i].flag && strlen(opts[i].flag) == n && strncmp(opts[i].flag, flag, n) == 0)
+        if (strlen(opts[i].flag) == n && strncmp(opts[i].flag, flag, n) == 0)
             return &opts[i];
     /* The older Go server's name for the key file (DECISIONS.md #12). */
     if (n == strlen("--api-auth-public-key") && strncmp(flag, "--api-auth-public-key", n) == 0)
@@ -199,60 +786,273 @@ static const opt_t *find_flag(const char *flag, size_t n)
     return NULL;
 }
 
-int conf_parse_flags(conf_t *c, int argc, char **argv, bool *help, char *err, size_t errlen)
+typedef struct {
+    const opt_t *o;
+    const char *value;
+    char flag[64];
+} pending_t;
+
+static void append_origin(char ***list, size_t *n, const char *v)
 {
-    *help = false;
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            *help = true;
-            return 0;
+    char **nl = realloc(*list, (*n + 1) * sizeof *nl);
+    if (!nl)
+        return;
+    *list = nl;
+    if ((nl[*n] = strdup(v)))
+        (*n)++;
+}
+
+conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t errlen)
+{
+    conf_defaults(c, src->dev);
+    conf_status_t st = CONF_EUSAGE;
+    pending_t *pend = calloc((size_t)src->argc + 1, sizeof *pend);
+    size_t np = 0;
+    const char *config = NULL;
+    char **origins = NULL;
+    size_t norigins = 0;
+    bool origin_flag = false;
+    if (!pend) {
+        snprintf(err, errlen, "out of memory");
+        return CONF_ECONFIG;
+    }
+    for (int i = 0; i < src->argc; i++)
+        if (strcmp(src->argv[i], "--help") == 0 || strcmp(src->argv[i], "-h") == 0) {
+            st = CONF_HELP;
+            goto cleanup;
         }
+
+    /* Flags are read first, so a mistyped command line is reported before
+     * any file is opened, but applied last. */
+    for (int i = 0; i < src->argc; i++) {
+        const char *arg = src->argv[i];
         if (strncmp(arg, "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument '%s'", arg);
-            return -1;
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            goto cleanup;
         }
         const char *eq = strchr(arg, '=');
         size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-        const opt_t *o = find_flag(arg, n);
-        if (!o) {
+        bool is_config = n == strlen("--config") && strncmp(arg, "--config", n) == 0;
+        const opt_t *o = is_config ? NULL : find_flag(arg, n);
+        if (!o && !is_config) {
             snprintf(err, errlen, "unknown flag '%.*s' (see --help)", (int)n, arg);
-            return -1;
+            goto cleanup;
         }
         const char *value;
-        if (o->type == T_SWITCH && !eq) {
+        if (o && o->type == T_SWITCH && !eq) {
             value = "true";
         } else if (eq) {
             value = eq + 1;
-        } else if (i + 1 < argc) {
-            value = argv[++i];
+        } else if (i + 1 < src->argc && strncmp(src->argv[i + 1], "--", 2) != 0) {
+            value = src->argv[++i];
         } else {
-            snprintf(err, errlen, "flag %s needs a value", o->flag);
-            return -1;
+            snprintf(err, errlen, "flag %.*s needs a value", (int)n, arg);
+            goto cleanup;
         }
-        char source[128];
-        snprintf(source, sizeof source, "flag %s", o->flag);
-        if (conf_set(c, o->key, value, source, err, errlen) != 0)
-            return -1;
+        if (is_config) {
+            config = value;
+        } else if (o->type == T_LIST) {
+            origin_flag = true;
+            append_origin(&origins, &norigins, value);
+        } else {
+            pend[np].o = o;
+            pend[np].value = value;
+            snprintf(pend[np].flag, sizeof pend[np].flag, "%.*s", (int)n, arg);
+            np++;
+        }
     }
-    return 0;
+
+    st = CONF_ECONFIG;
+    char found[PATH_MAX + 16];
+    if (config) {
+        snprintf(found, sizeof found, "%s", config);
+    } else {
+        char cwd[PATH_MAX];
+        const char *dir = src->search_dir ? src->search_dir : getcwd(cwd, sizeof cwd);
+        if (!dir || !conf_find_file(dir, found, sizeof found))
+            found[0] = '\0';
+    }
+    if (found[0]) {
+        if (conf_load_file(c, found, err, errlen) != 0)
+            goto cleanup;
+        c->config_file = strdup(found);
+    }
+    if (load_env(c, src->envp, err, errlen) != 0)
+        goto cleanup;
+
+    st = CONF_EUSAGE;
+    bool path_flag = false;
+    for (size_t i = 0; i < np; i++) {
+        char source[96];
+        snprintf(source, sizeof source, "flag %s", pend[i].flag);
+        if (conf_set(c, pend[i].o->key, pend[i].value, source, err, errlen) != 0)
+            goto cleanup;
+        path_flag |= strcmp(pend[i].o->key, "storage.sqlite.path") == 0;
+    }
+    if (origin_flag) {
+        char *list = toml_encode_string_array(origins, norigins);
+        int rc = list ? conf_set(c, "server.cors.allow_origins", list,
+                                 "flag --server-cors-allow-origin", err, errlen)
+                      : -1;
+        free(list);
+        if (rc != 0)
+            goto cleanup;
+    }
+    /* `dev` never touches a file unless told to on the command line
+     * (operations.md §1.3). */
+    if (src->dev && !path_flag) {
+        const opt_t *o = find_key("storage.sqlite.path");
+        set_str(c, o, ":memory:");
+        set_source(c, o, "dev");
+    }
+
+    st = CONF_ECONFIG;
+    static const char *const auth_keys[] = {"auth.iss", "auth.aud"};
+    for (size_t i = 0; i < sizeof auth_keys / sizeof *auth_keys; i++) {
+        const char *from = conf_source(c, auth_keys[i]);
+        if (!c->auth_publickey && from && strcmp(from, "default") != 0) {
+            snprintf(err, errlen,
+                     "%s: %s is set but auth.publickey is not, so no token would be checked; "
+                     "set auth.publickey (a key file, or none)",
+                     from, auth_keys[i]);
+            goto cleanup;
+        }
+    }
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (opts[i].off == NOOFF && c->sources[i])
+            add_warning(c, "%s (%s) is not implemented by resonate-c and is ignored", opts[i].key,
+                        c->sources[i]);
+    st = CONF_OK;
+cleanup:
+    toml_free_strings(origins, norigins);
+    free(pend);
+    return st;
+}
+
+const char *conf_source(const conf_t *c, const char *key)
+{
+    const opt_t *o = find_key(key);
+    if (!o)
+        return NULL;
+    const char *s = c->sources ? c->sources[opt_index(o)] : NULL;
+    return s ? s : "default";
+}
+
+/* The value of o in c as text. */
+static void format_value(const conf_t *c, const opt_t *o, char *buf, size_t n)
+{
+    const char *base = (const char *)c;
+    switch (o->type) {
+    case T_STR: {
+        const char *s = *(char *const *)(base + o->off);
+        snprintf(buf, n, "%s", s ? s : "(unset)");
+        break;
+    }
+    case T_INT:
+        snprintf(buf, n, "%lld", (long long)*(const int64_t *)(base + o->off));
+        break;
+    case T_BOOL:
+    case T_SWITCH:
+        snprintf(buf, n, "%s", *(const bool *)(base + o->off) ? "true" : "false");
+        break;
+    case T_LIST: {
+        char *s = toml_encode_string_array(c->cors_origins, c->n_cors_origins);
+        snprintf(buf, n, "%s", s ? s : "[]");
+        free(s);
+        break;
+    }
+    }
+}
+
+void conf_each(const conf_t *c,
+               void (*fn)(const char *key, const char *value, const char *source, void *arg),
+               void *arg)
+{
+    char buf[512];
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (opts[i].off == NOOFF)
+            continue;
+        format_value(c, &opts[i], buf, sizeof buf);
+        fn(opts[i].key, buf, conf_source(c, opts[i].key), arg);
+    }
+}
+
+#define HELP_WIDTH 100
+#define HELP_COL 40
+
+/* One help entry: left column, then text wrapped at HELP_WIDTH. */
+static void help_entry(void (*out)(const char *line, void *arg), void *arg, const char *left,
+                       const char *text)
+{
+    char line[HELP_WIDTH + 64];
+    int n = snprintf(line, sizeof line, "  %-*s ", HELP_COL - 3, left);
+    if (n > HELP_COL) {
+        out(line, arg);
+        n = snprintf(line, sizeof line, "%*s", HELP_COL, "");
+    }
+    const char *p = text;
+    while (*p) {
+        size_t room = HELP_WIDTH - (size_t)n, len = strlen(p);
+        size_t take = len;
+        if (len > room) {
+            take = room;
+            while (take > 0 && p[take] != ' ')
+                take--;
+            if (take == 0)
+                take = room;
+        }
+        snprintf(line + n, sizeof line - (size_t)n, "%.*s", (int)take, p);
+        out(line, arg);
+        p += take;
+        while (*p == ' ')
+            p++;
+        n = snprintf(line, sizeof line, "%*s", HELP_COL, "");
+    }
 }
 
 void conf_print_flags(void (*out)(const char *line, void *arg), void *arg)
 {
-    char line[256];
-    for (size_t i = 0; i < N_OPTS; i++) {
-        if (!opts[i].flag)
-            continue;
-        const char *meta = opts[i].type == T_SWITCH ? ""
-                           : opts[i].type == T_INT  ? " <N>"
-                           : opts[i].type == T_BOOL ? " <true|false>"
-                                                    : " <VALUE>";
-        char left[96];
-        snprintf(left, sizeof left, "%s%s", opts[i].flag, meta);
-        snprintf(line, sizeof line, "  %-46s %s", left, opts[i].help);
-        out(line, arg);
+    conf_t d;
+    conf_defaults(&d, false);
+    char left[96], def[128], text[512];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            out("", arg);
+            out("Accepted for compatibility with the Rust server, not implemented: setting one",
+                arg);
+            out("only logs a warning; turning the feature on (storage type postgres/mysql,", arg);
+            out("--storage-mysql-url, gcps/bash_exec enabled, push auth mode other than none) is",
+                arg);
+            out("an error.", arg);
+        }
+        for (size_t i = 0; i < N_OPTS; i++) {
+            const opt_t *o = &opts[i];
+            if ((o->off == NOOFF) != (pass == 1))
+                continue;
+            snprintf(left, sizeof left, "%s%s%s", o->flag, o->meta ? " " : "",
+                     o->meta ? o->meta : "");
+            def[0] = '\0';
+            if (o->off != NOOFF && o->type != T_SWITCH && o->type != T_LIST) {
+                char v[96];
+                format_value(&d, o, v, sizeof v);
+                if (strcmp(o->key, "storage.sqlite.path") == 0)
+                    snprintf(def, sizeof def, " [default: serve %s, dev :memory:]", v);
+                else if (strcmp(v, "(unset)") != 0)
+                    snprintf(def, sizeof def, " [default: %s]", v);
+            }
+            snprintf(text, sizeof text, "%s%s", o->help, def);
+            help_entry(out, arg, left, text);
+        }
+        if (pass == 0) {
+            help_entry(out, arg, "--config FILE",
+                       "read FILE instead of the first resonate.toml found in the working "
+                       "directory or a parent");
+            help_entry(out, arg, "--api-auth-public-key FILE",
+                       "alias of --auth-publickey (the older Go server's name)");
+            help_entry(out, arg, "-h, --help", "print this help");
+        }
     }
+    conf_free(&d);
 }
 
 int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen)

@@ -4,7 +4,17 @@
  * help text; every source (built-in defaults, resonate.toml, RESONATE_*
  * environment, command-line flags) writes through conf_set so validation
  * and error messages are identical whatever the source. Key names are the
- * Rust server's (operations.md §1.2). */
+ * Rust server's (operations.md §1.2, §2.4).
+ *
+ * Layers, later wins: defaults < resonate.toml (--config FILE, else the
+ * first resonate.toml in the working directory or a parent) < RESONATE_*
+ * environment (`__` separates nesting levels) < flags. `dev` then forces
+ * storage.sqlite.path to :memory: unless the flag gave one.
+ *
+ * Keys of the Rust server that resonate-c does not implement (Postgres,
+ * MySQL, Pub/Sub and bash transports, outbound push auth, OTLP) are
+ * accepted with a warning as long as their value asks for nothing: turning
+ * one of those features on is an error, so nothing is silently not done. */
 #ifndef RESONATE_CONFIG_H
 #define RESONATE_CONFIG_H
 
@@ -13,17 +23,20 @@
 #include <stdint.h>
 
 typedef struct {
-    char *level;
+    char *level;      /* debug, info, warn, error */
+    char *log_format; /* text or json */
     bool debug;
     char *server_host;
     int64_t server_port;
     char *server_bind;
     int64_t server_shutdown_timeout;
-    char *server_url;
+    char *server_url; /* NULL: http://{host}:{port} */
     int64_t server_max_body;
+    char **cors_origins; /* server.cors.allow_origins; "*" = any */
+    size_t n_cors_origins;
     char *storage_type;
     char *storage_sqlite_path;
-    char *auth_publickey;
+    char *auth_publickey; /* NULL: auth off */
     char *auth_iss;
     char *auth_aud;
     bool auth_require_exp;
@@ -41,34 +54,75 @@ typedef struct {
     int64_t http_push_connect_timeout;
     int64_t http_push_request_timeout;
     int64_t metrics_port;
-    bool log_json;
+
+    char *config_file; /* the resonate.toml that was read, NULL when none */
+    char **warnings;   /* for the startup log (ignored keys, ...) */
+    size_t n_warnings;
+    char **sources; /* private: per key, where its value came from */
 } conf_t;
 
 /* Fills cfg with the built-in defaults. dev selects `resonate dev`'s
  * defaults (in-memory database). Free with conf_free. */
 void conf_defaults(conf_t *cfg, bool dev);
 
-/* Frees the strings cfg owns. */
+/* Frees everything cfg owns. */
 void conf_free(conf_t *cfg);
 
 /* Sets key (dotted, e.g. "server.port") from its text form. source names
  * where the value came from, for error messages ("flag --server-port",
- * "resonate.toml:12", "RESONATE_SERVER__PORT"). Returns 0, or -1 with a
- * message naming key and source in err. */
+ * "resonate.toml:12", "environment RESONATE_SERVER__PORT"). Lists
+ * (server.cors.allow_origins) take a TOML array (["a", "b"]) or a
+ * comma-separated list. Returns 0, or -1 with a message naming key and
+ * source in err. */
 int conf_set(conf_t *cfg, const char *key, const char *value, const char *source, char *err,
              size_t errlen);
 
-/* Applies command-line flags argv[0..argc) of serve/dev. *help is set when
- * --help/-h was given. Returns 0, or -1 with the message in err (the caller
- * exits with status 2). */
-int conf_parse_flags(conf_t *cfg, int argc, char **argv, bool *help, char *err, size_t errlen);
+/* Reads the TOML file at path into cfg (through conf_set). Returns 0, or -1
+ * with "path:line: ..." in err. */
+int conf_load_file(conf_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Looks for resonate.toml in dir and then in each parent directory; writes
+ * the first found into out. Returns true when one was found. */
+bool conf_find_file(const char *dir, char *out, size_t outlen);
+
+typedef struct {
+    bool dev;               /* `resonate dev` */
+    int argc;               /* flags after the subcommand */
+    char **argv;            /* borrowed */
+    char *const *envp;      /* NAME=VALUE, NULL-terminated; NULL = empty environment */
+    const char *search_dir; /* where the resonate.toml search starts; NULL = working dir */
+} conf_sources_t;
+
+typedef enum {
+    CONF_OK,
+    CONF_HELP,    /* --help/-h was given: print help, exit 0 */
+    CONF_EUSAGE,  /* bad command line (unknown flag, bad flag value): exit 2 */
+    CONF_ECONFIG, /* bad file or environment, or an invalid combination: exit 1 */
+} conf_status_t;
+
+/* Builds the configuration from every layer into cfg (which need not be
+ * initialised; free it with conf_free whatever the result). On an error
+ * the message in err names the key and the source. */
+conf_status_t conf_load(conf_t *cfg, const conf_sources_t *src, char *err, size_t errlen);
+
+/* Where key's current value came from: "default", "resonate.toml:12",
+ * "environment RESONATE_...", "flag --...", "dev". NULL for unknown keys. */
+const char *conf_source(const conf_t *cfg, const char *key);
+
+/* Calls fn for each implemented key with its value as text ("(unset)" for
+ * unset strings) and source, in table order. */
+void conf_each(const conf_t *cfg,
+               void (*fn)(const char *key, const char *value, const char *source, void *arg),
+               void *arg);
+
+/* Writes the serve/dev flag reference, one line per call of out: every
+ * implemented flag with its default, then the flags accepted only for
+ * compatibility with the Rust server. */
+void conf_print_flags(void (*out)(const char *line, void *arg), void *arg);
 
 /* Parses a client duration: one or more <digits><unit> groups with units
  * ms, s, m, h, d (e.g. "1h30m", "250ms"). Returns 0 with the total in *ms,
  * or -1 with a message in err. A zero total is an error. */
 int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen);
-
-/* Writes the serve/dev flag reference to f-like buffer via the callback. */
-void conf_print_flags(void (*out)(const char *line, void *arg), void *arg);
 
 #endif

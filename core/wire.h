@@ -73,5 +73,4 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
 /* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
 char *wire_dump(const json_t *v);
 
-
 #endif

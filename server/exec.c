@@ -334,6 +334,13 @@ void exec_stop(exec_t *ex)
     if (ex->st->v->checkpoint(ex->st) != STORE_OK)
         log_warn("checkpoint at shutdown failed: %s", store_errmsg(ex->st));
     ex->st->v->close(ex->st);
+    ex->st = NULL;
+}
+
+void exec_free(exec_t *ex)
+{
+    if (!ex)
+        return;
     pthread_cond_destroy(&ex->cv);
     pthread_mutex_destroy(&ex->mu);
     free(ex);

@@ -50,8 +50,13 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
 void exec_submit(exec_t *ex, job_t *job);
 
 /* Finishes queued jobs, records delivered messages, stops the thread,
- * checkpoints and closes the store, frees ex. */
+ * checkpoints and closes the store. ex stays valid: exec_submit answers 503
+ * from now on (HTTP threads may still call it on open connections). */
 void exec_stop(exec_t *ex);
+
+/* Frees ex; call after exec_stop once no thread can use ex any more (after
+ * the HTTP daemon has stopped). NULL is a no-op. */
+void exec_free(exec_t *ex);
 
 /* Milliseconds since the epoch, never decreasing within this process. */
 int64_t exec_now(exec_t *ex);

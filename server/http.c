@@ -50,8 +50,67 @@ typedef struct {
 static const char legacy_body[] =
     "{\"error\":\"This endpoint is no longer supported. Please update to the latest SDK.\"}";
 
-static enum MHD_Result send_buffer(struct MHD_Connection *conn, unsigned status, void *buf,
-                                   size_t len, enum MHD_ResponseMemoryMode mode,
+/* CORS (operations.md §4.6): with no allowed origins nothing is added;
+ * "*" allows every origin; otherwise an allowed Origin is echoed back. */
+static const char *cors_origin(const http_t *h, struct MHD_Connection *conn, bool *any)
+{
+    *any = false;
+    if (!h || !h->cfg.n_cors_origins)
+        return NULL;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    for (size_t i = 0; i < h->cfg.n_cors_origins; i++) {
+        if (strcmp(h->cfg.cors_origins[i], "*") == 0) {
+            *any = true;
+            return "*";
+        }
+        if (origin && strcmp(h->cfg.cors_origins[i], origin) == 0)
+            return origin;
+    }
+    return NULL;
+}
+
+static void cors_apply(const http_t *h, struct MHD_Connection *conn, struct MHD_Response *r)
+{
+    bool any;
+    const char *allow = cors_origin(h, conn, &any);
+    if (allow)
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", allow);
+    if (h && h->cfg.n_cors_origins && !any)
+        MHD_add_response_header(r, "Vary", "Origin");
+}
+
+/* OPTIONS with Access-Control-Request-Method: the browser asks first. */
+static enum MHD_Result cors_preflight(const http_t *h, struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    bool any;
+    const char *allow = cors_origin(h, conn, &any);
+    if (allow) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", allow);
+        MHD_add_response_header(r, "Access-Control-Allow-Methods",
+                                "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        /* A wildcard does not cover Authorization (Fetch standard), so the
+         * names are always listed; "*" mode also echoes what was asked. */
+        const char *asked = any ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                              "Access-Control-Request-Headers")
+                                : NULL;
+        char headers[1024];
+        snprintf(headers, sizeof headers, "Authorization, Content-Type, Origin, Content-Length%s%s",
+                 asked && *asked && strlen(asked) < 900 ? ", " : "",
+                 asked && *asked && strlen(asked) < 900 ? asked : "");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", headers);
+    }
+    if (!any)
+        MHD_add_response_header(r, "Vary", "Origin");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_buffer(const http_t *h, struct MHD_Connection *conn, unsigned status,
+                                   void *buf, size_t len, enum MHD_ResponseMemoryMode mode,
                                    const char *content_type)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
@@ -59,16 +118,19 @@ static enum MHD_Result send_buffer(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     if (content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    cors_apply(h, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result send_empty(struct MHD_Connection *conn, unsigned status, const char *allow)
+static enum MHD_Result send_empty(const http_t *h, struct MHD_Connection *conn, unsigned status,
+                                  const char *allow)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
+    cors_apply(h, conn, r);
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
@@ -84,15 +146,15 @@ static enum MHD_Result send_envelope(conn_t *c, int status, const json_t *data)
                                      c->env.corr_id ? c->env.corr_id : "0", status, data, &len);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    double secs = (double)(now.tv_sec - c->started.tv_sec) +
-                  (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+    double secs =
+        (double)(now.tv_sec - c->started.tv_sec) + (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
     /* Envelope errors happen before the kind is known to be valid. */
     op_t op = c->env.kind ? op_from_name(c->env.kind) : OP_UNKNOWN;
     metrics_request(c->h->cfg.metrics, op, status, secs);
     log_debug("request kind=%s corrId=%s status=%d duration_ms=%.3f",
               c->env.kind ? c->env.kind : "unknown", c->env.corr_id ? c->env.corr_id : "0", status,
               secs * 1e3);
-    return send_buffer(c->conn, (unsigned)status, out, len, MHD_RESPMEM_MUST_FREE,
+    return send_buffer(c->h, c->conn, (unsigned)status, out, len, MHD_RESPMEM_MUST_FREE,
                        "application/json");
 }
 
@@ -148,15 +210,15 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
                                  const char *method)
 {
     if (!is_get(method))
-        return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET");
+        return send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET");
     const char *group = url + strlen("/poll/");
     const char *slash = strchr(group, '/');
     if (!h->cfg.hub || !slash || slash == group || !slash[1] || strchr(slash + 1, '/'))
-        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+        return send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
     char g[256];
     size_t gl = (size_t)(slash - group);
     if (gl >= sizeof g || strlen(slash + 1) >= 256)
-        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+        return send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
     memcpy(g, group, gl);
     g[gl] = '\0';
     /* Any valid token may listen; a prefixed one only hears about its own
@@ -170,7 +232,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
             metrics_auth_failure(h->cfg.metrics, auth_reason_label(why));
             log_debug("poll rejected group=%s status=401 reason=%s", g, why);
             static const char unauth[] = "Unauthorized";
-            return send_buffer(conn, MHD_HTTP_UNAUTHORIZED, (void *)unauth, sizeof unauth - 1,
+            return send_buffer(h, conn, MHD_HTTP_UNAUTHORIZED, (void *)unauth, sizeof unauth - 1,
                                MHD_RESPMEM_PERSISTENT, "text/plain");
         }
         if (!claims.admin && claims.has_prefix && claims.prefix[0])
@@ -179,10 +241,11 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     struct MHD_Response *r = poll_open(h->cfg.hub, conn, g, slash + 1, prefix);
     if (!r) {
         static const char full[] = "too many poll connections";
-        return send_buffer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, (void *)full, sizeof full - 1,
+        return send_buffer(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, (void *)full, sizeof full - 1,
                            MHD_RESPMEM_PERSISTENT, "text/plain");
     }
     log_debug("poll stream opened group=%s id=%s", g, slash + 1);
+    cors_apply(h, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
@@ -302,9 +365,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!c) {
         /* First call: headers only. */
+        if (h->cfg.n_cors_origins && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 &&
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
+            return cors_preflight(h, conn);
         if (strcmp(url, "/") == 0) {
             if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-                return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST");
+                return send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST");
             const char *cl =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             c = conn_new(h, conn, ROUTE_RPC);
@@ -316,11 +382,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         if (strcmp(url, "/health") == 0)
-            return is_get(method) ? send_empty(conn, MHD_HTTP_OK, NULL)
-                                  : send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
+            return is_get(method) ? send_empty(h, conn, MHD_HTTP_OK, NULL)
+                                  : send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
         if (strcmp(url, "/ready") == 0) {
             if (!is_get(method))
-                return send_empty(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
+                return send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
             c = conn_new(h, conn, ROUTE_READY);
             if (!c)
                 return MHD_NO;
@@ -331,9 +397,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strncmp(url, "/poll/", 6) == 0)
             return open_poll(h, conn, url, method);
         if (is_legacy(url))
-            return send_buffer(conn, MHD_HTTP_GONE, (void *)legacy_body, sizeof legacy_body - 1,
+            return send_buffer(h, conn, MHD_HTTP_GONE, (void *)legacy_body, sizeof legacy_body - 1,
                                MHD_RESPMEM_PERSISTENT, "application/json");
-        return send_empty(conn, MHD_HTTP_NOT_FOUND, NULL);
+        return send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
     }
 
     if (*upload_data_size) {
@@ -365,7 +431,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case CONN_ANSWERED:
         if (c->route == ROUTE_READY)
             return send_empty(
-                conn, c->job.resp.status == 200 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
+                h, conn, c->job.resp.status == 200 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                NULL);
         return send_envelope(c, c->job.resp.status, c->job.resp.data);
     default:
         return MHD_YES; /* spurious call while waiting */

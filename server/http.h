@@ -20,15 +20,17 @@
 typedef struct http http_t;
 
 typedef struct {
-    const char *bind; /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
-    uint16_t port;    /* 0 = pick a free port (see http_port) */
-    bool debug;       /* debug.* operations and resonate:debug_time */
-    size_t max_body;  /* bytes; larger bodies get 413 */
-    unsigned threads; /* HTTP threads; 0 = one per core */
-    exec_t *exec;     /* borrowed */
-    poll_hub_t *hub;  /* borrowed; NULL = poll transport disabled */
-    auth_t *auth;     /* borrowed; NULL = authentication off */
-    metrics_t *metrics; /* borrowed; NULL = not recorded */
+    const char *bind;          /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
+    uint16_t port;             /* 0 = pick a free port (see http_port) */
+    bool debug;                /* debug.* operations and resonate:debug_time */
+    size_t max_body;           /* bytes; larger bodies get 413 */
+    unsigned threads;          /* HTTP threads; 0 = one per core */
+    exec_t *exec;              /* borrowed */
+    poll_hub_t *hub;           /* borrowed; NULL = poll transport disabled */
+    auth_t *auth;              /* borrowed; NULL = authentication off */
+    metrics_t *metrics;        /* borrowed; NULL = not recorded */
+    char *const *cors_origins; /* borrowed; allowed Origins, "*" = any; none = no CORS */
+    size_t n_cors_origins;
 } http_config_t;
 
 /* Starts listening. Returns NULL with the reason in err. */

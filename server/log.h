@@ -2,23 +2,35 @@
  *
  * The level and format are set once at start-up (log_init) before any
  * thread starts and only read afterwards. Lines are written with a single
- * write so concurrent threads never interleave within a line. Never pass a
- * token or other secret to these functions. */
+ * write so concurrent threads never interleave within a line, and control
+ * characters in a message are escaped so one event is always one line.
+ *
+ * Messages end with key=value fields ("request kind=promise.get status=200");
+ * in JSON mode those trailing fields become members of the object
+ * ({"ts":..,"level":"debug","msg":"request","kind":"promise.get",
+ * "status":"200"}), so collectors can index them. Never pass a token or
+ * other secret to these functions. */
 #ifndef RESONATE_LOG_H
 #define RESONATE_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
-/* Parses "debug", "info", "warn"/"warning", "error" (any case). Returns -1
- * for anything else. */
+/* Parses "debug" (or "trace"), "info", "warn"/"warning", "error" (any
+ * case). Returns -1 for anything else. */
 int log_level_parse(const char *s);
 
 void log_init(log_level_t level, bool json);
 bool log_enabled(log_level_t level);
 
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Formats one line (with its newline, NUL-terminated) for msg into buf
+ * without writing it; returns its length. ts is the timestamp text. */
+size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
+                       const char *msg);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -1,9 +1,11 @@
-/* main.c - the `resonate` command: serve, dev and help.
+/* main.c - the `resonate` command: serve, dev, token, help; client
+ * subcommands are dispatched to client.c.
  *
  * main() owns the one server context: configuration, store thread, HTTP
  * daemon. Signals are blocked in every thread and taken synchronously here
  * with sigwait, so no handler runs concurrently with anything: SIGTERM and
  * SIGINT shut down gracefully. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,12 +18,16 @@
 
 #include "auth/auth.h"
 #include "conf/config.h"
+#include "conf/sdnotify.h"
 #include "server/client.h"
 #include "server/exec.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 
 #define RESONATE_VERSION "0.1.0"
+
+extern char **environ;
 
 static void print_line(const char *line, void *arg)
 {
@@ -34,28 +40,37 @@ static void usage(FILE *f)
             "Resonate Server (resonate-c %s) - durable promise engine, protocol %s\n\n"
             "Usage: resonate <COMMAND> [OPTIONS]\n\n"
             "Commands:\n"
-            "  serve   Run the server (SQLite file resonate.db by default)\n"
-            "  dev     Run the server for development (in-memory database)\n"
-            "  help    Print this message\n\n"
-            "Run 'resonate <COMMAND> --help' for the options of a command.\n",
+            "  serve     Run the server (SQLite file resonate.db by default)\n"
+            "  dev       Run the server for development (in-memory database)\n"
+            "  token     Mint a JWT for a server started with --auth-publickey\n",
             RESONATE_VERSION, PROTOCOL_VERSION);
+    client_print_commands(f);
+    fprintf(f, "  help      Print this message\n\n"
+               "Run 'resonate <COMMAND> --help' for the options of a command.\n"
+               "'resonate --version' prints the version.\n");
 }
 
 static void serve_help(const char *cmd)
 {
-    printf("Usage: resonate %s [OPTIONS]\n\n%s\n\nOptions:\n", cmd,
+    printf("Usage: resonate %s [OPTIONS]\n\n%s\n\n", cmd,
            strcmp(cmd, "dev") == 0
-               ? "Run the server for development: like serve, but the database defaults to\n"
-                 ":memory: (nothing survives a restart) unless --storage-sqlite-path is given."
+               ? "Run the server for development: like serve, but the database is :memory:\n"
+                 "(nothing survives a restart) unless --storage-sqlite-path is given, whatever\n"
+                 "resonate.toml or the environment say."
                : "Run the server. State is kept in the SQLite file given by\n"
                  "--storage-sqlite-path (default resonate.db); an answer is sent only after\n"
                  "its write is on disk.");
+    printf("Configuration, later wins: built-in defaults < resonate.toml (--config FILE,\n"
+           "else the first resonate.toml in the working directory or a parent) <\n"
+           "RESONATE_* environment variables (`__` between levels, e.g.\n"
+           "RESONATE_SERVER__PORT=8001, RESONATE_SERVER__CORS__ALLOW_ORIGINS='[\"*\"]') <\n"
+           "these flags. Every flag --a-b-c sets the key a.b_c of resonate.toml (see\n"
+           "resonate.toml.example). Durations are integers in milliseconds.\n\n"
+           "Options:\n");
     conf_print_flags(print_line, stdout);
-    printf("  %-46s %s\n", "-h, --help", "print this help");
-    printf("\nNot implemented (Rust server flags for other backends and transports):\n"
-           "  --storage-postgres-*, --storage-mysql-*, --transports-gcps-*,\n"
-           "  --transports-bash-exec-*, --transports-http-push-auth-*, "
-           "--observability-otlp-endpoint\n");
+    printf("\nSignals: SIGTERM/SIGINT shut down gracefully (within --server-shutdown-timeout);\n"
+           "SIGHUP reloads the auth key file. Under systemd (Type=notify) readiness is\n"
+           "reported through $NOTIFY_SOCKET.\n");
 }
 
 #define KEEPALIVE_MS 15000
@@ -94,32 +109,147 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* What /metrics reads from the rest of the server at each scrape. */
+typedef struct {
+    exec_t *ex;
+    poll_hub_t *hub;
+    auth_t *auth;
+} gauge_src_t;
+
+static void read_gauges(void *arg, metrics_gauges_t *out)
+{
+    const gauge_src_t *g = arg;
+    if (g->hub)
+        out->pollers = poll_count(g->hub);
+    if (g->ex) {
+        outbox_stats_t os = exec_outbox_stats(g->ex);
+        out->outbox_depth = exec_outbox_depth(g->ex);
+        out->delivered = os.delivered;
+        out->retried = os.retried;
+        out->dropped = os.dropped;
+    }
+    if (g->auth) {
+        auth_stats_t as;
+        auth_stats(g->auth, &as);
+        out->auth_verifications = as.verifications;
+        out->auth_cache_hits = as.cache_hits;
+    }
+}
+
+/* Enforces server.shutdown_timeout: once shutdown begins, a thread waits
+ * for it to finish and ends the process when the budget is spent. Ending
+ * the process from here (_exit) is deliberate: a stuck drain cannot be
+ * interrupted any other way, and every acknowledged write is already on
+ * disk. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int64_t timeout_ms;
+    pthread_t thread;
+} watchdog_t;
+
+static void *watchdog_main(void *arg)
+{
+    watchdog_t *w = arg;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(w->timeout_ms / 1000);
+    deadline.tv_nsec += (long)(w->timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    while (!w->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
+    bool done = w->done;
+    pthread_mutex_unlock(&w->mu);
+    if (!done) {
+        log_warn("Shutdown did not finish within server.shutdown_timeout=%lld ms, forcing exit",
+                 (long long)w->timeout_ms);
+        _exit(0);
+    }
+    return NULL;
+}
+
+static bool watchdog_start(watchdog_t *w, int64_t timeout_ms)
+{
+    memset(w, 0, sizeof *w);
+    w->timeout_ms = timeout_ms;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->mu, NULL);
+    if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return false;
+    }
+    return true;
+}
+
+static void watchdog_finish(watchdog_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+static void notify_systemd(const char *state)
+{
+    char err[256];
+    if (sdnotify_send(state, err, sizeof err) < 0)
+        log_warn("sd_notify failed: %s", err);
+}
+
+static void log_config_entry(const char *key, const char *value, const char *source, void *arg)
+{
+    (void)arg;
+    log_debug("config key=%s value=%s source=%s", key, value, source);
+}
+
 static int run_server(const char *cmd, int argc, char **argv)
 {
     bool dev = strcmp(cmd, "dev") == 0;
     conf_t cfg;
-    conf_defaults(&cfg, dev);
     char err[1024];
-    bool help = false;
     int rc = 1;
     store_t *st = NULL;
     exec_t *ex = NULL;
     http_t *h = NULL;
     poll_hub_t *hub = NULL;
     auth_t *auth = NULL;
+    metrics_t *metrics = NULL;
+    watchdog_t wd;
+    bool wd_running = false;
     char url[512];
 
-    if (conf_parse_flags(&cfg, argc, argv, &help, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        conf_free(&cfg);
-        return 2;
-    }
-    if (help) {
+    conf_sources_t src = {.dev = dev, .argc = argc, .argv = argv, .envp = environ};
+    switch (conf_load(&cfg, &src, err, sizeof err)) {
+    case CONF_OK:
+        break;
+    case CONF_HELP:
         serve_help(cmd);
         conf_free(&cfg);
         return 0;
+    case CONF_EUSAGE:
+        fprintf(stderr, "error: %s\n", err);
+        conf_free(&cfg);
+        return 2;
+    case CONF_ECONFIG:
+        fprintf(stderr, "Fatal: Configuration error: %s\n", err);
+        conf_free(&cfg);
+        return 1;
     }
-    log_init((log_level_t)log_level_parse(cfg.level), cfg.log_json);
+    log_init((log_level_t)log_level_parse(cfg.level), strcmp(cfg.log_format, "json") == 0);
 
     /* Block the signals we handle before any thread starts, so every thread
      * inherits the mask and only sigwait sees them. */
@@ -135,6 +265,16 @@ static int run_server(const char *cmd, int argc, char **argv)
         snprintf(url, sizeof url, "%s", cfg.server_url);
     else
         snprintf(url, sizeof url, "http://%s:%lld", cfg.server_host, (long long)cfg.server_port);
+    log_info("Resonate Server starting version=%s protocol=%s command=%s config=%s",
+             RESONATE_VERSION, PROTOCOL_VERSION, cmd, cfg.config_file ? cfg.config_file : "(none)");
+    for (size_t i = 0; i < cfg.n_warnings; i++)
+        log_warn("%s", cfg.warnings[i]);
+    conf_each(&cfg, log_config_entry, NULL);
+    log_info("Operational config timeouts_poll_interval_ms=%lld messages_poll_interval_ms=%lld "
+             "messages_batch_size=%lld tasks_retry_timeout_ms=%lld",
+             (long long)cfg.timeouts_poll_interval, (long long)cfg.messages_poll_interval,
+             (long long)cfg.messages_batch_size, (long long)cfg.tasks_retry_timeout);
+
     if (cfg.auth_publickey) {
         auth_config_t ac;
         auth_config_default(&ac);
@@ -167,12 +307,20 @@ static int run_server(const char *cmd, int argc, char **argv)
             goto done;
         }
     }
+    if (cfg.metrics_port) {
+        metrics = metrics_new(cfg.storage_sqlite_path);
+        if (!metrics) {
+            log_error("Fatal: out of memory");
+            goto done;
+        }
+    }
 
     st = store_sqlite_open(cfg.storage_sqlite_path, err, sizeof err);
     if (!st) {
         log_error("Fatal: Failed to open SQLite database '%s': %s", cfg.storage_sqlite_path, err);
         goto done;
     }
+    log_info("Using SQLite backend path=%s", cfg.storage_sqlite_path);
     exec_config_t ec = {
         .engine = {.retry_timeout = cfg.tasks_retry_timeout},
         .tick_interval_ms = cfg.timeouts_poll_interval,
@@ -193,12 +341,16 @@ static int run_server(const char *cmd, int argc, char **argv)
                          .connect_timeout_ms = cfg.http_push_connect_timeout,
                          .request_timeout_ms = cfg.http_push_request_timeout},
             },
+        .metrics = metrics,
     };
     ex = exec_start(st, &ec, err, sizeof err);
     if (!ex) {
         log_error("Fatal: %s", err);
         goto done;
     }
+    log_info("Transport config http_poll=%s http_push=%s push_concurrency=%lld",
+             cfg.http_poll_enabled ? "enabled" : "disabled",
+             cfg.http_push_enabled ? "enabled" : "disabled", (long long)cfg.http_push_concurrency);
     http_config_t hc = {
         .bind = cfg.server_bind,
         .port = (uint16_t)cfg.server_port,
@@ -207,24 +359,51 @@ static int run_server(const char *cmd, int argc, char **argv)
         .exec = ex,
         .hub = hub,
         .auth = auth,
+        .metrics = metrics,
+        .cors_origins = cfg.cors_origins,
+        .n_cors_origins = cfg.n_cors_origins,
     };
     h = http_start(&hc, err, sizeof err);
     if (!h) {
         log_error("Fatal: %s", err);
         goto done;
     }
-    log_info("resonate %s listening on %s:%u (url %s, storage %s%s, auth %s)", RESONATE_VERSION,
+    gauge_src_t gauges = {.ex = ex, .hub = hub, .auth = auth};
+    if (metrics) {
+        if (metrics_serve(metrics, cfg.server_bind, (uint16_t)cfg.metrics_port, read_gauges,
+                          &gauges, err, sizeof err) == 0)
+            log_info("Metrics server listening bind=%s port=%lld path=/metrics", cfg.server_bind,
+                     (long long)cfg.metrics_port);
+        else
+            /* As the reference: the API matters more than its metrics. */
+            log_error("Failed to bind metrics port: %s", err);
+    }
+    if (cfg.n_cors_origins) {
+        char origins[512] = "";
+        for (size_t i = 0; i < cfg.n_cors_origins; i++)
+            snprintf(origins + strlen(origins), sizeof origins - strlen(origins), "%s%s",
+                     i ? "," : "", cfg.cors_origins[i]);
+        log_info("CORS enabled origins=%s", origins);
+    }
+    log_info("Server listening bind=%s port=%u server_url=%s storage=%s debug=%s auth=%s",
              cfg.server_bind, (unsigned)http_port(h), url, cfg.storage_sqlite_path,
-             cfg.debug ? ", debug mode" : "", auth ? "on" : "off");
+             cfg.debug ? "on" : "off", auth ? "on" : "off");
+    notify_systemd("READY=1\nSTATUS=Serving");
 
     int sig = wait_for_signal(&set, hub, auth);
-    log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_info("Received %s, initiating graceful shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_systemd("STOPPING=1\nSTATUS=Shutting down");
+    wd_running = watchdog_start(&wd, cfg.server_shutdown_timeout);
     http_quiesce(h);
     rc = 0;
 done:
-    /* Order matters: end the SSE streams, let the store thread answer every
-     * queued job (so no connection stays suspended), give the HTTP threads
-     * a moment to write those answers, then close the daemon. */
+    /* Order matters: stop the scrapes (they read exec), end the SSE
+     * streams, let the store thread answer every queued job (so no
+     * connection stays suspended), record deliveries and checkpoint the WAL
+     * (exec_stop), give the HTTP threads a moment to write those answers,
+     * then close the daemon; only then may exec go (requests on open
+     * keep-alive connections reach exec_submit until http_stop). */
+    metrics_stop(metrics);
     if (hub)
         poll_hub_close_all(hub);
     exec_stop(ex);
@@ -234,11 +413,15 @@ done:
         sleep_ms(50);
         http_stop(h);
     }
+    exec_free(ex);
     poll_hub_free(hub);
+    metrics_free(metrics);
     auth_free(auth);
-    conf_free(&cfg);
+    if (wd_running)
+        watchdog_finish(&wd);
     if (rc == 0)
-        log_info("shutdown complete");
+        log_info("Resonate Server stopped");
+    conf_free(&cfg);
     return rc;
 }
 

@@ -16,8 +16,8 @@ typedef struct metrics metrics_t;
 
 /* Values read at scrape time from the rest of the server. */
 typedef struct {
-    size_t pollers;          /* open SSE streams */
-    int64_t outbox_depth;    /* undelivered messages */
+    size_t pollers;                       /* open SSE streams */
+    int64_t outbox_depth;                 /* undelivered messages */
     uint64_t delivered, retried, dropped; /* outbox counters */
     uint64_t auth_verifications, auth_cache_hits;
 } metrics_gauges_t;

@@ -7,9 +7,11 @@
  * clear it under the same lock, so a resume never precedes its suspend. */
 #include "server/poll.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define BUCKETS 4096
 
@@ -25,6 +27,7 @@ typedef struct group group_t;
 struct stream {
     poll_hub_t *hub;
     struct MHD_Connection *conn;
+    int fd; /* the connection's socket, -1 if unknown */
     group_t *group;
     size_t group_idx;  /* position in group->streams */
     stream_t *id_next; /* chain of the (group, id) index */
@@ -210,6 +213,9 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
         return NULL;
     s->hub = hub;
     s->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? (int)ci->connect_fd : -1;
     s->id = strdup(id);
     s->prefix = prefix && *prefix ? strdup(prefix) : NULL;
     if (!s->id || (prefix && *prefix && !s->prefix))
@@ -259,11 +265,47 @@ fail:
     return NULL;
 }
 
-static bool accepts(const stream_t *s, const char *resource_id, size_t buffer)
+/* True when the client has closed its end or the connection broke. A parked
+ * (suspended) connection is not watched by libmicrohttpd, so a worker that
+ * died would otherwise keep its registration until a write fails, and a
+ * message routed to it in the meantime would count as delivered and be lost
+ * (an execute then waits for the task's retry timer). An SSE client sends
+ * nothing after its request, so a readable end-of-file is a hang-up. The fd
+ * stays open while the stream is registered: libmicrohttpd frees the
+ * response (stream_free, which unregisters under the hub lock) before it
+ * closes the socket. */
+static bool peer_gone(const stream_t *s)
+{
+    if (s->fd < 0)
+        return false;
+    char c;
+    ssize_t r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0)
+        return true;
+    return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* Ends s: its reader returns end-of-stream and libmicrohttpd closes the
+ * connection, which unregisters it; caller holds the lock. */
+static void close_one(stream_t *s)
+{
+    s->closing = true;
+    wake(s);
+}
+
+/* Whether s may take a message about resource_id; a stream whose client has
+ * gone is closed instead. Caller holds the lock. */
+static bool accepts(stream_t *s, const char *resource_id, size_t buffer)
 {
     if (s->closing || s->queued >= buffer)
         return false;
-    return !s->prefix || strncmp(resource_id, s->prefix, strlen(s->prefix)) == 0;
+    if (s->prefix && strncmp(resource_id, s->prefix, strlen(s->prefix)) != 0)
+        return false;
+    if (peer_gone(s)) {
+        close_one(s);
+        return false;
+    }
+    return true;
 }
 
 /* The newest open stream of (group, id) that accepts the message. */
@@ -314,14 +356,12 @@ static void each_stream(poll_hub_t *hub, void (*fn)(stream_t *))
 
 static void keepalive_one(stream_t *s)
 {
-    if (!s->head && enqueue(s, "", ": keep-alive", 12, "\n\n"))
+    if (s->closing)
+        return;
+    if (peer_gone(s))
+        close_one(s);
+    else if (!s->head && enqueue(s, "", ": keep-alive", 12, "\n\n"))
         wake(s);
-}
-
-static void close_one(stream_t *s)
-{
-    s->closing = true;
-    wake(s);
 }
 
 void poll_keepalive(poll_hub_t *hub)

@@ -5,9 +5,12 @@
  * addressed one for uni addresses; for any addresses the stream of that id
  * if connected, else the next stream of the group in turn). A stream with
  * nothing to write is a suspended libmicrohttpd connection: it costs no
- * thread and no polling, and poll_send resumes it. A keep-alive comment is
- * written every keepalive interval, which is also how a vanished client is
- * noticed (suspended connections do not see disconnects).
+ * thread and no polling, and poll_send resumes it. Suspended connections do
+ * not see disconnects, so before a stream is chosen for a message (and at
+ * every keep-alive) its socket is checked for a hang-up: a vanished worker's
+ * stream is closed and skipped, and the message goes to another stream of
+ * the group (any@) or is reported undelivered (uni@) so the outbox retries.
+ * A keep-alive comment is written every keepalive interval.
  *
  * Thread-safety: every function may be called from any thread. */
 #ifndef RESONATE_POLL_H

@@ -1,0 +1,596 @@
+/* test_config.c - configuration layers (defaults < resonate.toml <
+ * RESONATE_* < flags), the example file, and every error message. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "tests/unit/unit.h"
+
+static char dir[PATH_MAX];
+static char file[PATH_MAX + 32];
+static conf_t cfg;
+static char err[1024];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/resonate-conf-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/resonate.toml", dir);
+    memset(&cfg, 0, sizeof cfg);
+    err[0] = '\0';
+}
+
+static void teardown(void)
+{
+    conf_free(&cfg);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* conf_load of `serve` (or dev) with flags and environment given as
+ * NULL-terminated lists; the file search starts in dir. */
+static conf_status_t load(bool dev, const char *const *flags, const char *const *env)
+{
+    int argc = 0;
+    while (flags && flags[argc])
+        argc++;
+    conf_free(&cfg);
+    conf_sources_t src = {.dev = dev,
+                          .argc = argc,
+                          .argv = (char **)flags,
+                          .envp = (char *const *)env,
+                          .search_dir = dir};
+    err[0] = '\0';
+    return conf_load(&cfg, &src, err, sizeof err);
+}
+
+static void assert_error(conf_status_t got, conf_status_t want, const char *msg)
+{
+    ck_assert_int_eq(got, want);
+    ck_assert_str_eq(err, msg);
+}
+
+START_TEST(same_key_from_four_sources_later_wins)
+{
+    write_file(file, "[server]\nport = 8100\n");
+    const char *env[] = {"RESONATE_SERVER__PORT=8200", NULL};
+    const char *flags[] = {"--server-port", "8300", NULL};
+
+    ck_assert_int_eq(load(false, flags, env), CONF_OK);
+    ck_assert_int_eq(cfg.server_port, 8300);
+    ck_assert_str_eq(conf_source(&cfg, "server.port"), "flag --server-port");
+
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_int_eq(cfg.server_port, 8200);
+    ck_assert_str_eq(conf_source(&cfg, "server.port"), "environment RESONATE_SERVER__PORT");
+
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_port, 8100);
+    char where[PATH_MAX + 40];
+    snprintf(where, sizeof where, "%s:2", file);
+    ck_assert_str_eq(conf_source(&cfg, "server.port"), where);
+    ck_assert_str_eq(cfg.config_file, file);
+
+    unlink(file);
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_port, 8001);
+    ck_assert_str_eq(conf_source(&cfg, "server.port"), "default");
+    ck_assert_ptr_null(cfg.config_file);
+}
+END_TEST
+
+START_TEST(layers_combine_per_key)
+{
+    write_file(file, "level = \"warn\"\n[server]\nhost = \"filehost\"\nport = 1\n");
+    const char *env[] = {"RESONATE_SERVER__PORT=2", "RESONATE_SERVER__BIND=127.0.0.1", NULL};
+    const char *flags[] = {"--server-bind=::1", NULL};
+    ck_assert_int_eq(load(false, flags, env), CONF_OK);
+    ck_assert_str_eq(cfg.level, "warn");           /* file only */
+    ck_assert_str_eq(cfg.server_host, "filehost"); /* file only */
+    ck_assert_int_eq(cfg.server_port, 2);          /* env over file */
+    ck_assert_str_eq(cfg.server_bind, "::1");      /* flag over env */
+    ck_assert_int_eq(cfg.metrics_port, 9090);      /* default */
+}
+END_TEST
+
+START_TEST(config_flag_replaces_the_search)
+{
+    char other[PATH_MAX + 32];
+    snprintf(other, sizeof other, "%s/other.toml", dir);
+    write_file(file, "[server]\nport = 1\n");
+    write_file(other, "[server]\nport = 2\n");
+    const char *flags[] = {"--config", other, NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_port, 2);
+    ck_assert_str_eq(cfg.config_file, other);
+}
+END_TEST
+
+START_TEST(file_search_walks_up_to_parent_directories)
+{
+    char sub[PATH_MAX + 32], found[PATH_MAX + 32];
+    snprintf(sub, sizeof sub, "%s/a", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof sub, "%s/a/b", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    write_file(file, "debug = true\n");
+    ck_assert(conf_find_file(sub, found, sizeof found));
+    ck_assert_str_eq(found, file);
+    char nearer[PATH_MAX + 48];
+    snprintf(nearer, sizeof nearer, "%s/a/resonate.toml", dir);
+    write_file(nearer, "debug = false\n");
+    ck_assert(conf_find_file(sub, found, sizeof found));
+    ck_assert_str_eq(found, nearer);
+}
+END_TEST
+
+START_TEST(dev_forces_memory_database_unless_the_flag_says_otherwise)
+{
+    write_file(file, "[storage.sqlite]\npath = \"file.db\"\n");
+    const char *env[] = {"RESONATE_STORAGE__SQLITE__PATH=env.db", NULL};
+    ck_assert_int_eq(load(true, NULL, env), CONF_OK);
+    ck_assert_str_eq(cfg.storage_sqlite_path, ":memory:");
+    ck_assert_str_eq(conf_source(&cfg, "storage.sqlite.path"), "dev");
+
+    const char *flags[] = {"--storage-sqlite-path", "flag.db", NULL};
+    ck_assert_int_eq(load(true, flags, env), CONF_OK);
+    ck_assert_str_eq(cfg.storage_sqlite_path, "flag.db");
+
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_str_eq(cfg.storage_sqlite_path, "env.db");
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_str_eq(cfg.storage_sqlite_path, "file.db");
+}
+END_TEST
+
+typedef struct {
+    char keys[64][64];
+    char values[64][256];
+    int n;
+} dump_t;
+
+static void dump_entry(const char *key, const char *value, const char *source, void *arg)
+{
+    (void)source;
+    dump_t *d = arg;
+    ck_assert_int_lt(d->n, 64);
+    snprintf(d->keys[d->n], sizeof d->keys[0], "%s", key);
+    snprintf(d->values[d->n], sizeof d->values[0], "%s", value);
+    d->n++;
+}
+
+START_TEST(example_file_loads_and_changes_no_default)
+{
+    conf_t defaults;
+    conf_defaults(&defaults, false);
+    conf_defaults(&cfg, false);
+    ck_assert_msg(conf_load_file(&cfg, "resonate.toml.example", err, sizeof err) == 0, "%s", err);
+    static dump_t a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    conf_each(&defaults, dump_entry, &a);
+    conf_each(&cfg, dump_entry, &b);
+    ck_assert_int_eq(a.n, b.n);
+    for (int i = 0; i < a.n; i++) {
+        ck_assert_str_eq(a.keys[i], b.keys[i]);
+        ck_assert_msg(strcmp(a.values[i], b.values[i]) == 0, "%s: default %s, example %s",
+                      a.keys[i], a.values[i], b.values[i]);
+    }
+    /* Keys set in the file are recorded as coming from it. */
+    ck_assert_ptr_nonnull(strstr(conf_source(&cfg, "server.port"), "resonate.toml.example:"));
+    conf_free(&defaults);
+}
+END_TEST
+
+START_TEST(example_file_mentions_every_implemented_key)
+{
+    FILE *f = fopen("resonate.toml.example", "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    static dump_t d;
+    memset(&d, 0, sizeof d);
+    conf_defaults(&cfg, false);
+    conf_each(&cfg, dump_entry, &d);
+    for (int i = 0; i < d.n; i++) {
+        /* "server.cors.allow_origins" is written "[server.cors]" + "allow_origins =" */
+        const char *dot = strrchr(d.keys[i], '.');
+        const char *leaf = dot ? dot + 1 : d.keys[i];
+        char table[96] = "", line[96];
+        if (dot)
+            snprintf(table, sizeof table, "[%.*s]\n", (int)(dot - d.keys[i]), d.keys[i]);
+        snprintf(line, sizeof line, "%s = ", leaf);
+        const char *t = dot ? strstr(text, table) : text;
+        ck_assert_msg(t != NULL, "no table %s", table);
+        const char *next = strstr(t + 1, "\n[");
+        const char *at = strstr(t, line);
+        ck_assert_msg(at && (!next || at < next), "key %s missing from the example", d.keys[i]);
+    }
+}
+END_TEST
+
+static void append_line(const char *line, void *arg)
+{
+    char *buf = arg;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 32768 - n, "%s\n", line);
+}
+
+START_TEST(every_implemented_key_has_a_flag_in_help)
+{
+    static char help[32768];
+    help[0] = '\0';
+    conf_print_flags(append_line, help);
+    static dump_t d;
+    memset(&d, 0, sizeof d);
+    conf_defaults(&cfg, false);
+    conf_each(&cfg, dump_entry, &d);
+    for (int i = 0; i < d.n; i++) {
+        char flag[96] = "  --";
+        size_t n = strlen(flag);
+        for (const char *p = d.keys[i]; *p && n + 2 < sizeof flag; p++)
+            flag[n++] = *p == '.' || *p == '_' ? '-' : *p;
+        flag[n] = '\0';
+        if (strcmp(d.keys[i], "server.cors.allow_origins") == 0)
+            snprintf(flag, sizeof flag, "  --server-cors-allow-origin ");
+        else
+            strcat(flag, " ");
+        if (strcmp(d.keys[i], "debug") == 0)
+            snprintf(flag, sizeof flag, "  --debug ");
+        ck_assert_msg(strstr(help, flag) != NULL, "help lacks '%s'", flag);
+    }
+    ck_assert_ptr_nonnull(strstr(help, "  --config FILE"));
+    ck_assert_ptr_nonnull(strstr(help, "  --storage-postgres-url URL"));
+    ck_assert_ptr_nonnull(strstr(help, "  --observability-otlp-endpoint"));
+    ck_assert_ptr_nonnull(strstr(help, "[default: 8001]"));
+}
+END_TEST
+
+START_TEST(help_flag_wins_over_everything)
+{
+    const char *flags[] = {"--bogus", "-h", NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_HELP);
+    const char *flags2[] = {"--server-port", "1", "--help", NULL};
+    ck_assert_int_eq(load(true, flags2, NULL), CONF_HELP);
+}
+END_TEST
+
+START_TEST(file_errors_name_the_file_line_and_key)
+{
+    char want[PATH_MAX + 256];
+    write_file(file, "# comment\n[server]\nprot = 8001\n");
+    snprintf(want, sizeof want,
+             "%s:3: unknown configuration key 'server.prot' (did you mean 'server.port'?)", file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "[server]\nport = \"8001\"\n");
+    snprintf(want, sizeof want,
+             "%s:2: invalid value for server.port: expected an integer, found a string", file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "[server]\nport = 70000\n");
+    snprintf(want, sizeof want,
+             "%s:2: invalid value '70000' for server.port: expected an integer from 0 to 65535",
+             file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "debug = \"yes\"\n");
+    snprintf(want, sizeof want,
+             "%s:1: invalid value for debug: expected a boolean (true or false), found a string",
+             file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "[server.cors]\nallow_origins = \"*\"\n");
+    snprintf(want, sizeof want,
+             "%s:2: invalid value for server.cors.allow_origins: expected an array of strings, "
+             "found a string",
+             file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "[server]\nport = 1\n[server]\n");
+    snprintf(want, sizeof want, "%s:3: table [server] defined twice (first on line 1)", file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+
+    write_file(file, "totally_unknown = 1\n");
+    snprintf(want, sizeof want, "%s:1: unknown configuration key 'totally_unknown'", file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+}
+END_TEST
+
+START_TEST(missing_config_file_is_an_error_but_no_file_found_is_not)
+{
+    const char *flags[] = {"--config", "/nonexistent/resonate.toml", NULL};
+    assert_error(load(false, flags, NULL), CONF_ECONFIG,
+                 "cannot read configuration file /nonexistent/resonate.toml: No such file or "
+                 "directory");
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+}
+END_TEST
+
+START_TEST(environment_errors_name_the_variable)
+{
+    const char *e1[] = {"RESONATE_SERVER__PROT=1", NULL};
+    assert_error(load(false, NULL, e1), CONF_ECONFIG,
+                 "environment RESONATE_SERVER__PROT: unknown configuration key 'server.prot' "
+                 "(did you mean 'server.port'?)");
+    const char *e2[] = {"RESONATE_SERVER_PORT=1", NULL};
+    assert_error(load(false, NULL, e2), CONF_ECONFIG,
+                 "environment RESONATE_SERVER_PORT: unknown configuration key 'server_port'; "
+                 "nested keys are separated by a double underscore: RESONATE_SERVER__PORT");
+    const char *e3[] = {"RESONATE_SERVER__PORT=abc", NULL};
+    assert_error(load(false, NULL, e3), CONF_ECONFIG,
+                 "environment RESONATE_SERVER__PORT: invalid value 'abc' for server.port: "
+                 "expected an integer from 0 to 65535");
+    const char *e4[] = {"RESONATE_AUTH=x", NULL};
+    assert_error(load(false, NULL, e4), CONF_ECONFIG,
+                 "environment RESONATE_AUTH: 'auth' is a section, not a value; set its keys, "
+                 "e.g. RESONATE_AUTH__...");
+    const char *e5[] = {"RESONATE_DEBUG=yes", NULL};
+    assert_error(load(false, NULL, e5), CONF_ECONFIG,
+                 "environment RESONATE_DEBUG: invalid value 'yes' for debug: expected true or "
+                 "false");
+    const char *e6[] = {"RESONATE_LEVEL=\"unterminated", NULL};
+    assert_error(load(false, NULL, e6), CONF_ECONFIG,
+                 "environment RESONATE_LEVEL: invalid value for level: unterminated string");
+}
+END_TEST
+
+START_TEST(environment_of_other_programs_is_ignored)
+{
+    const char *env[] = {"RESONATE_URL=http://x",
+                         "RESONATE_TOKEN=secret",
+                         "RESONATE_PREFIX=p",
+                         "RESONATE_TIMEOUT=5",
+                         "PATH=/bin",
+                         "resonate_level=debug",
+                         NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    /* the prefix and the names are matched without regard to case */
+    ck_assert_str_eq(cfg.level, "debug");
+}
+END_TEST
+
+START_TEST(environment_values_take_toml_forms)
+{
+    const char *env[] = {
+        "RESONATE_SERVER__CORS__ALLOW_ORIGINS=[\"https://a.example\", 'http://b:8080']",
+        "RESONATE_AUTH__PUBLICKEY=\"/etc/k.pem\"", "RESONATE_AUTH__ISS=plain",
+        "RESONATE_TRANSPORTS__HTTP_POLL__ENABLED=false", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_uint_eq(cfg.n_cors_origins, 2);
+    ck_assert_str_eq(cfg.cors_origins[0], "https://a.example");
+    ck_assert_str_eq(cfg.cors_origins[1], "http://b:8080");
+    ck_assert_str_eq(cfg.auth_publickey, "/etc/k.pem");
+    ck_assert_str_eq(cfg.auth_iss, "plain");
+    ck_assert(!cfg.http_poll_enabled);
+
+    const char *env2[] = {"RESONATE_SERVER__CORS__ALLOW_ORIGINS=https://a.example, *", NULL};
+    ck_assert_int_eq(load(false, NULL, env2), CONF_OK);
+    ck_assert_uint_eq(cfg.n_cors_origins, 2);
+    ck_assert_str_eq(cfg.cors_origins[1], "*");
+}
+END_TEST
+
+START_TEST(flag_errors_are_usage_errors)
+{
+    const char *f1[] = {"--server-prot", "1", NULL};
+    assert_error(load(false, f1, NULL), CONF_EUSAGE, "unknown flag '--server-prot' (see --help)");
+    const char *f2[] = {"--server-port", NULL};
+    assert_error(load(false, f2, NULL), CONF_EUSAGE, "flag --server-port needs a value");
+    const char *f3[] = {"--server-port", "--debug", NULL};
+    assert_error(load(false, f3, NULL), CONF_EUSAGE, "flag --server-port needs a value");
+    const char *f4[] = {"--server-port=x", NULL};
+    assert_error(load(false, f4, NULL), CONF_EUSAGE,
+                 "flag --server-port: invalid value 'x' for server.port: expected an integer "
+                 "from 0 to 65535");
+    const char *f5[] = {"serve", NULL};
+    assert_error(load(false, f5, NULL), CONF_EUSAGE, "unexpected argument 'serve' (see --help)");
+    const char *f6[] = {"--transports-http-poll-enabled", "maybe", NULL};
+    assert_error(load(false, f6, NULL), CONF_EUSAGE,
+                 "flag --transports-http-poll-enabled: invalid value 'maybe' for "
+                 "transports.http_poll.enabled: expected true or false");
+    const char *f7[] = {"--config", NULL};
+    assert_error(load(false, f7, NULL), CONF_EUSAGE, "flag --config needs a value");
+}
+END_TEST
+
+START_TEST(value_rules_have_their_own_messages)
+{
+    static const struct {
+        const char *flag, *value, *msg;
+    } cases[] = {
+        {"--level", "loud",
+         "flag --level: invalid value 'loud' for level: expected debug, info, warn or error"},
+        {"--log-format", "xml",
+         "flag --log-format: invalid value 'xml' for log_format: expected text or json"},
+        {"--server-bind", "localhost",
+         "flag --server-bind: invalid value 'localhost' for server.bind: expected an IPv4 or "
+         "IPv6 address such as 0.0.0.0, 127.0.0.1 or ::"},
+        {"--server-url", "localhost:8001",
+         "flag --server-url: invalid value 'localhost:8001' for server.url: expected an http:// "
+         "or https:// URL"},
+        {"--server-host", "",
+         "flag --server-host: invalid value '' for server.host: must not be "
+         "empty"},
+        {"--storage-type", "postgres",
+         "flag --storage-type: invalid value 'postgres' for storage.type: the postgres backend "
+         "is not implemented by resonate-c; use 'sqlite'"},
+        {"--storage-type", "oracle",
+         "flag --storage-type: invalid value 'oracle' for storage.type: unknown storage "
+         "backend. Valid options are 'sqlite', 'postgres', and 'mysql' (resonate-c implements "
+         "'sqlite')"},
+        {"--storage-mysql-url", "mysql://x",
+         "flag --storage-mysql-url: the MySQL backend is not implemented by resonate-c (this "
+         "flag selects it)"},
+        {"--transports-gcps-enabled", "true",
+         "flag --transports-gcps-enabled: invalid value 'true' for transports.gcps.enabled: the "
+         "Google Cloud Pub/Sub transport is not implemented by resonate-c"},
+        {"--transports-bash-exec-enabled", "true",
+         "flag --transports-bash-exec-enabled: invalid value 'true' for "
+         "transports.bash_exec.enabled: the bash exec transport is not implemented by "
+         "resonate-c"},
+        {"--transports-http-push-auth-mode", "bearer",
+         "flag --transports-http-push-auth-mode: invalid value 'bearer' for "
+         "transports.http_push.auth.mode: authenticated HTTP push ('bearer') is not implemented "
+         "by resonate-c; pushes are sent without credentials, so only 'none' is accepted"},
+        {"--transports-http-push-auth-mode", "magic",
+         "flag --transports-http-push-auth-mode: invalid value 'magic' for "
+         "transports.http_push.auth.mode: expected none, bearer or gcp"},
+        {"--server-cors-allow-origin", "https://a.example/",
+         "flag --server-cors-allow-origin: invalid value for server.cors.allow_origins: "
+         "'https://a.example/' is not an origin: an origin has no path (browsers send e.g. "
+         "https://app.example.com, without a trailing slash)"},
+        {"--server-cors-allow-origin", "a.example",
+         "flag --server-cors-allow-origin: invalid value for server.cors.allow_origins: "
+         "'a.example' is not an origin (expected scheme://host[:port], or *)"},
+        {"--transports-http-push-concurrency", "0",
+         "flag --transports-http-push-concurrency: invalid value '0' for "
+         "transports.http_push.concurrency: expected an integer from 1 to 100000"},
+        {"--auth-publickey", "",
+         "flag --auth-publickey: invalid value '' for auth.publickey: "
+         "must not be empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *flags[] = {cases[i].flag, cases[i].value, NULL};
+        conf_status_t st = load(false, flags, NULL);
+        ck_assert_msg(st == CONF_EUSAGE, "%s %s: status %d", cases[i].flag, cases[i].value, st);
+        ck_assert_str_eq(err, cases[i].msg);
+    }
+}
+END_TEST
+
+START_TEST(issuer_without_public_key_is_refused)
+{
+    write_file(file, "[auth]\niss = \"me\"\n");
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want,
+             "%s:2: auth.iss is set but auth.publickey is not, so no token would be checked; "
+             "set auth.publickey (a key file, or none)",
+             file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+    const char *flags[] = {"--auth-publickey", "none", NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
+    ck_assert_str_eq(cfg.auth_iss, "me");
+    const char *aud[] = {"--auth-aud", "x", NULL};
+    unlink(file);
+    assert_error(load(false, aud, NULL), CONF_ECONFIG,
+                 "flag --auth-aud: auth.aud is set but auth.publickey is not, so no token would "
+                 "be checked; set auth.publickey (a key file, or none)");
+}
+END_TEST
+
+START_TEST(unimplemented_keys_are_accepted_with_a_warning)
+{
+    write_file(file, "[storage.postgres]\nurl = \"postgres://x\"\npool_size = 5\n"
+                     "[transports.gcps]\nenabled = false\n"
+                     "[transports.http_push.auth]\nmode = \"none\"\n");
+    const char *flags[] = {"--observability-otlp-endpoint", "x:4317", NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
+    /* two postgres keys and the otlp flag; the disabled values say nothing */
+    ck_assert_uint_eq(cfg.n_warnings, 3);
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof want,
+             "storage.postgres.url (%s:2) is not implemented by resonate-c and is ignored", file);
+    ck_assert_str_eq(cfg.warnings[0], want);
+    ck_assert_str_eq(cfg.warnings[2], "observability.otlp_endpoint (flag "
+                                      "--observability-otlp-endpoint) is not implemented by "
+                                      "resonate-c and is ignored");
+    /* still type-checked */
+    write_file(file, "[storage.postgres]\npool_size = \"5\"\n");
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(err, "storage.postgres.pool_size: expected an integer"));
+}
+END_TEST
+
+START_TEST(cors_flags_repeat_and_replace_the_configured_list)
+{
+    write_file(file, "[server.cors]\nallow_origins = [\"https://file.example\"]\n");
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_uint_eq(cfg.n_cors_origins, 1);
+    ck_assert_str_eq(cfg.cors_origins[0], "https://file.example");
+    const char *flags[] = {"--server-cors-allow-origin", "https://a.example",
+                           "--server-cors-allow-origin=http://localhost:3000", NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
+    ck_assert_uint_eq(cfg.n_cors_origins, 2);
+    ck_assert_str_eq(cfg.cors_origins[0], "https://a.example");
+    ck_assert_str_eq(cfg.cors_origins[1], "http://localhost:3000");
+    ck_assert_str_eq(conf_source(&cfg, "server.cors.allow_origins"),
+                     "flag --server-cors-allow-origin");
+}
+END_TEST
+
+START_TEST(switches_aliases_and_equals_forms)
+{
+    const char *flags[] = {
+        "--debug", "--api-auth-public-key", "none", "--level=DEBUG", "--auth-require-exp", "false",
+        NULL};
+    ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
+    ck_assert(cfg.debug);
+    ck_assert_str_eq(cfg.auth_publickey, "none");
+    ck_assert_str_eq(cfg.level, "DEBUG");
+    ck_assert(!cfg.auth_require_exp);
+    const char *off[] = {"--debug=false", NULL};
+    ck_assert_int_eq(load(false, off, NULL), CONF_OK);
+    ck_assert(!cfg.debug);
+}
+END_TEST
+
+START_TEST(conf_set_refuses_unknown_keys_with_a_suggestion)
+{
+    conf_defaults(&cfg, false);
+    ck_assert_int_eq(conf_set(&cfg, "messages.batch_sise", "1", "test", err, sizeof err), -1);
+    ck_assert_str_eq(err, "test: unknown configuration key 'messages.batch_sise' (did you mean "
+                          "'messages.batch_size'?)");
+    ck_assert_int_eq(conf_set(&cfg, "messages.batch_size", "7", "test", err, sizeof err), 0);
+    ck_assert_int_eq(cfg.messages_batch_size, 7);
+    ck_assert_str_eq(conf_source(&cfg, "messages.batch_size"), "test");
+    ck_assert_ptr_null(conf_source(&cfg, "nope"));
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("layers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, same_key_from_four_sources_later_wins);
+    tcase_add_test(tc, layers_combine_per_key);
+    tcase_add_test(tc, config_flag_replaces_the_search);
+    tcase_add_test(tc, file_search_walks_up_to_parent_directories);
+    tcase_add_test(tc, dev_forces_memory_database_unless_the_flag_says_otherwise);
+    tcase_add_test(tc, example_file_loads_and_changes_no_default);
+    tcase_add_test(tc, example_file_mentions_every_implemented_key);
+    tcase_add_test(tc, every_implemented_key_has_a_flag_in_help);
+    tcase_add_test(tc, help_flag_wins_over_everything);
+    tcase_add_test(tc, file_errors_name_the_file_line_and_key);
+    tcase_add_test(tc, missing_config_file_is_an_error_but_no_file_found_is_not);
+    tcase_add_test(tc, environment_errors_name_the_variable);
+    tcase_add_test(tc, environment_of_other_programs_is_ignored);
+    tcase_add_test(tc, environment_values_take_toml_forms);
+    tcase_add_test(tc, flag_errors_are_usage_errors);
+    tcase_add_test(tc, value_rules_have_their_own_messages);
+    tcase_add_test(tc, issuer_without_public_key_is_refused);
+    tcase_add_test(tc, unimplemented_keys_are_accepted_with_a_warning);
+    tcase_add_test(tc, cors_flags_repeat_and_replace_the_configured_list);
+    tcase_add_test(tc, switches_aliases_and_equals_forms);
+    tcase_add_test(tc, conf_set_refuses_unknown_keys_with_a_suggestion);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_SUITE(config_suite)
