@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
       libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(check nodejs npm clang-format curl)
+    pkgs+=(check nodejs npm clang-format curl wrk systemd python3 openssl)
 fi
 
 missing=()
