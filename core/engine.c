@@ -90,10 +90,10 @@ static int resume_awaiter(ctx_t *c, const char *awaiter)
     return task_to_pending(c, p, t->version);
 }
 
-/* Settles p (already pending in the store) and runs the settlement chain.
+/* First step of a settlement: the promise row, then its own task (T14).
  * p is updated in place to the settled record. */
-static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *value,
-                        int64_t settled_at)
+static int settle_one(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *value,
+                      int64_t settled_at)
 {
     store_t *st = c->st;
     p->state = state;
@@ -102,8 +102,6 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
     p->has_settled_at = true;
     p->settled_at = settled_at;
     TRY(st->v->promise_settle(st, p->id, state, &p->value, settled_at));
-
-    /* Own task (T14). */
     task_t *t = NULL;
     TRY(st->v->task_get(st, c->a, p->id, &t));
     if (t && t->state != TSTATE_FULFILLED) {
@@ -111,33 +109,63 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
         TRY(st->v->timer_delete(st, p->id));
         TRY(st->v->callback_delete_awaiter(st, p->id));
     }
-
-    /* Awaiters (T11). */
-    const char **awaiters = NULL;
-    size_t n = 0;
-    TRY(st->v->callback_ready(st, c->a, p->id, &awaiters, &n));
-    for (size_t i = 0; i < n; i++)
-        TRY(resume_awaiter(c, awaiters[i]));
-
-    /* Listeners. */
-    const char **addrs = NULL;
-    TRY(st->v->listener_take(st, c->a, p->id, &addrs, &n));
-    for (size_t i = 0; i < n; i++)
-        TRY(st->v->outbox_unblock(st, p->id, addrs[i]));
     return STORE_OK;
 }
 
-/* Lazy timeout: settles id if it is pending past its deadline. *out (when
- * non-NULL) receives the current record, NULL if there is none. */
+/* Rest of a settlement of id: awaiters resume (T11), listeners get their
+ * unblock. */
+static int settle_notify(ctx_t *c, const char *id)
+{
+    store_t *st = c->st;
+    const char **awaiters = NULL;
+    size_t n = 0;
+    TRY(st->v->callback_ready(st, c->a, id, &awaiters, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(resume_awaiter(c, awaiters[i]));
+    const char **addrs = NULL;
+    TRY(st->v->listener_take(st, c->a, id, &addrs, &n));
+    for (size_t i = 0; i < n; i++)
+        TRY(st->v->outbox_unblock(st, id, addrs[i]));
+    return STORE_OK;
+}
+
+/* Settles p (pending in the store) and runs the whole settlement chain. */
+static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *value,
+                        int64_t settled_at)
+{
+    TRY(settle_one(c, p, state, value, settled_at));
+    return settle_notify(c, p->id);
+}
+
+/* Lazy (and background) timeout of several ids as one batch, as the
+ * reference does: every due promise is settled and its own task fulfilled
+ * first, and only then are awaiters resumed, so a task whose own promise
+ * expires in the same batch is not resumed (and sent a stale execute).
+ * out[i] (when out is non-NULL) receives the current record of ids[i], NULL
+ * if there is none. */
+static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t **out)
+{
+    promise_t **due = arena_alloc(c->a, (n ? n : 1) * sizeof *due);
+    size_t n_due = 0;
+    for (size_t i = 0; i < n; i++) {
+        promise_t *p = NULL;
+        TRY(c->st->v->promise_get(c->st, c->a, ids[i], &p));
+        if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
+            TRY(settle_one(c, p, timeout_state(p), NULL, p->timeout_at));
+            due[n_due++] = p;
+        }
+        if (out)
+            out[i] = p;
+    }
+    for (size_t i = 0; i < n_due; i++)
+        TRY(settle_notify(c, due[i]->id));
+    return STORE_OK;
+}
+
+/* Lazy timeout of one id; *out (when non-NULL) receives its record. */
 static int try_timeout(ctx_t *c, const char *id, promise_t **out)
 {
-    promise_t *p = NULL;
-    TRY(c->st->v->promise_get(c->st, c->a, id, &p));
-    if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now)
-        TRY(settle_chain(c, p, timeout_state(p), NULL, p->timeout_at));
-    if (out)
-        *out = p;
-    return STORE_OK;
+    return timeout_batch(c, &id, 1, out);
 }
 
 /* Inserts a new promise (and its task when it has a target) as
@@ -236,9 +264,10 @@ static int op_register_callback(ctx_t *c, const request_t *r, response_t *resp)
 {
     store_t *st = c->st;
     const callback_req_t *q = &r->u.callback;
-    promise_t *awaited, *awaiter;
-    TRY(try_timeout(c, q->awaited, &awaited));
-    TRY(try_timeout(c, q->awaiter, &awaiter));
+    const char *ids[2] = {q->awaited, q->awaiter};
+    promise_t *recs[2];
+    TRY(timeout_batch(c, ids, 2, recs));
+    promise_t *awaited = recs[0], *awaiter = recs[1];
     bool has_target = awaiter && kvmap_get(&awaiter->tags, TAG_TARGET);
 
     if (awaited && awaiter && has_target) {
@@ -469,13 +498,16 @@ static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
     const char *id = r->u.task_suspend.id;
     task_t *before = NULL;
     TRY(st->v->task_get(st, c->a, id, &before));
-    task_t *t;
-    promise_t *p;
-    TRY(load_task(c, id, &t, &p));
     size_t n = r->u.task_suspend.n_awaited;
-    promise_t **aw = arena_alloc(c->a, (n ? n : 1) * sizeof *aw);
-    for (size_t i = 0; i < n; i++)
-        TRY(try_timeout(c, r->u.task_suspend.awaited[i], &aw[i]));
+    const char **ids = arena_alloc(c->a, (n + 1) * sizeof *ids);
+    promise_t **recs = arena_alloc(c->a, (n + 1) * sizeof *recs);
+    ids[0] = id;
+    memcpy(ids + 1, r->u.task_suspend.awaited, n * sizeof *ids);
+    TRY(timeout_batch(c, ids, n + 1, recs));
+    promise_t *p = recs[0], **aw = recs + 1;
+    task_t *t = NULL;
+    if (p)
+        TRY(st->v->task_get(st, c->a, id, &t));
     if (!holds(t, r->u.task_suspend.version)) {
         if (!before)
             response_error(resp, 404, "Task not found");
@@ -511,11 +543,13 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
 {
     const task_fence_t *q = &r->u.task_fence;
     const char *inner_id = q->is_create ? q->create.id : q->settle.id;
-    task_t *t;
-    promise_t *p;
-    TRY(load_task(c, q->id, &t, &p));
-    promise_t *ip;
-    TRY(try_timeout(c, inner_id, &ip));
+    const char *ids[2] = {q->id, inner_id};
+    promise_t *recs[2];
+    TRY(timeout_batch(c, ids, 2, recs));
+    promise_t *p = recs[0], *ip = recs[1];
+    task_t *t = NULL;
+    if (p)
+        TRY(c->st->v->task_get(c->st, c->a, q->id, &t));
     if (!t) {
         response_error(resp, 404, "Task not found");
         return 0;
@@ -927,8 +961,7 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
     const char **ids = NULL;
     size_t n = 0;
     TRY(st->v->promise_due(st, a, t, limit, &ids, &n));
-    for (size_t i = 0; i < n; i++)
-        TRY(try_timeout(&c, ids[i], NULL));
+    TRY(timeout_batch(&c, ids, n, NULL));
     *more |= n == limit;
 
     /* Task timers: retries re-dispatch, expired leases return to pending. */

@@ -392,6 +392,32 @@ START_TEST(promise_search_pages_with_cursor)
 }
 END_TEST
 
+START_TEST(tick_expiring_task_and_its_awaited_together_queues_no_stale_execute)
+{
+    /* Task a is suspended on a:1; both deadlines pass before one tick, a:1's
+     * first. a is fulfilled by its own timeout, so it must not be resumed. */
+    create("a", 5000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    create("a:1", 4000, no_tags(), 1000);
+    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
+    const char *aw[] = {"a:1"};
+    r.u.task_suspend.id = "a";
+    r.u.task_suspend.version = 1;
+    r.u.task_suspend.awaited = aw;
+    r.u.task_suspend.n_awaited = 1;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    tick(6000);
+    json_t *s = snap();
+    ck_assert_str_eq(str_at(json_array_get(json_object_get(s, "tasks"), 0), "state"), "fulfilled");
+    /* Only the creation's execute (version 0) may be queued; a resume would
+     * have replaced it with version 1. */
+    json_t *msgs = json_object_get(s, "messages");
+    ck_assert_int_eq(json_array_size(msgs), 1);
+    json_t *data = json_object_get(json_object_get(json_array_get(msgs, 0), "message"), "data");
+    ck_assert_int_eq(int_at(json_object_get(data, "task"), "version"), 0);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -418,6 +444,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, expired_lease_returns_task_to_pending_on_tick);
     tcase_add_test(tt, heartbeat_with_empty_list_renews_every_lease_of_the_pid);
     tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
+    tcase_add_test(tt, tick_expiring_task_and_its_awaited_together_queues_no_stale_execute);
     suite_add_tcase(s, tt);
     TCase *ts = tcase_create("schedules");
     tcase_add_checked_fixture(ts, setup, teardown);
