@@ -130,6 +130,8 @@ static bool run_tick(exec_t *ex)
         log_error("tick: %s", store_errmsg(st));
         goto done;
     }
+    if (ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
+        log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
     if (engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
         log_error("tick failed: %s", store_errmsg(st));
         st->v->rollback(st);
@@ -215,9 +217,15 @@ static void *exec_main(void *arg)
         }
         pthread_mutex_unlock(&ex->mu);
 
+        /* Delivery outcomes must reach the store even when no request comes
+         * to carry them: until then a failed message stays "in flight" and
+         * is never retried (an unblock for a worker that is reconnecting
+         * after a restart would wait for its 60 s listener refresh). So an
+         * idle server records them on a push result (woken) or at the next
+         * delivery round. */
         if (batch)
             run_batch(ex, batch);
-        else if (woken && outbox_dirty(ex->outbox))
+        else if (ex->outbox && (woken || past(&next_deliver)) && outbox_dirty(ex->outbox))
             run_flush(ex);
         /* Deliver right after a commit (a settle's unblock goes out now, not
          * at the next scan), and every poll interval for retries. */

@@ -520,15 +520,6 @@ uint16_t http_port(const http_t *h)
     return h->port;
 }
 
-void http_quiesce(http_t *h)
-{
-    if (h && h->d) {
-        MHD_socket fd = MHD_quiesce_daemon(h->d);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
-}
-
 void http_stop(http_t *h)
 {
     if (!h)

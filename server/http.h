@@ -39,9 +39,6 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen);
 /* The port actually bound. */
 uint16_t http_port(const http_t *h);
 
-/* Stops accepting new connections (in-flight requests continue). */
-void http_quiesce(http_t *h);
-
 /* Closes every connection and frees h. Call after the store thread has
  * answered every job (exec_stop), so no connection is still suspended. */
 void http_stop(http_t *h);

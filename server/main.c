@@ -394,7 +394,9 @@ static int run_server(const char *cmd, int argc, char **argv)
     log_info("Received %s, initiating graceful shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     notify_systemd("STOPPING=1\nSTATUS=Shutting down");
     wd_running = watchdog_start(&wd, cfg.server_shutdown_timeout);
-    http_quiesce(h);
+    /* The listener stays open until http_stop: libmicrohttpd's quiesce
+     * races its epoll worker threads and can abort. Requests arriving now are
+     * served until exec_stop, and answered 503 after. */
     rc = 0;
 done:
     /* Order matters: stop the scrapes (they read exec), end the SSE
