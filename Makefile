@@ -24,6 +24,9 @@ LIB_SRC  := $(sort $(wildcard core/*.c store/*.c auth/*.c conf/*.c server/*.c))
 LIB_SRC  := $(filter-out server/main.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 
+# `make V=1` shows full command lines.
+Q = $(if $(V),,@)
+
 rel_obj = $(patsubst %.c,$(BUILD)/rel/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
 
@@ -34,24 +37,30 @@ resonate: $(BUILD)/rel/resonate
 	cp $< $@
 
 $(BUILD)/rel/resonate: $(call rel_obj,$(LIB_SRC) server/main.c)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) server/main.c)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(TEST_SRC))
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(TEST_SRC))
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(if $(V),,@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(REL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+	$(if $(V),,@echo "  CC san  $<")
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Unit tests only, both flavours (fast inner loop).
 unit: $(BUILD)/rel/unit $(BUILD)/san/unit

@@ -17,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest token accepted; longer ones are rejected before any parsing. */
-#define AUTH_MAX_TOKEN 8192
+/* Longest token accepted; longer ones are rejected before any parsing.
+ * 6 KiB keeps a token in an Authorization header (as the SDK sends it)
+ * within the 8 KiB the HTTP layer gives each connection for its headers. */
+#define AUTH_MAX_TOKEN 6144
 /* Longest prefix claim accepted, in bytes. */
 #define AUTH_PREFIX_MAX 255
 /* Cache entries when auth_config_t.cache_size is 0. */

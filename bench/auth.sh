@@ -3,30 +3,33 @@
 # dev` with EdDSA auth on versus off, measured in the same run on the same
 # machine (issue 4 goal: on >= 0.9 x off).
 #
-#   (1) auth off                     no token
-#   (2) auth on, head.auth           the same token every request: after the
-#                                    first, answered by the verified-token cache
-#   (3) auth on, Authorization       same, token in the header
-#   (4) auth on, fresh tokens        a different token per request, cycling
-#                                    through BENCH_FRESH (default 20000, more
-#                                    than the 4096-entry cache) tokens: a full
-#                                    Ed25519 verification per request
-#                                    (needs node + tests/node/node_modules/jose
-#                                    to mint them; skipped otherwise)
-#   (5) auth off again               drift check; "off" = mean of (1) and (5)
+# Two servers run side by side, one without auth and one with an Ed25519
+# key; wrk loads one at a time, alternating off / on for BENCH_ROUNDS
+# rounds (default 3) so that drift in the machine's load hits both alike.
+# "on" sends the same token in head.auth every request (after the first,
+# answered by the verified-token cache). Then, on the auth server:
+#   - the same token in "Authorization: Bearer";
+#   - a fresh token per request, cycling through BENCH_FRESH (default 20000,
+#     more than the 4096-entry cache) tokens: a full Ed25519 verification
+#     per request (minted with node + tests/node/node_modules/jose; skipped
+#     when those are missing).
+# Besides req/s (sensitive to anything else running on the machine), each
+# run reports the server's CPU time per request from /proc (much less so).
 #
 # The token carries prefix "bench:" and the id is "bench:p", so the prefix
 # check runs too. BENCH_OP=create measures promise.create of unique ids
 # instead of promise.get. Load: wrk, BENCH_THREADS x BENCH_CONNECTIONS for
-# BENCH_DURATION seconds per run (defaults 2 x 64, 8 s). Only 127.0.0.1; by
-# hand only, never part of the tests. Binary: $RESONATE_BIN or ./resonate.
+# BENCH_DURATION seconds per run (defaults 2 x 64, 5 s; about 45 s in all).
+# Only 127.0.0.1; by hand only, never part of the tests. Binary:
+# $RESONATE_BIN or ./resonate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${BENCH_DURATION:-8}
+DUR=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 FRESH=${BENCH_FRESH:-20000}
+ROUNDS=${BENCH_ROUNDS:-3}
 BIN=${RESONATE_BIN:-./resonate}
 export BENCH_OP=${BENCH_OP:-get}
 export BENCH_RUN=${BENCH_RUN:-$(date +%s)-$$}
@@ -78,53 +81,57 @@ http_status() { # port path
     echo "${line:-000}"
 }
 
-SERVER=
-PORT=
-start_server() { # label [auth flags...]
-    local label=$1
-    shift
-    PORT=$(free_port)
-    "$BIN" dev --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
-        --level warn "$@" 2>"$OUT/$label.log" &
-    SERVER=$!
-    PIDS+=("$SERVER")
+# Starts `resonate dev` on port (extra flags after the label); sets SPID.
+SPID=
+start_server() { # port label [flags...]
+    local port=$1 label=$2
+    shift 2
+    "$BIN" dev --server-port "$port" --server-bind 127.0.0.1 --observability-metrics-port 0 \
+        --level warn "$@" >"$OUT/$label.out" 2>"$OUT/$label.log" &
+    SPID=$!
+    PIDS+=("$SPID")
     for _ in $(seq 1 200); do
-        kill -0 "$SERVER" 2>/dev/null || { tail -n 20 "$OUT/$label.log" >&2; die "server exited during startup"; }
-        [ "$(http_status "$PORT" /health)" = 200 ] && return
+        kill -0 "$SPID" 2>/dev/null || { tail -n 20 "$OUT/$label.log" >&2; die "server exited during startup"; }
+        [ "$(http_status "$port" /health)" = 200 ] && return
         sleep 0.05
     done
     die "server not ready"
 }
 
-stop_server() {
-    kill "$SERVER" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-}
+# CPU time (user + system) of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
 
-# The promise every promise.get reads; $1 = token or "".
-seed() {
+# The promise every promise.get reads; $2 = token or "".
+seed() { # port token
     local auth="" got
-    [ -n "$1" ] && auth=",\"auth\":\"$1\""
-    got=$(http_post "$PORT" "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"seed\",\"version\":\"2026-04-01\"$auth},\"data\":{\"id\":\"$BENCH_ID\",\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}")
+    [ -n "$2" ] && auth=",\"auth\":\"$2\""
+    got=$(http_post "$1" "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"seed\",\"version\":\"2026-04-01\"$auth},\"data\":{\"id\":\"$BENCH_ID\",\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}")
     case "$got" in *'"status":200'*) ;; *) die "seeding $BENCH_ID failed: $got" ;; esac
 }
 
-# Runs wrk with BENCH_AUTH=$2; sets RPS and BAD (non-2xx + socket errors).
-run_wrk() { # label mode
-    local log="$OUT/wrk-$2-$1.txt"
-    BENCH_AUTH=$2 timeout $((DUR + 30)) wrk -t "$THREADS" -c "$CONNS" -d "${DUR}s" --latency \
-        -s bench/auth.lua "http://127.0.0.1:$PORT/" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed"; }
+# Runs wrk with BENCH_AUTH=mode against port; sets RPS, CPU (server CPU
+# microseconds per request, immune to other load on the machine) and BAD
+# (non-2xx + socket errors).
+run_wrk() { # port pid label mode
+    local log="$OUT/wrk-$4-$RANDOM.txt" c0 c1 n non2xx sockerr p99
+    c0=$(cpu_ticks "$2")
+    BENCH_AUTH=$4 timeout $((DUR + 30)) wrk -t "$THREADS" -c "$CONNS" -d "${DUR}s" --latency \
+        -s bench/auth.lua "http://127.0.0.1:$1/" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed"; }
+    c1=$(cpu_ticks "$2")
     RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
-    local non2xx sockerr p99
+    n=$(awk '/requests in/ {print $1}' "$log")
+    CPU=$(awk -v d=$((c1 - c0)) -v n="$n" -v t="$TICK" 'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / t / n; else print "?" }')
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$log")
     sockerr=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$log")
     p99=$(awk '$1 == "99%" {print $2}' "$log")
     BAD=$(( ${non2xx:-0} + ${sockerr:-0} ))
-    printf '  %-40s %8s req/s   p99 %9s   errors %s\n' "$1" "$RPS" "$p99" "$BAD"
-    [ "$BAD" -eq 0 ] || echo "  WARNING: $BAD failed requests: the figure above is not a valid measurement"
+    printf '  %-40s %8s req/s   %6s us CPU/req   p99 %9s   errors %s\n' "$3" "$RPS" "$CPU" "$p99" "$BAD"
+    [ "$BAD" -eq 0 ] || echo "  WARNING: $BAD failed requests: the figures above are not a valid measurement"
 }
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.3f", a / b; else print "?" }'; }
 
 # ---- keys and tokens -----------------------------------------------------------
 openssl genpkey -algorithm ed25519 -out "$OUT/private.pem" 2>/dev/null
@@ -153,43 +160,46 @@ fi
 
 echo "== resonate-c auth benchmark: $(nproc) cores, wrk $THREADS threads x $CONNS connections, ${DUR}s per run, promise.$BENCH_OP"
 echo "   server: $BIN ($("$BIN" --version 2>/dev/null || echo unknown version)), resonate dev, EdDSA key"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews req/s, not CPU/req)"
 
-# ---- (1) off ---------------------------------------------------------------
-start_server off1
-seed ""
-run_wrk "(1) auth off" none
-OFF1=$RPS
-stop_server
+# Both servers run for the whole benchmark (an idle one costs nothing); runs
+# alternate off/on so that drift in the machine's load hits both alike.
+P_OFF=$(free_port)
+start_server "$P_OFF" off
+S_OFF=$SPID
+P_ON=$(free_port)
+start_server "$P_ON" on --auth-publickey "$OUT/public.pem"
+S_ON=$SPID
+seed "$P_OFF" ""
+seed "$P_ON" "$BENCH_TOKEN"
 
-# ---- (2)-(4) on --------------------------------------------------------------
-start_server on --auth-publickey "$OUT/public.pem"
-seed "$BENCH_TOKEN"
-run_wrk "(2) auth on, head.auth (cached)" head
-ON_HEAD=$RPS
-run_wrk "(3) auth on, Authorization (cached)" header
-ON_HDR=$RPS
-ON_FRESH=
+OFF_R="" ON_R="" OFF_C="" ON_C=""
+for r in $(seq 1 "$ROUNDS"); do
+    run_wrk "$P_OFF" "$S_OFF" "round $r: auth off" none
+    OFF_R="$OFF_R $RPS"; OFF_C="$OFF_C $CPU"
+    run_wrk "$P_ON" "$S_ON" "round $r: auth on, head.auth (cached)" head
+    ON_R="$ON_R $RPS"; ON_C="$ON_C $CPU"
+done
+run_wrk "$P_ON" "$S_ON" "auth on, Authorization (cached)" header
+HDR_R=$RPS HDR_C=$CPU
+FRESH_R="" FRESH_C=""
 if [ "$HAVE_FRESH" = 1 ]; then
-    run_wrk "(4) auth on, fresh token per request" fresh
-    ON_FRESH=$RPS
+    run_wrk "$P_ON" "$S_ON" "auth on, fresh token per request" fresh
+    FRESH_R=$RPS FRESH_C=$CPU
 else
-    echo "  (4) skipped: node and tests/node/node_modules/jose are needed to mint $FRESH tokens"
+    echo "  fresh tokens skipped: node and tests/node/node_modules/jose are needed to mint them"
 fi
-stop_server
+grep -iE "error|sanitizer" "$OUT/on.log" "$OUT/off.log" | head -5 || true
 
-# ---- (5) off again -----------------------------------------------------------
-start_server off2
-seed ""
-run_wrk "(5) auth off (again)" none
-OFF2=$RPS
-stop_server
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.3f", a / b; else print "?" }'; }
-OFF=$(awk -v a="$OFF1" -v b="$OFF2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+OFF=$(median <<<"$OFF_R") ON=$(median <<<"$ON_R")
+OFFC=$(median <<<"$OFF_C") ONC=$(median <<<"$ON_C")
 echo
-echo "== summary (promise.$BENCH_OP req/s)"
-echo "   auth off (mean of 1 and 5):       $OFF   (runs: $OFF1, $OFF2)"
-echo "   on, head.auth, cached token:      $ON_HEAD   ratio $(ratio "$ON_HEAD" "$OFF")   (goal >= 0.9)"
-echo "   on, Authorization, cached token:  $ON_HDR   ratio $(ratio "$ON_HDR" "$OFF")"
-[ -n "$ON_FRESH" ] && echo "   on, fresh token per request:      $ON_FRESH   ratio $(ratio "$ON_FRESH" "$OFF")"
+echo "== summary (promise.$BENCH_OP; medians of $ROUNDS alternating rounds)"
+printf '   %-34s %8s req/s  %6s us CPU/req\n' "auth off" "$OFF" "$OFFC"
+printf '   %-34s %8s req/s  %6s us CPU/req   throughput ratio %s (goal >= 0.9), CPU ratio off/on %s\n' \
+    "auth on, head.auth, cached token" "$ON" "$ONC" "$(ratio "$ON" "$OFF")" "$(ratio "$OFFC" "$ONC")"
+printf '   %-34s %8s req/s  %6s us CPU/req   throughput ratio %s, CPU ratio off/on %s\n' \
+    "auth on, Authorization, cached" "$HDR_R" "$HDR_C" "$(ratio "$HDR_R" "$OFF")" "$(ratio "$OFFC" "$HDR_C")"
+[ -n "$FRESH_R" ] && printf '   %-34s %8s req/s  %6s us CPU/req   throughput ratio %s, CPU ratio off/on %s\n' \
+    "auth on, fresh token per request" "$FRESH_R" "$FRESH_C" "$(ratio "$FRESH_R" "$OFF")" "$(ratio "$OFFC" "$FRESH_C")"
 exit 0

@@ -171,12 +171,28 @@ size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **
     case OP_TASK_FULFILL:
         *ids = &r->u.task_fulfill.id;
         return 1;
-    case OP_TASK_SUSPEND:
-        *ids = &r->u.task_suspend.id;
-        return 1;
-    case OP_TASK_FENCE:
-        *ids = &r->u.task_fence.id;
-        return 1;
+    case OP_TASK_SUSPEND: {
+        /* Stricter than the reference, which checks only data.id: a task
+         * may not wait on promises outside the token's prefix either. */
+        size_t n = r->u.task_suspend.n_awaited;
+        const char **list = arena_alloc(a, (n + 1) * sizeof *list);
+        list[0] = r->u.task_suspend.id;
+        for (size_t i = 0; i < n; i++)
+            list[i + 1] = r->u.task_suspend.awaited[i];
+        *ids = list;
+        return n + 1;
+    }
+    case OP_TASK_FENCE: {
+        /* Stricter than the reference: the fenced create/settle must also
+         * stay inside the prefix, or a token could reach other tenants'
+         * promises through a task it holds. */
+        const task_fence_t *f = &r->u.task_fence;
+        const char **list = arena_alloc(a, 2 * sizeof *list);
+        list[0] = f->id;
+        list[1] = f->is_create ? f->create.id : f->settle.id;
+        *ids = list;
+        return 2;
+    }
     case OP_SCHEDULE_CREATE:
         *ids = &r->u.schedule_create.promise_id;
         return 1;

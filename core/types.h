@@ -238,7 +238,9 @@ typedef struct request {
 /* The resource ids an operation touches, for prefix authorization
  * (operations.md §3.6): data.id for most kinds, data.awaited for callbacks
  * and listeners, action.data.id for task.create, promiseId for
- * schedule.create, every task id of a heartbeat. Searches, debug kinds and
+ * schedule.create, every task id of a heartbeat, and (stricter than the
+ * reference) a fence's inner promise id and a suspend's awaited ids.
+ * Searches, debug kinds and
  * unknown kinds have none (so a prefixed token may not use them). *ids
  * points into the request or into a list allocated from a; returns the
  * count. */

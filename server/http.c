@@ -307,7 +307,9 @@ static bool authenticate(conn_t *c, auth_claims_t *claims, response_t *err)
 static bool authorize(conn_t *c, const auth_claims_t *claims, response_t *err)
 {
     const char *const *ids = NULL;
-    size_t n = request_resource_ids(&c->req, c->arena, &ids);
+    /* An unknown kind names no resource: a prefixed token is refused before
+     * the kind is even reported as unknown. */
+    size_t n = c->req.op == OP_UNKNOWN ? 0 : request_resource_ids(&c->req, c->arena, &ids);
     /* The SDK's heartbeat names no task: it only renews the caller's own
      * leases, so it needs no resource check. */
     if (c->req.op == OP_TASK_HEARTBEAT && n == 0)
@@ -340,6 +342,9 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
      * caller. */
     auth_claims_t claims;
     if (c->h->cfg.auth && !authenticate(c, &claims, &err))
+        goto answer;
+    c->req.op = op_from_name(c->env.kind);
+    if (c->h->cfg.auth && c->req.op == OP_UNKNOWN && !authorize(c, &claims, &err))
         goto answer;
     if (wire_decode_request(c->arena, &c->env, c->h->cfg.debug, &c->req, &err) != 0)
         goto answer;

@@ -4,14 +4,32 @@
  * invariant that makes suspend/resume safe: a stream's `suspended` flag is
  * set, and MHD_suspend_connection called, under the lock by the content
  * reader; poll_send and friends resume only streams whose flag is set, and
- * clear it under the same lock, so a resume never precedes its suspend. */
+ * clear it under the same lock, so a resume never precedes its suspend.
+ *
+ * Hang-ups: libmicrohttpd does not watch a suspended connection, so an idle
+ * stream whose client went away would keep its registration (and its place
+ * under max_streams, refusing reconnecting workers with 503) until the next
+ * keep-alive. One watcher thread per hub waits on an epoll set holding every
+ * stream's socket for EPOLLRDHUP (an SSE client never sends after its
+ * request, so any readiness we ask for means it is gone) and ends the stream
+ * at once.
+ *
+ * Keep-alives: writing a comment to every stream at once makes
+ * libmicrohttpd resume, write and re-suspend thousands of connections in one
+ * burst, stalling requests (and message delivery, behind the hub lock) for
+ * a noticeable time with 10k pollers. So poll_keepalive only starts a round,
+ * and the watcher thread walks the streams a slice at a time, releasing the
+ * lock and pausing between slices. */
 #include "server/poll.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define BUCKETS 4096
 
@@ -35,6 +53,8 @@ struct stream {
     char *prefix; /* NULL = every message */
     frame_t *head, *tail;
     size_t queued;
+    uint32_t serial; /* tells a stale epoll event from one for a reused fd */
+    bool watched;    /* s->fd is in hub->epfd and hub->by_fd */
     bool suspended;
     bool closing;
 };
@@ -53,7 +73,23 @@ struct poll_hub {
     stream_t *by_id[BUCKETS];
     size_t count, max_streams, buffer;
     bool closing;
+    /* watcher thread: hang-ups and keep-alive rounds */
+    int epfd, ctlfd; /* ctlfd: eventfd waking the watcher (stop, keep-alive) */
+    pthread_t watcher;
+    bool stopping;
+    bool ka_running; /* a keep-alive round is under way; cursor below */
+    size_t ka_bucket, ka_index;
+    group_t *ka_group; /* groups live as long as the hub, so this stays valid */
+    stream_t **by_fd;  /* watched streams by socket; owned array */
+    size_t n_by_fd;
+    uint32_t next_serial;
 };
+
+/* epoll key of ctlfd; stream keys are (serial << 32 | fd). */
+#define CTL_KEY UINT64_MAX
+/* A keep-alive round touches this many streams per slice, then pauses. */
+#define KA_SLICE 128
+#define KA_PAUSE_MS 2
 
 static uint32_t hash2(const char *a, const char *b)
 {
@@ -66,21 +102,56 @@ static uint32_t hash2(const char *a, const char *b)
     return h % BUCKETS;
 }
 
+static void *watch_main(void *arg);
+
 poll_hub_t *poll_hub_new(size_t max_streams, size_t buffer)
 {
     poll_hub_t *hub = calloc(1, sizeof *hub);
     if (!hub)
         return NULL;
-    pthread_mutex_init(&hub->mu, NULL);
     hub->max_streams = max_streams;
     hub->buffer = buffer ? buffer : 100;
+    hub->epfd = epoll_create1(EPOLL_CLOEXEC);
+    hub->ctlfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = CTL_KEY};
+    if (hub->epfd < 0 || hub->ctlfd < 0 ||
+        epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->ctlfd, &ev) != 0)
+        goto fail;
+    pthread_mutex_init(&hub->mu, NULL);
+    if (pthread_create(&hub->watcher, NULL, watch_main, hub) != 0) {
+        pthread_mutex_destroy(&hub->mu);
+        goto fail;
+    }
     return hub;
+fail:
+    if (hub->epfd >= 0)
+        close(hub->epfd);
+    if (hub->ctlfd >= 0)
+        close(hub->ctlfd);
+    free(hub);
+    return NULL;
+}
+
+/* Wakes the watcher thread. */
+static void kick(poll_hub_t *hub)
+{
+    uint64_t one = 1;
+    ssize_t w = write(hub->ctlfd, &one, sizeof one); /* cannot fail: counter far from overflow */
+    (void)w;
 }
 
 void poll_hub_free(poll_hub_t *hub)
 {
     if (!hub)
         return;
+    pthread_mutex_lock(&hub->mu);
+    hub->stopping = true;
+    pthread_mutex_unlock(&hub->mu);
+    kick(hub);
+    pthread_join(hub->watcher, NULL);
+    close(hub->epfd);
+    close(hub->ctlfd);
+    free(hub->by_fd);
     for (size_t i = 0; i < BUCKETS; i++) {
         group_t *g = hub->groups[i];
         while (g) {
@@ -145,6 +216,51 @@ static void wake(stream_t *s)
     }
 }
 
+/* Adds s's socket to the hang-up watcher; caller holds the lock. Without it
+ * (no fd, out of memory) the stream still works: its hang-up is then found
+ * by the probes before a send and at keep-alives. */
+static void watch(poll_hub_t *hub, stream_t *s)
+{
+    if (s->fd < 0)
+        return;
+    size_t fd = (size_t)s->fd;
+    if (fd >= hub->n_by_fd) {
+        size_t n = hub->n_by_fd ? hub->n_by_fd : 1024;
+        while (n <= fd)
+            n *= 2;
+        stream_t **nb = realloc(hub->by_fd, n * sizeof *nb);
+        if (!nb)
+            return;
+        memset(nb + hub->n_by_fd, 0, (n - hub->n_by_fd) * sizeof *nb);
+        hub->by_fd = nb;
+        hub->n_by_fd = n;
+    }
+    s->serial = ++hub->next_serial;
+    /* No EPOLLIN: the client sends nothing after its request, and a level-
+     * triggered read event would fire forever for a pipelined byte. */
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT,
+                             .data.u64 = (uint64_t)s->serial << 32 | (uint32_t)s->fd};
+    if (epoll_ctl(hub->epfd, EPOLL_CTL_ADD, s->fd, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(hub->epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0))
+        return;
+    hub->by_fd[fd] = s;
+    s->watched = true;
+}
+
+/* Removes s from the watcher; caller holds the lock. libmicrohttpd frees the
+ * response before it closes the socket, but should the number already have
+ * been reused by a newer stream, that stream's entry is left alone. */
+static void unwatch(poll_hub_t *hub, stream_t *s)
+{
+    if (!s->watched)
+        return;
+    s->watched = false;
+    if (hub->by_fd[s->fd] != s)
+        return;
+    hub->by_fd[s->fd] = NULL;
+    epoll_ctl(hub->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -194,6 +310,7 @@ static void stream_free(void *cls)
         pp = &(*pp)->id_next;
     *pp = s->id_next;
     hub->count--;
+    unwatch(hub, s);
     pthread_mutex_unlock(&hub->mu);
     while (s->head) {
         frame_t *f = s->head;
@@ -250,6 +367,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     s->id_next = hub->by_id[b];
     hub->by_id[b] = s;
     hub->count++;
+    watch(hub, s);
     /* A first comment makes the stream (and the client's "open") happen at
      * once rather than with the first message. */
     enqueue(s, "", ": connected", 11, "\n\n");
@@ -358,7 +476,8 @@ static void keepalive_one(stream_t *s)
 {
     if (s->closing)
         return;
-    if (peer_gone(s))
+    /* A watched stream's hang-up is seen by the watcher; probe the others. */
+    if (!s->watched && peer_gone(s))
         close_one(s);
     else if (!s->head && enqueue(s, "", ": keep-alive", 12, "\n\n"))
         wake(s);
@@ -367,8 +486,44 @@ static void keepalive_one(stream_t *s)
 void poll_keepalive(poll_hub_t *hub)
 {
     pthread_mutex_lock(&hub->mu);
-    each_stream(hub, keepalive_one);
+    bool start = !hub->ka_running;
+    if (start) {
+        hub->ka_running = true;
+        hub->ka_bucket = 0;
+        hub->ka_group = hub->groups[0];
+        hub->ka_index = 0;
+    }
     pthread_mutex_unlock(&hub->mu);
+    if (start)
+        kick(hub);
+}
+
+/* Runs one slice of the keep-alive round; caller holds the lock. Streams
+ * come and go between slices (a removal moves the group's last stream into
+ * the hole), so a round may skip or repeat a stream: it then gets its
+ * keep-alive one interval later, or a harmless second one. */
+static void keepalive_slice(poll_hub_t *hub)
+{
+    size_t done = 0;
+    while (done < KA_SLICE) {
+        group_t *g = hub->ka_group;
+        if (!g) {
+            if (++hub->ka_bucket >= BUCKETS) {
+                hub->ka_running = false;
+                return;
+            }
+            hub->ka_group = hub->groups[hub->ka_bucket];
+            hub->ka_index = 0;
+            continue;
+        }
+        if (hub->ka_index >= g->n) {
+            hub->ka_group = g->next;
+            hub->ka_index = 0;
+            continue;
+        }
+        keepalive_one(g->streams[hub->ka_index++]);
+        done++;
+    }
 }
 
 void poll_hub_close_all(poll_hub_t *hub)
@@ -377,6 +532,44 @@ void poll_hub_close_all(poll_hub_t *hub)
     hub->closing = true;
     each_stream(hub, close_one);
     pthread_mutex_unlock(&hub->mu);
+}
+
+/* The watcher thread: ends each stream whose socket reports a hang-up,
+ * and runs keep-alive rounds slice by slice. */
+static void *watch_main(void *arg)
+{
+    poll_hub_t *hub = arg;
+    struct epoll_event evs[64];
+    bool ka = false; /* a round is under way: come back after the pause */
+    for (;;) {
+        int n = epoll_wait(hub->epfd, evs, 64, ka ? KA_PAUSE_MS : -1);
+        if (n < 0 && errno != EINTR)
+            return NULL;
+        pthread_mutex_lock(&hub->mu);
+        for (int i = 0; i < n; i++) {
+            uint64_t key = evs[i].data.u64;
+            if (key == CTL_KEY) {
+                uint64_t v;
+                ssize_t r = read(hub->ctlfd, &v, sizeof v); /* reset; EAGAIN is fine */
+                (void)r;
+                continue;
+            }
+            size_t fd = (uint32_t)key;
+            stream_t *s = fd < hub->n_by_fd ? hub->by_fd[fd] : NULL;
+            /* The stream may have ended and its fd been reused since the
+             * event was queued: the serial tells. */
+            if (s && s->serial == (uint32_t)(key >> 32) && !s->closing)
+                close_one(s);
+        }
+        if (hub->stopping) {
+            pthread_mutex_unlock(&hub->mu);
+            return NULL;
+        }
+        if (hub->ka_running)
+            keepalive_slice(hub);
+        ka = hub->ka_running;
+        pthread_mutex_unlock(&hub->mu);
+    }
 }
 
 size_t poll_count(poll_hub_t *hub)

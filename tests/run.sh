@@ -5,7 +5,7 @@
 # real SDK). Ends with the line `N passed, N failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+BUILD=$(realpath -m "${BUILD:-build}")
 passed=0
 failed=0
 
@@ -20,6 +20,19 @@ count_check() { # $1 = log file of a Check runner
     failed=$((failed + f + e))
 }
 
+# Tokens minted by the `jose` npm package (fresh keys every run), checked by
+# the auth suite's jose_vectors test in both flavours below; that test skips
+# when RESONATE_JOSE_VECTORS is unset, so a failed generation counts here.
+echo "== jose vectors"
+vectors="$BUILD/jose-vectors.json"
+mkdir -p "$(dirname "$vectors")"
+if node tests/auth/jose-vectors.mjs "$vectors"; then
+    export RESONATE_JOSE_VECTORS="$vectors"
+else
+    echo "jose vectors: generation failed"
+    failed=$((failed + 1))
+fi
+
 for flavour in rel san; do
     echo "== unit tests ($flavour)"
     log=$(mktemp)
@@ -30,11 +43,11 @@ for flavour in rel san; do
 done
 
 # Node tests: each file is run by node's test runner against a fresh server.
-node_tests=$(ls tests/diff/*.test.mjs tests/e2e/*.test.mjs tests/cli/*.test.mjs tests/ops/*.test.mjs 2>/dev/null || true)
+node_tests=$(ls tests/diff/*.test.mjs tests/e2e/*.test.mjs tests/cli/*.test.mjs tests/ops/*.test.mjs tests/auth/*.test.mjs tests/transport/*.test.mjs 2>/dev/null || true)
 if [ -n "$node_tests" ]; then
     echo "== server tests"
     log=$(mktemp)
-    RESONATE_BIN="$PWD/$BUILD/san/resonate" ASAN_OPTIONS=detect_leaks=1 \
+    RESONATE_BIN="$BUILD/san/resonate" ASAN_OPTIONS=detect_leaks=1 \
         node --import ./tests/node/polyfill.mjs --test --test-concurrency=1 $node_tests 2>&1 | tee "$log"
     p=$(grep -E '^# pass [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
     f=$(grep -E '^# fail [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
