@@ -210,6 +210,12 @@ static const opt_t opts[] = {
      MS_MAX, NULL, "MS", "ms between outbox scans"},
     {"messages.batch_size", "--messages-batch-size", T_INT, OFF(messages_batch_size), 1, 100000,
      NULL, "N", "outbox rows per scan"},
+    {"messages.max_attempts", "--messages-max-attempts", T_INT, OFF(messages_max_attempts), 1, 1000,
+     NULL, "N", "failed deliveries before a message is dropped"},
+    {"messages.retry_base", "--messages-retry-base", T_INT, OFF(messages_retry_base), 1, MS_MAX,
+     NULL, "MS", "delay before the first retry of a failed delivery (doubles each time)"},
+    {"messages.retry_max", "--messages-retry-max", T_INT, OFF(messages_retry_max), 1, MS_MAX, NULL,
+     "MS", "longest delay between delivery retries"},
     {"transports.http_push.enabled", "--transports-http-push-enabled", T_BOOL,
      OFF(http_push_enabled), 0, 0, NULL, "true|false", "deliver to http:// addresses"},
     {"transports.http_push.concurrency", "--transports-http-push-concurrency", T_INT,
@@ -224,6 +230,9 @@ static const opt_t opts[] = {
      OFF(http_poll_max_connections), 1, 1000000, NULL, "N", "most concurrent poll streams"},
     {"transports.http_poll.buffer_size", "--transports-http-poll-buffer-size", T_INT,
      OFF(http_poll_buffer_size), 1, 1000000, NULL, "N", "messages queued per poll stream"},
+    {"transports.http_poll.keepalive", "--transports-http-poll-keepalive", T_INT,
+     OFF(http_poll_keepalive), 100, MS_MAX, NULL, "MS",
+     "ms between keep-alive comments on poll streams"},
     {"observability.metrics_port", "--observability-metrics-port", T_INT, OFF(metrics_port), 0,
      65535, NULL, "PORT", "Prometheus /metrics port (0 disables)"},
 
@@ -312,6 +321,9 @@ void conf_defaults(conf_t *c, bool dev)
     c->timeouts_poll_interval = 1000;
     c->messages_poll_interval = 100;
     c->messages_batch_size = 100;
+    c->messages_max_attempts = 10;
+    c->messages_retry_base = 500;
+    c->messages_retry_max = 30000;
     c->http_push_enabled = true;
     c->http_push_concurrency = 256;
     c->http_push_connect_timeout = 10000;
@@ -319,6 +331,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->http_poll_enabled = true;
     c->http_poll_max_connections = 1000;
     c->http_poll_buffer_size = 100;
+    c->http_poll_keepalive = 15000;
     c->metrics_port = 9090;
     c->sources = calloc(N_OPTS, sizeof *c->sources);
 }

@@ -46,8 +46,12 @@ typedef struct {
     int64_t timeouts_poll_interval;
     int64_t messages_poll_interval;
     int64_t messages_batch_size;
+    int64_t messages_max_attempts;
+    int64_t messages_retry_base;
+    int64_t messages_retry_max;
     int64_t http_poll_max_connections;
     int64_t http_poll_buffer_size;
+    int64_t http_poll_keepalive;
     bool http_poll_enabled;
     bool http_push_enabled;
     int64_t http_push_concurrency;

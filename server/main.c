@@ -73,13 +73,11 @@ static void serve_help(const char *cmd)
            "reported through $NOTIFY_SOCKET.\n");
 }
 
-#define KEEPALIVE_MS 15000
-
 /* Waits for SIGTERM/SIGINT, writing SSE keep-alives meanwhile and reloading
  * the auth keys on SIGHUP. Returns the signal. */
-static int wait_for_signal(const sigset_t *set, poll_hub_t *hub, auth_t *auth)
+static int wait_for_signal(const sigset_t *set, poll_hub_t *hub, auth_t *auth, int64_t keepalive_ms)
 {
-    struct timespec every = {KEEPALIVE_MS / 1000, 0};
+    struct timespec every = {keepalive_ms / 1000, (keepalive_ms % 1000) * 1000000L};
     for (;;) {
         int sig = sigtimedwait(set, NULL, &every);
         if (sig < 0) {
@@ -333,8 +331,9 @@ static int run_server(const char *cmd, int argc, char **argv)
             {
                 .server_url = url,
                 .batch = (size_t)cfg.messages_batch_size,
-                .max_attempts = 10,
-                .backoff_max_ms = 30000,
+                .max_attempts = (int)cfg.messages_max_attempts,
+                .backoff_base_ms = cfg.messages_retry_base,
+                .backoff_max_ms = cfg.messages_retry_max,
                 .hub = hub,
                 .push_enabled = cfg.http_push_enabled,
                 .push = {.concurrency = (size_t)cfg.http_push_concurrency,
@@ -390,7 +389,7 @@ static int run_server(const char *cmd, int argc, char **argv)
              cfg.debug ? "on" : "off", auth ? "on" : "off");
     notify_systemd("READY=1\nSTATUS=Serving");
 
-    int sig = wait_for_signal(&set, hub, auth);
+    int sig = wait_for_signal(&set, hub, auth, cfg.http_poll_keepalive);
     log_info("Received %s, initiating graceful shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     notify_systemd("STOPPING=1\nSTATUS=Shutting down");
     wd_running = watchdog_start(&wd, cfg.server_shutdown_timeout);

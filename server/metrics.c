@@ -345,7 +345,9 @@ int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     /* One thread: a scrape every few seconds needs no more. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* epoll, not select: with many poll streams open, the scrape's socket
+     * number can exceed FD_SETSIZE. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (!bind)
         bind = "0.0.0.0";
     if (inet_pton(AF_INET, bind, &sin->sin_addr) == 1) {

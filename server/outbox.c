@@ -69,7 +69,8 @@ static void settle_outcome(outbox_t *ob, outcome_t *o, bool delivered, int64_t n
                  o->attempts);
         return;
     }
-    int64_t backoff = (int64_t)500 << (o->attempts < 16 ? o->attempts : 16);
+    int shift = o->attempts - 1 < 20 ? o->attempts - 1 : 20;
+    int64_t backoff = ob->cfg.backoff_base_ms << shift;
     if (backoff > ob->cfg.backoff_max_ms)
         backoff = ob->cfg.backoff_max_ms;
     o->not_before = now + backoff;
@@ -110,6 +111,8 @@ outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
         ob->cfg.max_attempts = 10;
     if (ob->cfg.backoff_max_ms <= 0)
         ob->cfg.backoff_max_ms = 30000;
+    if (ob->cfg.backoff_base_ms <= 0)
+        ob->cfg.backoff_base_ms = 500;
     pthread_mutex_init(&ob->mu, NULL);
     if (cfg->push_enabled) {
         push_config_t pc = cfg->push;

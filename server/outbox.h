@@ -26,11 +26,12 @@
 typedef struct outbox outbox_t;
 
 typedef struct {
-    const char *server_url; /* head.serverUrl of execute messages (copied) */
-    size_t batch;           /* rows per delivery round */
-    int max_attempts;       /* failed deliveries before a row is dropped */
-    int64_t backoff_max_ms; /* ceiling of the retry back-off */
-    poll_hub_t *hub;        /* NULL: poll transport disabled */
+    const char *server_url;  /* head.serverUrl of execute messages (copied) */
+    size_t batch;            /* rows per delivery round */
+    int max_attempts;        /* failed deliveries before a row is dropped */
+    int64_t backoff_base_ms; /* delay before the first retry; doubles per failure */
+    int64_t backoff_max_ms;  /* ceiling of the retry back-off */
+    poll_hub_t *hub;         /* NULL: poll transport disabled */
     bool push_enabled;
     push_config_t push;      /* on_result/arg are set by outbox_new */
     void (*wake)(void *arg); /* asks the store thread to run soon */

@@ -88,8 +88,8 @@ struct poll_hub {
 /* epoll key of ctlfd; stream keys are (serial << 32 | fd). */
 #define CTL_KEY UINT64_MAX
 /* A keep-alive round touches this many streams per slice, then pauses. */
-#define KA_SLICE 128
-#define KA_PAUSE_MS 2
+#define KA_SLICE 64
+#define KA_PAUSE_MS 4
 
 static uint32_t hash2(const char *a, const char *b)
 {
