@@ -10,7 +10,6 @@
  * place, the request-completed callback. */
 #include "server/http.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/listen.h"
 #include "server/log.h"
 
 struct http {
@@ -454,17 +454,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    log_debug("http: %s", buf);
-}
-
 http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
 {
     http_t *h = calloc(1, sizeof *h);
@@ -482,24 +471,14 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     }
 
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    const char *bind = h->cfg.bind ? h->cfg.bind : "0.0.0.0";
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (inet_pton(AF_INET, bind, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(h->cfg.port);
-    } else if (inet_pton(AF_INET6, bind, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(h->cfg.port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "invalid bind address '%s' (expected an IPv4 or IPv6 address)", bind);
+    bool ipv6;
+    if (listen_addr(h->cfg.bind, h->cfg.port, &ss, &ipv6, err, errlen) != 0) {
         free(h);
         return NULL;
     }
+    const char *bind = h->cfg.bind ? h->cfg.bind : "0.0.0.0";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
 
     h->d = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -507,8 +486,8 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
         /* Idle SSE streams dominate memory: keep each
          * connection's pool small. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_EXTERNAL_LOGGER,
+        listen_mhd_log, (void *)"http", MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
                  (unsigned)h->cfg.port);

@@ -11,9 +11,9 @@
  * the Rust server's lazily registered metrics do. */
 #include "server/metrics.h"
 
-#include <arpa/inet.h>
+#include "server/listen.h"
+
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -322,17 +322,6 @@ static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *conn, const c
     return ret;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    log_debug("metrics http: %s", buf);
-}
-
 int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_fn gauges,
                   void *arg, char *err, size_t errlen)
 {
@@ -341,31 +330,21 @@ int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_
         return -1;
     }
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    /* One thread: a scrape every few seconds needs no more. */
-    /* epoll, not select: with many poll streams open, the scrape's socket
-     * number can exceed FD_SETSIZE. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    bool ipv6;
+    if (listen_addr(bind, port, &ss, &ipv6, err, errlen) != 0)
+        return -1;
     if (!bind)
         bind = "0.0.0.0";
-    if (inet_pton(AF_INET, bind, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-    } else if (inet_pton(AF_INET6, bind, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "invalid bind address '%s'", bind);
-        return -1;
-    }
+    /* One thread: a scrape every few seconds needs no more. epoll, not
+     * select: with many poll streams open, the scrape's socket number can
+     * exceed FD_SETSIZE. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     (ipv6 ? MHD_USE_IPv6 : 0);
     m->gauges = gauges;
     m->gauges_arg = arg;
     m->d = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, m, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            listen_mhd_log, (void *)"metrics http", MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!m->d) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", bind,

@@ -246,7 +246,7 @@ START_TEST(serve_reports_a_port_that_is_taken)
     ck_assert_int_eq(metrics_serve(m, "127.0.0.1", port, NULL, NULL, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "cannot listen on 127.0.0.1:"));
     ck_assert_int_eq(metrics_serve(m, "not-an-ip", port, NULL, NULL, err, sizeof err), -1);
-    ck_assert_str_eq(err, "invalid bind address 'not-an-ip'");
+    ck_assert_str_eq(err, "invalid bind address 'not-an-ip' (expected an IPv4 or IPv6 address)");
     close(fd);
 }
 END_TEST

@@ -1,0 +1,23 @@
+/* listen.h - what the two libmicrohttpd daemons (API and /metrics) share:
+ * turning a bind address into a socket address, and routing the library's
+ * own messages into our log. */
+#ifndef RESONATE_LISTEN_H
+#define RESONATE_LISTEN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Fills ss with bind (an IPv4 or IPv6 literal; NULL = 0.0.0.0) and port.
+ * *ipv6 tells whether MHD_USE_IPv6 is needed. Returns 0, or -1 with the
+ * reason in err. */
+int listen_addr(const char *bind, uint16_t port, struct sockaddr_storage *ss, bool *ipv6, char *err,
+                size_t errlen);
+
+/* An MHD_OPTION_EXTERNAL_LOGGER: logs at debug level, cls is a prefix
+ * string naming the daemon ("http", "metrics"). */
+void listen_mhd_log(void *cls, const char *fmt, va_list ap);
+
+#endif
