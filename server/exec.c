@@ -229,8 +229,10 @@ static void *exec_main(void *arg)
             run_flush(ex);
         /* Deliver right after a commit (a settle's unblock goes out now, not
          * at the next scan), and every poll interval for retries. */
-        if (ex->outbox && !ex->paused && (batch || past(&next_deliver))) {
-            bool more = outbox_deliver(ex->outbox, ex->st, exec_now(ex));
+        if (ex->outbox && (batch || past(&next_deliver))) {
+            /* While paused (debug.start) nothing is delivered, but the
+             * deadline still moves on, or this loop would spin. */
+            bool more = !ex->paused && outbox_deliver(ex->outbox, ex->st, exec_now(ex));
             deadline_after(&next_deliver, more ? 0 : ex->cfg.deliver_interval_ms);
         }
         if (past(&next_tick)) {
