@@ -253,19 +253,25 @@ static int acquire(const char *id, int64_t version, int64_t now)
     return run(&r, now);
 }
 
+/* task.suspend of task id at version on one awaited promise. */
+static int suspend(const char *id, int64_t version, const char *awaited, int64_t now)
+{
+    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
+    const char *aw[] = {awaited};
+    r.u.task_suspend.id = id;
+    r.u.task_suspend.version = version;
+    r.u.task_suspend.awaited = aw;
+    r.u.task_suspend.n_awaited = 1;
+    return run(&r, now);
+}
+
 START_TEST(suspend_on_pending_promise_stores_callback_and_suspends)
 {
     create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
     ck_assert_int_eq(acquire("a", 0, 1000), 200);
     ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "task"), "version"), 1);
     create("a:1", 900000, no_tags(), 1000);
-    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
-    const char *aw[] = {"a:1"};
-    r.u.task_suspend.id = "a";
-    r.u.task_suspend.version = 1;
-    r.u.task_suspend.awaited = aw;
-    r.u.task_suspend.n_awaited = 1;
-    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(suspend("a", 1, "a:1", 1000), 200);
     json_t *s = snap();
     ck_assert_int_eq(json_array_size(json_object_get(s, "callbacks")), 1);
     ck_assert_str_eq(str_at(json_array_get(json_object_get(s, "tasks"), 0), "state"), "suspended");
@@ -278,13 +284,7 @@ START_TEST(suspend_then_settle_puts_task_back_to_pending_with_execute)
     create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
     acquire("a", 0, 1000);
     create("a:1", 900000, no_tags(), 1000);
-    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
-    const char *aw[] = {"a:1"};
-    r.u.task_suspend.id = "a";
-    r.u.task_suspend.version = 1;
-    r.u.task_suspend.awaited = aw;
-    r.u.task_suspend.n_awaited = 1;
-    run(&r, 1000);
+    suspend("a", 1, "a:1", 1000);
     settle("a:1", PSTATE_RESOLVED, NULL, 2000);
     json_t *s = snap();
     json_t *t = json_array_get(json_object_get(s, "tasks"), 0);
@@ -399,13 +399,7 @@ START_TEST(tick_expiring_task_and_its_awaited_together_queues_no_stale_execute)
     create("a", 5000, tags1("resonate:target", "poll://any@g"), 1000);
     acquire("a", 0, 1000);
     create("a:1", 4000, no_tags(), 1000);
-    request_t r = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
-    const char *aw[] = {"a:1"};
-    r.u.task_suspend.id = "a";
-    r.u.task_suspend.version = 1;
-    r.u.task_suspend.awaited = aw;
-    r.u.task_suspend.n_awaited = 1;
-    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(suspend("a", 1, "a:1", 1000), 200);
     tick(6000);
     json_t *s = snap();
     ck_assert_str_eq(str_at(json_array_get(json_object_get(s, "tasks"), 0), "state"), "fulfilled");
