@@ -512,8 +512,9 @@ static void show_promise_record(FILE *f, json_t *p, int64_t now)
         show_value(f, W, "value", json_object_get(p, "value"));
 }
 
-static void show_task_record(FILE *f, json_t *t)
+static void show_task_record(FILE *f, json_t *t, int64_t now)
 {
+    (void)now;
     int64_t v;
     char buf[32];
     field(f, W, "id", "%s", jstr(t, "id") ? jstr(t, "id") : "?");
@@ -644,42 +645,106 @@ static void show_cursor(FILE *f, const args_t *a, json_t *data, size_t n, const 
 /* ------------------------------------------------------------------ */
 /* show functions                                                      */
 
-static void show_promise(FILE *f, const args_t *a, int status, json_t *data)
+/* The record under key in data, shown by fn; the raw data when the answer
+ * has no such object. */
+static void show_object(FILE *f, const args_t *a, json_t *data, const char *key,
+                        void (*fn)(FILE *, json_t *, int64_t))
 {
-    (void)status;
-    json_t *p = json_object_get(data, "promise");
-    if (!json_is_object(p)) {
+    json_t *rec = json_object_get(data, key);
+    if (!json_is_object(rec)) {
         show_raw(f, data);
         return;
     }
-    show_promise_record(f, p, a->now);
+    fn(f, rec, a->now);
+}
+
+/* One table row: cells point into buf or into the item. */
+typedef struct {
+    char buf[TCOLS][96];
+    const char *cell[TCOLS];
+} row_t;
+
+/* A search answer: the array under key as a table (columns from t, one row
+ * per item filled by fill), then the next-page hint. */
+static void show_list(FILE *f, const args_t *a, json_t *data, const char *key, const char *what,
+                      table_t t, void (*fill)(json_t *item, row_t *r))
+{
+    json_t *list = json_object_get(data, key);
+    if (!json_is_array(list)) {
+        show_raw(f, data);
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        row_t r = {0};
+        fill(item, &r);
+        table_add(&t, r.cell);
+    }
+    if (t.rows)
+        table_print(f, &t);
+    table_free(&t);
+    show_cursor(f, a, data, json_array_size(list), what);
+}
+
+/* r->buf[col] = the integer member name of item, "" when absent. */
+static const char *int_cell(row_t *r, int col, json_t *item, const char *name)
+{
+    int64_t v;
+    r->buf[col][0] = '\0';
+    if (jint(item, name, &v))
+        snprintf(r->buf[col], sizeof r->buf[col], "%lld", (long long)v);
+    return r->buf[col];
+}
+
+/* r->buf[col] = the time member name of item, "" when absent. */
+static const char *time_cell(row_t *r, int col, json_t *item, const char *name)
+{
+    int64_t ms;
+    r->buf[col][0] = '\0';
+    if (jint(item, name, &ms))
+        format_time(ms, false, r->buf[col], sizeof r->buf[col]);
+    return r->buf[col];
+}
+
+static void promise_row(json_t *p, row_t *r)
+{
+    tags_inline(json_object_get(p, "tags"), r->buf[3], sizeof r->buf[3]);
+    r->cell[0] = jstr(p, "id");
+    r->cell[1] = jstr(p, "state");
+    r->cell[2] = time_cell(r, 2, p, "timeoutAt");
+    r->cell[3] = r->buf[3];
+}
+
+static void task_row(json_t *t, row_t *r)
+{
+    r->cell[0] = jstr(t, "id");
+    r->cell[1] = jstr(t, "state");
+    r->cell[2] = int_cell(r, 2, t, "version");
+    r->cell[3] = int_cell(r, 3, t, "resumes");
+    r->cell[4] = jstr(t, "pid");
+}
+
+static void schedule_row(json_t *s, row_t *r)
+{
+    r->cell[0] = jstr(s, "id");
+    r->cell[1] = jstr(s, "cron");
+    r->cell[2] = time_cell(r, 2, s, "nextRunAt");
+    r->cell[3] = jstr(s, "promiseId");
+}
+
+static void show_promise(FILE *f, const args_t *a, int status, json_t *data)
+{
+    (void)status;
+    show_object(f, a, data, "promise", show_promise_record);
 }
 
 static void show_promises(FILE *f, const args_t *a, int status, json_t *data)
 {
     (void)status;
-    json_t *list = json_object_get(data, "promises");
-    if (!json_is_array(list)) {
-        show_raw(f, data);
-        return;
-    }
     table_t t = {.ncols = 4, .head = {"ID", "STATE", "TIMEOUT", "TAGS"}};
-    size_t i;
-    json_t *p;
-    json_array_foreach(list, i, p)
-    {
-        char when[40] = "", tags[80];
-        int64_t ms;
-        if (jint(p, "timeoutAt", &ms))
-            format_time(ms, false, when, sizeof when);
-        tags_inline(json_object_get(p, "tags"), tags, sizeof tags);
-        const char *row[] = {jstr(p, "id"), jstr(p, "state"), when, tags};
-        table_add(&t, row);
-    }
-    if (t.rows)
-        table_print(f, &t);
-    table_free(&t);
-    show_cursor(f, a, data, json_array_size(list), "promise");
+    show_list(f, a, data, "promises", "promise", t, promise_row);
 }
 
 /* task.create / task.acquire: the task, its promise and the preload. */
@@ -691,7 +756,7 @@ static void show_acquired(FILE *f, const args_t *a, int status, json_t *data)
         show_raw(f, data);
         return;
     }
-    show_task_record(f, task);
+    show_task_record(f, task, a->now);
     json_t *p = json_object_get(data, "promise");
     if (json_is_object(p)) {
         fprintf(f, "\npromise:\n");
@@ -703,42 +768,15 @@ static void show_acquired(FILE *f, const args_t *a, int status, json_t *data)
 
 static void show_task(FILE *f, const args_t *a, int status, json_t *data)
 {
-    (void)a;
     (void)status;
-    json_t *task = json_object_get(data, "task");
-    if (!json_is_object(task)) {
-        show_raw(f, data);
-        return;
-    }
-    show_task_record(f, task);
+    show_object(f, a, data, "task", show_task_record);
 }
 
 static void show_tasks(FILE *f, const args_t *a, int status, json_t *data)
 {
     (void)status;
-    json_t *list = json_object_get(data, "tasks");
-    if (!json_is_array(list)) {
-        show_raw(f, data);
-        return;
-    }
     table_t t = {.ncols = 5, .head = {"ID", "STATE", "VERSION", "RESUMES", "PID"}};
-    size_t i;
-    json_t *p;
-    json_array_foreach(list, i, p)
-    {
-        char ver[24] = "", res[24] = "";
-        int64_t v;
-        if (jint(p, "version", &v))
-            snprintf(ver, sizeof ver, "%lld", (long long)v);
-        if (jint(p, "resumes", &v))
-            snprintf(res, sizeof res, "%lld", (long long)v);
-        const char *row[] = {jstr(p, "id"), jstr(p, "state"), ver, res, jstr(p, "pid")};
-        table_add(&t, row);
-    }
-    if (t.rows)
-        table_print(f, &t);
-    table_free(&t);
-    show_cursor(f, a, data, json_array_size(list), "task");
+    show_list(f, a, data, "tasks", "task", t, task_row);
 }
 
 /* Answers with empty data: a sentence from the command's extra text. */
@@ -823,38 +861,14 @@ static void show_schedule_record(FILE *f, json_t *s, int64_t now)
 static void show_schedule(FILE *f, const args_t *a, int status, json_t *data)
 {
     (void)status;
-    json_t *s = json_object_get(data, "schedule");
-    if (!json_is_object(s)) {
-        show_raw(f, data);
-        return;
-    }
-    show_schedule_record(f, s, a->now);
+    show_object(f, a, data, "schedule", show_schedule_record);
 }
 
 static void show_schedules(FILE *f, const args_t *a, int status, json_t *data)
 {
     (void)status;
-    json_t *list = json_object_get(data, "schedules");
-    if (!json_is_array(list)) {
-        show_raw(f, data);
-        return;
-    }
     table_t t = {.ncols = 4, .head = {"ID", "CRON", "NEXT RUN", "PROMISE ID"}};
-    size_t i;
-    json_t *s;
-    json_array_foreach(list, i, s)
-    {
-        char next[40] = "";
-        int64_t ms;
-        if (jint(s, "nextRunAt", &ms))
-            format_time(ms, false, next, sizeof next);
-        const char *row[] = {jstr(s, "id"), jstr(s, "cron"), next, jstr(s, "promiseId")};
-        table_add(&t, row);
-    }
-    if (t.rows)
-        table_print(f, &t);
-    table_free(&t);
-    show_cursor(f, a, data, json_array_size(list), "schedule");
+    show_list(f, a, data, "schedules", "schedule", t, schedule_row);
 }
 
 /* ------------------------------------------------------------------ */
