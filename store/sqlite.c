@@ -834,24 +834,32 @@ static int sq_callback_insert(store_t *st, const char *awaited, const char *awai
     return sq_run(s, q, rc, "callback_insert");
 }
 
-static int sq_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
-                             size_t *n)
+/* Reads the strings that select (keyed by key) returns, then runs change
+ * (keyed by key) unless there were none: the read-then-update of
+ * callback_ready and listener_take. On failure *out and *n are cleared. */
+static int sq_take(sq_store_t *s, arena_t *a, int select, int change, const char *key,
+                   const char ***out, size_t *n, const char *what)
 {
-    static const char what[] = "callback_ready";
-    sq_store_t *s = sq(st);
-    sqlite3_stmt *q = s->q[Q_CALLBACK_AWAITERS];
-    if (sq_collect(s, a, q, bind_str(q, 1, awaited), rd_string, sizeof(const char *),
-                   (void **)awaiters, n, NULL, NULL, what) != STORE_OK)
+    sqlite3_stmt *q = s->q[select];
+    if (sq_collect(s, a, q, bind_str(q, 1, key), rd_string, sizeof(const char *), (void **)out, n,
+                   NULL, NULL, what) != STORE_OK)
         return STORE_ERR;
     if (*n == 0)
         return STORE_OK;
-    q = s->q[Q_CALLBACK_MARK_READY];
-    if (sq_run(s, q, bind_str(q, 1, awaited), what) != STORE_OK) {
-        *awaiters = NULL;
+    q = s->q[change];
+    if (sq_run(s, q, bind_str(q, 1, key), what) != STORE_OK) {
+        *out = NULL;
         *n = 0;
         return STORE_ERR;
     }
     return STORE_OK;
+}
+
+static int sq_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
+                             size_t *n)
+{
+    return sq_take(sq(st), a, Q_CALLBACK_AWAITERS, Q_CALLBACK_MARK_READY, awaited, awaiters, n,
+                   "callback_ready");
 }
 
 static int sq_callback_delete_awaiter(store_t *st, const char *awaiter)
@@ -880,21 +888,8 @@ static int sq_listener_insert(store_t *st, const char *promise_id, const char *a
 static int sq_listener_take(store_t *st, arena_t *a, const char *promise_id,
                             const char ***addresses, size_t *n)
 {
-    static const char what[] = "listener_take";
-    sq_store_t *s = sq(st);
-    sqlite3_stmt *q = s->q[Q_LISTENER_SELECT];
-    if (sq_collect(s, a, q, bind_str(q, 1, promise_id), rd_string, sizeof(const char *),
-                   (void **)addresses, n, NULL, NULL, what) != STORE_OK)
-        return STORE_ERR;
-    if (*n == 0)
-        return STORE_OK;
-    q = s->q[Q_LISTENER_DELETE];
-    if (sq_run(s, q, bind_str(q, 1, promise_id), what) != STORE_OK) {
-        *addresses = NULL;
-        *n = 0;
-        return STORE_ERR;
-    }
-    return STORE_OK;
+    return sq_take(sq(st), a, Q_LISTENER_SELECT, Q_LISTENER_DELETE, promise_id, addresses, n,
+                   "listener_take");
 }
 
 /* ---- tasks and their timers ------------------------------------------------- */
