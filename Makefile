@@ -19,9 +19,12 @@ SAN_CFLAGS = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
              -fno-sanitize-recover=all $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
-# Every module directory contributes its .c files; server/main.c holds main().
+# The server library is every module but cli/; the command line (cli/, whose
+# main.c holds main()) links on top of it. The library never refers to cli/
+# (scripts/check-layers.sh checks it).
 LIB_SRC  := $(sort $(wildcard core/*.c store/*.c auth/*.c conf/*.c server/*.c))
-LIB_SRC  := $(filter-out server/main.c,$(LIB_SRC))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+CLI_LIB  := $(filter-out cli/main.c,$(CLI_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 
 # `make V=1` shows full command lines.
@@ -30,25 +33,25 @@ Q = $(if $(V),,@)
 rel_obj = $(patsubst %.c,$(BUILD)/rel/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
 
-.PHONY: all test unit check-format format bench install clean
+.PHONY: all test unit check-format check-layers format bench install clean
 all: resonate
 
 resonate: $(BUILD)/rel/resonate
 	cp $< $@
 
-$(BUILD)/rel/resonate: $(call rel_obj,$(LIB_SRC) server/main.c)
+$(BUILD)/rel/resonate: $(call rel_obj,$(LIB_SRC) $(CLI_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) server/main.c)
+$(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) $(CLI_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(TEST_SRC))
+$(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(TEST_SRC))
+$(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
@@ -72,11 +75,15 @@ unit: $(BUILD)/rel/unit $(BUILD)/san/unit
 test: resonate $(BUILD)/rel/unit $(BUILD)/san/unit $(BUILD)/san/resonate
 	BUILD=$(BUILD) tests/run.sh
 
+# Dependency rules between the folders (docs/architecture.md).
+check-layers: $(call rel_obj,$(LIB_SRC) $(CLI_SRC))
+	scripts/check-layers.sh $(BUILD)/rel
+
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
 
 format:
-	clang-format -i $(LIB_SRC) server/main.c $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
 
 bench: resonate
 	bench/run.sh

@@ -498,7 +498,7 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
     for (int i = 0; i < 3; i++) {
         dec[i] = buf + off;
         if ((i < 2 && seglen[i] == 0) ||
-            auth_b64url_decode(seg[i], seglen[i], dec[i], &declen[i]) != 0) {
+            b64_decode(B64_URL, seg[i], seglen[i], dec[i], &declen[i]) != 0) {
             auth_errf(why, whylen, "malformed token: %s is not %sbase64url", names[i],
                       seglen[i] == 0 ? "non-empty " : "");
             goto cleanup;

@@ -12,20 +12,7 @@
 #include <openssl/evp.h>
 
 #include "auth/auth.h"
-
-/* ---- base64url (RFC 4648 §5, no padding) ---- */
-
-/* Characters needed to encode n bytes (without the terminating NUL). */
-size_t auth_b64url_encoded_len(size_t n);
-
-/* Encodes n bytes into out (room for auth_b64url_encoded_len(n) + 1), NUL
- * terminated. */
-void auth_b64url_encode(const unsigned char *in, size_t n, char *out);
-
-/* Decodes n characters into out (room for n * 3 / 4 bytes) and stores the
- * byte count in *outlen. Returns -1 for padding, characters outside the
- * alphabet, an impossible length (n % 4 == 1) or non-zero unused bits. */
-int auth_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *outlen);
+#include "core/base64.h"
 
 /* ---- algorithms and keys ---- */
 

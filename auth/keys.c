@@ -257,7 +257,7 @@ static unsigned char *jwk_bytes(json_t *jwk, const char *m, size_t *n)
         return NULL;
     size_t len = strlen(s);
     unsigned char *buf = malloc(len * 3 / 4 + 1);
-    if (buf && auth_b64url_decode(s, len, buf, n) != 0) {
+    if (buf && b64_decode(B64_URL, s, len, buf, n) != 0) {
         free(buf);
         return NULL;
     }

@@ -27,9 +27,9 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 
 static char *b64_of(const unsigned char *in, size_t n)
 {
-    char *out = malloc(auth_b64url_encoded_len(n) + 1);
+    char *out = malloc(b64_encoded_len(B64_URL, n) + 1);
     if (out)
-        auth_b64url_encode(in, n, out);
+        b64_encode(B64_URL, in, n, out);
     return out;
 }
 

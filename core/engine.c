@@ -1,7 +1,7 @@
 /* engine.c - the protocol's state machine (see engine.h).
  *
  * Each operation is a function of (request, stored rows) -> (new rows,
- * response), written against the row-level primitives of store/store.h. The
+ * response), written against the storage port of core/store.h. The
  * settlement chain (settle -> fulfil own task -> resume awaiters -> unblock
  * listeners) is shared by every path that settles a promise: explicit
  * settles, task fulfilment, fenced settles, lazy timeouts and the background
@@ -64,15 +64,15 @@ static int dispatch(ctx_t *c, const promise_t *p, int64_t version, int64_t not_b
     const char *target = kvmap_get(&p->tags, TAG_TARGET);
     if (!target)
         return STORE_OK;
-    return c->st->v->outbox_execute(c->st, p->id, version, target, not_before);
+    return store_outbox_execute(c->st, p->id, version, target, not_before);
 }
 
 /* Puts a task back to pending: retry timer and a fresh execute. */
 static int task_to_pending(ctx_t *c, const promise_t *p, int64_t version)
 {
-    TRY(c->st->v->task_update(c->st, p->id, TSTATE_PENDING, version));
+    TRY(store_task_update(c->st, p->id, TSTATE_PENDING, version));
     task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = c->now + c->cfg->retry_timeout};
-    TRY(c->st->v->timer_set(c->st, &tm));
+    TRY(store_timer_set(c->st, &tm));
     return dispatch(c, p, version, 0);
 }
 
@@ -80,11 +80,11 @@ static int task_to_pending(ctx_t *c, const promise_t *p, int64_t version)
 static int resume_awaiter(ctx_t *c, const char *awaiter)
 {
     task_t *t = NULL;
-    TRY(c->st->v->task_get(c->st, c->a, awaiter, &t));
+    TRY(store_task_get(c->st, c->a, awaiter, &t));
     if (!t || t->state != TSTATE_SUSPENDED)
         return STORE_OK;
     promise_t *p = NULL;
-    TRY(c->st->v->promise_get(c->st, c->a, awaiter, &p));
+    TRY(store_promise_get(c->st, c->a, awaiter, &p));
     if (!p)
         return STORE_OK;
     return task_to_pending(c, p, t->version);
@@ -101,13 +101,13 @@ static int settle_one(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *va
         p->value = *value;
     p->has_settled_at = true;
     p->settled_at = settled_at;
-    TRY(st->v->promise_settle(st, p->id, state, &p->value, settled_at));
+    TRY(store_promise_settle(st, p->id, state, &p->value, settled_at));
     task_t *t = NULL;
-    TRY(st->v->task_get(st, c->a, p->id, &t));
+    TRY(store_task_get(st, c->a, p->id, &t));
     if (t && t->state != TSTATE_FULFILLED) {
-        TRY(st->v->task_update(st, p->id, TSTATE_FULFILLED, t->version));
-        TRY(st->v->timer_delete(st, p->id));
-        TRY(st->v->callback_delete_awaiter(st, p->id));
+        TRY(store_task_update(st, p->id, TSTATE_FULFILLED, t->version));
+        TRY(store_timer_delete(st, p->id));
+        TRY(store_callback_delete_awaiter(st, p->id));
     }
     return STORE_OK;
 }
@@ -119,13 +119,13 @@ static int settle_notify(ctx_t *c, const char *id)
     store_t *st = c->st;
     const char **awaiters = NULL;
     size_t n = 0;
-    TRY(st->v->callback_ready(st, c->a, id, &awaiters, &n));
+    TRY(store_callback_ready(st, c->a, id, &awaiters, &n));
     for (size_t i = 0; i < n; i++)
         TRY(resume_awaiter(c, awaiters[i]));
     const char **addrs = NULL;
-    TRY(st->v->listener_take(st, c->a, id, &addrs, &n));
+    TRY(store_listener_take(st, c->a, id, &addrs, &n));
     for (size_t i = 0; i < n; i++)
-        TRY(st->v->outbox_unblock(st, id, addrs[i]));
+        TRY(store_outbox_unblock(st, id, addrs[i]));
     return STORE_OK;
 }
 
@@ -149,7 +149,7 @@ static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t *
     size_t n_due = 0;
     for (size_t i = 0; i < n; i++) {
         promise_t *p = NULL;
-        TRY(c->st->v->promise_get(c->st, c->a, ids[i], &p));
+        TRY(store_promise_get(c->st, c->a, ids[i], &p));
         if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
             TRY(settle_one(c, p, timeout_state(p), NULL, p->timeout_at));
             due[n_due++] = p;
@@ -190,22 +190,22 @@ static int create_promise(ctx_t *c, const promise_create_t *req, int64_t created
         p->created_at = born_settled_at;
         p->has_settled_at = true;
         p->settled_at = req->timeout_at;
-        TRY(st->v->promise_insert(st, p));
+        TRY(store_promise_insert(st, p));
         if (target)
-            TRY(st->v->task_insert(st, p->id, TSTATE_FULFILLED, 0));
+            TRY(store_task_insert(st, p->id, TSTATE_FULFILLED, 0));
     } else {
         p->state = PSTATE_PENDING;
         p->created_at = created_at;
-        TRY(st->v->promise_insert(st, p));
+        TRY(store_promise_insert(st, p));
         if (target) {
             int64_t delay = delay_of(p);
             int64_t base = delay > c->now ? delay : c->now;
-            TRY(st->v->task_insert(st, p->id, TSTATE_PENDING, 0));
+            TRY(store_task_insert(st, p->id, TSTATE_PENDING, 0));
             if (!dispatch_task)
                 goto done;
             task_timer_t tm = {
                 .id = p->id, .type = TIMER_RETRY, .timeout = base + c->cfg->retry_timeout};
-            TRY(st->v->timer_set(st, &tm));
+            TRY(store_timer_set(st, &tm));
             TRY(dispatch(c, p, 0, delay > c->now ? delay : 0));
         }
     }
@@ -273,14 +273,14 @@ static int op_register_callback(ctx_t *c, const request_t *r, response_t *resp)
     if (awaited && awaiter && has_target) {
         if (awaited->state == PSTATE_PENDING) {
             if (awaiter->state == PSTATE_PENDING)
-                TRY(st->v->callback_insert(st, q->awaited, q->awaiter, false));
+                TRY(store_callback_insert(st, q->awaited, q->awaiter, false));
         } else {
             /* Direct resume: the awaited already settled. */
             TRY(resume_awaiter(c, q->awaiter));
             task_t *t = NULL;
-            TRY(st->v->task_get(st, c->a, q->awaiter, &t));
+            TRY(store_task_get(st, c->a, q->awaiter, &t));
             if (t && (t->state == TSTATE_PENDING || t->state == TSTATE_ACQUIRED))
-                TRY(st->v->callback_insert(st, q->awaited, q->awaiter, true));
+                TRY(store_callback_insert(st, q->awaited, q->awaiter, true));
         }
     }
 
@@ -304,7 +304,7 @@ static int op_register_listener(ctx_t *c, const request_t *r, response_t *resp)
         return 0;
     }
     if (p->state == PSTATE_PENDING)
-        TRY(c->st->v->listener_insert(c->st, p->id, r->u.listener.address));
+        TRY(store_listener_insert(c->st, p->id, r->u.listener.address));
     response_set(resp, 200, wrap("promise", wire_promise(p)));
     return 0;
 }
@@ -323,7 +323,7 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
     promise_t *ps = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(c->st->v->promise_search(c->st, c->a, &r->u.search, &ps, &n, &more));
+    TRY(store_promise_search(c->st, c->a, &r->u.search, &ps, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_promise(&ps[i]));
@@ -343,7 +343,7 @@ static int preload(ctx_t *c, const promise_t *p, json_t **out)
         return STORE_OK;
     promise_t *ps = NULL;
     size_t n = 0;
-    TRY(c->st->v->promise_branch(c->st, c->a, branch, p->id, &ps, &n));
+    TRY(store_promise_branch(c->st, c->a, branch, p->id, &ps, &n));
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_promise(&ps[i]));
     return STORE_OK;
@@ -354,11 +354,11 @@ static int acquire(ctx_t *c, const promise_t *p, int64_t version, const char *pi
                    response_t *resp)
 {
     store_t *st = c->st;
-    TRY(st->v->task_update(st, p->id, TSTATE_ACQUIRED, version + 1));
+    TRY(store_task_update(st, p->id, TSTATE_ACQUIRED, version + 1));
     task_timer_t tm = {
         .id = p->id, .type = TIMER_LEASE, .timeout = c->now + ttl, .pid = pid, .ttl = ttl};
-    TRY(st->v->timer_set(st, &tm));
-    TRY(st->v->callback_delete_ready(st, p->id));
+    TRY(store_timer_set(st, &tm));
+    TRY(store_callback_delete_ready(st, p->id));
     task_t t = {.id = p->id,
                 .state = TSTATE_ACQUIRED,
                 .version = version + 1,
@@ -380,7 +380,7 @@ static int load_task(ctx_t *c, const char *id, task_t **t, promise_t **p)
     TRY(try_timeout(c, id, p));
     *t = NULL;
     if (*p)
-        TRY(c->st->v->task_get(c->st, c->a, id, t));
+        TRY(store_task_get(c->st, c->a, id, t));
     return STORE_OK;
 }
 
@@ -497,7 +497,7 @@ static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
     store_t *st = c->st;
     const char *id = r->u.task_suspend.id;
     task_t *before = NULL;
-    TRY(st->v->task_get(st, c->a, id, &before));
+    TRY(store_task_get(st, c->a, id, &before));
     size_t n = r->u.task_suspend.n_awaited;
     const char **ids = arena_alloc(c->a, (n + 1) * sizeof *ids);
     promise_t **recs = arena_alloc(c->a, (n + 1) * sizeof *recs);
@@ -507,7 +507,7 @@ static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
     promise_t *p = recs[0], **aw = recs + 1;
     task_t *t = NULL;
     if (p)
-        TRY(st->v->task_get(st, c->a, id, &t));
+        TRY(store_task_get(st, c->a, id, &t));
     if (!holds(t, r->u.task_suspend.version)) {
         if (!before)
             response_error(resp, 404, "Task not found");
@@ -523,7 +523,7 @@ static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
         }
         all_pending &= aw[i]->state == PSTATE_PENDING;
     }
-    TRY(st->v->callback_delete_ready(st, id));
+    TRY(store_callback_delete_ready(st, id));
     if (!all_pending) {
         /* T9: something already settled; the worker keeps going. */
         json_t *pre;
@@ -532,9 +532,9 @@ static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        TRY(st->v->callback_insert(st, aw[i]->id, id, false));
-    TRY(st->v->task_update(st, id, TSTATE_SUSPENDED, t->version));
-    TRY(st->v->timer_delete(st, id));
+        TRY(store_callback_insert(st, aw[i]->id, id, false));
+    TRY(store_task_update(st, id, TSTATE_SUSPENDED, t->version));
+    TRY(store_timer_delete(st, id));
     response_set(resp, 200, json_object());
     return 0;
 }
@@ -549,7 +549,7 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
     promise_t *p = recs[0], *ip = recs[1];
     task_t *t = NULL;
     if (p)
-        TRY(c->st->v->task_get(c->st, c->a, q->id, &t));
+        TRY(store_task_get(c->st, c->a, q->id, &t));
     if (!t) {
         response_error(resp, 404, "Task not found");
         return 0;
@@ -574,7 +574,7 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
     }
     /* The task's own promise may have changed (a settled child can't touch
      * it, but read it back for an exact preload). */
-    TRY(c->st->v->promise_get(c->st, c->a, q->id, &p));
+    TRY(store_promise_get(c->st, c->a, q->id, &p));
     json_t *pre;
     TRY(preload(c, p, &pre));
     json_t *action =
@@ -590,15 +590,15 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
 static int renew(ctx_t *c, const char *pid, const char *id, int64_t version, bool any_version)
 {
     task_timer_t *tm = NULL;
-    TRY(c->st->v->timer_get(c->st, c->a, id, &tm));
+    TRY(store_timer_get(c->st, c->a, id, &tm));
     if (!tm || tm->type != TIMER_LEASE || !tm->pid || strcmp(tm->pid, pid) != 0)
         return STORE_OK;
     task_t *t = NULL;
-    TRY(c->st->v->task_get(c->st, c->a, id, &t));
+    TRY(store_task_get(c->st, c->a, id, &t));
     if (!t || t->state != TSTATE_ACQUIRED || (!any_version && t->version != version))
         return STORE_OK;
     tm->timeout = c->now + tm->ttl;
-    return c->st->v->timer_set(c->st, tm);
+    return store_timer_set(c->st, tm);
 }
 
 static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
@@ -608,7 +608,7 @@ static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
         /* The SDK sends an empty list: renew every lease this pid holds. */
         const char **ids = NULL;
         size_t n = 0;
-        TRY(c->st->v->timer_by_pid(c->st, c->a, pid, &ids, &n));
+        TRY(store_timer_by_pid(c->st, c->a, pid, &ids, &n));
         for (size_t i = 0; i < n; i++)
             TRY(renew(c, pid, ids[i], 0, true));
     } else {
@@ -633,8 +633,8 @@ static int op_task_halt(ctx_t *c, const request_t *r, response_t *resp)
         response_error(resp, 409, "Task is fulfilled");
     } else {
         if (t->state != TSTATE_HALTED) {
-            TRY(c->st->v->task_update(c->st, t->id, TSTATE_HALTED, t->version));
-            TRY(c->st->v->timer_delete(c->st, t->id));
+            TRY(store_task_update(c->st, t->id, TSTATE_HALTED, t->version));
+            TRY(store_timer_delete(c->st, t->id));
         }
         response_set(resp, 200, json_object());
     }
@@ -662,7 +662,7 @@ static int op_task_search(ctx_t *c, const request_t *r, response_t *resp)
     task_t *ts = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(c->st->v->task_search(c->st, c->a, &r->u.search, &ts, &n, &more));
+    TRY(store_task_search(c->st, c->a, &r->u.search, &ts, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_task(&ts[i]));
@@ -687,7 +687,7 @@ static int64_t next_run(const char *expr, int64_t t)
 static int op_schedule_get(ctx_t *c, const request_t *r, response_t *resp)
 {
     schedule_t *s = NULL;
-    TRY(c->st->v->schedule_get(c->st, c->a, r->u.get.id, &s));
+    TRY(store_schedule_get(c->st, c->a, r->u.get.id, &s));
     if (!s)
         response_error(resp, 404, "Schedule not found");
     else
@@ -699,7 +699,7 @@ static int op_schedule_create(ctx_t *c, const request_t *r, response_t *resp)
 {
     const schedule_create_t *q = &r->u.schedule_create;
     schedule_t *s = NULL;
-    TRY(c->st->v->schedule_get(c->st, c->a, q->id, &s));
+    TRY(store_schedule_get(c->st, c->a, q->id, &s));
     if (!s) {
         s = arena_alloc(c->a, sizeof *s);
         s->id = q->id;
@@ -710,7 +710,7 @@ static int op_schedule_create(ctx_t *c, const request_t *r, response_t *resp)
         s->promise_tags = q->promise_tags;
         s->created_at = c->now;
         s->next_run_at = next_run(q->cron, c->now);
-        TRY(c->st->v->schedule_insert(c->st, s));
+        TRY(store_schedule_insert(c->st, s));
     }
     response_set(resp, 200, wrap("schedule", wire_schedule(s)));
     return 0;
@@ -719,7 +719,7 @@ static int op_schedule_create(ctx_t *c, const request_t *r, response_t *resp)
 static int op_schedule_delete(ctx_t *c, const request_t *r, response_t *resp)
 {
     bool found = false;
-    TRY(c->st->v->schedule_delete(c->st, r->u.get.id, &found));
+    TRY(store_schedule_delete(c->st, r->u.get.id, &found));
     if (!found)
         response_error(resp, 404, "Schedule not found");
     else
@@ -732,7 +732,7 @@ static int op_schedule_search(ctx_t *c, const request_t *r, response_t *resp)
     schedule_t *ss = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(c->st->v->schedule_search(c->st, c->a, &r->u.search, &ss, &n, &more));
+    TRY(store_schedule_search(c->st, c->a, &r->u.search, &ss, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_schedule(&ss[i]));
@@ -797,7 +797,7 @@ static int fire_schedule(ctx_t *c, const schedule_t *s)
         tags = kv_with(c->a, tags, lineage[i], pid);
 
     promise_t *existing = NULL;
-    TRY(c->st->v->promise_get(c->st, c->a, pid, &existing));
+    TRY(store_promise_get(c->st, c->a, pid, &existing));
     if (!existing) {
         promise_create_t q = {.id = pid,
                               .timeout_at = f + s->promise_timeout,
@@ -806,7 +806,7 @@ static int fire_schedule(ctx_t *c, const schedule_t *s)
         promise_t *p;
         TRY(create_promise(c, &q, f, f, true, &p));
     }
-    return c->st->v->schedule_advance(c->st, s->id, f, next_run(s->cron, f));
+    return store_schedule_advance(c->st, s->id, f, next_run(s->cron, f));
 }
 
 /* ---- debug --------------------------------------------------------------- */
@@ -866,7 +866,7 @@ static int op_debug(ctx_t *c, const request_t *r, response_t *resp)
 {
     switch (r->op) {
     case OP_DEBUG_RESET:
-        if (c->st->v->reset(c->st) != STORE_OK) {
+        if (store_reset(c->st) != STORE_OK) {
             response_error(resp, 500, "Reset failed: %s", store_errmsg(c->st));
             return -1;
         }
@@ -874,7 +874,7 @@ static int op_debug(ctx_t *c, const request_t *r, response_t *resp)
         return 0;
     case OP_DEBUG_SNAP: {
         store_snap_t snap;
-        if (c->st->v->snap(c->st, c->a, &snap) != STORE_OK) {
+        if (store_snap(c->st, c->a, &snap) != STORE_OK) {
             response_error(resp, 500, "Snap failed: %s", store_errmsg(c->st));
             return -1;
         }
@@ -960,39 +960,66 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
     /* Promise timers (DECISIONS.md #1: every pending promise has one). */
     const char **ids = NULL;
     size_t n = 0;
-    TRY(st->v->promise_due(st, a, t, limit, &ids, &n));
+    TRY(store_promise_due(st, a, t, limit, &ids, &n));
     TRY(timeout_batch(&c, ids, n, NULL));
     *more |= n == limit;
 
     /* Task timers: retries re-dispatch, expired leases return to pending. */
     task_timer_t *tms = NULL;
-    TRY(st->v->timer_due(st, a, t, limit, &tms, &n));
+    TRY(store_timer_due(st, a, t, limit, &tms, &n));
     for (size_t i = 0; i < n; i++) {
         task_t *task = NULL;
         promise_t *p = NULL;
-        TRY(st->v->task_get(st, a, tms[i].id, &task));
-        TRY(st->v->promise_get(st, a, tms[i].id, &p));
+        TRY(store_task_get(st, a, tms[i].id, &task));
+        TRY(store_promise_get(st, a, tms[i].id, &p));
         if (!task || !p) {
-            TRY(st->v->timer_delete(st, tms[i].id));
+            TRY(store_timer_delete(st, tms[i].id));
             continue;
         }
         if (tms[i].type == TIMER_RETRY && task->state == TSTATE_PENDING) {
             task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = t + cfg->retry_timeout};
-            TRY(st->v->timer_set(st, &tm));
+            TRY(store_timer_set(st, &tm));
             TRY(dispatch(&c, p, task->version, 0));
         } else if (tms[i].type == TIMER_LEASE && task->state == TSTATE_ACQUIRED) {
             TRY(task_to_pending(&c, p, task->version));
         } else {
-            TRY(st->v->timer_delete(st, tms[i].id));
+            TRY(store_timer_delete(st, tms[i].id));
         }
     }
     *more |= n == limit;
 
     /* Schedules: one firing per schedule per tick. */
     schedule_t *ss = NULL;
-    TRY(st->v->schedule_due(st, a, t, limit, &ss, &n));
+    TRY(store_schedule_due(st, a, t, limit, &ss, &n));
     for (size_t i = 0; i < n; i++)
         TRY(fire_schedule(&c, &ss[i]));
     *more |= n == limit;
+    return 0;
+}
+
+int engine_message(store_t *st, arena_t *a, const outbox_msg_t *m, const char *server_url,
+                   char **json)
+{
+    json_t *msg = NULL;
+    *json = NULL;
+    if (m->kind == MSG_EXECUTE) {
+        task_t *t = NULL;
+        TRY(store_task_get(st, a, m->id, &t));
+        if (!t || t->state != TSTATE_PENDING || t->version != m->version)
+            return 0;
+        msg = json_pack("{s:s,s:{s:s},s:{s:{s:s,s:I}}}", "kind", "execute", "head", "serverUrl",
+                        server_url, "data", "task", "id", m->id, "version", (json_int_t)m->version);
+    } else {
+        promise_t *p = NULL;
+        TRY(store_promise_get(st, a, m->id, &p));
+        if (!p)
+            return 0;
+        msg = json_pack("{s:s,s:{},s:{s:o}}", "kind", "unblock", "head", "data", "promise",
+                        wire_promise(p));
+    }
+    if (msg) {
+        *json = wire_dump(msg);
+        json_decref(msg);
+    }
     return 0;
 }

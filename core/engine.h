@@ -10,7 +10,7 @@
 #define RESONATE_ENGINE_H
 
 #include "core/wire.h"
-#include "store/store.h"
+#include "core/store.h"
 
 typedef struct {
     int64_t retry_timeout; /* ms before an undelivered pending task is re-dispatched */
@@ -30,5 +30,16 @@ int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const requ
  * store_errmsg(st). */
 int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, size_t limit,
                 bool *more);
+
+/* The body of the message that outbox row m stands for, as sent to its
+ * address (execute: {kind, head:{serverUrl}, data:{task:{id, version}}};
+ * unblock: {kind, head:{}, data:{promise}}), malloc'd in *json (caller
+ * frees). *json is NULL when the row is stale and must be dropped unsent:
+ * an execute whose task has since left that version's pending state (a newer
+ * execute supersedes it, or nobody could acquire it), or an unblock whose
+ * promise no longer exists. Returns 0, or -1 on a storage error (the row
+ * stays and is tried again). */
+int engine_message(store_t *st, arena_t *a, const outbox_msg_t *m, const char *server_url,
+                   char **json);
 
 #endif

@@ -49,17 +49,17 @@ static bool run_job(exec_t *ex, job_t *job)
 {
     store_t *st = ex->st;
     if (!job->req) {
-        response_set(&job->resp, st->v->ping(st) == STORE_OK ? 200 : 503, NULL);
+        response_set(&job->resp, store_ping(st) == STORE_OK ? 200 : 503, NULL);
         return true;
     }
     request_t *req = (request_t *)job->req;
     req->now = (ex->cfg.debug && req->has_debug_time) ? req->debug_time : exec_now(ex);
-    if (st->v->savepoint(st) != STORE_OK)
+    if (store_savepoint(st) != STORE_OK)
         return false;
     if (engine_apply(&ex->cfg.engine, st, job->arena, req, &job->resp) == 0) {
-        if (st->v->release(st) != STORE_OK)
+        if (store_release(st) != STORE_OK)
             return false;
-    } else if (st->v->rollback_to(st) != STORE_OK) {
+    } else if (store_rollback_to(st) != STORE_OK) {
         return false;
     }
     if (req->op == OP_DEBUG_START)
@@ -85,7 +85,7 @@ static void run_batch(exec_t *ex, job_t *batch)
 {
     store_t *st = ex->st;
     char err[512] = "";
-    bool began = st->v->begin(st) == STORE_OK;
+    bool began = store_begin(st) == STORE_OK;
     if (!began)
         snprintf(err, sizeof err, "%s", store_errmsg(st));
     /* Deliveries since the last commit are recorded in this transaction. */
@@ -97,7 +97,7 @@ static void run_batch(exec_t *ex, job_t *batch)
     bool ok = began;
     for (job_t *j = batch; j && ok; j = j->next, jobs++)
         ok = run_job(ex, j);
-    if (ok && st->v->commit(st) != STORE_OK)
+    if (ok && store_commit(st) != STORE_OK)
         ok = false;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     metrics_batch(ex->cfg.metrics, jobs,
@@ -106,7 +106,7 @@ static void run_batch(exec_t *ex, job_t *batch)
         /* Nothing of this batch is durable: no job may report success. */
         if (began) {
             snprintf(err, sizeof err, "%s", store_errmsg(st));
-            st->v->rollback(st);
+            store_rollback(st);
         }
         log_error("batch rolled back: %s", err);
         fail_batch(batch, err);
@@ -126,7 +126,7 @@ static bool run_tick(exec_t *ex)
     store_t *st = ex->st;
     arena_t *a = arena_new();
     bool more = false;
-    if (st->v->begin(st) != STORE_OK) {
+    if (store_begin(st) != STORE_OK) {
         log_error("tick: %s", store_errmsg(st));
         goto done;
     }
@@ -134,17 +134,17 @@ static bool run_tick(exec_t *ex)
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
     if (engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
         log_error("tick failed: %s", store_errmsg(st));
-        st->v->rollback(st);
+        store_rollback(st);
         more = false;
         goto done;
     }
-    if (st->v->commit(st) != STORE_OK) {
+    if (store_commit(st) != STORE_OK) {
         log_error("tick commit failed: %s", store_errmsg(st));
-        st->v->rollback(st);
+        store_rollback(st);
         more = false;
     }
     int64_t depth = 0;
-    if (st->v->outbox_count(st, &depth) == STORE_OK)
+    if (store_outbox_count(st, &depth) == STORE_OK)
         atomic_store(&ex->outbox_depth, depth);
 done:
     arena_free(a);
@@ -155,11 +155,11 @@ done:
 static void run_flush(exec_t *ex)
 {
     store_t *st = ex->st;
-    if (st->v->begin(st) != STORE_OK)
+    if (store_begin(st) != STORE_OK)
         return;
-    if (outbox_flush(ex->outbox, st) != STORE_OK || st->v->commit(st) != STORE_OK) {
+    if (outbox_flush(ex->outbox, st) != STORE_OK || store_commit(st) != STORE_OK) {
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
-        st->v->rollback(st);
+        store_rollback(st);
     }
 }
 
@@ -263,7 +263,7 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
     exec_t *ex = calloc(1, sizeof *ex);
     if (!ex) {
         snprintf(err, errlen, "out of memory");
-        st->v->close(st);
+        store_close(st);
         return NULL;
     }
     ex->st = st;
@@ -274,7 +274,7 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
         oc.wake_arg = ex;
         ex->outbox = outbox_new(&oc, err, errlen);
         if (!ex->outbox) {
-            st->v->close(st);
+            store_close(st);
             free(ex);
             return NULL;
         }
@@ -292,7 +292,7 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
     if (rc != 0) {
         snprintf(err, errlen, "cannot start store thread: %s", strerror(rc));
         outbox_free(ex->outbox);
-        st->v->close(st);
+        store_close(st);
         pthread_cond_destroy(&ex->cv);
         pthread_mutex_destroy(&ex->mu);
         free(ex);
@@ -341,9 +341,9 @@ void exec_stop(exec_t *ex)
         }
         outbox_free(ob);
     }
-    if (ex->st->v->checkpoint(ex->st) != STORE_OK)
+    if (store_checkpoint(ex->st) != STORE_OK)
         log_warn("checkpoint at shutdown failed: %s", store_errmsg(ex->st));
-    ex->st->v->close(ex->st);
+    store_close(ex->st);
     ex->st = NULL;
 }
 

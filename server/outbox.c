@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "core/addr.h"
-#include "core/wire.h"
+#include "core/engine.h"
 #include "server/log.h"
 
 typedef struct {
@@ -146,30 +146,6 @@ void outbox_free(outbox_t *ob)
     free(ob);
 }
 
-/* The message's JSON, or NULL when it should be dropped unsent. */
-static char *render(outbox_t *ob, store_t *st, arena_t *a, const outbox_msg_t *m)
-{
-    json_t *msg = NULL;
-    if (m->kind == MSG_EXECUTE) {
-        task_t *t = NULL;
-        if (st->v->task_get(st, a, m->id, &t) != STORE_OK || !t || t->state != TSTATE_PENDING ||
-            t->version != m->version)
-            return NULL;
-        msg = json_pack("{s:s,s:{s:s},s:{s:{s:s,s:I}}}", "kind", "execute", "head", "serverUrl",
-                        ob->server_url, "data", "task", "id", m->id, "version",
-                        (json_int_t)m->version);
-    } else {
-        promise_t *p = NULL;
-        if (st->v->promise_get(st, a, m->id, &p) != STORE_OK || !p)
-            return NULL;
-        msg = json_pack("{s:s,s:{},s:{s:o}}", "kind", "unblock", "head", "data", "promise",
-                        wire_promise(p));
-    }
-    char *s = wire_dump(msg);
-    json_decref(msg);
-    return s;
-}
-
 bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
 {
     arena_t *a = arena_new();
@@ -179,7 +155,7 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
     pthread_mutex_lock(&ob->mu);
     size_t inflight = ob->n;
     pthread_mutex_unlock(&ob->mu);
-    if (st->v->outbox_due(st, a, now, ob->cfg.batch + inflight, &msgs, &n) != STORE_OK) {
+    if (store_outbox_due(st, a, now, ob->cfg.batch + inflight, &msgs, &n) != STORE_OK) {
         log_error("outbox: %s", store_errmsg(st));
         arena_free(a);
         return false;
@@ -194,11 +170,16 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         if (busy || !o)
             continue;
         handled++;
-        char *json = render(ob, st, a, m);
+        char *json = NULL;
+        bool failed = engine_message(st, a, m, ob->server_url, &json) != 0;
+        if (failed)
+            log_error("outbox: message %lld: %s", (long long)m->seq, store_errmsg(st));
         addr_t addr;
         bool parsed = addr_parse(m->address, &addr);
-        bool async = false, delivered = false, drop = !json || !parsed;
-        if (!drop && addr.scheme == ADDR_POLL && ob->cfg.hub) {
+        bool async = false, delivered = false, drop = !failed && (!json || !parsed);
+        if (failed) {
+            /* not delivered: retried with back-off */
+        } else if (!drop && addr.scheme == ADDR_POLL && ob->cfg.hub) {
             delivered = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json));
         } else if (!drop && addr.scheme == ADDR_HTTP && ob->push) {
             push_send(ob->push, m->seq, m->address, json, strlen(json));
@@ -237,8 +218,8 @@ int outbox_flush(outbox_t *ob, store_t *st)
             continue;
         }
         if (rc == STORE_OK)
-            rc = o->delete_row ? st->v->outbox_delete(st, o->seq)
-                               : st->v->outbox_defer(st, o->seq, o->not_before, o->attempts);
+            rc = o->delete_row ? store_outbox_delete(st, o->seq)
+                               : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
         if (rc != STORE_OK)
             ob->items[keep++] = *o; /* try again with the next transaction */
     }

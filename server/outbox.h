@@ -11,8 +11,8 @@
  * (at-least-once), which workers tolerate: executes carry a version and
  * unblocks are idempotent.
  *
- * An execute whose task has since left that version's pending state is
- * dropped instead of sent: nobody could acquire it. */
+ * What a row says and whether it is still worth sending is a protocol rule
+ * and lives in the engine (engine_message): a stale row is dropped unsent. */
 #ifndef RESONATE_OUTBOX_H
 #define RESONATE_OUTBOX_H
 
@@ -21,7 +21,7 @@
 
 #include "server/poll.h"
 #include "server/push.h"
-#include "store/store.h"
+#include "core/store.h"
 
 typedef struct outbox outbox_t;
 

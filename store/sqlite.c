@@ -1,4 +1,4 @@
-/* sqlite.c - the SQLite backend of store.h.
+/* sqlite.c - the SQLite adapter of the storage port (see sqlite.h, core/store.h).
  *
  * One connection, used by one thread at a time, with every statement
  * prepared once at open and reset after each call: the server batches many
@@ -10,9 +10,9 @@
  * The schema is versioned with PRAGMA user_version and upgraded at open by
  * the migrations array below; a release that changes the schema appends a
  * step, never edits an old one. There are no foreign keys: the engine owns
- * every integrity rule (store.h), and checking them again here would cost a
+ * every integrity rule (core/store.h), and checking them again here would cost a
  * lookup per write. */
-#include "store/store.h"
+#include "store/sqlite.h"
 
 #include <inttypes.h>
 #include <stdio.h>

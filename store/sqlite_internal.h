@@ -1,13 +1,13 @@
 /* sqlite_internal.h - pieces of the SQLite store exposed to its own tests.
  *
  * Nothing outside store/ and tests/unit/test_sqlite.c includes this file;
- * the rest of the server sees the store only through store.h. */
+ * the rest of the server sees the store only through core/store.h and sqlite.h. */
 #ifndef RESONATE_SQLITE_INTERNAL_H
 #define RESONATE_SQLITE_INTERNAL_H
 
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/sqlite.h"
 
 /* Brings db from its PRAGMA user_version to n_steps by running
  * steps[version] (the SQL taking version to version+1) for every missing

@@ -20,6 +20,18 @@ count_check() { # $1 = log file of a Check runner
     failed=$((failed + f + e))
 }
 
+# The Node tests need tests/node/node_modules (jose, the SDK versions, ...);
+# without them every Node test would fail with "Cannot find module".
+if ! (cd tests/node && node -e 'const fs = require("fs"); for (const m of Object.keys(require("./package.json").dependencies || {})) if (!fs.existsSync("node_modules/" + m + "/package.json")) process.exit(1)' 2>/dev/null); then
+    echo "error: the Node test dependencies are missing (tests/node/node_modules)." >&2
+    echo "       Install them with: ./scripts/deps.sh --test" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+echo "== layering"
+if scripts/check-layers.sh "$BUILD/rel"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 # Tokens minted by the `jose` npm package (fresh keys every run), checked by
 # the auth suite's jose_vectors test in both flavours below; that test skips
 # when RESONATE_JOSE_VECTORS is unset, so a failed generation counts here.

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/client.h"
+#include "cli/client.h"
 #include "tests/unit/unit.h"
 
 START_TEST(base64_encode_pads_to_a_multiple_of_four)

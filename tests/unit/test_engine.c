@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "store/sqlite.h"
 #include "tests/unit/unit.h"
 
 typedef struct {
@@ -30,7 +31,7 @@ static void teardown(void)
 {
     response_clear(&fx.resp);
     arena_free(fx.a);
-    fx.st->v->close(fx.st);
+    store_close(fx.st);
 }
 
 /* Runs req at time now in its own transaction; returns the status. */
@@ -38,10 +39,10 @@ static int run(request_t *req, int64_t now)
 {
     req->now = now;
     response_clear(&fx.resp);
-    ck_assert_int_eq(fx.st->v->begin(fx.st), STORE_OK);
+    ck_assert_int_eq(store_begin(fx.st), STORE_OK);
     int rc = engine_apply(&fx.cfg, fx.st, fx.a, req, &fx.resp);
     ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(fx.st->v->commit(fx.st), STORE_OK);
+    ck_assert_int_eq(store_commit(fx.st), STORE_OK);
     return fx.resp.status;
 }
 

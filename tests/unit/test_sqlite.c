@@ -9,7 +9,7 @@
 #include "core/wire.h"
 #include "store/kvjson.h"
 #include "store/sqlite_internal.h"
-#include "store/store.h"
+#include "store/sqlite.h"
 #include "tests/unit/unit.h"
 
 #define KVS(...) ((kvmap_t){(kv_t[]){__VA_ARGS__}, sizeof((kv_t[]){__VA_ARGS__}) / sizeof(kv_t)})
@@ -71,7 +71,7 @@ static void setup_file(void)
 static void teardown(void)
 {
     if (fx.st)
-        fx.st->v->close(fx.st);
+        store_close(fx.st);
     fx.st = NULL;
     arena_free(fx.a);
     fx.a = NULL;
@@ -97,13 +97,13 @@ static void insert_promise(const char *id, pstate_t state, int64_t timeout_at, k
 {
     promise_t p = mk_promise(id, state, timeout_at);
     p.tags = tags;
-    OK(fx.st->v->promise_insert(fx.st, &p));
+    OK(store_promise_insert(fx.st, &p));
 }
 
 static promise_t *get_promise(const char *id)
 {
     promise_t *p = (promise_t *)1;
-    OK(fx.st->v->promise_get(fx.st, fx.a, id, &p));
+    OK(store_promise_get(fx.st, fx.a, id, &p));
     return p;
 }
 
@@ -169,7 +169,7 @@ START_TEST(promise_round_trip_keeps_every_field)
     p.param.headers = KVS({"a", "1"}, {"b", "ünï\"cødé\n"});
     p.param.data = "aGk=";
     p.tags = KVS({"resonate:target", "poll://any@g"}, {"x", "日本"});
-    OK(fx.st->v->promise_insert(fx.st, &p));
+    OK(store_promise_insert(fx.st, &p));
 
     promise_t *got = get_promise("wf:ü-日本-🎉");
     ck_assert_ptr_nonnull(got);
@@ -194,7 +194,7 @@ START_TEST(promise_absent_and_empty_headers_and_data_stay_distinct)
     p.param.data = NULL;
     p.value.has_headers = false;
     p.value.data = "";
-    OK(fx.st->v->promise_insert(fx.st, &p));
+    OK(store_promise_insert(fx.st, &p));
 
     promise_t *got = get_promise("p");
     ck_assert(got->param.has_headers);
@@ -219,7 +219,7 @@ START_TEST(promise_insert_of_existing_id_fails_with_message)
 {
     insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
     promise_t p = mk_promise("p", PSTATE_PENDING, 10);
-    ck_assert_int_eq(fx.st->v->promise_insert(fx.st, &p), STORE_ERR);
+    ck_assert_int_eq(store_promise_insert(fx.st, &p), STORE_ERR);
     ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "UNIQUE"));
     ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "promise_insert"));
 }
@@ -229,7 +229,7 @@ START_TEST(promise_settle_stores_value_and_leaves_the_due_queue)
 {
     insert_promise("p", PSTATE_PENDING, 10, KVS({"k", "v"}));
     pvalue_t v = {.has_headers = true, .headers = KVS({"h", "1"}), .data = "ZG9uZQ=="};
-    OK(fx.st->v->promise_settle(fx.st, "p", PSTATE_REJECTED_CANCELED, &v, 7));
+    OK(store_promise_settle(fx.st, "p", PSTATE_REJECTED_CANCELED, &v, 7));
 
     promise_t *got = get_promise("p");
     ck_assert_int_eq(got->state, PSTATE_REJECTED_CANCELED);
@@ -242,7 +242,7 @@ START_TEST(promise_settle_stores_value_and_leaves_the_due_queue)
 
     const char **ids;
     size_t n;
-    OK(fx.st->v->promise_due(fx.st, fx.a, 1000, 10, &ids, &n));
+    OK(store_promise_due(fx.st, fx.a, 1000, 10, &ids, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -251,7 +251,7 @@ START_TEST(promise_settle_with_absent_value_stores_nulls)
 {
     insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
     pvalue_t v = {0};
-    OK(fx.st->v->promise_settle(fx.st, "p", PSTATE_REJECTED_TIMEDOUT, &v, 10));
+    OK(store_promise_settle(fx.st, "p", PSTATE_REJECTED_TIMEDOUT, &v, 10));
     promise_t *got = get_promise("p");
     ck_assert_int_eq(got->state, PSTATE_REJECTED_TIMEDOUT);
     ck_assert(!got->value.has_headers);
@@ -349,30 +349,30 @@ START_TEST(promise_search_filters_by_state_and_every_tag)
     bool more;
 
     search_req_t q = search(10, NULL);
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a,b,c,d");
     ck_assert(!more);
 
     q.has_state = true;
     q.state = PSTATE_PENDING;
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a,c,d");
 
     q.tags = KVS({"k", "v"});
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a");
 
     q.has_state = false;
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a,b");
     assert_kvmap_eq(&ps[1].tags, &KVS({"k", "v"}));
 
     q.tags = KVS({"k", "v"}, {"x.y\"z", "1"});
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a");
 
     q.tags = KVS({"k", "v"}, {"missing", "1"});
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -387,27 +387,27 @@ START_TEST(promise_search_pages_with_cursor_and_more_flag)
     bool more;
 
     search_req_t q = search(2, NULL);
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "a,b");
     ck_assert(more);
 
     q.cursor = "b";
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "c,d");
     ck_assert(more);
 
     q.cursor = "d";
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "e");
     ck_assert(!more);
 
     q.cursor = "c";
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "d,e");
     ck_assert(!more); /* exactly limit left: no further page */
 
     q = search(0, NULL);
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_uint_eq(n, 0);
     ck_assert(more);
 }
@@ -422,12 +422,12 @@ START_TEST(promise_search_orders_and_pages_ids_by_bytes)
     size_t n;
     bool more;
     search_req_t q = search(10, NULL);
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_uint_eq(n, 6);
     ck_assert_str_eq(promise_ids(ps, n), ",B,Z,a,aa,é");
 
     q.cursor = "";
-    OK(fx.st->v->promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "B,Z,a,aa,é");
 }
 END_TEST
@@ -442,11 +442,11 @@ START_TEST(promise_due_returns_pending_by_timeout_then_id_up_to_limit)
     insert_promise("future", PSTATE_PENDING, 301, NO_KVS);
     const char **ids;
     size_t n;
-    OK(fx.st->v->promise_due(fx.st, fx.a, 300, 10, &ids, &n));
+    OK(store_promise_due(fx.st, fx.a, 300, 10, &ids, &n));
     ck_assert_str_eq(joined(ids, n), "first,a,b,late");
-    OK(fx.st->v->promise_due(fx.st, fx.a, 300, 2, &ids, &n));
+    OK(store_promise_due(fx.st, fx.a, 300, 2, &ids, &n));
     ck_assert_str_eq(joined(ids, n), "first,a");
-    OK(fx.st->v->promise_due(fx.st, fx.a, 49, 10, &ids, &n));
+    OK(store_promise_due(fx.st, fx.a, 49, 10, &ids, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -460,12 +460,12 @@ START_TEST(promise_branch_returns_promises_of_the_branch_except_excluded)
     insert_promise("plain", PSTATE_PENDING, 10, KVS({"resonate:parent", "root"}));
     promise_t *ps;
     size_t n;
-    OK(fx.st->v->promise_branch(fx.st, fx.a, "root", "root", &ps, &n));
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", &ps, &n));
     ck_assert_str_eq(promise_ids(ps, n), "root.1,root.2");
     ck_assert_int_eq(ps[0].state, PSTATE_RESOLVED);
-    OK(fx.st->v->promise_branch(fx.st, fx.a, "root", NULL, &ps, &n));
+    OK(store_promise_branch(fx.st, fx.a, "root", NULL, &ps, &n));
     ck_assert_str_eq(promise_ids(ps, n), "root,root.1,root.2");
-    OK(fx.st->v->promise_branch(fx.st, fx.a, "none", NULL, &ps, &n));
+    OK(store_promise_branch(fx.st, fx.a, "none", NULL, &ps, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -474,79 +474,79 @@ END_TEST
 
 START_TEST(callback_ready_marks_every_callback_and_returns_awaiters_sorted)
 {
-    OK(fx.st->v->callback_insert(fx.st, "p", "c", false));
-    OK(fx.st->v->callback_insert(fx.st, "p", "a", false));
-    OK(fx.st->v->callback_insert(fx.st, "p", "b", false));
-    OK(fx.st->v->callback_insert(fx.st, "q", "a", false));
+    OK(store_callback_insert(fx.st, "p", "c", false));
+    OK(store_callback_insert(fx.st, "p", "a", false));
+    OK(store_callback_insert(fx.st, "p", "b", false));
+    OK(store_callback_insert(fx.st, "q", "a", false));
     const char **aw;
     size_t n;
-    OK(fx.st->v->callback_ready(fx.st, fx.a, "p", &aw, &n));
+    OK(store_callback_ready(fx.st, fx.a, "p", &aw, &n));
     ck_assert_str_eq(joined(aw, n), "a,b,c");
 
     store_snap_t snap;
-    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    OK(store_snap(fx.st, fx.a, &snap));
     ck_assert_uint_eq(snap.n_callbacks, 1); /* only q -> a is still waiting */
     ck_assert_str_eq(snap.callbacks[0].awaited, "q");
 
-    OK(fx.st->v->callback_ready(fx.st, fx.a, "none", &aw, &n));
+    OK(store_callback_ready(fx.st, fx.a, "none", &aw, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
 START_TEST(callback_insert_of_existing_pair_keeps_it_unchanged)
 {
-    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_PENDING, 0));
-    OK(fx.st->v->callback_insert(fx.st, "p", "a", true));
-    OK(fx.st->v->callback_insert(fx.st, "p", "a", false));
+    OK(store_task_insert(fx.st, "a", TSTATE_PENDING, 0));
+    OK(store_callback_insert(fx.st, "p", "a", true));
+    OK(store_callback_insert(fx.st, "p", "a", false));
     task_t *t;
-    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    OK(store_task_get(fx.st, fx.a, "a", &t));
     ck_assert_int_eq(t->resumes, 1);
 }
 END_TEST
 
 START_TEST(callback_deletes_remove_ready_or_all_of_an_awaiter)
 {
-    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_SUSPENDED, 0));
-    OK(fx.st->v->callback_insert(fx.st, "p1", "a", true));
-    OK(fx.st->v->callback_insert(fx.st, "p2", "a", true));
-    OK(fx.st->v->callback_insert(fx.st, "p3", "a", false));
-    OK(fx.st->v->callback_insert(fx.st, "p1", "b", true));
+    OK(store_task_insert(fx.st, "a", TSTATE_SUSPENDED, 0));
+    OK(store_callback_insert(fx.st, "p1", "a", true));
+    OK(store_callback_insert(fx.st, "p2", "a", true));
+    OK(store_callback_insert(fx.st, "p3", "a", false));
+    OK(store_callback_insert(fx.st, "p1", "b", true));
     task_t *t;
-    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    OK(store_task_get(fx.st, fx.a, "a", &t));
     ck_assert_int_eq(t->resumes, 2);
 
-    OK(fx.st->v->callback_delete_ready(fx.st, "a"));
-    OK(fx.st->v->task_get(fx.st, fx.a, "a", &t));
+    OK(store_callback_delete_ready(fx.st, "a"));
+    OK(store_task_get(fx.st, fx.a, "a", &t));
     ck_assert_int_eq(t->resumes, 0);
     store_snap_t snap;
-    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    OK(store_snap(fx.st, fx.a, &snap));
     ck_assert_uint_eq(snap.n_callbacks, 1);
     ck_assert_str_eq(snap.callbacks[0].awaited, "p3");
 
-    OK(fx.st->v->callback_delete_awaiter(fx.st, "a"));
-    OK(fx.st->v->snap(fx.st, fx.a, &snap));
+    OK(store_callback_delete_awaiter(fx.st, "a"));
+    OK(store_snap(fx.st, fx.a, &snap));
     ck_assert_uint_eq(snap.n_callbacks, 0);
     /* b's ready callback is untouched */
     const char **aw;
     size_t n;
-    OK(fx.st->v->callback_ready(fx.st, fx.a, "p1", &aw, &n));
+    OK(store_callback_ready(fx.st, fx.a, "p1", &aw, &n));
     ck_assert_str_eq(joined(aw, n), "b");
 }
 END_TEST
 
 START_TEST(listener_take_returns_sorted_addresses_once)
 {
-    OK(fx.st->v->listener_insert(fx.st, "p", "poll://b@g"));
-    OK(fx.st->v->listener_insert(fx.st, "p", "http://a"));
-    OK(fx.st->v->listener_insert(fx.st, "p", "poll://b@g"));
-    OK(fx.st->v->listener_insert(fx.st, "q", "http://a"));
+    OK(store_listener_insert(fx.st, "p", "poll://b@g"));
+    OK(store_listener_insert(fx.st, "p", "http://a"));
+    OK(store_listener_insert(fx.st, "p", "poll://b@g"));
+    OK(store_listener_insert(fx.st, "q", "http://a"));
     const char **addrs;
     size_t n;
-    OK(fx.st->v->listener_take(fx.st, fx.a, "p", &addrs, &n));
+    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
     ck_assert_str_eq(joined(addrs, n), "http://a,poll://b@g");
-    OK(fx.st->v->listener_take(fx.st, fx.a, "p", &addrs, &n));
+    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
     ck_assert_uint_eq(n, 0);
-    OK(fx.st->v->listener_take(fx.st, fx.a, "q", &addrs, &n));
+    OK(store_listener_take(fx.st, fx.a, "q", &addrs, &n));
     ck_assert_str_eq(joined(addrs, n), "http://a");
 }
 END_TEST
@@ -556,13 +556,13 @@ END_TEST
 START_TEST(task_get_reports_resumes_and_lease_from_its_timer)
 {
     task_t *t = (task_t *)1;
-    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    OK(store_task_get(fx.st, fx.a, "t", &t));
     ck_assert_ptr_null(t);
 
-    OK(fx.st->v->task_insert(fx.st, "t", TSTATE_PENDING, 0));
+    OK(store_task_insert(fx.st, "t", TSTATE_PENDING, 0));
     task_timer_t retry = {.id = "t", .type = TIMER_RETRY, .timeout = 1000};
-    OK(fx.st->v->timer_set(fx.st, &retry));
-    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    OK(store_timer_set(fx.st, &retry));
+    OK(store_task_get(fx.st, fx.a, "t", &t));
     ck_assert_str_eq(t->id, "t");
     ck_assert_int_eq(t->state, TSTATE_PENDING);
     ck_assert_int_eq(t->version, 0);
@@ -570,13 +570,13 @@ START_TEST(task_get_reports_resumes_and_lease_from_its_timer)
     ck_assert(!t->has_lease);
     ck_assert_ptr_null(t->pid);
 
-    OK(fx.st->v->task_update(fx.st, "t", TSTATE_ACQUIRED, 1));
+    OK(store_task_update(fx.st, "t", TSTATE_ACQUIRED, 1));
     task_timer_t lease = {
         .id = "t", .type = TIMER_LEASE, .timeout = 31000, .pid = "w1", .ttl = 30000};
-    OK(fx.st->v->timer_set(fx.st, &lease));
-    OK(fx.st->v->callback_insert(fx.st, "x", "t", true));
-    OK(fx.st->v->callback_insert(fx.st, "y", "t", false));
-    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    OK(store_timer_set(fx.st, &lease));
+    OK(store_callback_insert(fx.st, "x", "t", true));
+    OK(store_callback_insert(fx.st, "y", "t", false));
+    OK(store_task_get(fx.st, fx.a, "t", &t));
     ck_assert_int_eq(t->state, TSTATE_ACQUIRED);
     ck_assert_int_eq(t->version, 1);
     ck_assert_int_eq(t->resumes, 1);
@@ -584,46 +584,46 @@ START_TEST(task_get_reports_resumes_and_lease_from_its_timer)
     ck_assert_str_eq(t->pid, "w1");
     ck_assert_int_eq(t->ttl, 30000);
 
-    OK(fx.st->v->timer_delete(fx.st, "t"));
-    OK(fx.st->v->task_get(fx.st, fx.a, "t", &t));
+    OK(store_timer_delete(fx.st, "t"));
+    OK(store_task_get(fx.st, fx.a, "t", &t));
     ck_assert(!t->has_lease);
 }
 END_TEST
 
 START_TEST(task_insert_of_existing_id_fails)
 {
-    OK(fx.st->v->task_insert(fx.st, "t", TSTATE_PENDING, 0));
-    ck_assert_int_eq(fx.st->v->task_insert(fx.st, "t", TSTATE_FULFILLED, 0), STORE_ERR);
+    OK(store_task_insert(fx.st, "t", TSTATE_PENDING, 0));
+    ck_assert_int_eq(store_task_insert(fx.st, "t", TSTATE_FULFILLED, 0), STORE_ERR);
     ck_assert_str_ne(store_errmsg(fx.st), "");
 }
 END_TEST
 
 START_TEST(task_search_filters_state_and_pages)
 {
-    OK(fx.st->v->task_insert(fx.st, "a", TSTATE_PENDING, 0));
-    OK(fx.st->v->task_insert(fx.st, "b", TSTATE_HALTED, 3));
-    OK(fx.st->v->task_insert(fx.st, "c", TSTATE_PENDING, 1));
-    OK(fx.st->v->task_insert(fx.st, "d", TSTATE_PENDING, 0));
+    OK(store_task_insert(fx.st, "a", TSTATE_PENDING, 0));
+    OK(store_task_insert(fx.st, "b", TSTATE_HALTED, 3));
+    OK(store_task_insert(fx.st, "c", TSTATE_PENDING, 1));
+    OK(store_task_insert(fx.st, "d", TSTATE_PENDING, 0));
     task_t *ts;
     size_t n;
     bool more;
     search_req_t q = search(2, NULL);
     q.has_state = true;
     q.state = TSTATE_PENDING;
-    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(ts[0].id, "a");
     ck_assert_str_eq(ts[1].id, "c");
     ck_assert_int_eq(ts[1].version, 1);
     ck_assert(more);
     q.cursor = "c";
-    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ts[0].id, "d");
     ck_assert(!more);
 
     q = search(10, "a");
-    OK(fx.st->v->task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(ts[0].id, "b");
     ck_assert_int_eq(ts[0].state, TSTATE_HALTED);
@@ -636,15 +636,15 @@ START_TEST(timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id)
     task_timer_t t2 = {.id = "t2", .type = TIMER_LEASE, .timeout = 200, .pid = "w", .ttl = 10};
     task_timer_t t3 = {.id = "t3", .type = TIMER_RETRY, .timeout = 200};
     task_timer_t t4 = {.id = "t4", .type = TIMER_RETRY, .timeout = 900};
-    OK(fx.st->v->timer_set(fx.st, &t1));
-    OK(fx.st->v->timer_set(fx.st, &t2));
-    OK(fx.st->v->timer_set(fx.st, &t3));
-    OK(fx.st->v->timer_set(fx.st, &t4));
+    OK(store_timer_set(fx.st, &t1));
+    OK(store_timer_set(fx.st, &t2));
+    OK(store_timer_set(fx.st, &t3));
+    OK(store_timer_set(fx.st, &t4));
     task_timer_t t1b = {.id = "t1", .type = TIMER_LEASE, .timeout = 100, .pid = "p", .ttl = 7};
-    OK(fx.st->v->timer_set(fx.st, &t1b));
+    OK(store_timer_set(fx.st, &t1b));
 
     task_timer_t *g = NULL;
-    OK(fx.st->v->timer_get(fx.st, fx.a, "t1", &g));
+    OK(store_timer_get(fx.st, fx.a, "t1", &g));
     ck_assert_int_eq(g->type, TIMER_LEASE);
     ck_assert_int_eq(g->timeout, 100);
     ck_assert_str_eq(g->pid, "p");
@@ -652,17 +652,17 @@ START_TEST(timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id)
 
     task_timer_t *due;
     size_t n;
-    OK(fx.st->v->timer_due(fx.st, fx.a, 500, 10, &due, &n));
+    OK(store_timer_due(fx.st, fx.a, 500, 10, &due, &n));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(due[0].id, "t1");
     ck_assert_str_eq(due[1].id, "t2");
     ck_assert_str_eq(due[2].id, "t3");
     ck_assert_ptr_null(due[2].pid);
-    OK(fx.st->v->timer_due(fx.st, fx.a, 500, 1, &due, &n));
+    OK(store_timer_due(fx.st, fx.a, 500, 1, &due, &n));
     ck_assert_uint_eq(n, 1);
 
-    OK(fx.st->v->timer_delete(fx.st, "t1"));
-    OK(fx.st->v->timer_get(fx.st, fx.a, "t1", &g));
+    OK(store_timer_delete(fx.st, "t1"));
+    OK(store_timer_get(fx.st, fx.a, "t1", &g));
     ck_assert_ptr_null(g);
 }
 END_TEST
@@ -676,17 +676,17 @@ START_TEST(timer_by_pid_lists_the_leases_held_by_a_process)
         {.id = "d", .type = TIMER_RETRY, .timeout = 1, .pid = "w1"},
     };
     for (size_t i = 0; i < 4; i++)
-        OK(fx.st->v->timer_set(fx.st, &ts[i]));
+        OK(store_timer_set(fx.st, &ts[i]));
     const char **ids;
     size_t n;
-    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
+    OK(store_timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
     ck_assert_str_eq(joined(ids, n), "a,c");
     /* a lease replaced by a retry timer no longer belongs to the process */
     task_timer_t retry = {.id = "a", .type = TIMER_RETRY, .timeout = 20};
-    OK(fx.st->v->timer_set(fx.st, &retry));
-    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
+    OK(store_timer_set(fx.st, &retry));
+    OK(store_timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
     ck_assert_str_eq(joined(ids, n), "c");
-    OK(fx.st->v->timer_by_pid(fx.st, fx.a, "nobody", &ids, &n));
+    OK(store_timer_by_pid(fx.st, fx.a, "nobody", &ids, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -695,21 +695,21 @@ END_TEST
 
 START_TEST(outbox_execute_replaces_an_older_execute_of_the_same_task)
 {
-    OK(fx.st->v->outbox_execute(fx.st, "t", 0, "poll://any@a", 0));
+    OK(store_outbox_execute(fx.st, "t", 0, "poll://any@a", 0));
     outbox_msg_t *m;
     size_t n;
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 0, 10, &m, &n));
     ck_assert_uint_eq(n, 1);
     int64_t first = m[0].seq;
-    OK(fx.st->v->outbox_defer(fx.st, first, 0, 3));
+    OK(store_outbox_defer(fx.st, first, 0, 3));
 
-    OK(fx.st->v->outbox_execute(fx.st, "t", 1, "poll://any@b", 5));
+    OK(store_outbox_execute(fx.st, "t", 1, "poll://any@b", 5));
     int64_t count;
-    OK(fx.st->v->outbox_count(fx.st, &count));
+    OK(store_outbox_count(fx.st, &count));
     ck_assert_int_eq(count, 1);
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 4, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 4, 10, &m, &n));
     ck_assert_uint_eq(n, 0);
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 5, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 5, 10, &m, &n));
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(m[0].kind, MSG_EXECUTE);
     ck_assert_str_eq(m[0].id, "t");
@@ -719,26 +719,26 @@ START_TEST(outbox_execute_replaces_an_older_execute_of_the_same_task)
     ck_assert_int_gt(m[0].seq, first);
 
     /* Deleting the replaced row's seq (an in-flight delivery) keeps the new one. */
-    OK(fx.st->v->outbox_delete(fx.st, first));
-    OK(fx.st->v->outbox_count(fx.st, &count));
+    OK(store_outbox_delete(fx.st, first));
+    OK(store_outbox_count(fx.st, &count));
     ck_assert_int_eq(count, 1);
 }
 END_TEST
 
 START_TEST(outbox_unblock_is_queued_once_per_promise_and_address)
 {
-    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://a"));
-    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://a"));
-    OK(fx.st->v->outbox_unblock(fx.st, "p", "http://b"));
-    OK(fx.st->v->outbox_unblock(fx.st, "q", "http://a"));
+    OK(store_outbox_unblock(fx.st, "p", "http://a"));
+    OK(store_outbox_unblock(fx.st, "p", "http://a"));
+    OK(store_outbox_unblock(fx.st, "p", "http://b"));
+    OK(store_outbox_unblock(fx.st, "q", "http://a"));
     /* an execute with the same id is a different message */
-    OK(fx.st->v->outbox_execute(fx.st, "p", 0, "http://a", 0));
+    OK(store_outbox_execute(fx.st, "p", 0, "http://a", 0));
     int64_t count;
-    OK(fx.st->v->outbox_count(fx.st, &count));
+    OK(store_outbox_count(fx.st, &count));
     ck_assert_int_eq(count, 4);
     outbox_msg_t *m;
     size_t n;
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 0, 10, &m, &n));
     ck_assert_uint_eq(n, 4);
     ck_assert_int_eq(m[0].kind, MSG_UNBLOCK);
     ck_assert_str_eq(m[0].id, "p");
@@ -749,13 +749,13 @@ END_TEST
 
 START_TEST(outbox_due_orders_by_seq_and_honours_not_before_and_limit)
 {
-    OK(fx.st->v->outbox_execute(fx.st, "t1", 0, "a", 100));
-    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "a", 0));
-    OK(fx.st->v->outbox_unblock(fx.st, "p", "a"));
-    OK(fx.st->v->outbox_execute(fx.st, "t3", 0, "a", 50));
+    OK(store_outbox_execute(fx.st, "t1", 0, "a", 100));
+    OK(store_outbox_execute(fx.st, "t2", 0, "a", 0));
+    OK(store_outbox_unblock(fx.st, "p", "a"));
+    OK(store_outbox_execute(fx.st, "t3", 0, "a", 50));
     outbox_msg_t *m;
     size_t n;
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 60, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 60, 10, &m, &n));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(m[0].id, "t2");
     ck_assert_str_eq(m[1].id, "p");
@@ -763,17 +763,17 @@ START_TEST(outbox_due_orders_by_seq_and_honours_not_before_and_limit)
     ck_assert_int_lt(m[0].seq, m[1].seq);
     ck_assert_int_lt(m[1].seq, m[2].seq);
 
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 1000, 2, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 1000, 2, &m, &n));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(m[0].id, "t1");
 
-    OK(fx.st->v->outbox_defer(fx.st, m[0].seq, 2000, 1));
-    OK(fx.st->v->outbox_delete(fx.st, m[1].seq));
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
+    OK(store_outbox_defer(fx.st, m[0].seq, 2000, 1));
+    OK(store_outbox_delete(fx.st, m[1].seq));
+    OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(m[0].id, "p");
     ck_assert_str_eq(m[1].id, "t3");
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 2000, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 2000, 10, &m, &n));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(m[0].id, "t1");
     ck_assert_int_eq(m[0].attempts, 1);
@@ -783,14 +783,14 @@ END_TEST
 
 START_TEST(outbox_seq_is_never_reused_after_deleting_the_newest_row)
 {
-    OK(fx.st->v->outbox_execute(fx.st, "t1", 0, "a", 0));
+    OK(store_outbox_execute(fx.st, "t1", 0, "a", 0));
     outbox_msg_t *m;
     size_t n;
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    OK(store_outbox_due(fx.st, fx.a, 0, 10, &m, &n));
     int64_t seq = m[0].seq;
-    OK(fx.st->v->outbox_delete(fx.st, seq));
-    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "a", 0));
-    OK(fx.st->v->outbox_due(fx.st, fx.a, 0, 10, &m, &n));
+    OK(store_outbox_delete(fx.st, seq));
+    OK(store_outbox_execute(fx.st, "t2", 0, "a", 0));
+    OK(store_outbox_due(fx.st, fx.a, 0, 10, &m, &n));
     ck_assert_uint_eq(n, 1);
     ck_assert_int_gt(m[0].seq, seq);
 }
@@ -817,11 +817,11 @@ START_TEST(schedule_round_trip_advance_and_delete)
     s.promise_param.has_headers = true;
     s.promise_param.headers = KVS({"h", "ü"});
     s.promise_param.data = "e30=";
-    OK(fx.st->v->schedule_insert(fx.st, &s));
-    ck_assert_int_eq(fx.st->v->schedule_insert(fx.st, &s), STORE_ERR);
+    OK(store_schedule_insert(fx.st, &s));
+    ck_assert_int_eq(store_schedule_insert(fx.st, &s), STORE_ERR);
 
     schedule_t *g = NULL;
-    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    OK(store_schedule_get(fx.st, fx.a, "s1", &g));
     ck_assert_str_eq(g->id, "s1");
     ck_assert_str_eq(g->cron, "*/5 * * * *");
     ck_assert_str_eq(g->promise_id, "job.{{.id}}.{{.timestamp}}");
@@ -834,18 +834,18 @@ START_TEST(schedule_round_trip_advance_and_delete)
     ck_assert_int_eq(g->next_run_at, 300000);
     ck_assert(!g->has_last_run_at);
 
-    OK(fx.st->v->schedule_advance(fx.st, "s1", 300000, 600000));
-    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    OK(store_schedule_advance(fx.st, "s1", 300000, 600000));
+    OK(store_schedule_get(fx.st, fx.a, "s1", &g));
     ck_assert(g->has_last_run_at);
     ck_assert_int_eq(g->last_run_at, 300000);
     ck_assert_int_eq(g->next_run_at, 600000);
 
     bool found = false;
-    OK(fx.st->v->schedule_delete(fx.st, "s1", &found));
+    OK(store_schedule_delete(fx.st, "s1", &found));
     ck_assert(found);
-    OK(fx.st->v->schedule_delete(fx.st, "s1", &found));
+    OK(store_schedule_delete(fx.st, "s1", &found));
     ck_assert(!found);
-    OK(fx.st->v->schedule_get(fx.st, fx.a, "s1", &g));
+    OK(store_schedule_get(fx.st, fx.a, "s1", &g));
     ck_assert_ptr_null(g);
 }
 END_TEST
@@ -854,30 +854,30 @@ START_TEST(schedule_search_matches_promise_tags_and_pages)
 {
     schedule_t s;
     s = mk_schedule("a", 10, KVS({"k", "v"}));
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("b", 10, KVS({"k", "w"}));
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("c", 10, KVS({"k", "v"}, {"z", "1"}));
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("d", 10, KVS({"k", "v"}));
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     schedule_t *ss;
     size_t n;
     bool more;
     search_req_t q = search(2, NULL);
     q.tags = KVS({"k", "v"});
-    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(ss[0].id, "a");
     ck_assert_str_eq(ss[1].id, "c");
     ck_assert(more);
     q.cursor = "c";
-    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ss[0].id, "d");
     ck_assert(!more);
     q = search(10, NULL);
-    OK(fx.st->v->schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
     ck_assert_uint_eq(n, 4);
 }
 END_TEST
@@ -886,21 +886,21 @@ START_TEST(schedule_due_orders_by_next_run_then_id_up_to_limit)
 {
     schedule_t s;
     s = mk_schedule("late", 300, NO_KVS);
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("b", 100, NO_KVS);
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("a", 100, NO_KVS);
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     s = mk_schedule("future", 301, NO_KVS);
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
     schedule_t *ss;
     size_t n;
-    OK(fx.st->v->schedule_due(fx.st, fx.a, 300, 10, &ss, &n));
+    OK(store_schedule_due(fx.st, fx.a, 300, 10, &ss, &n));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(ss[0].id, "a");
     ck_assert_str_eq(ss[1].id, "b");
     ck_assert_str_eq(ss[2].id, "late");
-    OK(fx.st->v->schedule_due(fx.st, fx.a, 300, 1, &ss, &n));
+    OK(store_schedule_due(fx.st, fx.a, 300, 1, &ss, &n));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ss[0].id, "a");
 }
@@ -912,33 +912,33 @@ static void fill_everything(void)
 {
     insert_promise("p2", PSTATE_PENDING, 10, NO_KVS);
     insert_promise("p1", PSTATE_RESOLVED, 10, NO_KVS);
-    OK(fx.st->v->callback_insert(fx.st, "z", "b", false));
-    OK(fx.st->v->callback_insert(fx.st, "a", "c", false));
-    OK(fx.st->v->callback_insert(fx.st, "y", "a", false));
-    OK(fx.st->v->callback_insert(fx.st, "x", "a", false));
-    OK(fx.st->v->listener_insert(fx.st, "p2", "z"));
-    OK(fx.st->v->listener_insert(fx.st, "p1", "y"));
-    OK(fx.st->v->listener_insert(fx.st, "p2", "a"));
-    OK(fx.st->v->task_insert(fx.st, "t2", TSTATE_PENDING, 0));
-    OK(fx.st->v->task_insert(fx.st, "t1", TSTATE_ACQUIRED, 2));
+    OK(store_callback_insert(fx.st, "z", "b", false));
+    OK(store_callback_insert(fx.st, "a", "c", false));
+    OK(store_callback_insert(fx.st, "y", "a", false));
+    OK(store_callback_insert(fx.st, "x", "a", false));
+    OK(store_listener_insert(fx.st, "p2", "z"));
+    OK(store_listener_insert(fx.st, "p1", "y"));
+    OK(store_listener_insert(fx.st, "p2", "a"));
+    OK(store_task_insert(fx.st, "t2", TSTATE_PENDING, 0));
+    OK(store_task_insert(fx.st, "t1", TSTATE_ACQUIRED, 2));
     task_timer_t l = {.id = "t1", .type = TIMER_LEASE, .timeout = 99, .pid = "w", .ttl = 5};
     task_timer_t r = {.id = "t0", .type = TIMER_RETRY, .timeout = 1};
-    OK(fx.st->v->timer_set(fx.st, &l));
-    OK(fx.st->v->timer_set(fx.st, &r));
-    OK(fx.st->v->outbox_unblock(fx.st, "p2", "z"));
-    OK(fx.st->v->outbox_execute(fx.st, "t2", 0, "g", 0));
-    OK(fx.st->v->outbox_unblock(fx.st, "p1", "y"));
-    OK(fx.st->v->outbox_unblock(fx.st, "p2", "a"));
-    OK(fx.st->v->outbox_execute(fx.st, "t1", 2, "g", 0));
+    OK(store_timer_set(fx.st, &l));
+    OK(store_timer_set(fx.st, &r));
+    OK(store_outbox_unblock(fx.st, "p2", "z"));
+    OK(store_outbox_execute(fx.st, "t2", 0, "g", 0));
+    OK(store_outbox_unblock(fx.st, "p1", "y"));
+    OK(store_outbox_unblock(fx.st, "p2", "a"));
+    OK(store_outbox_execute(fx.st, "t1", 2, "g", 0));
     schedule_t s = mk_schedule("s", 10, NO_KVS);
-    OK(fx.st->v->schedule_insert(fx.st, &s));
+    OK(store_schedule_insert(fx.st, &s));
 }
 
 START_TEST(snap_lists_every_entity_in_the_documented_order)
 {
     fill_everything();
     store_snap_t sn;
-    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    OK(store_snap(fx.st, fx.a, &sn));
     ck_assert_str_eq(promise_ids(sn.promises, sn.n_promises), "p1,p2");
 
     ck_assert_uint_eq(sn.n_callbacks, 4); /* by (awaiter, awaited) */
@@ -978,18 +978,18 @@ END_TEST
 START_TEST(reset_deletes_every_row_and_keeps_the_schema)
 {
     fill_everything();
-    OK(fx.st->v->reset(fx.st));
+    OK(store_reset(fx.st));
     store_snap_t sn;
-    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    OK(store_snap(fx.st, fx.a, &sn));
     ck_assert_uint_eq(sn.n_promises + sn.n_callbacks + sn.n_listeners + sn.n_tasks + sn.n_timers +
                           sn.n_messages,
                       0);
     schedule_t *g = (schedule_t *)1;
-    OK(fx.st->v->schedule_get(fx.st, fx.a, "s", &g));
+    OK(store_schedule_get(fx.st, fx.a, "s", &g));
     ck_assert_ptr_null(g);
     /* the same keys can be written again */
     fill_everything();
-    OK(fx.st->v->snap(fx.st, fx.a, &sn));
+    OK(store_snap(fx.st, fx.a, &sn));
     ck_assert_uint_eq(sn.n_promises, 2);
 }
 END_TEST
@@ -998,91 +998,91 @@ END_TEST
 
 START_TEST(rollback_discards_the_transaction_and_commit_keeps_it)
 {
-    OK(fx.st->v->begin(fx.st));
+    OK(store_begin(fx.st));
     insert_promise("gone", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->outbox_execute(fx.st, "gone", 0, "a", 0));
-    OK(fx.st->v->rollback(fx.st));
+    OK(store_outbox_execute(fx.st, "gone", 0, "a", 0));
+    OK(store_rollback(fx.st));
     ck_assert_ptr_null(get_promise("gone"));
     int64_t count;
-    OK(fx.st->v->outbox_count(fx.st, &count));
+    OK(store_outbox_count(fx.st, &count));
     ck_assert_int_eq(count, 0);
 
-    OK(fx.st->v->begin(fx.st));
+    OK(store_begin(fx.st));
     insert_promise("kept", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->commit(fx.st));
+    OK(store_commit(fx.st));
     ck_assert_ptr_nonnull(get_promise("kept"));
 
     /* nothing open: rollback is a harmless no-op */
-    OK(fx.st->v->rollback(fx.st));
+    OK(store_rollback(fx.st));
 }
 END_TEST
 
 START_TEST(rollback_to_undoes_only_the_writes_since_the_savepoint)
 {
-    OK(fx.st->v->begin(fx.st));
-    OK(fx.st->v->savepoint(fx.st));
+    OK(store_begin(fx.st));
+    OK(store_savepoint(fx.st));
     insert_promise("a", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->release(fx.st));
-    OK(fx.st->v->savepoint(fx.st));
+    OK(store_release(fx.st));
+    OK(store_savepoint(fx.st));
     insert_promise("b", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->task_insert(fx.st, "b", TSTATE_PENDING, 0));
-    OK(fx.st->v->rollback_to(fx.st));
-    OK(fx.st->v->savepoint(fx.st));
+    OK(store_task_insert(fx.st, "b", TSTATE_PENDING, 0));
+    OK(store_rollback_to(fx.st));
+    OK(store_savepoint(fx.st));
     insert_promise("c", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->release(fx.st));
-    OK(fx.st->v->commit(fx.st));
+    OK(store_release(fx.st));
+    OK(store_commit(fx.st));
 
     ck_assert_ptr_nonnull(get_promise("a"));
     ck_assert_ptr_null(get_promise("b"));
     ck_assert_ptr_nonnull(get_promise("c"));
     task_t *t = (task_t *)1;
-    OK(fx.st->v->task_get(fx.st, fx.a, "b", &t));
+    OK(store_task_get(fx.st, fx.a, "b", &t));
     ck_assert_ptr_null(t);
 }
 END_TEST
 
 START_TEST(rollback_to_without_a_transaction_fails_with_message)
 {
-    ck_assert_int_eq(fx.st->v->rollback_to(fx.st), STORE_ERR);
+    ck_assert_int_eq(store_rollback_to(fx.st), STORE_ERR);
     ck_assert_str_ne(store_errmsg(fx.st), "");
 }
 END_TEST
 
 START_TEST(a_full_disk_is_a_store_error_with_a_readable_message)
 {
-    OK(fx.st->v->begin(fx.st));
+    OK(store_begin(fx.st));
     insert_promise("seed", PSTATE_PENDING, 10, NO_KVS);
-    OK(fx.st->v->commit(fx.st));
+    OK(store_commit(fx.st));
     /* Cap the file at its current size: the next growth is SQLITE_FULL. */
     OK(store_sqlite_exec(fx.st, "PRAGMA max_page_count = 1"));
 
     char *big = arena_alloc(fx.a, 20000);
     memset(big, 'x', 19999);
-    OK(fx.st->v->begin(fx.st));
+    OK(store_begin(fx.st));
     int rc = STORE_OK;
     for (int i = 0; i < 100 && rc == STORE_OK; i++) {
         promise_t p = mk_promise(arena_printf(fx.a, "p%d", i), PSTATE_PENDING, 10);
         p.param.data = big;
-        rc = fx.st->v->promise_insert(fx.st, &p);
+        rc = store_promise_insert(fx.st, &p);
     }
     ck_assert_int_eq(rc, STORE_ERR);
     ck_assert_msg(strstr(store_errmsg(fx.st), "full") != NULL, "errmsg: %s", store_errmsg(fx.st));
     /* Whether or not SQLite dropped the whole transaction on the error, a
      * later write of the same transaction must not outlive its rollback. */
-    (void)fx.st->v->task_insert(fx.st, "after", TSTATE_PENDING, 0);
-    (void)fx.st->v->commit(fx.st);
-    OK(fx.st->v->rollback(fx.st));
-    OK(fx.st->v->ping(fx.st));
+    (void)store_task_insert(fx.st, "after", TSTATE_PENDING, 0);
+    (void)store_commit(fx.st);
+    OK(store_rollback(fx.st));
+    OK(store_ping(fx.st));
     ck_assert_ptr_nonnull(get_promise("seed"));
     ck_assert_ptr_null(get_promise("p0"));
     task_t *t = (task_t *)1;
-    OK(fx.st->v->task_get(fx.st, fx.a, "after", &t));
+    OK(store_task_get(fx.st, fx.a, "after", &t));
     ck_assert_ptr_null(t);
     /* and the store keeps working */
-    OK(fx.st->v->begin(fx.st));
-    OK(fx.st->v->task_insert(fx.st, "later", TSTATE_PENDING, 0));
-    OK(fx.st->v->commit(fx.st));
-    OK(fx.st->v->task_get(fx.st, fx.a, "later", &t));
+    OK(store_begin(fx.st));
+    OK(store_task_insert(fx.st, "later", TSTATE_PENDING, 0));
+    OK(store_commit(fx.st));
+    OK(store_task_get(fx.st, fx.a, "later", &t));
     ck_assert_ptr_nonnull(t);
 }
 END_TEST
@@ -1091,13 +1091,13 @@ END_TEST
 
 START_TEST(reopening_a_file_keeps_committed_data_and_the_schema_version)
 {
-    OK(fx.st->v->begin(fx.st));
+    OK(store_begin(fx.st));
     insert_promise("kept", PSTATE_PENDING, 10, KVS({"k", "v"}));
-    OK(fx.st->v->outbox_execute(fx.st, "kept", 0, "a", 0));
-    OK(fx.st->v->commit(fx.st));
-    OK(fx.st->v->begin(fx.st));
+    OK(store_outbox_execute(fx.st, "kept", 0, "a", 0));
+    OK(store_commit(fx.st));
+    OK(store_begin(fx.st));
     insert_promise("uncommitted", PSTATE_PENDING, 10, NO_KVS);
-    fx.st->v->close(fx.st); /* closing with an open transaction discards it */
+    store_close(fx.st); /* closing with an open transaction discards it */
 
     ck_assert_int_eq(raw_user_version(fx.path), STORE_SCHEMA_VERSION);
     fx.st = open_file(fx.path);
@@ -1106,7 +1106,7 @@ START_TEST(reopening_a_file_keeps_committed_data_and_the_schema_version)
     assert_kvmap_eq(&p->tags, &KVS({"k", "v"}));
     ck_assert_ptr_null(get_promise("uncommitted"));
     int64_t count;
-    OK(fx.st->v->outbox_count(fx.st, &count));
+    OK(store_outbox_count(fx.st, &count));
     ck_assert_int_eq(count, 1);
 }
 END_TEST
@@ -1120,7 +1120,7 @@ START_TEST(a_file_database_uses_wal_and_checkpoint_truncates_it)
     struct stat sb;
     ck_assert_int_eq(stat(wal, &sb), 0);
     ck_assert_int_gt(sb.st_size, 0);
-    OK(fx.st->v->checkpoint(fx.st));
+    OK(store_checkpoint(fx.st));
     ck_assert_int_eq(stat(wal, &sb), 0);
     ck_assert_int_eq(sb.st_size, 0);
     ck_assert_ptr_nonnull(get_promise("p49"));

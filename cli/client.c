@@ -9,7 +9,7 @@
  * Exit codes: 0 success, 1 the request failed (transport error or a
  * non-2xx status; 300 counts as success for tasks suspend), 2 usage error
  * (nothing was sent). */
-#include "server/client.h"
+#include "cli/client.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "conf/config.h"
+#include "core/base64.h"
 #include "core/types.h"
 
 #define CLIENT_DEFAULT_URL "http://localhost:8001"
@@ -157,74 +158,25 @@ static const char *opt(const args_t *a, const char *name)
 /* ------------------------------------------------------------------ */
 /* base64                                                              */
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *client_base64_encode(const unsigned char *in, size_t n)
 {
-    char *out = malloc((n + 2) / 3 * 4 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = B64[(v >> 18) & 63];
-        out[o++] = B64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? B64[v & 63] : '=';
-    }
-    out[o] = '\0';
+    char *out = malloc(b64_encoded_len(B64_STD, n) + 1);
+    if (out)
+        b64_encode(B64_STD, in, n, out);
     return out;
-}
-
-static int b64_value(char c)
-{
-    const char *p = c ? strchr(B64, c) : NULL;
-    return p ? (int)(p - B64) : -1;
 }
 
 unsigned char *client_base64_decode(const char *s, size_t *n)
 {
     size_t len = strlen(s);
-    if (len % 4 != 0)
+    unsigned char *out = malloc(len / 4 * 3 + 3);
+    if (out && b64_decode(B64_STD, s, len, out, n) != 0) {
+        free(out);
         return NULL;
-    unsigned char *out = malloc(len / 4 * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = s[i + k];
-            if (c == '=' && i + 4 == len && k >= 2 && (k == 3 || s[i + 3] == '=')) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            v[k] = b64_value(c);
-            if (v[k] < 0 || pad)
-                goto bad;
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | v[3];
-        /* canonical encodings only: the unused bits of the last group are 0 */
-        if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-            goto bad;
-        out[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            out[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            out[o++] = (unsigned char)w;
     }
-    out[o] = '\0';
-    *n = o;
+    if (out)
+        out[*n] = '\0';
     return out;
-bad:
-    free(out);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,10 +1,11 @@
-/* main.c - the `resonate` command: serve, dev, token, help; client
- * subcommands are dispatched to client.c.
+/* serve.c - `resonate serve` and `resonate dev`: one server process.
  *
- * main() owns the one server context: configuration, store thread, HTTP
- * daemon. Signals are blocked in every thread and taken synchronously here
- * with sigwait, so no handler runs concurrently with anything: SIGTERM and
- * SIGINT shut down gracefully. */
+ * server_main() owns the one server context: configuration, store thread,
+ * HTTP daemon. Signals are blocked in every thread and taken synchronously
+ * here with sigwait, so no handler runs concurrently with anything: SIGTERM
+ * and SIGINT shut down gracefully. */
+#include "server/serve.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,13 +20,11 @@
 #include "auth/auth.h"
 #include "conf/config.h"
 #include "conf/sdnotify.h"
-#include "server/client.h"
 #include "server/exec.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/metrics.h"
-
-#define RESONATE_VERSION "0.1.0"
+#include "store/sqlite.h"
 
 extern char **environ;
 
@@ -34,23 +33,7 @@ static void print_line(const char *line, void *arg)
     fprintf((FILE *)arg, "%s\n", line);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "Resonate Server (resonate-c %s) - durable promise engine, protocol %s\n\n"
-            "Usage: resonate <COMMAND> [OPTIONS]\n\n"
-            "Commands:\n"
-            "  serve     Run the server (SQLite file resonate.db by default)\n"
-            "  dev       Run the server for development (in-memory database)\n"
-            "  token     Mint a JWT for a server started with --auth-publickey\n",
-            RESONATE_VERSION, PROTOCOL_VERSION);
-    client_print_commands(f);
-    fprintf(f, "  help      Print this message\n\n"
-               "Run 'resonate <COMMAND> --help' for the options of a command.\n"
-               "'resonate --version' prints the version.\n");
-}
-
-static void serve_help(const char *cmd)
+void server_help(const char *cmd)
 {
     printf("Usage: resonate %s [OPTIONS]\n\n%s\n\n", cmd,
            strcmp(cmd, "dev") == 0
@@ -214,7 +197,7 @@ static void log_config_entry(const char *key, const char *value, const char *sou
     log_debug("config key=%s value=%s source=%s", key, value, source);
 }
 
-static int run_server(const char *cmd, int argc, char **argv)
+int server_main(const char *cmd, int argc, char **argv)
 {
     bool dev = strcmp(cmd, "dev") == 0;
     conf_t cfg;
@@ -235,7 +218,7 @@ static int run_server(const char *cmd, int argc, char **argv)
     case CONF_OK:
         break;
     case CONF_HELP:
-        serve_help(cmd);
+        server_help(cmd);
         conf_free(&cfg);
         return 0;
     case CONF_EUSAGE:
@@ -424,133 +407,4 @@ done:
         log_info("Resonate Server stopped");
     conf_free(&cfg);
     return rc;
-}
-
-static void token_help(FILE *f)
-{
-    fprintf(f,
-            "Usage: resonate token --private-key FILE [OPTIONS]\n\n"
-            "Prints a JWT signed with FILE (PEM: RSA, EC P-256/P-384 or Ed25519), for a\n"
-            "server started with the matching --auth-publickey.\n\n"
-            "Options:\n"
-            "  --private-key FILE   signing key (required)\n"
-            "  --prefix P           claim \"prefix\": ids the token may touch (\"\" = all)\n"
-            "  --role ROLE          claim \"role\" (admin: every id and operation)\n"
-            "  --exp DURATION       lifetime, e.g. 30m, 12h, 7d (default 1h)\n"
-            "  --no-exp             no exp claim (the server must set auth.require_exp = false)\n"
-            "  --iss ISS            claim \"iss\"\n"
-            "  --aud AUD            claim \"aud\"\n"
-            "  --sub SUB            claim \"sub\"\n"
-            "  --kid KID            header \"kid\" (selects the key on the server)\n"
-            "  --alg ALG            algorithm (default from the key: RS256, ES256/ES384, EdDSA;\n"
-            "                       PS256/384/512 and RS384/512 for RSA keys)\n"
-            "  -h, --help           print this help\n");
-}
-
-/* resonate token: mints a token with auth_mint. */
-static int run_token(int argc, char **argv)
-{
-    const char *key = NULL;
-    auth_mint_opts_t o = {.ttl_s = 3600};
-    char err[512];
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            token_help(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--no-exp") == 0) {
-            o.ttl_s = 0;
-            continue;
-        }
-        static const char *const with_value[] = {"--private-key", "--prefix", "--role",
-                                                 "--exp",         "--iss",    "--aud",
-                                                 "--sub",         "--kid",    "--alg"};
-        bool known = false;
-        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
-            known |= strcmp(a, with_value[k]) == 0;
-        if (!known) {
-            fprintf(stderr, "error: unknown option '%s' (see resonate token --help)\n", a);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "error: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--private-key") == 0)
-            key = v;
-        else if (strcmp(a, "--prefix") == 0)
-            o.prefix = v;
-        else if (strcmp(a, "--role") == 0)
-            o.role = v;
-        else if (strcmp(a, "--iss") == 0)
-            o.iss = v;
-        else if (strcmp(a, "--aud") == 0)
-            o.aud = v;
-        else if (strcmp(a, "--sub") == 0)
-            o.sub = v;
-        else if (strcmp(a, "--kid") == 0)
-            o.kid = v;
-        else if (strcmp(a, "--alg") == 0)
-            o.alg = v;
-        else {
-            int64_t ms;
-            if (conf_parse_duration(v, &ms, err, sizeof err) != 0) {
-                fprintf(stderr, "error: --exp: %s\n", err);
-                return 2;
-            }
-            o.ttl_s = ms / 1000 > 0 ? ms / 1000 : 1;
-        }
-    }
-    if (!key) {
-        fprintf(stderr, "error: --private-key is required\n\n");
-        token_help(stderr);
-        return 2;
-    }
-    if (!o.prefix && !o.role)
-        fprintf(stderr, "warning: the token has neither --prefix nor --role; servers reject "
-                        "such tokens (use --prefix \"\" for access to every id)\n");
-    char *tok = NULL;
-    if (auth_mint(key, &o, &tok, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
-    printf("%s\n", tok);
-    free(tok);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "dev") == 0) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rc = run_server(cmd, argc - 2, argv + 2);
-        curl_global_cleanup();
-        return rc;
-    }
-    if (strcmp(cmd, "token") == 0)
-        return run_token(argc - 2, argv + 2);
-    if (client_is_command(cmd)) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rc = client_main(argc - 1, argv + 1);
-        curl_global_cleanup();
-        return rc;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
-        printf("resonate %s\n", RESONATE_VERSION);
-        return 0;
-    }
-    fprintf(stderr, "error: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return 2;
 }

@@ -1,5 +1,5 @@
-/* json.c - responses and records as JSON, and the canonical JSON text the
- * stores keep for tags and headers.
+/* wire.c - the encoding half of wire.h: responses and records as JSON
+ * (request decoding is decode.c).
  *
  * Output mirrors the reference byte for byte where it matters: objects inside
  * `data` key-sorted at every depth, absent optionals omitted, compact form,

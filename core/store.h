@@ -1,9 +1,11 @@
-/* store.h - the durable state behind the protocol, as row-level primitives.
+/* store.h - the storage port: the durable state the protocol needs, as
+ * row-level primitives. The core owns this interface; adapters in store/
+ * (store/sqlite.c today) implement it by filling in a store_vtab_t, and
+ * nothing in core/ knows which one it talks to or any SQL.
  *
  * The engine (core/engine.c) owns every protocol rule; a store only keeps
- * rows and answers queries, so a second backend (PostgreSQL) can be added
- * beside store/sqlite.c by filling in another store_vtab_t. Nothing outside
- * store/ knows SQL.
+ * rows and answers queries. Callers use the store_*() wrappers below, never
+ * the vtable directly.
  *
  * Threading: a store_t is used by exactly one thread at a time (the server's
  * store thread). Transactions: the caller brackets work with begin/commit;
@@ -191,19 +193,247 @@ struct store {
     char errmsg[512];
 };
 
-/* Opens (creating if needed) the SQLite database at path (":memory:" for a
- * private in-memory database), applies pragmas (WAL, synchronous=FULL) and
- * migrates the schema to the current version. Returns NULL and writes the
- * reason to err on failure. Close with st->v->close(st). */
-store_t *store_sqlite_open(const char *path, char *err, size_t errlen);
-
 /* The last error message of st. */
 static inline const char *store_errmsg(const store_t *st)
 {
     return st->errmsg;
 }
 
-/* Current schema version written by this build. */
-#define STORE_SCHEMA_VERSION 1
+/* One wrapper per vtable entry; the contracts are those of store_vtab_t. */
+
+static inline void store_close(store_t *st)
+{
+    st->v->close(st);
+}
+
+static inline int store_ping(store_t *st)
+{
+    return st->v->ping(st);
+}
+
+static inline int store_begin(store_t *st)
+{
+    return st->v->begin(st);
+}
+
+static inline int store_commit(store_t *st)
+{
+    return st->v->commit(st);
+}
+
+static inline int store_rollback(store_t *st)
+{
+    return st->v->rollback(st);
+}
+
+static inline int store_savepoint(store_t *st)
+{
+    return st->v->savepoint(st);
+}
+
+static inline int store_release(store_t *st)
+{
+    return st->v->release(st);
+}
+
+static inline int store_rollback_to(store_t *st)
+{
+    return st->v->rollback_to(st);
+}
+
+static inline int store_checkpoint(store_t *st)
+{
+    return st->v->checkpoint(st);
+}
+
+static inline int store_promise_get(store_t *st, arena_t *a, const char *id, promise_t **out)
+{
+    return st->v->promise_get(st, a, id, out);
+}
+
+static inline int store_promise_insert(store_t *st, const promise_t *p)
+{
+    return st->v->promise_insert(st, p);
+}
+
+static inline int store_promise_settle(store_t *st, const char *id, pstate_t state,
+                                       const pvalue_t *value, int64_t settled_at)
+{
+    return st->v->promise_settle(st, id, state, value, settled_at);
+}
+
+static inline int store_promise_search(store_t *st, arena_t *a, const search_req_t *q,
+                                       promise_t **out, size_t *n, bool *more)
+{
+    return st->v->promise_search(st, a, q, out, n, more);
+}
+
+static inline int store_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit,
+                                    const char ***ids, size_t *n)
+{
+    return st->v->promise_due(st, a, t, limit, ids, n);
+}
+
+static inline int store_promise_branch(store_t *st, arena_t *a, const char *branch,
+                                       const char *exclude_id, promise_t **out, size_t *n)
+{
+    return st->v->promise_branch(st, a, branch, exclude_id, out, n);
+}
+
+static inline int store_callback_insert(store_t *st, const char *awaited, const char *awaiter,
+                                        bool ready)
+{
+    return st->v->callback_insert(st, awaited, awaiter, ready);
+}
+
+static inline int store_callback_ready(store_t *st, arena_t *a, const char *awaited,
+                                       const char ***awaiters, size_t *n)
+{
+    return st->v->callback_ready(st, a, awaited, awaiters, n);
+}
+
+static inline int store_callback_delete_awaiter(store_t *st, const char *awaiter)
+{
+    return st->v->callback_delete_awaiter(st, awaiter);
+}
+
+static inline int store_callback_delete_ready(store_t *st, const char *awaiter)
+{
+    return st->v->callback_delete_ready(st, awaiter);
+}
+
+static inline int store_listener_insert(store_t *st, const char *promise_id, const char *address)
+{
+    return st->v->listener_insert(st, promise_id, address);
+}
+
+static inline int store_listener_take(store_t *st, arena_t *a, const char *promise_id,
+                                      const char ***addresses, size_t *n)
+{
+    return st->v->listener_take(st, a, promise_id, addresses, n);
+}
+
+static inline int store_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
+{
+    return st->v->task_get(st, a, id, out);
+}
+
+static inline int store_task_insert(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return st->v->task_insert(st, id, state, version);
+}
+
+static inline int store_task_update(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return st->v->task_update(st, id, state, version);
+}
+
+static inline int store_task_search(store_t *st, arena_t *a, const search_req_t *q, task_t **out,
+                                    size_t *n, bool *more)
+{
+    return st->v->task_search(st, a, q, out, n, more);
+}
+
+static inline int store_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
+{
+    return st->v->timer_get(st, a, id, out);
+}
+
+static inline int store_timer_set(store_t *st, const task_timer_t *t)
+{
+    return st->v->timer_set(st, t);
+}
+
+static inline int store_timer_delete(store_t *st, const char *id)
+{
+    return st->v->timer_delete(st, id);
+}
+
+static inline int store_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit,
+                                  task_timer_t **out, size_t *n)
+{
+    return st->v->timer_due(st, a, t, limit, out, n);
+}
+
+static inline int store_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids,
+                                     size_t *n)
+{
+    return st->v->timer_by_pid(st, a, pid, ids, n);
+}
+
+static inline int store_outbox_execute(store_t *st, const char *task_id, int64_t version,
+                                       const char *address, int64_t not_before)
+{
+    return st->v->outbox_execute(st, task_id, version, address, not_before);
+}
+
+static inline int store_outbox_unblock(store_t *st, const char *promise_id, const char *address)
+{
+    return st->v->outbox_unblock(st, promise_id, address);
+}
+
+static inline int store_outbox_due(store_t *st, arena_t *a, int64_t t, size_t limit,
+                                   outbox_msg_t **out, size_t *n)
+{
+    return st->v->outbox_due(st, a, t, limit, out, n);
+}
+
+static inline int store_outbox_delete(store_t *st, int64_t seq)
+{
+    return st->v->outbox_delete(st, seq);
+}
+
+static inline int store_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
+{
+    return st->v->outbox_defer(st, seq, not_before, attempts);
+}
+
+static inline int store_outbox_count(store_t *st, int64_t *n)
+{
+    return st->v->outbox_count(st, n);
+}
+
+static inline int store_schedule_get(store_t *st, arena_t *a, const char *id, schedule_t **out)
+{
+    return st->v->schedule_get(st, a, id, out);
+}
+
+static inline int store_schedule_insert(store_t *st, const schedule_t *s)
+{
+    return st->v->schedule_insert(st, s);
+}
+
+static inline int store_schedule_delete(store_t *st, const char *id, bool *found)
+{
+    return st->v->schedule_delete(st, id, found);
+}
+
+static inline int store_schedule_search(store_t *st, arena_t *a, const search_req_t *q,
+                                        schedule_t **out, size_t *n, bool *more)
+{
+    return st->v->schedule_search(st, a, q, out, n, more);
+}
+
+static inline int store_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit,
+                                     schedule_t **out, size_t *n)
+{
+    return st->v->schedule_due(st, a, t, limit, out, n);
+}
+
+static inline int store_schedule_advance(store_t *st, const char *id, int64_t last_run_at,
+                                         int64_t next_run_at)
+{
+    return st->v->schedule_advance(st, id, last_run_at, next_run_at);
+}
+
+static inline int store_reset(store_t *st)
+{
+    return st->v->reset(st);
+}
+
+static inline int store_snap(store_t *st, arena_t *a, store_snap_t *out)
+{
+    return st->v->snap(st, a, out);
+}
 
 #endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Checks the dependency rules of docs/architecture.md:
+#   core/   includes only core/ (and system/library headers)
+#   store/  includes only store/ and core/
+#   auth/   includes only auth/ and core/
+#   conf/   includes only conf/ and core/
+#   server/ includes nothing from cli/
+#   cli/    may include anything
+# and, given the release objects (build/rel by default, or $1), that no object
+# of the server library refers to a symbol defined in cli/: the library links
+# without the command line. Prints every violation; exits 1 if there is any.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OBJ=${1:-${BUILD:-build}/rel}
+bad=0
+
+allowed() { # $1 = directory of the including file; $2 = directory included
+    case "$1" in
+    core) [ "$2" = core ] ;;
+    store | auth | conf) [ "$2" = "$1" ] || [ "$2" = core ] ;;
+    server) [ "$2" != cli ] ;;
+    *) true ;;
+    esac
+}
+
+for dir in core store auth conf server; do
+    for f in "$dir"/*.c "$dir"/*.h; do
+        [ -e "$f" ] || continue
+        while IFS=: read -r line inc; do
+            to=${inc%%/*}
+            if ! allowed "$dir" "$to"; then
+                echo "layering: $f:$line includes \"$inc\" ($dir/ may not depend on $to/)"
+                bad=1
+            fi
+        done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"[a-z]+/' "$f" |
+            sed -E 's|^([0-9]+):.*"([^"]+)".*|\1:\2|')
+    done
+done
+
+if [ -d "$OBJ/cli" ] && command -v nm >/dev/null; then
+    lib_objs=$(find "$OBJ/core" "$OBJ/store" "$OBJ/auth" "$OBJ/conf" "$OBJ/server" -name '*.o' 2>/dev/null)
+    cli_defs=$(nm --defined-only -g "$OBJ"/cli/*.o 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
+    lib_undef=$(nm -u $lib_objs 2>/dev/null | awk '{ print $NF }' | sort -u)
+    leaks=$(comm -12 <(echo "$cli_defs") <(echo "$lib_undef"))
+    if [ -n "$leaks" ]; then
+        echo "layering: the server library refers to symbols of cli/: $(echo $leaks)"
+        bad=1
+    fi
+else
+    echo "layering: no objects in $OBJ/cli; link check skipped (run make first)"
+fi
+
+[ "$bad" -eq 0 ] && echo "layering: ok"
+exit "$bad"
