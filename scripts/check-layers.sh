@@ -38,8 +38,11 @@ for dir in core store auth conf server; do
 done
 
 if [ -d "$OBJ/cli" ] && command -v nm >/dev/null; then
-    lib_objs=$(find "$OBJ/core" "$OBJ/store" "$OBJ/auth" "$OBJ/conf" "$OBJ/server" -name '*.o' 2>/dev/null)
-    cli_defs=$(nm --defined-only -g "$OBJ"/cli/*.o 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
+    # The objects of today's sources only (a stale object of a moved file
+    # would otherwise count).
+    lib_objs=$(for f in core/*.c store/*.c auth/*.c conf/*.c server/*.c; do echo "$OBJ/${f%.c}.o"; done)
+    cli_objs=$(for f in cli/*.c; do echo "$OBJ/${f%.c}.o"; done)
+    cli_defs=$(nm --defined-only -g $cli_objs 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
     lib_undef=$(nm -u $lib_objs 2>/dev/null | awk '{ print $NF }' | sort -u)
     leaks=$(comm -12 <(echo "$cli_defs") <(echo "$lib_undef"))
     if [ -n "$leaks" ]; then
