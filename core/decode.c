@@ -48,9 +48,13 @@
  *  7. task.fence: the inner action is decoded and validated here, so a bad
  *     action is rejected before the lazy timeouts the reference runs first.
  *  8. DECISIONS #2: task.heartbeat accepts an empty `tasks`. DECISIONS #3:
- *     origin/branch/parent accept ':' or '.' as the separator, nothing is
+ *     origin/branch/prefix accept ':' or '.' as the separator, nothing is
  *     forbidden in resonate:origin/resonate:prefix, and the same-origin rules
  *     (register_callback, suspend, heartbeat) accept either origin rule.
+ *     DECISIONS #14: resonate:parent need only share the id's origin (texts
+ *     "Promise ID and resonate:parent must belong to the same origin"), and
+ *     a present resonate:prefix must be extended by the id ("Promise ID must
+ *     be prefixed by resonate:prefix"; the reference checks no relation).
  *  9. Address validation (resonate:target, listener address) follows
  *     core/addr.c, whose header comment lists its own simplifications. */
 #include "core/wire.h"
@@ -663,19 +667,27 @@ static void promise_create_fields(dctx_t *d, const promise_create_t *c)
 }
 
 /* The reference's schema rules, first failure only; lineage per DECISIONS
- * #3 (either separator, no forbidden characters in origin/prefix). */
+ * #3 (either separator, no forbidden characters in origin/prefix) and #14:
+ * the id equals or extends resonate:origin, resonate:branch and (when
+ * present) resonate:prefix, but only shares an origin with resonate:parent,
+ * because a detached child of a detached child (`root.d<h2>`, minted off the
+ * prefix `root`) names its sibling `root.d<h1>` as parent. */
 static const char *promise_create_schema(const promise_create_t *c)
 {
     static const struct {
         const char *tag, *msg;
+        bool same_origin; /* share an origin with the tag (else extend it) */
     } lineage[] = {
-        {"resonate:origin", "Promise ID must be prefixed by resonate:origin"},
-        {"resonate:branch", "Promise ID must be prefixed by resonate:branch"},
-        {"resonate:parent", "Promise ID must be prefixed by resonate:parent"},
+        {"resonate:origin", "Promise ID must be prefixed by resonate:origin", false},
+        {"resonate:branch", "Promise ID must be prefixed by resonate:branch", false},
+        {"resonate:parent", "Promise ID and resonate:parent must belong to the same origin", true},
+        {"resonate:prefix", "Promise ID must be prefixed by resonate:prefix", false},
     };
     for (size_t i = 0; i < sizeof lineage / sizeof *lineage; i++) {
         const char *base = kvmap_get(&c->tags, lineage[i].tag);
-        if (base && !ids_extends(c->id, base))
+        if (!base)
+            continue;
+        if (lineage[i].same_origin ? !ids_same_origin(c->id, base) : !ids_extends(c->id, base))
             return lineage[i].msg;
     }
     const char *delay = kvmap_get(&c->tags, TAG_DELAY);

@@ -253,9 +253,9 @@ const char *tstate_name(tstate_t s);
 int pstate_parse(const char *s);
 int tstate_parse(const char *s);
 
-/* Origin of an id for the callback/suspend same-origin rules (DECISIONS #3:
- * two ids share an origin when they agree under either the ':' or the '.'
- * rule). */
+/* Origin of an id for the callback/suspend/heartbeat same-origin rules and
+ * a create's resonate:parent (DECISIONS #3 and #14: two ids share an origin
+ * when they agree under either the ':' or the '.' rule). */
 bool ids_same_origin(const char *a, const char *b);
 
 /* True when id equals base or extends it with ':' or '.' (DECISIONS #3). */

@@ -516,18 +516,91 @@ START_TEST(promise_create_lineage_accepts_either_separator)
                  "\"resonate:branch\":\"root.1\",\"resonate:parent\":\"root.1\"}}");
     /* DECISIONS #3: dots (and colons) are allowed in origin and prefix. */
     expect_ok(k, "{\"id\":\"w-1:wf.id.3\",\"timeoutAt\":1,\"tags\":{\"resonate:origin\":"
-                 "\"w-1:wf.id\",\"resonate:prefix\":\"a.b:c\"}}");
+                 "\"w-1:wf.id\",\"resonate:prefix\":\"w-1:wf\"}}");
     expect_400(k, "{\"id\":\"rootx\",\"timeoutAt\":1,\"tags\":{\"resonate:origin\":\"root\"}}",
                "Promise ID must be prefixed by resonate:origin");
     expect_400(k, "{\"id\":\"r.1\",\"timeoutAt\":1,\"tags\":{\"resonate:branch\":\"r.2\"}}",
                "Promise ID must be prefixed by resonate:branch");
     expect_400(k, "{\"id\":\"r.1\",\"timeoutAt\":1,\"tags\":{\"resonate:parent\":\"r-1\"}}",
-               "Promise ID must be prefixed by resonate:parent");
+               "Promise ID and resonate:parent must belong to the same origin");
     /* First failing schema rule only. */
     expect_400(k,
                "{\"id\":\"x\",\"timeoutAt\":1,\"tags\":{\"resonate:origin\":\"a\","
                "\"resonate:branch\":\"b\",\"resonate:delay\":\"z\"}}",
                "Promise ID must be prefixed by resonate:origin");
+}
+END_TEST
+
+/* The tags of the issue's second-level detached child (DECISIONS #14): the
+ * parent is a sibling minted off the same prefix, not a prefix of the id. */
+#define NESTED_TAGS(id, parent, prefix)                                                            \
+    "\"tags\":{\"resonate:origin\":\"" id "\",\"resonate:branch\":\"" id "\","                     \
+    "\"resonate:parent\":\"" parent "\",\"resonate:prefix\":\"" prefix "\","                       \
+    "\"resonate:scope\":\"global\",\"resonate:target\":\"poll://any@default\"}"
+#define NESTED_CREATE(id, parent, prefix)                                                          \
+    "{\"id\":\"" id "\",\"timeoutAt\":1," NESTED_TAGS(id, parent, prefix) "}"
+#define NESTED_FENCE(id, parent, prefix)                                                           \
+    "{\"id\":\"" parent                                                                            \
+    "\",\"version\":1,\"action\":{\"kind\":\"promise.create\",\"data\":" NESTED_CREATE(            \
+        id, parent, prefix) "}}"
+
+START_TEST(promise_create_accepts_a_detached_child_of_a_detached_child)
+{
+    expect_ok("promise.create",
+              NESTED_CREATE("nest-root.d10adbebf742c76", "nest-root.d0324200e2cd1f0", "nest-root"));
+    expect_ok("task.fence",
+              NESTED_FENCE("nest-root.d10adbebf742c76", "nest-root.d0324200e2cd1f0", "nest-root"));
+    /* The first level (parent = the root, a prefix of the id) as before. */
+    expect_ok("task.fence", NESTED_FENCE("nest-root.d0324200e2cd1f0", "nest-root", "nest-root"));
+    /* The ':' scheme and roots holding the other separator (DECISIONS #3). */
+    expect_ok("promise.create", NESTED_CREATE("root:d2", "root:d1", "root"));
+    expect_ok("promise.create", NESTED_CREATE("w-1:wf.id.d2", "w-1:wf.id.d1", "w-1:wf.id"));
+    expect_ok("promise.create", NESTED_CREATE("a.b.d2", "a.b.d1", "a.b"));
+    /* A parent sharing only the '.' origin, or only the ':' origin. */
+    expect_ok("promise.create", NESTED_CREATE("a.x:1", "a.y", "a"));
+    expect_ok("promise.create", NESTED_CREATE("a:x.1", "a:y", "a"));
+}
+END_TEST
+
+START_TEST(promise_create_refuses_a_parent_of_another_origin)
+{
+    const char *msg = "Promise ID and resonate:parent must belong to the same origin";
+    expect_400("promise.create", NESTED_CREATE("nest-root.d1", "other.d0", "nest-root"), msg);
+    expect_400("task.fence", NESTED_FENCE("nest-root.d1", "other.d0", "nest-root"), msg);
+    expect_400("promise.create", NESTED_CREATE("a:1", "b:1", "a"), msg);
+    /* "ab" is not the origin "a" under either rule. */
+    expect_400("promise.create", NESTED_CREATE("a.1", "ab.1", "a"), msg);
+    expect_400("promise.create", NESTED_CREATE("a:1", "ab:1", "a"), msg);
+    /* A parent tag without the other lineage tags is checked alike. */
+    expect_400("promise.create",
+               "{\"id\":\"x.1\",\"timeoutAt\":1,\"tags\":{\"resonate:parent\":\"y\"}}", msg);
+    /* origin and branch come first and keep the reference's rule and text. */
+    expect_400("promise.create",
+               "{\"id\":\"a.2\",\"timeoutAt\":1,\"tags\":{\"resonate:branch\":\"a.1\","
+               "\"resonate:parent\":\"b\"}}",
+               "Promise ID must be prefixed by resonate:branch");
+}
+END_TEST
+
+START_TEST(promise_create_refuses_an_id_outside_its_prefix)
+{
+    const char *msg = "Promise ID must be prefixed by resonate:prefix";
+    expect_400("promise.create",
+               NESTED_CREATE("nest-root.d10adbebf742c76", "nest-root.d0324200e2cd1f0", "nest"),
+               msg);
+    expect_400("task.fence",
+               NESTED_FENCE("nest-root.d10adbebf742c76", "nest-root.d0324200e2cd1f0", "other"),
+               msg);
+    expect_400("task.create",
+               "{\"pid\":\"w\",\"ttl\":1,\"action\":{\"kind\":\"promise.create\",\"head\":{},"
+               "\"data\":{\"id\":\"job\",\"timeoutAt\":1,\"tags\":{\"resonate:prefix\":\"jo\","
+               "\"resonate:target\":\"poll://any@default\"}}}}",
+               msg);
+    /* Equal to the prefix, or extending it with either separator. */
+    expect_ok("promise.create",
+              "{\"id\":\"job\",\"timeoutAt\":1,\"tags\":{\"resonate:prefix\":\"job\"}}");
+    expect_ok("promise.create",
+              "{\"id\":\"job:1.2\",\"timeoutAt\":1,\"tags\":{\"resonate:prefix\":\"job:1\"}}");
 }
 END_TEST
 
@@ -1139,6 +1212,9 @@ static Suite *decode_suite(void)
     tcase_add_test(pr, promise_create_field_rules_are_joined_in_order);
     tcase_add_test(pr, promise_create_rejects_nul_bytes_after_field_rules);
     tcase_add_test(pr, promise_create_lineage_accepts_either_separator);
+    tcase_add_test(pr, promise_create_accepts_a_detached_child_of_a_detached_child);
+    tcase_add_test(pr, promise_create_refuses_a_parent_of_another_origin);
+    tcase_add_test(pr, promise_create_refuses_an_id_outside_its_prefix);
     tcase_add_test(pr, promise_create_validates_delay_as_reference);
     tcase_add_test(pr, promise_create_target_must_be_an_address);
     tcase_add_test(pr, promise_settle_decodes_state_and_value);
