@@ -1,7 +1,8 @@
 // extras.test.mjs - SDK features beyond the core scenarios: heartbeats that
 // keep a lease alive through a long function (DECISIONS.md #2: 0.11.4 sends
 // `tasks: []`, 0.11.5 lists its tasks), schedules firing SDK workflows,
-// detached children, and 0.11.4's `prefix` option.
+// detached children (also a detached child of a detached child, DECISIONS.md
+// #14), and 0.11.4's `prefix` option.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { childSep, eachSdk, loadSdk, Scope, sleep, waitFor, within } from "./lib.mjs";
@@ -75,6 +76,39 @@ eachSdk(test, "a detached child outlives its parent's await", 60000, async (scop
   const h = await r.get(childId);
   assert.equal(await within(20000, h.result(), "detached child"), 42);
   assert.equal(childRuns, 1);
+});
+
+// DECISIONS.md #14: 0.11.4 mints `root.d<h1>` and `root.d<h2>` off
+// resonate:prefix (origin = own id) and the second level names its sibling
+// `root.d<h1>` as resonate:parent (400 before #14); 0.11.5 mints `root:d<h1>`
+// and `root:d<h2>` off the origin and declares the origin as parent. Each
+// level awaits the next, so the chain also suspends and resumes across
+// siblings.
+eachSdk(test, "a detached child that starts a detached child completes the chain", 60000, async (scope) => {
+  const srv = await scope.server();
+  const r = await scope.client(srv);
+  const ran = [];
+  r.register("chainLeaf", (ctx, x) => {
+    ran.push(ctx.id);
+    return x * 2;
+  });
+  r.register("chainMid", function* (ctx, x) {
+    ran.push(ctx.id);
+    const h = yield* ctx.detached("chainLeaf", x);
+    return (yield* h) + 1;
+  });
+  const f = r.register("chainTop", function* (ctx, x) {
+    const h = yield* ctx.detached("chainMid", x);
+    return (yield* h) + 1;
+  });
+  assert.equal(await within(20000, f.run("nest-root", 3), "chain"), 8);
+  const [mid, leaf] = ran.filter((id, i) => ran.indexOf(id) === i);
+  const sep = childSep(scope.version);
+  assert.match(mid, new RegExp(`^nest-root\\${sep}d[0-9a-f]{14}$`));
+  assert.match(leaf, new RegExp(`^nest-root\\${sep}d[0-9a-f]{14}$`));
+  const tags = (await srv.rpc("promise.get", { id: leaf })).body.data.promise.tags;
+  if (scope.version === "0.11.4") assert.equal(tags["resonate:parent"], mid, "the parent is the sibling");
+  else assert.equal(tags["resonate:parent"], "nest-root");
 });
 
 test("[sdk 0.11.4] the prefix option namespaces every id", { timeout: 60000 }, async (t) => {
