@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PROTOCOL_VERSION, startServer } from "../node/lib/server.mjs";
+import { PROTOCOL_VERSION, readSse, startServer } from "../node/lib/server.mjs";
 
 export { PROTOCOL_VERSION, startServer };
 
@@ -234,20 +234,8 @@ export async function openPoll(srv, group, id, { header, query = "" } = {}) {
     return out;
   }
   (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
     try {
-      for await (const chunk of res.body) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          for (const line of frame.split("\n")) {
-            if (line.startsWith("data: ")) out.messages.push(JSON.parse(line.slice(6)));
-          }
-        }
-      }
+      await readSse(res.body, (m) => out.messages.push(m));
     } catch {
       // aborted by close(), or the server went away
     }

@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { readSse } from "../node/lib/server.mjs";
 import { deferred, Scope, within } from "./lib.mjs";
 
 const VERSION = "2026-04-01";
@@ -53,25 +54,9 @@ class FetchWorker {
   async connect() {
     const res = await fetch(`${this.url}/poll/${this.group}/${this.pid}`, { signal: this.abort.signal });
     assert.equal(res.status, 200, "poll stream");
-    (async () => {
-      const dec = new TextDecoder();
-      let buf = "";
-      try {
-        for await (const chunk of res.body) {
-          buf += dec.decode(chunk, { stream: true });
-          let i;
-          while ((i = buf.indexOf("\n\n")) >= 0) {
-            const event = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            for (const line of event.split("\n")) {
-              if (line.startsWith("data:")) this.onMessage(JSON.parse(line.slice(5)));
-            }
-          }
-        }
-      } catch (e) {
-        if (!this.abort.signal.aborted) this.fail(`poll stream: ${e.message}`);
-      }
-    })();
+    readSse(res.body, (m) => this.onMessage(m)).catch((e) => {
+      if (!this.abort.signal.aborted) this.fail(`poll stream: ${e.message}`);
+    });
   }
 
   close() {

@@ -49,6 +49,27 @@ export function sanitizerReport(text) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Reads an SSE response body (of fetch() on /poll) to its end and calls
+ * onData with the parsed JSON of every `data:` line. Rejects when the stream
+ * is aborted or reset.
+ */
+export async function readSse(body, onData) {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of body) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("data:")) onData(JSON.parse(line.slice(5)));
+      }
+    }
+  }
+}
+
 let corrSeq = 0;
 
 class ServerHandle {
