@@ -192,11 +192,33 @@ typedef struct {
     const char *msgs[MAX_MSGS]; /* failed validation rules, in order, unique */
     size_t n_msgs;
     const char *error; /* the 400 text once something failed */
+    /* The authorization checkpoint (wire_decode_request_authz); authz NULL
+     * = none. refused: it answered, err holds its response. */
+    wire_authz_fn authz;
+    void *udata;
+    request_t *req;
+    response_t *err;
+    bool checked, refused;
 } dctx_t;
 
 static bool fail(dctx_t *d, const char *msg)
 {
     d->error = msg;
+    return false;
+}
+
+/* The authorization checkpoint: every id field of the request is decoded,
+ * no semantic rule has run yet (operations.md 3.5: authorization first, so
+ * a foreign id is refused whatever else is wrong with the request). Runs
+ * the caller's check once; false (its answer in d->err) stops decoding. */
+static bool authorized(dctx_t *d)
+{
+    if (d->checked)
+        return true;
+    d->checked = true;
+    if (!d->authz || d->authz(d->udata, d->req, d->err))
+        return true;
+    d->refused = true;
     return false;
 }
 
@@ -751,7 +773,7 @@ static void task_ref_fields(dctx_t *d, const char *id, int64_t version)
 static bool dec_get(dctx_t *d, json_t *data, request_t *r, const char *required, const char *nul)
 {
     field_t fs[] = {REQ_STR("id", &r->u.get.id, nul)};
-    if (!DECODE(d, data, "GetData", fs))
+    if (!DECODE(d, data, "GetData", fs) || !authorized(d))
         return false;
     rule(d, *r->u.get.id, required);
     return fields_ok(d);
@@ -774,20 +796,20 @@ static bool dec_schedule_get(dctx_t *d, json_t *data, request_t *r)
 
 static bool dec_promise_create(dctx_t *d, json_t *data, request_t *r)
 {
-    return create_struct(d, data, &r->u.promise_create) &&
+    return create_struct(d, data, &r->u.promise_create) && authorized(d) &&
            check_promise_create(d, &r->u.promise_create);
 }
 
 static bool dec_promise_settle(dctx_t *d, json_t *data, request_t *r)
 {
-    return settle_struct(d, data, "PromiseSettleData", &r->u.promise_settle) &&
+    return settle_struct(d, data, "PromiseSettleData", &r->u.promise_settle) && authorized(d) &&
            check_promise_settle(d, &r->u.promise_settle);
 }
 
 static bool dec_register_callback(dctx_t *d, json_t *data, request_t *r)
 {
     field_t f = {.out = &r->u.callback};
-    if (!read_callback_data(d, &f, data))
+    if (!read_callback_data(d, &f, data) || !authorized(d))
         return false;
     callback_fields(d, &r->u.callback);
     if (!fields_ok(d))
@@ -803,7 +825,7 @@ static bool dec_register_listener(dctx_t *d, json_t *data, request_t *r)
                 "Awaited promise ID must not contain null bytes"),
         REQ_STR("address", &r->u.listener.address, "Address must not contain null bytes"),
     };
-    if (!DECODE(d, data, "PromiseRegisterListenerData", fs))
+    if (!DECODE(d, data, "PromiseRegisterListenerData", fs) || !authorized(d))
         return false;
     rule(d, *r->u.listener.awaited, MSG_AWAITED);
     rule(d, *r->u.listener.address, "Address is required");
@@ -829,7 +851,7 @@ static bool dec_search(dctx_t *d, json_t *data, request_t *r, reader_fn state_re
         fs[n++] = (field_t)OPT("state", state_reader, &s->state, &s->has_state);
     if (with_tags)
         fs[n++] = (field_t)OPT("tags", read_kvmap, &s->tags, NULL);
-    if (!decode_struct(d, data, "SearchData", fs, n, BY_NAME))
+    if (!decode_struct(d, data, "SearchData", fs, n, BY_NAME) || !authorized(d))
         return false;
     rule(d, !has_limit || s->limit >= 1, "Limit must be a positive integer");
     if (!fields_ok(d))
@@ -860,7 +882,7 @@ static bool dec_task_create(dctx_t *d, json_t *data, request_t *r)
         REQ("ttl", read_i64, &r->u.task_create.ttl),
         REQ("action", read_create_action, action),
     };
-    if (!DECODE(d, data, "TaskCreateData", fs))
+    if (!DECODE(d, data, "TaskCreateData", fs) || !authorized(d))
         return false;
     rule(d, *r->u.task_create.pid, MSG_PID);
     rule(d, r->u.task_create.ttl >= 1, MSG_TTL);
@@ -886,7 +908,7 @@ static bool dec_task_acquire(dctx_t *d, json_t *data, request_t *r)
         REQ_STR("pid", pid, MSG_PID_NUL),
         REQ("ttl", read_i64, ttl),
     };
-    if (!DECODE(d, data, "TaskAcquireData", fs))
+    if (!DECODE(d, data, "TaskAcquireData", fs) || !authorized(d))
         return false;
     task_ref_fields(d, *id, *version);
     rule(d, **pid, MSG_PID);
@@ -901,7 +923,7 @@ static bool dec_task_release(dctx_t *d, json_t *data, request_t *r)
         REQ_STR("id", &t->id, MSG_TASK_ID_NUL),
         REQ("version", read_i64, &t->version),
     };
-    if (!DECODE(d, data, "TaskReleaseData", fs))
+    if (!DECODE(d, data, "TaskReleaseData", fs) || !authorized(d))
         return false;
     task_ref_fields(d, t->id, t->version);
     return fields_ok(d);
@@ -917,7 +939,7 @@ static bool dec_task_fulfill(dctx_t *d, json_t *data, request_t *r)
         REQ("version", read_i64, version),
         REQ("action", read_fulfill_action, action),
     };
-    if (!DECODE(d, data, "TaskFulfillData", fs))
+    if (!DECODE(d, data, "TaskFulfillData", fs) || !authorized(d))
         return false;
     task_ref_fields(d, *id, *version);
     rule(d, *action->id, MSG_PROMISE_ID);
@@ -939,6 +961,13 @@ static bool dec_task_suspend(dctx_t *d, json_t *data, request_t *r)
     if (!DECODE(d, data, "TaskSuspendData", fs))
         return false;
     const callback_req_t *cbs = actions.items;
+    const char **awaited = arena_alloc(d->a, (actions.n ? actions.n : 1) * sizeof *awaited);
+    for (size_t i = 0; i < actions.n; i++)
+        awaited[i] = cbs[i].awaited;
+    r->u.task_suspend.awaited = awaited;
+    r->u.task_suspend.n_awaited = actions.n;
+    if (!authorized(d))
+        return false;
     task_ref_fields(d, *id, r->u.task_suspend.version);
     rule(d, actions.n > 0, "Actions array cannot be empty");
     for (size_t i = 0; i < actions.n; i++)
@@ -955,14 +984,7 @@ static bool dec_task_suspend(dctx_t *d, json_t *data, request_t *r)
         else if (!ids_same_origin(cbs[i].awaited, *id))
             add_msg(d, "Awaited promise must belong to the same origin as the task");
     }
-    if (!stage_ok(d))
-        return false;
-    const char **awaited = arena_alloc(d->a, (actions.n ? actions.n : 1) * sizeof *awaited);
-    for (size_t i = 0; i < actions.n; i++)
-        awaited[i] = cbs[i].awaited;
-    r->u.task_suspend.awaited = awaited;
-    r->u.task_suspend.n_awaited = actions.n;
-    return true;
+    return stage_ok(d);
 }
 
 static bool dec_task_fence(dctx_t *d, json_t *data, request_t *r)
@@ -976,6 +998,22 @@ static bool dec_task_fence(dctx_t *d, json_t *data, request_t *r)
     };
     if (!DECODE(d, data, "TaskFenceData", fs))
         return false;
+    /* The inner action's structure is read before authorization (its id is
+     * a resource id), but a decode error of it is reported only after the
+     * outer rules, as before. */
+    t->action_kind = action.kind;
+    dctx_t in = {.a = d->a, .prefix = "Invalid action data: "};
+    bool known = true, inner_ok = false;
+    if (strcmp(action.kind, "promise.create") == 0) {
+        t->is_create = true;
+        inner_ok = create_struct(&in, action.data, &t->create);
+    } else if (strcmp(action.kind, "promise.settle") == 0) {
+        inner_ok = settle_struct(&in, action.data, "PromiseSettleData", &t->settle);
+    } else {
+        known = false;
+    }
+    if (!authorized(d))
+        return false;
     task_ref_fields(d, t->id, t->version);
     if (!fields_ok(d))
         return false;
@@ -985,21 +1023,11 @@ static bool dec_task_fence(dctx_t *d, json_t *data, request_t *r)
     rule(d, !same, "Action ID must not equal the task ID");
     if (!stage_ok(d))
         return false;
-
-    /* The inner action: its own decode errors and rules, as the standalone
-     * operation's. */
-    t->action_kind = action.kind;
-    dctx_t in = {.a = d->a, .prefix = "Invalid action data: "};
-    bool ok;
-    if (strcmp(action.kind, "promise.create") == 0) {
-        t->is_create = true;
-        ok = create_struct(&in, action.data, &t->create) && check_promise_create(&in, &t->create);
-    } else if (strcmp(action.kind, "promise.settle") == 0) {
-        ok = settle_struct(&in, action.data, "PromiseSettleData", &t->settle) &&
-             check_promise_settle(&in, &t->settle);
-    } else {
+    if (!known)
         return fail(d, "Invalid fence action kind");
-    }
+    /* The inner action's own rules, as the standalone operation's. */
+    bool ok = inner_ok && (t->is_create ? check_promise_create(&in, &t->create)
+                                        : check_promise_settle(&in, &t->settle));
     return ok || fail(d, in.error);
 }
 
@@ -1016,6 +1044,8 @@ static bool dec_task_heartbeat(dctx_t *d, json_t *data, request_t *r)
     const task_ref_t *refs = tasks.items;
     r->u.task_heartbeat.tasks = tasks.items;
     r->u.task_heartbeat.n_tasks = tasks.n;
+    if (!authorized(d))
+        return false;
     /* DECISIONS #2: an empty list is accepted (it renews every lease of pid). */
     rule(d, **pid, MSG_PID);
     if (!fields_ok(d))
@@ -1040,7 +1070,7 @@ static bool dec_schedule_create(dctx_t *d, json_t *data, request_t *r)
          .out = &s->promise_tags,
          .nul_msg = "promiseTags must not contain null bytes"},
     };
-    if (!DECODE(d, data, "ScheduleCreateData", fs))
+    if (!DECODE(d, data, "ScheduleCreateData", fs) || !authorized(d))
         return false;
     rule(d, *s->id, MSG_SCHEDULE_ID);
     rule(d, *s->cron, "Cron expression is required");
@@ -1113,8 +1143,8 @@ static const op_decoder_t decoders[OP__COUNT] = {
     [OP_DEBUG_TICK] = dec_debug_tick,
 };
 
-int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, request_t *out,
-                        response_t *err)
+int wire_decode_request_authz(arena_t *a, const envelope_t *env, bool debug_enabled,
+                              wire_authz_fn authz, void *udata, request_t *out, response_t *err)
 {
     memset(out, 0, sizeof *out);
     out->kind = env->kind;
@@ -1123,6 +1153,16 @@ int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, r
     out->has_debug_time = env->has_debug_time;
     out->debug_time = env->debug_time;
     out->op = op_from_name(env->kind);
+    dctx_t d = {.a = a,
+                .prefix = "Invalid request: ",
+                .authz = authz,
+                .udata = udata,
+                .req = out,
+                .err = err};
+    /* Unknown and debug kinds name no id: authorized on the kind alone,
+     * before saying that it is unknown or disabled. */
+    if ((out->op == OP_UNKNOWN || op_is_debug(out->op)) && !authorized(&d))
+        return -1;
     if (out->op == OP_UNKNOWN) {
         set_error(err, 400, arena_printf(a, "Unknown operation: %s", env->kind));
         return -1;
@@ -1131,12 +1171,20 @@ int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, r
         set_error(err, 403, "Debug operations are disabled");
         return -1;
     }
-    dctx_t d = {.a = a, .prefix = "Invalid request: "};
     if (!decoders[out->op](&d, env->data, out)) {
-        set_error(err, 400, d.error);
+        if (!d.refused)
+            set_error(err, 400, d.error);
         return -1;
     }
-    return 0;
+    /* Every decoder passes the checkpoint; this only keeps a decoder that
+     * forgot it from skipping authorization. */
+    return authorized(&d) ? 0 : -1;
+}
+
+int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, request_t *out,
+                        response_t *err)
+{
+    return wire_decode_request_authz(a, env, debug_enabled, NULL, NULL, out, err);
 }
 
 /* ---- envelope ------------------------------------------------------------------ */

@@ -309,6 +309,14 @@ static int op_register_listener(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
+/* The search of r, limited to the caller's scope (DECISIONS #15). */
+static search_req_t scoped_search(const request_t *r)
+{
+    search_req_t q = r->u.search;
+    q.id_prefix = r->scope;
+    return q;
+}
+
 /* {"<key>": [...], "cursor"?: last id} */
 static json_t *search_result(const char *key, json_t *items, bool more, const char *last_id)
 {
@@ -323,7 +331,8 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
     promise_t *ps = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(store_promise_search(c->st, c->a, &r->u.search, &ps, &n, &more));
+    search_req_t q = scoped_search(r);
+    TRY(store_promise_search(c->st, c->a, &q, &ps, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_promise(&ps[i]));
@@ -605,12 +614,16 @@ static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
 {
     const char *pid = r->u.task_heartbeat.pid;
     if (r->u.task_heartbeat.n_tasks == 0) {
-        /* The SDK sends an empty list: renew every lease this pid holds. */
+        /* The SDK sends an empty list: renew every lease this pid holds, of
+         * a prefixed caller only those inside its prefix (DECISIONS #2; a
+         * pid can be guessed, a lease of another tenant must not be kept
+         * alive by it). */
         const char **ids = NULL;
         size_t n = 0;
         TRY(store_timer_by_pid(c->st, c->a, pid, &ids, &n));
         for (size_t i = 0; i < n; i++)
-            TRY(renew(c, pid, ids[i], 0, true));
+            if (id_in_scope(ids[i], r->scope))
+                TRY(renew(c, pid, ids[i], 0, true));
     } else {
         for (size_t i = 0; i < r->u.task_heartbeat.n_tasks; i++) {
             const task_ref_t *tr = &r->u.task_heartbeat.tasks[i];
@@ -662,7 +675,8 @@ static int op_task_search(ctx_t *c, const request_t *r, response_t *resp)
     task_t *ts = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(store_task_search(c->st, c->a, &r->u.search, &ts, &n, &more));
+    search_req_t q = scoped_search(r);
+    TRY(store_task_search(c->st, c->a, &q, &ts, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_task(&ts[i]));
@@ -732,7 +746,8 @@ static int op_schedule_search(ctx_t *c, const request_t *r, response_t *resp)
     schedule_t *ss = NULL;
     size_t n = 0;
     bool more = false;
-    TRY(store_schedule_search(c->st, c->a, &r->u.search, &ss, &n, &more));
+    search_req_t q = scoped_search(r);
+    TRY(store_schedule_search(c->st, c->a, &q, &ss, &n, &more));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_schedule(&ss[i]));

@@ -110,7 +110,9 @@ typedef struct store_vtab {
                           int64_t settled_at);
     /* Up to q->limit matches with id > cursor (byte order), by id; *more
      * says whether a further match exists. A match has q->state (when
-     * has_state) and every key/value of q->tags among its tags. */
+     * has_state), every key/value of q->tags among its tags and, when
+     * q->id_prefix is set, an id starting with it (byte-wise; a cursor
+     * below it starts at it). Adapters serve the prefix as an id range. */
     int (*promise_search)(store_t *st, arena_t *a, const search_req_t *q, promise_t **out,
                           size_t *n, bool *more);
     /* Ids of pending promises with timeout_at <= t, by (timeout, id), at

@@ -126,17 +126,27 @@ bool ids_extends(const char *id, const char *base)
     return id[n] == '\0' || id[n] == ':' || id[n] == '.';
 }
 
+/* The list {x, y} allocated from a. */
+static size_t two_ids(arena_t *a, const char *x, const char *y, const char *const **ids)
+{
+    const char **list = arena_alloc(a, 2 * sizeof *list);
+    list[0] = x;
+    list[1] = y;
+    *ids = list;
+    return 2;
+}
+
 size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **ids)
 {
+    *ids = NULL;
     switch (r->op) {
     case OP_TASK_HEARTBEAT: {
+        /* Every listed task; an empty list names none (request_is_scoped). */
         size_t n = r->u.task_heartbeat.n_tasks;
         const char **list = arena_alloc(a, (n ? n : 1) * sizeof *list);
         for (size_t i = 0; i < n; i++)
             list[i] = r->u.task_heartbeat.tasks[i].id;
         *ids = list;
-        /* An empty heartbeat names no task; it passes (it renews only the
-         * caller's own leases). */
         return n;
     }
     case OP_PROMISE_GET:
@@ -154,8 +164,9 @@ size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **
         *ids = &r->u.promise_settle.id;
         return 1;
     case OP_PROMISE_REGISTER_CALLBACK:
-        *ids = &r->u.callback.awaited;
-        return 1;
+        /* Stricter than the reference (awaited only): the awaiter's task is
+         * the one a settlement resumes. */
+        return two_ids(a, r->u.callback.awaited, r->u.callback.awaiter, ids);
     case OP_PROMISE_REGISTER_LISTENER:
         *ids = &r->u.listener.awaited;
         return 1;
@@ -169,8 +180,7 @@ size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **
         *ids = &r->u.task_release.id;
         return 1;
     case OP_TASK_FULFILL:
-        *ids = &r->u.task_fulfill.id;
-        return 1;
+        return two_ids(a, r->u.task_fulfill.id, r->u.task_fulfill.action.id, ids);
     case OP_TASK_SUSPEND: {
         /* Stricter than the reference, which checks only data.id: a task
          * may not wait on promises outside the token's prefix either. */
@@ -187,17 +197,37 @@ size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **
          * stay inside the prefix, or a token could reach other tenants'
          * promises through a task it holds. */
         const task_fence_t *f = &r->u.task_fence;
-        const char **list = arena_alloc(a, 2 * sizeof *list);
-        list[0] = f->id;
-        list[1] = f->is_create ? f->create.id : f->settle.id;
-        *ids = list;
-        return 2;
+        const char *inner = f->is_create ? f->create.id : f->settle.id;
+        if (!inner) { /* not decoded: the request is answered 400 later */
+            *ids = &f->id;
+            return 1;
+        }
+        return two_ids(a, f->id, inner, ids);
     }
     case OP_SCHEDULE_CREATE:
-        *ids = &r->u.schedule_create.promise_id;
-        return 1;
+        /* Both: the schedule's name (a create of an existing name answers
+         * that schedule) and the template of the promises it will create. */
+        return two_ids(a, r->u.schedule_create.id, r->u.schedule_create.promise_id, ids);
     default:
-        *ids = NULL;
         return 0;
     }
+}
+
+bool request_is_scoped(const request_t *r)
+{
+    switch (r->op) {
+    case OP_PROMISE_SEARCH:
+    case OP_TASK_SEARCH:
+    case OP_SCHEDULE_SEARCH:
+        return true;
+    case OP_TASK_HEARTBEAT:
+        return r->u.task_heartbeat.n_tasks == 0;
+    default:
+        return false;
+    }
+}
+
+bool id_in_scope(const char *id, const char *scope)
+{
+    return !scope || strncmp(id, scope, strlen(scope)) == 0;
 }

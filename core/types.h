@@ -154,6 +154,10 @@ typedef struct {
     kvmap_t tags; /* empty = no filter (promise/schedule search only) */
     int64_t limit;
     const char *cursor; /* NULL = from the start */
+    /* Only ids starting with id_prefix (byte-wise), NULL or "" = every id:
+     * the scope of a prefixed token (DECISIONS #15). Set by the engine from
+     * request_t.scope, never decoded from the wire. */
+    const char *id_prefix;
 } search_req_t;
 
 typedef struct {
@@ -188,6 +192,11 @@ typedef struct request {
     bool has_debug_time;
     int64_t debug_time;
     int64_t now; /* effective time, set by the server before dispatch */
+    /* The prefix of the caller's token when it is limited to one (not admin,
+     * prefix not ""), else NULL. Set by the front end once the request is
+     * authorized; the engine limits the kinds that name no id to it (see
+     * request_is_scoped). Not owned. */
+    const char *scope;
     union {
         struct {
             const char *id;
@@ -235,16 +244,27 @@ typedef struct request {
     } u;
 } request_t;
 
-/* The resource ids an operation touches, for prefix authorization
- * (operations.md §3.6): data.id for most kinds, data.awaited for callbacks
- * and listeners, action.data.id for task.create, promiseId for
- * schedule.create, every task id of a heartbeat, and (stricter than the
- * reference) a fence's inner promise id and a suspend's awaited ids.
- * Searches, debug kinds and
- * unknown kinds have none (so a prefixed token may not use them). *ids
- * points into the request or into a list allocated from a; returns the
- * count. */
+/* The resource ids an operation reads or changes, for prefix authorization
+ * (docs/security.md has the table): data.id for most kinds; awaited AND
+ * awaiter of register_callback; awaited of register_listener;
+ * action.data.id of task.create; id and action.data.id of task.fulfill;
+ * the schedule id AND the promiseId template of schedule.create; every
+ * task id of a heartbeat; a suspend's id and awaited ids; a fence's id and
+ * its inner promise id (when the inner action was decoded). Searches, an
+ * empty heartbeat, debug kinds and unknown kinds name none. Meant to run on
+ * a request that is only structurally decoded: an id field not decoded yet
+ * is NULL (and a NULL id never passes a prefix check). *ids points into the
+ * request or into a list allocated from a; returns the count. */
 size_t request_resource_ids(const struct request *r, arena_t *a, const char *const **ids);
+
+/* True when r names no resource id but a prefixed token may still send it,
+ * the engine limiting it to request_t.scope: the three searches
+ * (DECISIONS #15) and a heartbeat with no task (DECISIONS #2). */
+bool request_is_scoped(const struct request *r);
+
+/* True when id is inside scope: scope NULL, or id starts with it
+ * (byte-wise, as every prefix check). */
+bool id_in_scope(const char *id, const char *scope);
 
 /* Names of states on the wire ("pending", "rejected_canceled", ...). */
 const char *pstate_name(pstate_t s);

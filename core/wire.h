@@ -57,6 +57,21 @@ int wire_decode_envelope(arena_t *a, const char *body, size_t len, envelope_t *e
 int wire_decode_request(arena_t *a, const envelope_t *env, bool debug_enabled, request_t *out,
                         response_t *err);
 
+/* Authorizes a request that is decoded only structurally: every id field of
+ * req is set (request_resource_ids applies) and no semantic rule has run.
+ * Returns true to go on; false with err set (a 403) to refuse. May set
+ * req->scope. */
+typedef bool (*wire_authz_fn)(void *udata, request_t *req, response_t *err);
+
+/* As wire_decode_request, calling authz (when not NULL) exactly once per
+ * request between structural decoding and the semantic rules
+ * (operations.md 3.5): a refused request gets authz's answer whatever else
+ * is wrong with it, so a prefixed token learns nothing from validation
+ * texts about ids outside its prefix. Unknown and debug kinds are passed
+ * to authz before being reported unknown or disabled. */
+int wire_decode_request_authz(arena_t *a, const envelope_t *env, bool debug_enabled,
+                              wire_authz_fn authz, void *udata, request_t *out, response_t *err);
+
 /* Records as the reference emits them (keys sorted at serialisation). */
 json_t *wire_promise(const promise_t *p);
 json_t *wire_task(const task_t *t);

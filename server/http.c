@@ -303,20 +303,35 @@ static bool authenticate(conn_t *c, auth_claims_t *claims, response_t *err)
     return false;
 }
 
-/* Checks the verified claims against the request's resources (403). */
-static bool authorize(conn_t *c, const auth_claims_t *claims, response_t *err)
+/* What authorize needs besides the request. */
+typedef struct {
+    conn_t *c;
+    const auth_claims_t *claims;
+} authz_t;
+
+/* The decoder's authorization checkpoint (wire_authz_fn): req is decoded
+ * structurally, nothing validated yet. Every id it names must be inside the
+ * token's prefix, else 403; the kinds that name none are refused to a
+ * prefixed token unless the engine limits them to its scope
+ * (request_is_scoped), which is then set. */
+static bool authorize(void *udata, request_t *req, response_t *err)
 {
+    const authz_t *z = udata;
+    conn_t *c = z->c;
+    const auth_claims_t *claims = z->claims;
+    bool limited = !claims->admin && claims->has_prefix && claims->prefix[0];
     const char *const *ids = NULL;
-    /* An unknown kind names no resource: a prefixed token is refused before
-     * the kind is even reported as unknown. */
-    size_t n = c->req.op == OP_UNKNOWN ? 0 : request_resource_ids(&c->req, c->arena, &ids);
-    /* The SDK's heartbeat names no task: it only renews the caller's own
-     * leases, so it needs no resource check. */
-    if (c->req.op == OP_TASK_HEARTBEAT && n == 0)
-        return true;
+    size_t n = request_resource_ids(req, c->arena, &ids);
     char why[320];
-    if (auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK)
+    if (n == 0 && limited && request_is_scoped(req)) {
+        req->scope = arena_strdup(c->arena, claims->prefix);
         return true;
+    }
+    if (auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK) {
+        if (limited)
+            req->scope = arena_strdup(c->arena, claims->prefix);
+        return true;
+    }
     metrics_auth_failure(c->h->cfg.metrics, auth_reason_label(why));
     log_debug("auth rejected kind=%s corrId=%s status=403 reason=%s", c->env.kind, c->env.corr_id,
               why);
@@ -343,12 +358,10 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
     auth_claims_t claims;
     if (c->h->cfg.auth && !authenticate(c, &claims, &err))
         goto answer;
-    c->req.op = op_from_name(c->env.kind);
-    if (c->h->cfg.auth && c->req.op == OP_UNKNOWN && !authorize(c, &claims, &err))
-        goto answer;
-    if (wire_decode_request(c->arena, &c->env, c->h->cfg.debug, &c->req, &err) != 0)
-        goto answer;
-    if (c->h->cfg.auth && !authorize(c, &claims, &err))
+    /* Authorized between structural decoding and validation. */
+    authz_t z = {c, &claims};
+    if (wire_decode_request_authz(c->arena, &c->env, c->h->cfg.debug,
+                                  c->h->cfg.auth ? authorize : NULL, &z, &c->req, &err) != 0)
         goto answer;
     if (!c->h->cfg.debug)
         c->req.has_debug_time = false;

@@ -214,7 +214,7 @@ static const char *const sql[Q__COUNT] = {
     [Q_PROMISE_SETTLE] = "UPDATE promises SET state = ?2, value_headers = ?3, value_data = ?4,"
                          " settled_at = ?5 WHERE id = ?1",
     [Q_PROMISE_SEARCH] = "SELECT " PROMISE_COLS " FROM promises p"
-                         " WHERE p.id >= ?1 AND (p.id > ?1 OR ?2)"
+                         " WHERE p.id >= ?1 AND (p.id > ?1 OR ?2) AND p.id < ?6"
                          " AND (?3 IS NULL OR p.state = ?3)"
                          " AND " HAS_TAGS_P " ORDER BY p.id LIMIT ?5",
     [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= ?1"
@@ -237,7 +237,7 @@ static const char *const sql[Q__COUNT] = {
     [Q_TASK_GET] = TASK_SELECT "WHERE t.id = ?1",
     [Q_TASK_INSERT] = "INSERT INTO tasks (id, state, version) VALUES (?1, ?2, ?3)",
     [Q_TASK_UPDATE] = "UPDATE tasks SET state = ?2, version = ?3 WHERE id = ?1",
-    [Q_TASK_SEARCH] = TASK_SELECT "WHERE t.id >= ?1 AND (t.id > ?1 OR ?2)"
+    [Q_TASK_SEARCH] = TASK_SELECT "WHERE t.id >= ?1 AND (t.id > ?1 OR ?2) AND t.id < ?5"
                                   " AND (?3 IS NULL OR t.state = ?3) ORDER BY t.id LIMIT ?4",
 
     [Q_TIMER_GET] = "SELECT " TIMER_COLS " FROM task_timers WHERE id = ?1",
@@ -268,7 +268,7 @@ static const char *const sql[Q__COUNT] = {
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE id = ?1",
     [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS " FROM schedules s"
-                          " WHERE s.id >= ?1 AND (s.id > ?1 OR ?2)"
+                          " WHERE s.id >= ?1 AND (s.id > ?1 OR ?2) AND s.id < ?6"
                           " AND " HAS_TAGS_S " ORDER BY s.id LIMIT ?5",
     [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= ?1"
                        " ORDER BY next_run_at, id LIMIT ?2",
@@ -756,9 +756,34 @@ static int sq_promise_settle(store_t *st, const char *id, pstate_t state, const 
     return sq_run(s, q, rc, what);
 }
 
-/* Binds the parameters shared by the search statements: ?1/?2 cursor, ?3
- * state name (or NULL), ?4 tag filter (or NULL), and the LIMIT at limit_i
- * (one more than asked, to learn whether more rows exist). */
+/* Binds at i the least string above every id that starts with prefix: the
+ * prefix without its trailing 0xFF bytes, last byte incremented. When there
+ * is none (no prefix, or one of 0xFF bytes only) an empty BLOB: SQLite
+ * orders every TEXT below every BLOB, so "id < ?i" holds for every row and
+ * each search keeps one plan, an index range on id. */
+static int bind_upper(sqlite3_stmt *q, int i, const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
+        n--;
+    if (n == 0)
+        return sqlite3_bind_zeroblob(q, i, 0);
+    char *up = malloc(n);
+    if (!up)
+        return SQLITE_NOMEM;
+    memcpy(up, prefix, n);
+    up[n - 1] = (char)((unsigned char)up[n - 1] + 1);
+    int rc = sqlite3_bind_text64(q, i, up, n, SQLITE_TRANSIENT, SQLITE_UTF8);
+    free(up);
+    return rc;
+}
+
+/* Binds the parameters shared by the search statements: ?1/?2 the lower id
+ * bound and whether it is included, ?3 state name (or NULL), ?4 tag filter
+ * (or NULL), the LIMIT at limit_i (one more than asked, to learn whether
+ * more rows exist) and the upper id bound at limit_i + 1. The id range is
+ * [id_prefix, bind_upper) intersected with (cursor, ...): a cursor below
+ * the prefix starts at the prefix. */
 static int bind_search(sq_store_t *s, sqlite3_stmt *q, const search_req_t *r,
                        const char *state_name, bool tags, int limit_i, size_t *want,
                        const char *what)
@@ -769,12 +794,19 @@ static int bind_search(sq_store_t *s, sqlite3_stmt *q, const search_req_t *r,
         return -1;
     int64_t lim = r->limit < 0 ? 0 : r->limit;
     *want = (size_t)lim;
-    int rc = bind_str(q, 1, r->cursor ? r->cursor : "");
-    rc |= sqlite3_bind_int(q, 2, r->cursor == NULL);
+    const char *lo = r->cursor ? r->cursor : "";
+    bool inclusive = r->cursor == NULL;
+    if (r->id_prefix && strcmp(lo, r->id_prefix) < 0) {
+        lo = r->id_prefix;
+        inclusive = true;
+    }
+    int rc = bind_str(q, 1, lo);
+    rc |= sqlite3_bind_int(q, 2, inclusive);
     rc |= bind_str(q, 3, state_name);
     if (tags)
         rc |= bind_buf(s, q, 4, tg, tg_end);
     rc |= sqlite3_bind_int64(q, limit_i, lim == INT64_MAX ? lim : lim + 1);
+    rc |= bind_upper(q, limit_i + 1, r->id_prefix);
     return rc;
 }
 

@@ -1180,6 +1180,159 @@ START_TEST(debug_tick_requires_integer_time_matching_debug_time)
 }
 END_TEST
 
+/* ---- the authorization checkpoint ------------------------------------------ */
+
+/* A checkpoint that refuses any resource id outside "A:" and counts its
+ * calls; what the server's authorize does, minus the token. */
+static int authz_calls;
+
+static bool refuse_outside_a(void *udata, request_t *req, response_t *err)
+{
+    (void)udata;
+    authz_calls++;
+    arena_t *a = arena_new();
+    const char *const *ids;
+    size_t n = request_resource_ids(req, a, &ids);
+    bool ok = n > 0 || request_is_scoped(req);
+    for (size_t i = 0; i < n; i++)
+        ok = ok && ids[i] && strncmp(ids[i], "A:", 2) == 0;
+    arena_free(a);
+    if (!ok)
+        response_error(err, 403, "refused");
+    return ok;
+}
+
+/* Decodes kind/data (debug mode as given) through the checkpoint; returns
+ * the status (0 = accepted) and sets *msg to the error text. */
+static int run_authz(const char *kind, const char *data, bool debug, char *msg, size_t msglen)
+{
+    char body[8192];
+    snprintf(body, sizeof body, "{\"kind\":\"%s\"," HEAD ",\"data\":%s}", kind, data);
+    run_t t;
+    memset(&t, 0, sizeof t);
+    t.a = arena_new();
+    authz_calls = 0;
+    ck_assert_int_eq(wire_decode_envelope(t.a, body, strlen(body), &t.env, &t.err), 0);
+    t.rc = wire_decode_request_authz(t.a, &t.env, debug, refuse_outside_a, NULL, &t.req, &t.err);
+    int status = t.rc == 0 ? 0 : t.err.status;
+    snprintf(msg, msglen, "%s", t.rc == 0 ? "" : err_text(&t));
+    run_done(&t);
+    return status;
+}
+
+#define ACT(kind, data) "{\"kind\":\"" kind "\",\"head\":{},\"data\":" data "}"
+
+/* Issue 9, finding 11 and operations.md 3.5: a request naming an id outside
+ * the prefix is refused whatever else is wrong with it, so validation texts
+ * never speak about foreign ids. */
+START_TEST(authorization_comes_before_every_semantic_rule)
+{
+    static const struct {
+        const char *kind, *data;
+    } cases[] = {
+        /* "All tasks must belong to the same origin" otherwise. */
+        {"task.heartbeat", "{\"pid\":\"w\",\"tasks\":[{\"id\":\"A:1\",\"version\":1},"
+                           "{\"id\":\"B:1\",\"version\":1}]}"},
+        /* Empty pid and a foreign task. */
+        {"task.heartbeat", "{\"pid\":\"\",\"tasks\":[{\"id\":\"B:1\",\"version\":-1}]}"},
+        /* Cross origin. */
+        {"promise.register_callback", "{\"awaited\":\"A:x\",\"awaiter\":\"B:y\"}"},
+        {"promise.register_callback", "{\"awaited\":\"B:x\",\"awaiter\":\"B:x\"}"},
+        {"promise.register_listener", "{\"awaited\":\"B:x\",\"address\":\"not an address\"}"},
+        {"promise.create", "{\"id\":\"B:x\",\"timeoutAt\":-1}"},
+        {"promise.create", "{\"id\":\"B:x\",\"timeoutAt\":1,\"tags\":{\"resonate:origin\":\"C\"}}"},
+        {"promise.settle", "{\"id\":\"\",\"state\":\"resolved\"}"},
+        {"promise.get", "{\"id\":\"\"}"},
+        {"task.get", "{\"id\":\"B:t\"}"},
+        {"schedule.create", "{\"id\":\"B.s\",\"cron\":\"bad\",\"promiseId\":\"A:{{.id}}\","
+                            "\"promiseTimeout\":-1}"},
+        {"schedule.create", "{\"id\":\"A:s\",\"cron\":\"bad\",\"promiseId\":\"B:{{.id}}\","
+                            "\"promiseTimeout\":1}"},
+        {"schedule.delete", "{\"id\":\"\"}"},
+        {"task.acquire", "{\"id\":\"B:t\",\"version\":-1,\"pid\":\"\",\"ttl\":0}"},
+        {"task.release", "{\"id\":\"B:t\",\"version\":-1}"},
+        {"task.create", "{\"pid\":\"\",\"ttl\":0,\"action\":" ACT(
+                            "promise.create", "{\"id\":\"B:x\",\"timeoutAt\":-1}") "}"},
+        /* "Action ID must match the task ID" otherwise. */
+        {"task.fulfill", "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT(
+                             "promise.settle", "{\"id\":\"B:t\",\"state\":\"resolved\"}") "}"},
+        {"task.suspend",
+         "{\"id\":\"A:t\",\"version\":1,\"actions\":[" ACT(
+             "promise.register_callback", "{\"awaited\":\"B:x\",\"awaiter\":\"A:t\"}") "]}"},
+        {"task.fence", "{\"id\":\"A:t\",\"version\":-1,\"action\":" ACT(
+                           "promise.create", "{\"id\":\"B:x\",\"timeoutAt\":-1}") "}"},
+        {"task.fence", "{\"id\":\"B:t\",\"version\":1,\"action\":" ACT(
+                           "promise.settle", "{\"id\":\"B:t\",\"state\":\"resolved\"}") "}"},
+        /* Kinds with no id, not scoped: refused before unknown/disabled. */
+        {"debug.snap", "{}"},
+        {"no.such.kind", "{}"},
+    };
+    char msg[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int st = run_authz(cases[i].kind, cases[i].data, false, msg, sizeof msg);
+        ck_assert_msg(st == 403 && strcmp(msg, "refused") == 0, "%s %s: %d %s", cases[i].kind,
+                      cases[i].data, st, msg);
+        ck_assert_int_eq(authz_calls, 1);
+    }
+}
+END_TEST
+
+START_TEST(structural_errors_come_before_authorization)
+{
+    char msg[256];
+    ck_assert_int_eq(run_authz("promise.get", "{\"id\":5}", false, msg, sizeof msg), 400);
+    ck_assert_int_eq(authz_calls, 0);
+    ck_assert_int_eq(run_authz("task.heartbeat", "{\"pid\":\"w\"}", false, msg, sizeof msg), 400);
+    ck_assert_str_eq(msg, "Invalid request: missing field `tasks`");
+    ck_assert_int_eq(authz_calls, 0);
+}
+END_TEST
+
+START_TEST(authorized_requests_are_checked_once_then_validated_as_before)
+{
+    char msg[256];
+    ck_assert_int_eq(run_authz("promise.get", "{\"id\":\"A:x\"}", false, msg, sizeof msg), 0);
+    ck_assert_int_eq(authz_calls, 1);
+    ck_assert_int_eq(run_authz("promise.search", "{\"limit\":5}", false, msg, sizeof msg), 0);
+    ck_assert_int_eq(authz_calls, 1);
+    ck_assert_int_eq(
+        run_authz("task.heartbeat", "{\"pid\":\"w\",\"tasks\":[]}", false, msg, sizeof msg), 0);
+    ck_assert_int_eq(authz_calls, 1);
+    /* Inside the prefix, the rules answer as without the checkpoint. */
+    ck_assert_int_eq(run_authz("promise.register_callback",
+                               "{\"awaited\":\"A:x\",\"awaiter\":\"A:x\"}", false, msg, sizeof msg),
+                     400);
+    ck_assert_str_eq(msg, "Awaited and awaiter must be different promises");
+    ck_assert_int_eq(run_authz("task.heartbeat",
+                               "{\"pid\":\"\",\"tasks\":[{\"id\":\"A:1\",\"version\":1}]}", false,
+                               msg, sizeof msg),
+                     400);
+    ck_assert_str_eq(msg, "Process ID is required");
+    ck_assert_int_eq(run_authz("promise.search", "{\"limit\":0}", false, msg, sizeof msg), 400);
+    ck_assert_int_eq(authz_calls, 1);
+    /* A fence whose inner action does not decode: the outer rules first,
+     * then the inner error, as before. */
+    ck_assert_int_eq(run_authz("task.fence",
+                               "{\"id\":\"A:t\",\"version\":-1,\"action\":" ACT(
+                                   "promise.create", "{\"timeoutAt\":1}") "}",
+                               false, msg, sizeof msg),
+                     400);
+    ck_assert_str_eq(msg, "Version must be a non-negative integer");
+    ck_assert_int_eq(run_authz("task.fence",
+                               "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT(
+                                   "promise.create", "{\"timeoutAt\":1}") "}",
+                               false, msg, sizeof msg),
+                     400);
+    ck_assert_str_eq(msg, "Invalid action data: missing field `id`");
+    ck_assert_int_eq(run_authz("task.fence",
+                               "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT(
+                                   "promise.get", "{\"id\":\"A:x\"}") "}",
+                               false, msg, sizeof msg),
+                     400);
+    ck_assert_str_eq(msg, "Invalid fence action kind");
+}
+END_TEST
+
 static Suite *decode_suite(void)
 {
     Suite *s = suite_create("decode");
@@ -1244,6 +1397,12 @@ static Suite *decode_suite(void)
     tcase_add_test(sc, schedule_get_and_delete_decode_id);
     tcase_add_test(sc, debug_tick_requires_integer_time_matching_debug_time);
     suite_add_tcase(s, sc);
+
+    TCase *az = tcase_create("authorization");
+    tcase_add_test(az, authorization_comes_before_every_semantic_rule);
+    tcase_add_test(az, structural_errors_come_before_authorization);
+    tcase_add_test(az, authorized_requests_are_checked_once_then_validated_as_before);
+    suite_add_tcase(s, az);
     return s;
 }
 

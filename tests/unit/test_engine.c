@@ -333,6 +333,28 @@ START_TEST(heartbeat_with_empty_list_renews_every_lease_of_the_pid)
 }
 END_TEST
 
+/* DECISIONS #2: a prefixed caller's empty heartbeat renews only the pid's
+ * leases inside its prefix (issue 9, finding 2). */
+START_TEST(heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it)
+{
+    const char *ids[] = {"acme:a", "acme2:a", "billing:a"};
+    for (size_t i = 0; i < 3; i++) {
+        create(ids[i], 900000, tags1("resonate:target", "poll://any@g"), 1000);
+        acquire(ids[i], 0, 1000);
+    }
+    request_t r = {.op = OP_TASK_HEARTBEAT, .corr_id = "c", .scope = "acme:"};
+    r.u.task_heartbeat.pid = "w1";
+    ck_assert_int_eq(run(&r, 50000), 200);
+    json_t *tts = json_object_get(snap(), "taskTimeouts");
+    ck_assert_int_eq(json_array_size(tts), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *tt = json_array_get(tts, i);
+        bool inside = strcmp(str_at(tt, "id"), "acme:a") == 0;
+        ck_assert_int_eq(int_at(tt, "timeout"), inside ? 110000 : 61000);
+    }
+}
+END_TEST
+
 START_TEST(fulfill_settles_promise_and_fulfils_task)
 {
     create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
@@ -393,6 +415,69 @@ START_TEST(promise_search_pages_with_cursor)
 }
 END_TEST
 
+/* The ids of the "<key>" array of the last search response, joined by ",". */
+static const char *found_ids(const char *key)
+{
+    json_t *arr = json_object_get(fx.resp.data, key);
+    char *out = arena_alloc(fx.a, 512);
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        snprintf(out + strlen(out), 512 - strlen(out), "%s%s", i ? "," : "",
+                 str_at(json_array_get(arr, i), "id"));
+    return out;
+}
+
+/* DECISIONS #15: a search of a prefixed caller sees only ids inside the
+ * prefix, byte-wise ("acme" is not "acme:"), and its cursor cannot leave
+ * the scope in either direction. */
+START_TEST(search_with_a_scope_sees_only_ids_inside_it_and_the_cursor_cannot_escape)
+{
+    const char *ids[] = {"a", "acme", "acme2:x", "acme:1", "acme:2", "acme:3", "acme;", "b"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        create(ids[i], 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    request_t r = {.op = OP_PROMISE_SEARCH, .corr_id = "c", .scope = "acme:"};
+    r.u.search.limit = 2;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(found_ids("promises"), "acme:1,acme:2");
+    ck_assert_str_eq(str_at(fx.resp.data, "cursor"), "acme:2");
+    r.u.search.cursor = "acme:2";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(found_ids("promises"), "acme:3");
+    ck_assert_ptr_null(json_object_get(fx.resp.data, "cursor"));
+    /* A cursor below the prefix starts at it, one above it finds nothing. */
+    r.u.search.cursor = "a";
+    r.u.search.limit = 10;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(found_ids("promises"), "acme:1,acme:2,acme:3");
+    r.u.search.cursor = "acme:3";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(found_ids("promises"), "");
+    /* Tasks alike; no scope sees everything. */
+    request_t t = {.op = OP_TASK_SEARCH, .corr_id = "c", .scope = "acme:"};
+    t.u.search.limit = 10;
+    ck_assert_int_eq(run(&t, 1000), 200);
+    ck_assert_str_eq(found_ids("tasks"), "acme:1,acme:2,acme:3");
+    t.scope = NULL;
+    ck_assert_int_eq(run(&t, 1000), 200);
+    ck_assert_str_eq(found_ids("tasks"), "a,acme,acme2:x,acme:1,acme:2,acme:3,acme;,b");
+}
+END_TEST
+
+START_TEST(schedule_search_with_a_scope_sees_only_schedules_inside_it)
+{
+    const char *ids[] = {"acme", "acme2:s", "acme:s", "billing:s"};
+    for (size_t i = 0; i < 4; i++) {
+        request_t c = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
+        c.u.schedule_create = (schedule_create_t){
+            .id = ids[i], .cron = "* * * * *", .promise_id = "{{.id}}", .promise_timeout = 1000};
+        ck_assert_int_eq(run(&c, 1000), 200);
+    }
+    request_t r = {.op = OP_SCHEDULE_SEARCH, .corr_id = "c", .scope = "acme:"};
+    r.u.search.limit = 10;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(found_ids("schedules"), "acme:s");
+}
+END_TEST
+
 START_TEST(tick_expiring_task_and_its_awaited_together_queues_no_stale_execute)
 {
     /* Task a is suspended on a:1; both deadlines pass before one tick, a:1's
@@ -430,6 +515,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, register_callback_reports_missing_awaited_awaiter_and_target);
     tcase_add_test(tc, listener_gets_unblock_message_when_promise_settles);
     tcase_add_test(tc, promise_search_pages_with_cursor);
+    tcase_add_test(tc, search_with_a_scope_sees_only_ids_inside_it_and_the_cursor_cannot_escape);
+    tcase_add_test(tc, schedule_search_with_a_scope_sees_only_schedules_inside_it);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("tasks");
     tcase_add_checked_fixture(tt, setup, teardown);
@@ -438,6 +525,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, acquire_with_stale_version_or_twice_is_409);
     tcase_add_test(tt, expired_lease_returns_task_to_pending_on_tick);
     tcase_add_test(tt, heartbeat_with_empty_list_renews_every_lease_of_the_pid);
+    tcase_add_test(tt, heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it);
     tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
     tcase_add_test(tt, tick_expiring_task_and_its_awaited_together_queues_no_stale_execute);
     suite_add_tcase(s, tt);

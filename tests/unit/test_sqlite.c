@@ -432,6 +432,70 @@ START_TEST(promise_search_orders_and_pages_ids_by_bytes)
 }
 END_TEST
 
+/* DECISIONS #15: id_prefix is a byte range; the cursor cannot leave it. */
+START_TEST(promise_search_with_id_prefix_returns_only_ids_starting_with_it)
+{
+    const char *ids[] = {"ab",
+                         "ab\xff",
+                         "ab\xff\xff",
+                         "ab\xff\xffz",
+                         "ac",
+                         "\xff\xff",
+                         "\xff\xff"
+                         "a",
+                         "\xff\xfe",
+                         "abc",
+                         "a"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
+    promise_t *ps;
+    size_t n;
+    bool more;
+    search_req_t q = search(10, NULL);
+    q.id_prefix = "ab";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "ab,abc,ab\xff,ab\xff\xff,ab\xff\xffz");
+    /* A prefix ending in 0xFF bytes: the upper bound moves to the byte
+     * before them. */
+    q.id_prefix = "ab\xff";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "ab\xff,ab\xff\xff,ab\xff\xffz");
+    /* Only 0xFF bytes: no upper bound at all. */
+    q.id_prefix = "\xff\xff";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "\xff\xff,\xff\xff"
+                                         "a");
+    /* Cursor below the prefix: from the prefix on; inside: after it; above:
+     * nothing. */
+    q.id_prefix = "ab";
+    q.cursor = "a";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 5);
+    q.cursor = "abc";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "ab\xff,ab\xff\xff,ab\xff\xffz");
+    q.cursor = "ac";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!more);
+    /* Paging inside the prefix reports more only for matches. */
+    q = search(4, NULL);
+    q.id_prefix = "ab";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, 4);
+    ck_assert(more);
+    q = search(5, NULL);
+    q.id_prefix = "ab";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert(!more);
+    /* "" is no restriction. */
+    q = search(20, NULL);
+    q.id_prefix = "";
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    ck_assert_uint_eq(n, sizeof ids / sizeof *ids);
+}
+END_TEST
+
 START_TEST(promise_due_returns_pending_by_timeout_then_id_up_to_limit)
 {
     insert_promise("late", PSTATE_PENDING, 300, NO_KVS);
@@ -1265,6 +1329,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, promise_search_filters_by_state_and_every_tag);
     tcase_add_test(mem, promise_search_pages_with_cursor_and_more_flag);
     tcase_add_test(mem, promise_search_orders_and_pages_ids_by_bytes);
+    tcase_add_test(mem, promise_search_with_id_prefix_returns_only_ids_starting_with_it);
     tcase_add_test(mem, promise_due_returns_pending_by_timeout_then_id_up_to_limit);
     tcase_add_test(mem, promise_branch_returns_promises_of_the_branch_except_excluded);
     tcase_add_test(mem, callback_ready_marks_every_callback_and_returns_awaiters_sorted);

@@ -1,0 +1,163 @@
+/* test_types.c - the resource ids of each operation (the table of
+ * docs/security.md), the kinds limited to a scope, and the scope test. The
+ * requests are decoded from JSON, as the server builds them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/wire.h"
+#include "tests/unit/unit.h"
+
+#define H "\"head\":{}"
+
+/* The resource ids of kind with data, joined by "|" ("NULL" for a NULL
+ * entry), from a request decoded from JSON; scoped receives
+ * request_is_scoped. The text lives in a static buffer. */
+static const char *ids_of(const char *kind, const char *data, bool *scoped)
+{
+    static char out[1024];
+    char body[4096];
+    snprintf(body, sizeof body,
+             "{\"kind\":\"%s\",\"head\":{\"corrId\":\"c\",\"version\":\"2026-04-01\"},\"data\":%s}",
+             kind, data);
+    arena_t *a = arena_new();
+    envelope_t env;
+    request_t req;
+    response_t err = {0};
+    ck_assert_int_eq(wire_decode_envelope(a, body, strlen(body), &env, &err), 0);
+    int rc = wire_decode_request(a, &env, true, &req, &err);
+    ck_assert_msg(rc == 0, "%s %s: %s", kind, data, err.data ? json_string_value(err.data) : "");
+    const char *const *ids = NULL;
+    size_t n = request_resource_ids(&req, a, &ids);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "|" : "",
+                 ids[i] ? ids[i] : "NULL");
+    if (scoped)
+        *scoped = request_is_scoped(&req);
+    response_clear(&err);
+    arena_free(a);
+    return out;
+}
+
+static void expect_ids(const char *kind, const char *data, const char *want)
+{
+    bool scoped = true;
+    ck_assert_msg(strcmp(ids_of(kind, data, &scoped), want) == 0, "%s: got %s, want %s", kind,
+                  ids_of(kind, data, NULL), want);
+    ck_assert_msg(!scoped, "%s must not be scoped", kind);
+}
+
+START_TEST(every_kind_names_its_id_fields)
+{
+    expect_ids("promise.get", "{\"id\":\"p\"}", "p");
+    expect_ids("promise.create", "{\"id\":\"p\",\"timeoutAt\":1}", "p");
+    expect_ids("promise.settle", "{\"id\":\"p\",\"state\":\"resolved\"}", "p");
+    expect_ids("promise.register_listener", "{\"awaited\":\"p\",\"address\":\"poll://any@g\"}",
+               "p");
+    expect_ids("task.get", "{\"id\":\"t\"}", "t");
+    expect_ids("task.halt", "{\"id\":\"t\"}", "t");
+    expect_ids("task.continue", "{\"id\":\"t\"}", "t");
+    expect_ids("task.acquire", "{\"id\":\"t\",\"version\":0,\"pid\":\"w\",\"ttl\":1}", "t");
+    expect_ids("task.release", "{\"id\":\"t\",\"version\":0}", "t");
+    expect_ids("task.create",
+               "{\"pid\":\"w\",\"ttl\":1,\"action\":{\"kind\":\"promise.create\"," H
+               ",\"data\":{\"id\":\"t\",\"timeoutAt\":1,"
+               "\"tags\":{\"resonate:target\":\"poll://any@g\"}}}}",
+               "t");
+    expect_ids("task.suspend",
+               "{\"id\":\"t\",\"version\":1,\"actions\":["
+               "{\"kind\":\"promise.register_callback\"," H
+               ",\"data\":{\"awaited\":\"t.1\",\"awaiter\":\"t\"}},"
+               "{\"kind\":\"promise.register_callback\"," H
+               ",\"data\":{\"awaited\":\"t.2\",\"awaiter\":\"t\"}}]}",
+               "t|t.1|t.2");
+    expect_ids("schedule.get", "{\"id\":\"s\"}", "s");
+    expect_ids("schedule.delete", "{\"id\":\"s\"}", "s");
+    expect_ids("task.heartbeat",
+               "{\"pid\":\"w\",\"tasks\":[{\"id\":\"a:1\",\"version\":1},"
+               "{\"id\":\"a:2\",\"version\":1}]}",
+               "a:1|a:2");
+}
+END_TEST
+
+/* Issue 9, finding 3: the awaiter is the task a settlement resumes. */
+START_TEST(register_callback_names_awaited_and_awaiter)
+{
+    expect_ids("promise.register_callback", "{\"awaited\":\"a:1\",\"awaiter\":\"a:2\"}", "a:1|a:2");
+}
+END_TEST
+
+/* Issue 9, finding 1: the name decides which record a create answers. */
+START_TEST(schedule_create_names_the_schedule_id_and_the_promise_id_template)
+{
+    expect_ids("schedule.create",
+               "{\"id\":\"s\",\"cron\":\"* * * * *\",\"promiseId\":\"p.{{.id}}\","
+               "\"promiseTimeout\":1,\"promiseTags\":{\"resonate:target\":\"poll://any@g\"}}",
+               "s|p.{{.id}}");
+}
+END_TEST
+
+START_TEST(fulfill_and_fence_name_the_task_and_the_inner_promise)
+{
+    expect_ids("task.fulfill",
+               "{\"id\":\"t\",\"version\":1,\"action\":{\"kind\":\"promise.settle\"," H
+               ",\"data\":{\"id\":\"t\",\"state\":\"resolved\"}}}",
+               "t|t");
+    expect_ids("task.fence",
+               "{\"id\":\"t\",\"version\":1,\"action\":{\"kind\":\"promise.create\","
+               "\"data\":{\"id\":\"t.1\",\"timeoutAt\":1}}}",
+               "t|t.1");
+    expect_ids("task.fence",
+               "{\"id\":\"t\",\"version\":1,\"action\":{\"kind\":\"promise.settle\","
+               "\"data\":{\"id\":\"t.2\",\"state\":\"resolved\"}}}",
+               "t|t.2");
+}
+END_TEST
+
+START_TEST(searches_and_an_empty_heartbeat_name_no_id_and_are_scoped)
+{
+    static const char *const kinds[] = {"promise.search", "task.search", "schedule.search"};
+    bool scoped = false;
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_str_eq(ids_of(kinds[i], "{}", &scoped), "");
+        ck_assert(scoped);
+    }
+    ck_assert_str_eq(ids_of("task.heartbeat", "{\"pid\":\"w\",\"tasks\":[]}", &scoped), "");
+    ck_assert(scoped);
+    /* Debug kinds name nothing and are not scoped: a prefixed token is
+     * refused them. */
+    ck_assert_str_eq(ids_of("debug.snap", "{}", &scoped), "");
+    ck_assert(!scoped);
+}
+END_TEST
+
+START_TEST(an_id_is_in_scope_when_it_starts_with_it_byte_wise)
+{
+    ck_assert(id_in_scope("acme:x", NULL));
+    ck_assert(id_in_scope("acme:x", ""));
+    ck_assert(id_in_scope("acme:x", "acme:"));
+    ck_assert(id_in_scope("acme:", "acme:"));
+    ck_assert(!id_in_scope("acme", "acme:"));
+    ck_assert(!id_in_scope("Acme:x", "acme:"));
+    /* No separator semantics: "acme" covers "acme2:x" (docs/security.md
+     * tells tenants to end prefixes with a separator). */
+    ck_assert(id_in_scope("acme2:x", "acme"));
+    ck_assert(!id_in_scope("acme2:x", "acme:"));
+}
+END_TEST
+
+static Suite *types_suite(void)
+{
+    Suite *s = suite_create("types");
+    TCase *tc = tcase_create("resource_ids");
+    tcase_add_test(tc, every_kind_names_its_id_fields);
+    tcase_add_test(tc, register_callback_names_awaited_and_awaiter);
+    tcase_add_test(tc, schedule_create_names_the_schedule_id_and_the_promise_id_template);
+    tcase_add_test(tc, fulfill_and_fence_name_the_task_and_the_inner_promise);
+    tcase_add_test(tc, searches_and_an_empty_heartbeat_name_no_id_and_are_scoped);
+    tcase_add_test(tc, an_id_is_in_scope_when_it_starts_with_it_byte_wise);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_SUITE(types_suite)
