@@ -19,6 +19,7 @@ typedef struct {
     store_t *st;
     arena_t *a;
     int64_t now;
+    const char *scope; /* the request's scope (request_t.scope), NULL = all */
 } ctx_t;
 
 /* Propagates a storage failure: the caller turns it into a 500. */
@@ -342,7 +343,9 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
 
 /* ---- tasks --------------------------------------------------------------- */
 
-/* Promises sharing the branch of p (excluding p), for the worker's replay. */
+/* Promises sharing the branch of p (excluding p), for the worker's replay;
+ * a scoped caller gets only those inside its scope (a branch tag may name
+ * an id shorter than the prefix, e.g. "acme" for "acme:x"). */
 static int preload(ctx_t *c, const promise_t *p, json_t **out)
 {
     json_t *arr = json_array();
@@ -354,7 +357,8 @@ static int preload(ctx_t *c, const promise_t *p, json_t **out)
     size_t n = 0;
     TRY(store_promise_branch(c->st, c->a, branch, p->id, &ps, &n));
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, wire_promise(&ps[i]));
+        if (id_in_scope(ps[i].id, c->scope))
+            json_array_append_new(arr, wire_promise(&ps[i]));
     return STORE_OK;
 }
 
@@ -950,7 +954,7 @@ static const op_fn ops[OP__COUNT] = {
 int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
                  response_t *resp)
 {
-    ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = req->now};
+    ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = req->now, .scope = req->scope};
     op_fn fn = (req->op >= 0 && req->op < OP__COUNT) ? ops[req->op] : NULL;
     if (!fn) {
         response_error(resp, 501, "Not implemented");

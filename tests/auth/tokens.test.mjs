@@ -371,6 +371,7 @@ test("a prefixed token is checked on the resource id of each kind (operations.md
     await A("task.acquire", { id: `${p}t1`, version: 0, pid: "w", ttl: 600000 });
     await A("task.acquire", { id: `${p}t2`, version: 0, pid: "w", ttl: 600000 });
     await A("promise.create", createData(p.slice(0, -1), TARGET));
+    await A("promise.create", createData(`${p}cb`, TARGET));
     await A("schedule.create", { id: `${p}s`, cron: "0 0 1 1 *", promiseId: `${p}{{.id}}`, promiseTimeout: 60000, promiseParam: {}, promiseTags: TARGET });
   }
 
@@ -399,13 +400,13 @@ test("a prefixed token is checked on the resource id of each kind (operations.md
     ["task.heartbeat", { pid: "w", tasks: [{ id: "tenantA:t1", version: 1 }, { id: "tenantA", version: 0 }] }],
     ["schedule.get", { id: `${out}s` }],
     ["schedule.delete", { id: `${out}s` }],
-    // schedule.create is checked on its promise-id template, not its id.
+    // schedule.create is checked on its promise-id template and on its id
+    // (issue 9, finding 1), as register_callback on awaited and awaiter.
     ["schedule.create", { id: "tenantA:s2", cron: "0 0 1 1 *", promiseId: `${out}{{.id}}`, promiseTimeout: 60000, promiseParam: {}, promiseTags: TARGET }],
+    ["schedule.create", { id: "sched-named-freely", cron: "0 0 1 1 *", promiseId: "tenantA:{{.id}}", promiseTimeout: 60000, promiseParam: {}, promiseTags: TARGET }],
+    ["promise.register_callback", { awaited: "tenantA:t1", awaiter: "tenantA" }],
   ];
   const notAllowed = [
-    ["promise.search", {}],
-    ["task.search", {}],
-    ["schedule.search", {}],
     ["debug.snap", {}],
     ["debug.reset", {}],
     ["debug.tick", { time: Date.now() + 86400_000 }],
@@ -421,16 +422,18 @@ test("a prefixed token is checked on the resource id of each kind (operations.md
   }
   assert.deepEqual(await snap(srv, admin), before, "a forbidden request changed the store");
 
-  // Inside the prefix each kind does its work (and the field that is not
-  // the resource id - awaiter, schedule id - is not checked).
+  // Inside the prefix each kind does its work; searches are scoped
+  // (DECISIONS #15, tests/auth/tenants.test.mjs).
   const get = async (id) => (await A("task.get", { id })).body.data.task;
   const allowed = [
     ["promise.get", { id: "tenantA:t1" }, 200],
     ["promise.create", createData("tenantA:new"), 200],
     ["promise.settle", { id: "tenantA:new", state: "resolved", value: {} }, 200],
     ["promise.register_listener", { awaited: "tenantA:t1", address: "poll://any@x" }, 200],
-    // "tenantA" is outside the prefix "tenantA:" but of the same origin.
-    ["promise.register_callback", { awaited: "tenantA:t1", awaiter: "tenantA" }, 200],
+    ["promise.register_callback", { awaited: "tenantA:t1", awaiter: "tenantA:cb" }, 200],
+    ["promise.search", {}, 200],
+    ["task.search", {}, 200],
+    ["schedule.search", {}, 200],
     ["task.get", { id: "tenantA:t1" }, 200],
     ["task.heartbeat", { pid: "w", tasks: [] }, 200],
     ["task.heartbeat", { pid: "w", tasks: [{ id: "tenantA:t1", version: 1 }, { id: "tenantA:t2", version: 1 }] }, 200],
@@ -442,7 +445,7 @@ test("a prefixed token is checked on the resource id of each kind (operations.md
     ["task.fulfill", { id: "tenantA:t3", version: 1, action: { kind: "promise.settle", head: H, data: { id: "tenantA:t3", state: "resolved", value: {} } } }, 200],
     ["task.halt", { id: "tenantA:t1" }, 200],
     ["task.continue", { id: "tenantA:t1" }, 200],
-    ["schedule.create", { id: "sched-named-freely", cron: "0 0 1 1 *", promiseId: "tenantA:{{.id}}", promiseTimeout: 60000, promiseParam: {}, promiseTags: TARGET }, 200],
+    ["schedule.create", { id: "tenantA:named", cron: "0 0 1 1 *", promiseId: "tenantA:{{.id}}", promiseTimeout: 60000, promiseParam: {}, promiseTags: TARGET }, 200],
     ["schedule.get", { id: "tenantA:s" }, 200],
     ["schedule.delete", { id: "tenantA:s" }, 200],
     ["schedule.get", { id: "tenantA:s" }, 404],
@@ -455,10 +458,6 @@ test("a prefixed token is checked on the resource id of each kind (operations.md
     const res = await call(srv, kind, data, { token: tok });
     assertEnvelope(res, status, kind, res.corrId, undefined, `${kind} ${JSON.stringify(data).slice(0, 80)}`);
   }
-  // The schedule created above is named outside the prefix: by name it is
-  // out of reach of the token that created it (as the reference does).
-  const byName = await call(srv, "schedule.get", { id: "sched-named-freely" }, { token: tok });
-  assertEnvelope(byName, 403, "schedule.get", byName.corrId, "outside prefix");
   // The inside work really happened.
   assert.equal((await A("promise.get", { id: "tenantA:new" })).body.data.promise.state, "resolved");
   assert.equal((await get("tenantA:t3")).state, "fulfilled");
@@ -478,18 +477,18 @@ test("a prefixed token gets 403 for unknown kinds, before the kind is reported u
   }
 });
 
-// docs/compatibility.md: resource ids are trusted only once the request has
-// been decoded and validated, so an invalid request is a 400 whatever its
-// ids; nothing is stored and the message reveals nothing stored.
-test("an invalid request naming ids outside the prefix is 400, and stores nothing", { timeout: T }, async (t) => {
+// operations.md 3.5: authorization runs on the decoded ids before any
+// validation rule, so an invalid request naming ids outside the prefix is
+// 403 (issue 9, finding 11); nothing is stored.
+test("an invalid request naming ids outside the prefix is 403, and stores nothing", { timeout: T }, async (t) => {
   const keys = await allKeys();
   const scope = new Scope(t);
   const srv = await scope.server({ keyFile: scope.file("ed.pem", keys.Ed25519.pem) });
   const tok = await tokenFor(keys, "EdDSA", { prefix: "tenantA:", exp: nowS() + 600 });
   const cb = await call(srv, "promise.register_callback", { awaited: "tenantB:x", awaiter: "tenantA:y" }, { token: tok });
-  assertEnvelope(cb, 400, "promise.register_callback", cb.corrId, "same origin");
+  assertEnvelope(cb, 403, "promise.register_callback", cb.corrId, "outside prefix");
   const hb = await call(srv, "task.heartbeat", { pid: "w", tasks: [{ id: "tenantA:x", version: 1 }, { id: "tenantB:y", version: 1 }] }, { token: tok });
-  assertEnvelope(hb, 400, "task.heartbeat", hb.corrId);
+  assertEnvelope(hb, 403, "task.heartbeat", hb.corrId, "outside prefix");
   // Valid requests outside the prefix are 403, fenced actions included.
   const fence = await call(srv, "task.fence", { id: "tenantA:t", version: 1, action: { kind: "promise.create", head: H, data: { id: "tenantB:evil", timeoutAt: Date.now() + 60000 } } }, { token: tok });
   assertEnvelope(fence, 403, "task.fence", fence.corrId, "outside prefix");

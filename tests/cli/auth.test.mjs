@@ -85,10 +85,6 @@ describe("client with auth", T, () => {
     const cases = [
       ["promises", "create", "tenant-b:1", "--timeout", "1h"],
       ["promises", "get", "tenant-b:1"],
-      ["promises", "search"],
-      ["tasks", "search"],
-      ["schedules", "search"],
-      ["tree", "tenant-a:1"],
     ];
     for (const args of cases) {
       const r = await cli([...args, "-S", url, "-T", tenantA]);
@@ -97,6 +93,17 @@ describe("client with auth", T, () => {
     }
     const b = await srv.rpc("promise.get", { id: "tenant-b:1" }, { auth: everyone });
     assert.equal(b.status, 404, "the forbidden create did not happen");
+    // Searches (and tree, built on them) are scoped to the prefix
+    // (DECISIONS #15): they answer only tenant-a ids.
+    await srv.rpc("promise.create", { id: "tenant-b:2", timeoutAt: Date.now() + 3600_000, param: {}, tags: {} }, { auth: everyone });
+    const ps = await cliJson(url, ["promises", "search", "-T", tenantA]);
+    assert.ok(ps.promises.length > 0 && ps.promises.every((p) => p.id.startsWith("tenant-a")), JSON.stringify(ps));
+    const ts = await cliJson(url, ["tasks", "search", "-T", tenantA]);
+    assert.ok(ts.tasks.every((x) => x.id.startsWith("tenant-a")), JSON.stringify(ts));
+    const ss = await cliJson(url, ["schedules", "search", "-T", tenantA]);
+    assert.ok(ss.schedules.every((x) => x.id.startsWith("tenant-a")), JSON.stringify(ss));
+    const tr = await cli(["tree", "tenant-a:1", "-S", url, "-T", tenantA]);
+    assert.equal(tr.code, 0, tr.stderr);
   });
 
   test("RESONATE_TOKEN is used when -T is absent, and -T wins over it", T, async () => {
@@ -105,8 +112,9 @@ describe("client with auth", T, () => {
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     assert.equal(JSON.parse(viaEnv.stdout).promise.id, "tenant-a:env");
 
-    // the env token cannot search; the -T one can
-    const envOnly = await cli(["promises", "search"], { env });
+    // the env token cannot read tenant-b; the -T one can
+    await srv.rpc("promise.create", { id: "tenant-b:env", timeoutAt: Date.now() + 3600_000, param: {}, tags: {} }, { auth: everyone });
+    const envOnly = await cli(["promises", "get", "tenant-b:env"], { env });
     assert.equal(envOnly.code, 1);
     assert.match(envOnly.stderr, /^error: forbidden/m);
     const flag = await cli(["promises", "search", "--json", "-T", everyone], { env });

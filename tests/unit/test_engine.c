@@ -355,6 +355,28 @@ START_TEST(heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it)
 }
 END_TEST
 
+/* A branch tag may be shorter than the prefix ("acme" for "acme:x"): the
+ * preload of a scoped caller leaves out promises outside its scope. */
+START_TEST(preload_of_a_scoped_acquire_holds_only_promises_inside_the_scope)
+{
+    kvmap_t branch = tags1("resonate:branch", "acme");
+    kvmap_t both = {.items = arena_alloc(fx.a, 2 * sizeof(kv_t)), .n = 2};
+    both.items[0] = (kv_t){"resonate:branch", "acme"};
+    both.items[1] = (kv_t){"resonate:target", "poll://any@g"};
+    create("acme.foreign", 900000, branch, 1000);
+    create("acme:child", 900000, branch, 1000);
+    create("acme:root", 900000, both, 1000);
+    request_t r = {.op = OP_TASK_ACQUIRE, .corr_id = "c", .scope = "acme:"};
+    r.u.task_acquire.id = "acme:root";
+    r.u.task_acquire.pid = "w";
+    r.u.task_acquire.ttl = 60000;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    json_t *pre = json_object_get(fx.resp.data, "preload");
+    ck_assert_int_eq(json_array_size(pre), 1);
+    ck_assert_str_eq(str_at(json_array_get(pre, 0), "id"), "acme:child");
+}
+END_TEST
+
 START_TEST(fulfill_settles_promise_and_fulfils_task)
 {
     create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
@@ -526,6 +548,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, expired_lease_returns_task_to_pending_on_tick);
     tcase_add_test(tt, heartbeat_with_empty_list_renews_every_lease_of_the_pid);
     tcase_add_test(tt, heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it);
+    tcase_add_test(tt, preload_of_a_scoped_acquire_holds_only_promises_inside_the_scope);
     tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
     tcase_add_test(tt, tick_expiring_task_and_its_awaited_together_queues_no_stale_execute);
     suite_add_tcase(s, tt);
