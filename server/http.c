@@ -323,11 +323,8 @@ static bool authorize(void *udata, request_t *req, response_t *err)
     const char *const *ids = NULL;
     size_t n = request_resource_ids(req, c->arena, &ids);
     char why[320];
-    if (n == 0 && limited && request_is_scoped(req)) {
-        req->scope = arena_strdup(c->arena, claims->prefix);
-        return true;
-    }
-    if (auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK) {
+    bool scoped = n == 0 && limited && request_is_scoped(req);
+    if (scoped || auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK) {
         if (limited)
             req->scope = arena_strdup(c->arena, claims->prefix);
         return true;
