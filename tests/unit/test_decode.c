@@ -1220,6 +1220,16 @@ static int run_authz(const char *kind, const char *data, bool debug, char *msg, 
     return status;
 }
 
+/* Asserts run_authz's status, text (unless NULL) and number of checkpoint
+ * calls. */
+static void expect_authz(const char *kind, const char *data, int status, const char *msg, int calls)
+{
+    char got[256];
+    int st = run_authz(kind, data, false, got, sizeof got);
+    ck_assert_msg(st == status && (!msg || strcmp(got, msg) == 0) && authz_calls == calls,
+                  "%s %s: %d \"%s\" after %d checks", kind, data, st, got, authz_calls);
+}
+
 #define ACT(kind, data) "{\"kind\":\"" kind "\",\"head\":{},\"data\":" data "}"
 
 /* Issue 9, finding 11 and operations.md 3.5: a request naming an id outside
@@ -1267,69 +1277,44 @@ START_TEST(authorization_comes_before_every_semantic_rule)
         {"debug.snap", "{}"},
         {"no.such.kind", "{}"},
     };
-    char msg[256];
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int st = run_authz(cases[i].kind, cases[i].data, false, msg, sizeof msg);
-        ck_assert_msg(st == 403 && strcmp(msg, "refused") == 0, "%s %s: %d %s", cases[i].kind,
-                      cases[i].data, st, msg);
-        ck_assert_int_eq(authz_calls, 1);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect_authz(cases[i].kind, cases[i].data, 403, "refused", 1);
 }
 END_TEST
 
 START_TEST(structural_errors_come_before_authorization)
 {
-    char msg[256];
-    ck_assert_int_eq(run_authz("promise.get", "{\"id\":5}", false, msg, sizeof msg), 400);
-    ck_assert_int_eq(authz_calls, 0);
-    ck_assert_int_eq(run_authz("task.heartbeat", "{\"pid\":\"w\"}", false, msg, sizeof msg), 400);
-    ck_assert_str_eq(msg, "Invalid request: missing field `tasks`");
-    ck_assert_int_eq(authz_calls, 0);
+    expect_authz("promise.get", "{\"id\":5}", 400, NULL, 0);
+    expect_authz("task.heartbeat", "{\"pid\":\"w\"}", 400, "Invalid request: missing field `tasks`",
+                 0);
 }
 END_TEST
 
 START_TEST(authorized_requests_are_checked_once_then_validated_as_before)
 {
-    char msg[256];
-    ck_assert_int_eq(run_authz("promise.get", "{\"id\":\"A:x\"}", false, msg, sizeof msg), 0);
-    ck_assert_int_eq(authz_calls, 1);
-    ck_assert_int_eq(run_authz("promise.search", "{\"limit\":5}", false, msg, sizeof msg), 0);
-    ck_assert_int_eq(authz_calls, 1);
-    ck_assert_int_eq(
-        run_authz("task.heartbeat", "{\"pid\":\"w\",\"tasks\":[]}", false, msg, sizeof msg), 0);
-    ck_assert_int_eq(authz_calls, 1);
+    expect_authz("promise.get", "{\"id\":\"A:x\"}", 0, "", 1);
+    expect_authz("promise.search", "{\"limit\":5}", 0, "", 1);
+    expect_authz("task.heartbeat", "{\"pid\":\"w\",\"tasks\":[]}", 0, "", 1);
     /* Inside the prefix, the rules answer as without the checkpoint. */
-    ck_assert_int_eq(run_authz("promise.register_callback",
-                               "{\"awaited\":\"A:x\",\"awaiter\":\"A:x\"}", false, msg, sizeof msg),
-                     400);
-    ck_assert_str_eq(msg, "Awaited and awaiter must be different promises");
-    ck_assert_int_eq(run_authz("task.heartbeat",
-                               "{\"pid\":\"\",\"tasks\":[{\"id\":\"A:1\",\"version\":1}]}", false,
-                               msg, sizeof msg),
-                     400);
-    ck_assert_str_eq(msg, "Process ID is required");
-    ck_assert_int_eq(run_authz("promise.search", "{\"limit\":0}", false, msg, sizeof msg), 400);
-    ck_assert_int_eq(authz_calls, 1);
+    expect_authz("promise.register_callback", "{\"awaited\":\"A:x\",\"awaiter\":\"A:x\"}", 400,
+                 "Awaited and awaiter must be different promises", 1);
+    expect_authz("task.heartbeat", "{\"pid\":\"\",\"tasks\":[{\"id\":\"A:1\",\"version\":1}]}", 400,
+                 "Process ID is required", 1);
+    expect_authz("promise.search", "{\"limit\":0}", 400, NULL, 1);
     /* A fence whose inner action does not decode: the outer rules first,
      * then the inner error, as before. */
-    ck_assert_int_eq(run_authz("task.fence",
-                               "{\"id\":\"A:t\",\"version\":-1,\"action\":" ACT(
-                                   "promise.create", "{\"timeoutAt\":1}") "}",
-                               false, msg, sizeof msg),
-                     400);
-    ck_assert_str_eq(msg, "Version must be a non-negative integer");
-    ck_assert_int_eq(run_authz("task.fence",
-                               "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT(
-                                   "promise.create", "{\"timeoutAt\":1}") "}",
-                               false, msg, sizeof msg),
-                     400);
-    ck_assert_str_eq(msg, "Invalid action data: missing field `id`");
-    ck_assert_int_eq(run_authz("task.fence",
-                               "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT(
-                                   "promise.get", "{\"id\":\"A:x\"}") "}",
-                               false, msg, sizeof msg),
-                     400);
-    ck_assert_str_eq(msg, "Invalid fence action kind");
+    expect_authz(
+        "task.fence",
+        "{\"id\":\"A:t\",\"version\":-1,\"action\":" ACT("promise.create", "{\"timeoutAt\":1}") "}",
+        400, "Version must be a non-negative integer", 1);
+    expect_authz(
+        "task.fence",
+        "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT("promise.create", "{\"timeoutAt\":1}") "}",
+        400, "Invalid action data: missing field `id`", 1);
+    expect_authz(
+        "task.fence",
+        "{\"id\":\"A:t\",\"version\":1,\"action\":" ACT("promise.get", "{\"id\":\"A:x\"}") "}", 400,
+        "Invalid fence action kind", 1);
 }
 END_TEST
 
