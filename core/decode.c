@@ -656,6 +656,9 @@ static bool read_fence_action(dctx_t *d, const field_t *f, json_t *v)
 #define MSG_SCHEDULE_ID "Schedule ID is required"
 #define MSG_PID "Process ID is required"
 #define MSG_TTL "TTL must be a positive integer"
+/* TIME_MAX_MS (core/types.h) as text. */
+#define MAX_MS_TEXT "9007199254740991"
+#define MSG_TTL_MAX "TTL must be at most " MAX_MS_TEXT " ms"
 #define MSG_VERSION "Version must be a non-negative integer"
 #define MSG_AWAITED "Awaited promise ID is required"
 #define TAG_TARGET "resonate:target"
@@ -717,6 +720,8 @@ static const char *promise_create_schema(const promise_create_t *c)
         int64_t t;
         if (!parse_i64_strict(delay, &t) || t < 0)
             return "resonate:delay must be a non-negative integer";
+        if (t > TIME_MAX_MS)
+            return "resonate:delay must be at most " MAX_MS_TEXT;
         if (t >= c->timeout_at)
             return "resonate:delay must be less than timeoutAt";
         if (!kvmap_get(&c->tags, TAG_TARGET))
@@ -886,6 +891,7 @@ static bool dec_task_create(dctx_t *d, json_t *data, request_t *r)
         return false;
     rule(d, *r->u.task_create.pid, MSG_PID);
     rule(d, r->u.task_create.ttl >= 1, MSG_TTL);
+    rule(d, r->u.task_create.ttl <= TIME_MAX_MS, MSG_TTL_MAX);
     promise_create_fields(d, action);
     if (!fields_ok(d))
         return false;
@@ -913,6 +919,7 @@ static bool dec_task_acquire(dctx_t *d, json_t *data, request_t *r)
     task_ref_fields(d, *id, *version);
     rule(d, **pid, MSG_PID);
     rule(d, *ttl >= 1, MSG_TTL);
+    rule(d, *ttl <= TIME_MAX_MS, MSG_TTL_MAX);
     return fields_ok(d);
 }
 
@@ -1076,6 +1083,8 @@ static bool dec_schedule_create(dctx_t *d, json_t *data, request_t *r)
     rule(d, *s->cron, "Cron expression is required");
     rule(d, *s->promise_id, "Promise ID template is required");
     rule(d, s->promise_timeout >= 0, "Promise timeout must be a non-negative integer");
+    rule(d, s->promise_timeout <= TIME_MAX_MS,
+         "Promise timeout must be at most " MAX_MS_TEXT " ms");
     if (!fields_ok(d))
         return false;
     if (strchr(s->id, '.'))

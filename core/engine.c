@@ -72,7 +72,8 @@ static int dispatch(ctx_t *c, const promise_t *p, int64_t version, int64_t not_b
 static int task_to_pending(ctx_t *c, const promise_t *p, int64_t version)
 {
     TRY(store_task_update(c->st, p->id, TSTATE_PENDING, version));
-    task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = c->now + c->cfg->retry_timeout};
+    task_timer_t tm = {
+        .id = p->id, .type = TIMER_RETRY, .timeout = time_add_sat(c->now, c->cfg->retry_timeout)};
     TRY(store_timer_set(c->st, &tm));
     return dispatch(c, p, version, 0);
 }
@@ -204,8 +205,9 @@ static int create_promise(ctx_t *c, const promise_create_t *req, int64_t created
             TRY(store_task_insert(st, p->id, TSTATE_PENDING, 0));
             if (!dispatch_task)
                 goto done;
-            task_timer_t tm = {
-                .id = p->id, .type = TIMER_RETRY, .timeout = base + c->cfg->retry_timeout};
+            task_timer_t tm = {.id = p->id,
+                               .type = TIMER_RETRY,
+                               .timeout = time_add_sat(base, c->cfg->retry_timeout)};
             TRY(store_timer_set(st, &tm));
             TRY(dispatch(c, p, 0, delay > c->now ? delay : 0));
         }
@@ -368,8 +370,11 @@ static int acquire(ctx_t *c, const promise_t *p, int64_t version, const char *pi
 {
     store_t *st = c->st;
     TRY(store_task_update(st, p->id, TSTATE_ACQUIRED, version + 1));
-    task_timer_t tm = {
-        .id = p->id, .type = TIMER_LEASE, .timeout = c->now + ttl, .pid = pid, .ttl = ttl};
+    task_timer_t tm = {.id = p->id,
+                       .type = TIMER_LEASE,
+                       .timeout = time_add_sat(c->now, ttl),
+                       .pid = pid,
+                       .ttl = ttl};
     TRY(store_timer_set(st, &tm));
     TRY(store_callback_delete_ready(st, p->id));
     task_t t = {.id = p->id,
@@ -610,7 +615,7 @@ static int renew(ctx_t *c, const char *pid, const char *id, int64_t version, boo
     TRY(store_task_get(c->st, c->a, id, &t));
     if (!t || t->state != TSTATE_ACQUIRED || (!any_version && t->version != version))
         return STORE_OK;
-    tm->timeout = c->now + tm->ttl;
+    tm->timeout = time_add_sat(c->now, tm->ttl);
     return store_timer_set(c->st, tm);
 }
 
@@ -697,9 +702,9 @@ static int64_t next_run(const char *expr, int64_t t)
     cron_t cr;
     char err[128];
     if (cron_parse(expr, &cr, err, sizeof err) != 0)
-        return t + 60000;
+        return time_add_sat(t, 60000);
     int64_t n = cron_next(&cr, t);
-    return n < 0 ? t + 60000 : n;
+    return n < 0 ? time_add_sat(t, 60000) : n;
 }
 
 static int op_schedule_get(ctx_t *c, const request_t *r, response_t *resp)
@@ -819,7 +824,7 @@ static int fire_schedule(ctx_t *c, const schedule_t *s)
     TRY(store_promise_get(c->st, c->a, pid, &existing));
     if (!existing) {
         promise_create_t q = {.id = pid,
-                              .timeout_at = f + s->promise_timeout,
+                              .timeout_at = time_add_sat(f, s->promise_timeout),
                               .param = s->promise_param,
                               .tags = tags};
         promise_t *p;
@@ -996,7 +1001,8 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
             continue;
         }
         if (tms[i].type == TIMER_RETRY && task->state == TSTATE_PENDING) {
-            task_timer_t tm = {.id = p->id, .type = TIMER_RETRY, .timeout = t + cfg->retry_timeout};
+            task_timer_t tm = {
+                .id = p->id, .type = TIMER_RETRY, .timeout = time_add_sat(t, cfg->retry_timeout)};
             TRY(store_timer_set(st, &tm));
             TRY(dispatch(&c, p, task->version, 0));
         } else if (tms[i].type == TIMER_LEASE && task->state == TSTATE_ACQUIRED) {

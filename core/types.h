@@ -16,6 +16,27 @@
 
 #define PROTOCOL_VERSION "2026-04-01"
 
+/* The largest duration a request may carry (task ttl, schedule
+ * promiseTimeout) and the largest resonate:delay: 2^53 - 1 ms, JavaScript's
+ * Number.MAX_SAFE_INTEGER (about 285,000 years), so every value an SDK can
+ * express exactly is accepted and adding one to any real clock reading
+ * cannot overflow. timeoutAt, an absolute deadline that is only compared, is
+ * not bounded (the SDK sends now + timeout for any timeout it is given). */
+#define TIME_MAX_MS INT64_C(9007199254740991)
+
+/* a + b clamped to [INT64_MIN, INT64_MAX] instead of overflowing (signed
+ * overflow is undefined behaviour, and wraps to a past time in practice).
+ * Every sum of times (now + ttl, delay + retry timeout, firing time +
+ * promiseTimeout, back-off) goes through it: a saturated time means
+ * "never". */
+static inline int64_t time_add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* A string-to-string map (tags, headers), sorted by key, keys unique. */
 typedef struct {
     const char *key;

@@ -73,7 +73,7 @@ static void settle_outcome(outbox_t *ob, outcome_t *o, bool delivered, int64_t n
     int64_t backoff = ob->cfg.backoff_base_ms << shift;
     if (backoff > ob->cfg.backoff_max_ms)
         backoff = ob->cfg.backoff_max_ms;
-    o->not_before = now + backoff;
+    o->not_before = time_add_sat(now, backoff);
     ob->stats.retried++;
 }
 

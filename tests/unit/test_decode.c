@@ -629,6 +629,40 @@ START_TEST(promise_create_validates_delay_as_reference)
 }
 END_TEST
 
+/* Issue 9, finding 8: durations and resonate:delay are bounded by
+ * TIME_MAX_MS (2^53 - 1) so no sum of times can overflow; timeoutAt is not. */
+START_TEST(time_fields_are_bounded_by_time_max_ms)
+{
+#define ACTION(ttl)                                                                                \
+    "{\"pid\":\"w\",\"ttl\":" ttl ",\"action\":{\"kind\":\"promise.create\",\"head\":{},"          \
+    "\"data\":{\"id\":\"p\",\"timeoutAt\":9223372036854775807,"                                    \
+    "\"tags\":{\"resonate:target\":\"http://w\"}}}}"
+    expect_ok("task.create", ACTION("9007199254740991"));
+    expect_400("task.create", ACTION("9223372036854775807"),
+               "TTL must be at most 9007199254740991 ms");
+#undef ACTION
+    expect_ok("task.acquire",
+              "{\"id\":\"t\",\"version\":0,\"pid\":\"w\",\"ttl\":9007199254740991}");
+    expect_400("task.acquire",
+               "{\"id\":\"t\",\"version\":0,\"pid\":\"w\",\"ttl\":9007199254740992}",
+               "TTL must be at most 9007199254740991 ms");
+#define DELAY(d)                                                                                   \
+    "{\"id\":\"p\",\"timeoutAt\":9223372036854775807,\"tags\":{\"resonate:delay\":\"" d "\","      \
+    "\"resonate:target\":\"http://w\"}}"
+    expect_ok("promise.create", DELAY("9007199254740991"));
+    expect_400("promise.create", DELAY("9223372036854775000"),
+               "resonate:delay must be at most 9007199254740991");
+#undef DELAY
+#define SCHEDULE(t)                                                                                \
+    "{\"id\":\"s\",\"cron\":\"* * * * *\",\"promiseId\":\"p\",\"promiseTimeout\":" t ","           \
+    "\"promiseTags\":{\"resonate:target\":\"http://w\"}}"
+    expect_ok("schedule.create", SCHEDULE("9007199254740991"));
+    expect_400("schedule.create", SCHEDULE("9223372036854775807"),
+               "Promise timeout must be at most 9007199254740991 ms");
+#undef SCHEDULE
+}
+END_TEST
+
 START_TEST(promise_create_target_must_be_an_address)
 {
     const char *k = "promise.create";
@@ -1354,6 +1388,7 @@ static Suite *decode_suite(void)
     tcase_add_test(pr, promise_create_refuses_a_parent_of_another_origin);
     tcase_add_test(pr, promise_create_refuses_an_id_outside_its_prefix);
     tcase_add_test(pr, promise_create_validates_delay_as_reference);
+    tcase_add_test(pr, time_fields_are_bounded_by_time_max_ms);
     tcase_add_test(pr, promise_create_target_must_be_an_address);
     tcase_add_test(pr, promise_settle_decodes_state_and_value);
     tcase_add_test(pr, register_callback_rules);

@@ -520,6 +520,96 @@ START_TEST(tick_expiring_task_and_its_awaited_together_queues_no_stale_execute)
 }
 END_TEST
 
+/* ---- time sums saturate (issue 9, finding 8) ---------------------------------
+ * The sanitized unit build aborts on signed overflow, so these fail there
+ * if any sum wraps; the assertions check the stored values are sane. */
+
+/* The first task timer of the store. */
+static json_int_t first_task_timeout(void)
+{
+    json_t *tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_ptr_nonnull(tt);
+    return int_at(tt, "timeout");
+}
+
+START_TEST(task_create_with_ttl_int64_max_saturates_lease_and_renewal)
+{
+    request_t r = {.op = OP_TASK_CREATE, .corr_id = "c"};
+    r.u.task_create.pid = "w1";
+    r.u.task_create.ttl = INT64_MAX;
+    r.u.task_create.action = (promise_create_t){
+        .id = "a", .timeout_at = INT64_MAX, .tags = tags1("resonate:target", "poll://any@g")};
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(first_task_timeout(), INT64_MAX);
+    r = (request_t){.op = OP_TASK_HEARTBEAT, .corr_id = "c"};
+    r.u.task_heartbeat.pid = "w1";
+    ck_assert_int_eq(run(&r, 5000), 200);
+    ck_assert_int_eq(first_task_timeout(), INT64_MAX);
+    /* The lease never expires: a tick at the far end leaves it acquired. */
+    tick(INT64_MAX - 1);
+    json_t *t = json_array_get(json_object_get(snap(), "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "acquired");
+}
+END_TEST
+
+START_TEST(delay_near_int64_max_saturates_retry_timer)
+{
+    kvmap_t tags = {.items = arena_alloc(fx.a, 2 * sizeof(kv_t)), .n = 2};
+    tags.items[0] = (kv_t){"resonate:delay", "9223372036854775000"};
+    tags.items[1] = (kv_t){"resonate:target", "poll://any@g"};
+    ck_assert_int_eq(create("p", INT64_MAX, tags, 1000), 200);
+    ck_assert_int_eq(first_task_timeout(), INT64_MAX);
+    /* Nothing is due before then: the task stays pending, not re-sent. */
+    tick(INT64_MAX - 1);
+    ck_assert_int_eq(first_task_timeout(), INT64_MAX);
+    json_t *t = json_array_get(json_object_get(snap(), "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "pending");
+}
+END_TEST
+
+START_TEST(stored_schedule_with_promise_timeout_int64_max_fires_saturated)
+{
+    /* A row written before the decoder bounded promiseTimeout. */
+    schedule_t s = {.id = "s",
+                    .cron = "* * * * *",
+                    .promise_id = "job.{{.timestamp}}",
+                    .promise_timeout = INT64_MAX,
+                    .promise_tags = tags1("resonate:target", "poll://any@g"),
+                    .created_at = 0,
+                    .next_run_at = 60000};
+    ck_assert_int_eq(store_begin(fx.st), STORE_OK);
+    ck_assert_int_eq(store_schedule_insert(fx.st, &s), STORE_OK);
+    ck_assert_int_eq(store_commit(fx.st), STORE_OK);
+    bool more;
+    ck_assert_int_eq(store_begin(fx.st), STORE_OK);
+    ck_assert_int_eq(engine_tick(&fx.cfg, fx.st, fx.a, 61000, 0, &more), 0);
+    ck_assert_int_eq(store_commit(fx.st), STORE_OK);
+    ck_assert_int_eq(get("job.60000", 61000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "pending");
+    ck_assert_int_eq(int_at(last_promise(), "timeoutAt"), INT64_MAX);
+}
+END_TEST
+
+START_TEST(schedule_due_at_the_end_of_time_fires_without_overflow)
+{
+    request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
+    r.u.schedule_create =
+        (schedule_create_t){.id = "s",
+                            .cron = "* * * * *",
+                            .promise_id = "job.{{.timestamp}}",
+                            .promise_timeout = INT64_MAX,
+                            .promise_tags = tags1("resonate:target", "poll://any@g")};
+    ck_assert_int_eq(run(&r, INT64_MAX - 1), 200);
+    json_t *sc = json_object_get(fx.resp.data, "schedule");
+    ck_assert_int_eq(int_at(sc, "nextRunAt"), INT64_MAX);
+    tick(INT64_MAX);
+    r = (request_t){.op = OP_SCHEDULE_GET, .corr_id = "c"};
+    r.u.get.id = "s";
+    ck_assert_int_eq(run(&r, INT64_MAX), 200);
+    ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "schedule"), "nextRunAt"), INT64_MAX);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -551,10 +641,14 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, preload_of_a_scoped_acquire_holds_only_promises_inside_the_scope);
     tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
     tcase_add_test(tt, tick_expiring_task_and_its_awaited_together_queues_no_stale_execute);
+    tcase_add_test(tt, task_create_with_ttl_int64_max_saturates_lease_and_renewal);
+    tcase_add_test(tt, delay_near_int64_max_saturates_retry_timer);
     suite_add_tcase(s, tt);
     TCase *ts = tcase_create("schedules");
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, schedule_fires_on_tick_with_expanded_id_and_lineage_tags);
+    tcase_add_test(ts, stored_schedule_with_promise_timeout_int64_max_fires_saturated);
+    tcase_add_test(ts, schedule_due_at_the_end_of_time_fires_without_overflow);
     suite_add_tcase(s, ts);
     return s;
 }
