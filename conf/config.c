@@ -204,6 +204,10 @@ static const opt_t opts[] = {
      NULL, "MS", "accepted as the Rust server does; leases come from each request's ttl"},
     {"tasks.retry_timeout", "--tasks-retry-timeout", T_INT, OFF(tasks_retry_timeout), 1, MS_MAX,
      NULL, "MS", "ms before an undelivered pending task is dispatched again"},
+    {"tasks.preload_max_count", "--tasks-preload-max-count", T_INT, OFF(tasks_preload_max_count), 1,
+     1000000, NULL, "N", "most promises preloaded with a task (the worker fetches the rest)"},
+    {"tasks.preload_max_bytes", "--tasks-preload-max-bytes", T_INT, OFF(tasks_preload_max_bytes),
+     1024, 1 << 30, NULL, "BYTES", "largest preload sent with a task, encoded"},
     {"timeouts.poll_interval", "--timeouts-poll-interval", T_INT, OFF(timeouts_poll_interval), 1,
      MS_MAX, NULL, "MS", "ms between timeout and schedule scans"},
     {"messages.poll_interval", "--messages-poll-interval", T_INT, OFF(messages_poll_interval), 1,
@@ -318,6 +322,8 @@ void conf_defaults(conf_t *c, bool dev)
     c->auth_leeway = 60;
     c->tasks_lease_timeout = 15000;
     c->tasks_retry_timeout = 30000;
+    c->tasks_preload_max_count = 1000;
+    c->tasks_preload_max_bytes = 4 * 1024 * 1024;
     c->timeouts_poll_interval = 1000;
     c->messages_poll_interval = 100;
     c->messages_batch_size = 100;

@@ -43,6 +43,8 @@ typedef struct {
     int64_t auth_leeway;
     int64_t tasks_lease_timeout;
     int64_t tasks_retry_timeout;
+    int64_t tasks_preload_max_count;
+    int64_t tasks_preload_max_bytes;
     int64_t timeouts_poll_interval;
     int64_t messages_poll_interval;
     int64_t messages_batch_size;

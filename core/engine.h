@@ -14,6 +14,10 @@
 
 typedef struct {
     int64_t retry_timeout; /* ms before an undelivered pending task is re-dispatched */
+    /* Bounds of a task's preload (tasks.preload_max_count, _bytes; 0 = none):
+     * promises at most, and bytes of their encoded records at most. */
+    size_t preload_max_count;
+    size_t preload_max_bytes;
 } engine_config_t;
 
 /* Applies req (req->now set) and fills resp. Returns 0 when the request's

@@ -119,9 +119,14 @@ typedef struct store_vtab {
      * most limit. */
     int (*promise_due)(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
                        size_t *n);
-    /* Promises whose resonate:branch tag equals branch, except exclude_id, by id. */
+    /* Promises whose resonate:branch tag equals branch, except exclude_id, by
+     * id, as many as fit both bounds (0 = unbounded): at most max_n of them,
+     * and at most max_bytes counting each one's stored id, state, param,
+     * value and tags; the first that does not fit ends the list, so no more
+     * than one row past the budget is read. *more says whether a match was
+     * left out. */
     int (*promise_branch)(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
-                          promise_t **out, size_t *n);
+                          size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more);
 
     /* callbacks */
     /* An existing (awaited, awaiter) pair is kept as it is. */
@@ -277,9 +282,10 @@ static inline int store_promise_due(store_t *st, arena_t *a, int64_t t, size_t l
 }
 
 static inline int store_promise_branch(store_t *st, arena_t *a, const char *branch,
-                                       const char *exclude_id, promise_t **out, size_t *n)
+                                       const char *exclude_id, size_t max_n, size_t max_bytes,
+                                       promise_t **out, size_t *n, bool *more)
 {
-    return st->v->promise_branch(st, a, branch, exclude_id, out, n);
+    return st->v->promise_branch(st, a, branch, exclude_id, max_n, max_bytes, out, n, more);
 }
 
 static inline int store_callback_insert(store_t *st, const char *awaited, const char *awaiter,

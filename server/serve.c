@@ -303,7 +303,9 @@ int server_main(const char *cmd, int argc, char **argv)
     }
     log_info("Using SQLite backend path=%s", cfg.storage_sqlite_path);
     exec_config_t ec = {
-        .engine = {.retry_timeout = cfg.tasks_retry_timeout},
+        .engine = {.retry_timeout = cfg.tasks_retry_timeout,
+                   .preload_max_count = (size_t)cfg.tasks_preload_max_count,
+                   .preload_max_bytes = (size_t)cfg.tasks_preload_max_bytes},
         .tick_interval_ms = cfg.timeouts_poll_interval,
         .tick_batch = 1000,
         .max_batch = 512,

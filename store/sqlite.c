@@ -220,7 +220,7 @@ static const char *const sql[Q__COUNT] = {
     [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= ?1"
                       " ORDER BY timeout_at, id LIMIT ?2",
     [Q_PROMISE_BRANCH] = "SELECT " PROMISE_COLS " FROM promises"
-                         " WHERE branch = ?1 AND (?2 IS NULL OR id <> ?2) ORDER BY id",
+                         " WHERE branch = ?1 AND (?2 IS NULL OR id <> ?2) ORDER BY id LIMIT ?3",
 
     [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready) VALUES (?1, ?2, ?3)"
                           " ON CONFLICT (awaited, awaiter) DO NOTHING",
@@ -843,15 +843,61 @@ static int sq_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, cons
                       "promise_due");
 }
 
-static int sq_promise_branch(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
-                             promise_t **out, size_t *n)
+/* The stored bytes of a promise row: id, state, param, value and tags. */
+static size_t promise_row_bytes(sqlite3_stmt *q)
 {
+    size_t n = 0;
+    for (int i = 0; i <= 6; i++)
+        n += (size_t)sqlite3_column_bytes(q, i);
+    return n;
+}
+
+static int sq_promise_branch(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
+                             size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more)
+{
+    static const char what[] = "promise_branch";
     sq_store_t *s = sq(st);
     sqlite3_stmt *q = s->q[Q_PROMISE_BRANCH];
+    promise_t *arr = NULL;
+    size_t cnt = 0, cap = 0, bytes = 0;
+    int ret = STORE_OK;
+    *more = false;
+    /* One row past max_n tells whether something was left out. */
     int rc = bind_str(q, 1, branch);
     rc |= bind_str(q, 2, exclude_id);
-    return sq_collect(s, a, q, rc, rd_promise, sizeof(promise_t), (void **)out, n, NULL, NULL,
-                      "promise_branch");
+    rc |= bind_limit(q, 3, max_n ? max_n + 1 : SIZE_MAX);
+    if (rc != SQLITE_OK) {
+        ret = sq_fail(s, what);
+        goto done;
+    }
+    if (sq_guard(s, what) != STORE_OK) {
+        ret = STORE_ERR;
+        goto done;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        size_t row = promise_row_bytes(q);
+        if ((max_n && cnt == max_n) || (max_bytes && row > max_bytes - bytes)) {
+            *more = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        bytes += row;
+        arr = grow(a, arr, cnt, &cap, sizeof *arr);
+        if (rd_promise(a, q, &arr[cnt]) != 0) {
+            ret = sq_failf(s, what, "corrupt row in database");
+            goto done;
+        }
+        cnt++;
+    }
+    if (rc != SQLITE_DONE)
+        ret = sq_fail(s, what);
+done:
+    sq_done(q);
+    *out = ret == STORE_OK ? arr : NULL;
+    *n = ret == STORE_OK ? cnt : 0;
+    if (ret != STORE_OK)
+        *more = false;
+    return ret;
 }
 
 /* ---- callbacks and listeners ------------------------------------------------ */

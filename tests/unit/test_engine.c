@@ -520,6 +520,73 @@ START_TEST(tick_expiring_task_and_its_awaited_together_queues_no_stale_execute)
 }
 END_TEST
 
+/* ---- preload bounds (issue 9, finding 5) ------------------------------------ */
+
+/* Creates root (a task, branch root) and n children on its branch, each
+ * with size bytes of param data. */
+static void large_branch(size_t n, size_t size)
+{
+    kvmap_t tags = {.items = arena_alloc(fx.a, 2 * sizeof(kv_t)), .n = 2};
+    tags.items[0] = (kv_t){"resonate:branch", "root"};
+    tags.items[1] = (kv_t){"resonate:target", "poll://any@g"};
+    ck_assert_int_eq(create("root", 900000, tags, 1000), 200);
+    char *data = arena_alloc(fx.a, size + 1);
+    memset(data, 'x', size);
+    data[size] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+        r.u.promise_create = (promise_create_t){.id = arena_printf(fx.a, "root.%03zu", i),
+                                                .timeout_at = 900000,
+                                                .param = {.data = data},
+                                                .tags = tags1("resonate:branch", "root")};
+        ck_assert_int_eq(run(&r, 1000), 200);
+    }
+}
+
+/* The preload of the last response: its size encoded, count in *n. */
+static size_t preload_bytes(size_t *n)
+{
+    json_t *pre = json_object_get(fx.resp.data, "preload");
+    ck_assert(json_is_array(pre));
+    *n = json_array_size(pre);
+    return json_dumpb(pre, NULL, 0, JSON_COMPACT);
+}
+
+START_TEST(preload_of_a_branch_of_large_promises_stays_within_both_budgets)
+{
+    large_branch(40, 100 * 1000);
+    fx.cfg.preload_max_bytes = 1024 * 1024;
+    fx.cfg.preload_max_count = 1000;
+    ck_assert_int_eq(acquire("root", 0, 2000), 200);
+    size_t n, bytes = preload_bytes(&n);
+    ck_assert_uint_le(bytes, 1024 * 1024);
+    ck_assert_uint_eq(n, 10); /* ten records of ~100 kB fit, the 11th does not */
+    ck_assert_str_eq(str_at(json_array_get(json_object_get(fx.resp.data, "preload"), 0), "id"),
+                     "root.000");
+
+    /* task.fence answers with the same bounded preload; now the count binds. */
+    fx.cfg.preload_max_count = 3;
+    request_t r = {.op = OP_TASK_FENCE, .corr_id = "c"};
+    r.u.task_fence = (task_fence_t){.id = "root",
+                                    .version = 1,
+                                    .action_kind = "promise.settle",
+                                    .settle = {.id = "root.000", .state = PSTATE_RESOLVED}};
+    ck_assert_int_eq(run(&r, 3000), 200);
+    preload_bytes(&n);
+    ck_assert_uint_eq(n, 3);
+}
+END_TEST
+
+START_TEST(preload_without_budgets_returns_the_whole_branch)
+{
+    large_branch(40, 1000);
+    ck_assert_int_eq(acquire("root", 0, 2000), 200);
+    size_t n;
+    preload_bytes(&n);
+    ck_assert_uint_eq(n, 40);
+}
+END_TEST
+
 /* ---- time sums saturate (issue 9, finding 8) ---------------------------------
  * The sanitized unit build aborts on signed overflow, so these fail there
  * if any sum wraps; the assertions check the stored values are sane. */
@@ -643,6 +710,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, tick_expiring_task_and_its_awaited_together_queues_no_stale_execute);
     tcase_add_test(tt, task_create_with_ttl_int64_max_saturates_lease_and_renewal);
     tcase_add_test(tt, delay_near_int64_max_saturates_retry_timer);
+    tcase_add_test(tt, preload_of_a_branch_of_large_promises_stays_within_both_budgets);
+    tcase_add_test(tt, preload_without_budgets_returns_the_whole_branch);
     suite_add_tcase(s, tt);
     TCase *ts = tcase_create("schedules");
     tcase_add_checked_fixture(ts, setup, teardown);

@@ -524,13 +524,40 @@ START_TEST(promise_branch_returns_promises_of_the_branch_except_excluded)
     insert_promise("plain", PSTATE_PENDING, 10, KVS({"resonate:parent", "root"}));
     promise_t *ps;
     size_t n;
-    OK(store_promise_branch(fx.st, fx.a, "root", "root", &ps, &n));
+    bool more;
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", 0, 0, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "root.1,root.2");
     ck_assert_int_eq(ps[0].state, PSTATE_RESOLVED);
-    OK(store_promise_branch(fx.st, fx.a, "root", NULL, &ps, &n));
+    ck_assert(!more);
+    OK(store_promise_branch(fx.st, fx.a, "root", NULL, 0, 0, &ps, &n, &more));
     ck_assert_str_eq(promise_ids(ps, n), "root,root.1,root.2");
-    OK(store_promise_branch(fx.st, fx.a, "none", NULL, &ps, &n));
+    OK(store_promise_branch(fx.st, fx.a, "none", NULL, 0, 0, &ps, &n, &more));
     ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(promise_branch_stops_at_the_count_and_byte_bounds)
+{
+    insert_promise("root", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}));
+    insert_promise("root.1", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}));
+    insert_promise("root.2", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}));
+    insert_promise("root.3", PSTATE_PENDING, 10, KVS({"resonate:branch", "root"}));
+    promise_t *ps;
+    size_t n;
+    bool more;
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", 2, 0, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "root.1,root.2");
+    ck_assert(more);
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", 3, 0, &ps, &n, &more));
+    ck_assert_str_eq(promise_ids(ps, n), "root.1,root.2,root.3");
+    ck_assert(!more);
+    /* A budget of one byte fits no row; a generous one fits all. */
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", 0, 1, &ps, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(more);
+    OK(store_promise_branch(fx.st, fx.a, "root", "root", 0, 1 << 20, &ps, &n, &more));
+    ck_assert_uint_eq(n, 3);
+    ck_assert(!more);
 }
 END_TEST
 
@@ -1332,6 +1359,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, promise_search_with_id_prefix_returns_only_ids_starting_with_it);
     tcase_add_test(mem, promise_due_returns_pending_by_timeout_then_id_up_to_limit);
     tcase_add_test(mem, promise_branch_returns_promises_of_the_branch_except_excluded);
+    tcase_add_test(mem, promise_branch_stops_at_the_count_and_byte_bounds);
     tcase_add_test(mem, callback_ready_marks_every_callback_and_returns_awaiters_sorted);
     tcase_add_test(mem, callback_insert_of_existing_pair_keeps_it_unchanged);
     tcase_add_test(mem, callback_deletes_remove_ready_or_all_of_an_awaiter);
