@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "conf/toml.h"
+#include "core/limits.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_SWITCH, T_LIST } ctype_t;
 
@@ -185,6 +186,19 @@ static const opt_t opts[] = {
      "URL advertised to workers (default http://{host}:{port})"},
     {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30, NULL,
      "BYTES", "largest request body (larger: 413)"},
+    {"limits.id_max_bytes", "--limits-id-max-bytes", T_INT, OFF(limits_id_max_bytes), 64, 1 << 20,
+     NULL, "BYTES", "longest id, pid, address or expanded schedule promiseId (longer: 400)"},
+    {"limits.tags_max_count", "--limits-tags-max-count", T_INT, OFF(limits_tags_max_count), 8,
+     1 << 20, NULL, "N", "most entries in one tags or headers map (more: 400)"},
+    {"limits.tag_key_max_bytes", "--limits-tag-key-max-bytes", T_INT, OFF(limits_tag_key_max_bytes),
+     64, 1 << 20, NULL, "BYTES", "longest key of a tag or header (longer: 400)"},
+    {"limits.tag_value_max_bytes", "--limits-tag-value-max-bytes", T_INT,
+     OFF(limits_tag_value_max_bytes), 64, 1 << 30, NULL, "BYTES",
+     "longest value of a tag or header, at least limits.id_max_bytes (longer: 400)"},
+    {"limits.tags_max_bytes", "--limits-tags-max-bytes", T_INT, OFF(limits_tags_max_bytes), 64,
+     1 << 30, NULL, "BYTES", "keys plus values of one tags or headers map (more: 400)"},
+    {"limits.cron_max_bytes", "--limits-cron-max-bytes", T_INT, OFF(limits_cron_max_bytes), 16,
+     1 << 20, NULL, "BYTES", "longest cron expression of a schedule (longer: 400)"},
     {"server.cors.allow_origins", "--server-cors-allow-origin", T_LIST, OFF(cors_origins), 0, 0,
      check_origin, "ORIGIN",
      "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list"},
@@ -316,6 +330,12 @@ void conf_defaults(conf_t *c, bool dev)
     c->server_bind = strdup("0.0.0.0");
     c->server_shutdown_timeout = 10000;
     c->server_max_body = 2 * 1024 * 1024;
+    c->limits_id_max_bytes = LIMITS_ID_MAX_BYTES;
+    c->limits_tags_max_count = LIMITS_TAGS_MAX_COUNT;
+    c->limits_tag_key_max_bytes = LIMITS_TAG_KEY_MAX_BYTES;
+    c->limits_tag_value_max_bytes = LIMITS_TAG_VALUE_MAX_BYTES;
+    c->limits_tags_max_bytes = LIMITS_TAGS_MAX_BYTES;
+    c->limits_cron_max_bytes = LIMITS_CRON_MAX_BYTES;
     c->storage_type = strdup("sqlite");
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
     c->auth_require_exp = true;
@@ -936,6 +956,17 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
                      from, auth_keys[i]);
             goto cleanup;
         }
+    }
+    /* resonate:origin/branch/parent carry ids and resonate:target an
+     * address: a tag value must be able to hold any id that is allowed. */
+    if (c->limits_tag_value_max_bytes < c->limits_id_max_bytes) {
+        snprintf(err, errlen,
+                 "%s: limits.tag_value_max_bytes (%lld) is less than limits.id_max_bytes (%lld) "
+                 "set by %s; tags such as resonate:origin hold ids, so raise it to at least %lld",
+                 conf_source(c, "limits.tag_value_max_bytes"),
+                 (long long)c->limits_tag_value_max_bytes, (long long)c->limits_id_max_bytes,
+                 conf_source(c, "limits.id_max_bytes"), (long long)c->limits_id_max_bytes);
+        goto cleanup;
     }
     for (size_t i = 0; i < N_OPTS; i++)
         if (opts[i].off == NOOFF && c->sources[i])

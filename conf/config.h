@@ -32,6 +32,12 @@ typedef struct {
     int64_t server_shutdown_timeout;
     char *server_url; /* NULL: http://{host}:{port} */
     int64_t server_max_body;
+    int64_t limits_id_max_bytes; /* [limits]: see core/limits.h */
+    int64_t limits_tags_max_count;
+    int64_t limits_tag_key_max_bytes;
+    int64_t limits_tag_value_max_bytes;
+    int64_t limits_tags_max_bytes;
+    int64_t limits_cron_max_bytes;
     char **cors_origins; /* server.cors.allow_origins; "*" = any */
     size_t n_cors_origins;
     char *storage_type;

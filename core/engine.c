@@ -785,27 +785,6 @@ static int op_schedule_search(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
-/* Replaces every occurrence of pat in s by rep (arena-allocated). */
-static const char *replace_all(arena_t *a, const char *s, const char *pat, const char *rep)
-{
-    size_t np = strlen(pat), nr = strlen(rep), count = 0;
-    for (const char *p = strstr(s, pat); p; p = strstr(p + np, pat))
-        count++;
-    if (!count)
-        return s;
-    char *out = arena_alloc(a, strlen(s) + count * nr + 1 - count * np);
-    char *w = out;
-    for (const char *p = strstr(s, pat); p; p = strstr(s, pat)) {
-        memcpy(w, s, (size_t)(p - s));
-        w += p - s;
-        memcpy(w, rep, nr);
-        w += nr;
-        s = p + np;
-    }
-    strcpy(w, s);
-    return out;
-}
-
 /* Returns m with key set to val (arena copy, still sorted). */
 static kvmap_t kv_with(arena_t *a, kvmap_t m, const char *key, const char *val)
 {
@@ -830,10 +809,7 @@ static kvmap_t kv_with(arena_t *a, kvmap_t m, const char *key, const char *val)
 static int fire_schedule(ctx_t *c, const schedule_t *s)
 {
     int64_t f = s->next_run_at;
-    char ts[32];
-    snprintf(ts, sizeof ts, "%" PRId64, f);
-    const char *pid = replace_all(c->a, s->promise_id, "{{.id}}", s->id);
-    pid = replace_all(c->a, pid, "{{.timestamp}}", ts);
+    const char *pid = schedule_promise_id(c->a, s->promise_id, s->id, f);
 
     kvmap_t tags = kv_with(c->a, s->promise_tags, "resonate:schedule", s->id);
     static const char *const lineage[] = {"resonate:origin", "resonate:branch", "resonate:parent",

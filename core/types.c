@@ -1,6 +1,9 @@
-/* types.c - names of operations and states, and the id lineage rules. */
+/* types.c - names of operations and states, the id lineage rules and the
+ * expansion of schedule promise id templates. */
 #include "core/types.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const op_names[OP__COUNT] = {
@@ -134,6 +137,34 @@ static size_t two_ids(arena_t *a, const char *x, const char *y, const char *cons
     list[1] = y;
     *ids = list;
     return 2;
+}
+
+/* Replaces every occurrence of pat in s by rep, left to right (arena). */
+static const char *replace_all(arena_t *a, const char *s, const char *pat, const char *rep)
+{
+    size_t np = strlen(pat), nr = strlen(rep), count = 0;
+    for (const char *p = strstr(s, pat); p; p = strstr(p + np, pat))
+        count++;
+    if (!count)
+        return s;
+    char *out = arena_alloc(a, strlen(s) + count * nr + 1 - count * np);
+    char *w = out;
+    for (const char *p = strstr(s, pat); p; p = strstr(s, pat)) {
+        memcpy(w, s, (size_t)(p - s));
+        w += p - s;
+        memcpy(w, rep, nr);
+        w += nr;
+        s = p + np;
+    }
+    strcpy(w, s);
+    return out;
+}
+
+const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedule_id, int64_t t)
+{
+    char ts[32];
+    snprintf(ts, sizeof ts, "%" PRId64, t);
+    return replace_all(a, replace_all(a, tpl, "{{.id}}", schedule_id), "{{.timestamp}}", ts);
 }
 
 size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **ids)

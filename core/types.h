@@ -287,6 +287,12 @@ bool request_is_scoped(const struct request *r);
  * (byte-wise, as every prefix check). */
 bool id_in_scope(const char *id, const char *scope);
 
+/* The id of the promise a schedule creates when it fires at time t: tpl
+ * with every {{.id}} replaced by schedule_id, then every {{.timestamp}} by t
+ * in decimal (arena-allocated; tpl itself when there is nothing to
+ * replace). */
+const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedule_id, int64_t t);
+
 /* Names of states on the wire ("pending", "rejected_canceled", ...). */
 const char *pstate_name(pstate_t s);
 const char *tstate_name(tstate_t s);

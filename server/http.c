@@ -360,6 +360,8 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
     if (wire_decode_request_authz(c->arena, &c->env, c->h->cfg.debug,
                                   c->h->cfg.auth ? authorize : NULL, &z, &c->req, &err) != 0)
         goto answer;
+    if (limits_check(&c->h->cfg.limits, c->arena, &c->req, &err) != 0)
+        goto answer;
     if (!c->h->cfg.debug)
         c->req.has_debug_time = false;
     submit(c, &c->req);

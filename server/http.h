@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "core/limits.h"
 #include "server/exec.h"
 #include "server/metrics.h"
 #include "server/poll.h"
@@ -24,6 +25,7 @@ typedef struct {
     uint16_t port;             /* 0 = pick a free port (see http_port) */
     bool debug;                /* debug.* operations and resonate:debug_time */
     size_t max_body;           /* bytes; larger bodies get 413 */
+    limits_t limits;           /* sizes inside a request; larger: 400 */
     unsigned threads;          /* HTTP threads; 0 = one per core */
     exec_t *exec;              /* borrowed */
     poll_hub_t *hub;           /* borrowed; NULL = poll transport disabled */

@@ -494,6 +494,20 @@ START_TEST(issuer_without_public_key_is_refused)
 }
 END_TEST
 
+START_TEST(tag_value_limit_below_id_limit_is_refused)
+{
+    const char *flags[] = {"--limits-id-max-bytes", "9000", NULL};
+    assert_error(load(false, flags, NULL), CONF_ECONFIG,
+                 "default: limits.tag_value_max_bytes (8192) is less than limits.id_max_bytes "
+                 "(9000) set by flag --limits-id-max-bytes; tags such as resonate:origin hold "
+                 "ids, so raise it to at least 9000");
+    const char *both[] = {"--limits-id-max-bytes", "9000", "--limits-tag-value-max-bytes", "9000",
+                          NULL};
+    ck_assert_int_eq(load(false, both, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.limits_id_max_bytes, 9000);
+}
+END_TEST
+
 START_TEST(unimplemented_keys_are_accepted_with_a_warning)
 {
     write_file(file, "[storage.postgres]\nurl = \"postgres://x\"\npool_size = 5\n"
@@ -585,6 +599,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, flag_errors_are_usage_errors);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
+    tcase_add_test(tc, tag_value_limit_below_id_limit_is_refused);
     tcase_add_test(tc, unimplemented_keys_are_accepted_with_a_warning);
     tcase_add_test(tc, cors_flags_repeat_and_replace_the_configured_list);
     tcase_add_test(tc, switches_aliases_and_equals_forms);
