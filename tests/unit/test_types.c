@@ -1,6 +1,7 @@
 /* test_types.c - the resource ids of each operation (the table of
- * docs/security.md), the kinds limited to a scope, and the scope test. The
- * requests are decoded from JSON, as the server builds them. */
+ * docs/security.md), the kinds limited to a scope, and the scope test (the
+ * requests are decoded from JSON, as the server builds them); saturating
+ * time sums and the expansion of schedule promise id templates. */
 #include <stdio.h>
 #include <string.h>
 
@@ -146,6 +147,30 @@ START_TEST(an_id_is_in_scope_when_it_starts_with_it_byte_wise)
 }
 END_TEST
 
+START_TEST(time_sums_saturate_instead_of_overflowing)
+{
+    ck_assert_int_eq(time_add_sat(1000, 60000), 61000);
+    ck_assert_int_eq(time_add_sat(1000, INT64_MAX), INT64_MAX);
+    ck_assert_int_eq(time_add_sat(INT64_MAX, 1), INT64_MAX);
+    ck_assert_int_eq(time_add_sat(INT64_MIN, -1), INT64_MIN);
+    ck_assert_int_eq(time_add_sat(INT64_MIN, INT64_MAX), -1);
+}
+END_TEST
+
+START_TEST(schedule_promise_id_expands_id_then_timestamp)
+{
+    arena_t *a = arena_new();
+    ck_assert_str_eq(schedule_promise_id(a, "job.{{.id}}.{{.timestamp}}", "s", 60000),
+                     "job.s.60000");
+    ck_assert_str_eq(schedule_promise_id(a, "{{.id}}{{.id}}", "ab", 1), "abab");
+    ck_assert_str_eq(schedule_promise_id(a, "plain", "s", 1), "plain");
+    /* An id holding {{.timestamp}} is expanded too, as the engine always did. */
+    ck_assert_str_eq(schedule_promise_id(a, "{{.id}}", "{{.timestamp}}", INT64_MIN),
+                     "-9223372036854775808");
+    arena_free(a);
+}
+END_TEST
+
 static Suite *types_suite(void)
 {
     Suite *s = suite_create("types");
@@ -156,6 +181,8 @@ static Suite *types_suite(void)
     tcase_add_test(tc, fulfill_and_fence_name_the_task_and_the_inner_promise);
     tcase_add_test(tc, searches_and_an_empty_heartbeat_name_no_id_and_are_scoped);
     tcase_add_test(tc, an_id_is_in_scope_when_it_starts_with_it_byte_wise);
+    tcase_add_test(tc, time_sums_saturate_instead_of_overflowing);
+    tcase_add_test(tc, schedule_promise_id_expands_id_then_timestamp);
     suite_add_tcase(s, tc);
     return s;
 }
