@@ -343,7 +343,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->tasks_lease_timeout = 15000;
     c->tasks_retry_timeout = 30000;
     c->tasks_preload_max_count = 1000;
-    c->tasks_preload_max_bytes = 4 * 1024 * 1024;
+    c->tasks_preload_max_bytes = 1024 * 1024;
     c->timeouts_poll_interval = 1000;
     c->messages_poll_interval = 100;
     c->messages_batch_size = 100;

@@ -347,12 +347,11 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
 
 /* Promises sharing the branch of p (excluding p), for the worker's replay:
  * by id, as many as fit cfg->preload_max_count and, encoded as they are
- * sent, cfg->preload_max_bytes. The first that does not fit ends the list,
- * and the store reads no further, so a branch of many large promises costs
- * the store thread one budget's worth of work. A cut list is still correct:
- * the preload only spares the worker requests, and the SDK fetches what it
- * lacks through task.fence (protocol-tasks.md §4.12). A scoped caller gets
- * only those inside its scope (a branch tag may name an id shorter than the
+ * sent (wire_promise_size, an upper bound), cfg->preload_max_bytes. The first that does not fit
+ * ends the list, and the store reads no further, so a branch of many large promises costs the store
+ * thread one budget's worth of work. A cut list is still correct: the preload only spares the
+ * worker requests, and the SDK fetches what it lacks through task.fence (protocol-tasks.md §4.12).
+ * A scoped caller gets only those inside its scope (a branch tag may name an id shorter than the
  * prefix, e.g. "acme" for "acme:x"); rows left out that way still count
  * against the store's budget. */
 static int preload(ctx_t *c, const promise_t *p, json_t **out)
@@ -370,17 +369,13 @@ static int preload(ctx_t *c, const promise_t *p, json_t **out)
     for (size_t i = 0; i < n; i++) {
         if (!id_in_scope(ps[i].id, c->scope))
             continue;
-        json_t *rec = wire_promise(&ps[i]);
-        if (max_bytes) {
-            /* The record as the response carries it, plus its comma. */
-            size_t size = json_dumpb(rec, NULL, 0, JSON_COMPACT) + 1;
-            if (size > max_bytes - used) {
-                json_decref(rec);
-                break;
-            }
-            used += size;
-        }
-        json_array_append_new(arr, rec);
+        /* The record as the response carries it (bounded above), plus its
+         * comma; counted before it is built. */
+        size_t size = wire_promise_size(&ps[i]) + 1;
+        if (max_bytes && size > max_bytes - used)
+            break;
+        used += size;
+        json_array_append_new(arr, wire_promise(&ps[i]));
     }
     return STORE_OK;
 }

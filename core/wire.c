@@ -71,6 +71,36 @@ json_t *wire_promise(const promise_t *p)
     return o;
 }
 
+/* An upper bound of the JSON string literal of s: quotes, and 6 bytes
+ * (\u00XX) for each byte that may be escaped. */
+static size_t str_size(const char *s)
+{
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += (*p < 0x20 || *p == '"' || *p == '\\') ? 6 : 1;
+    return n;
+}
+
+static size_t kvmap_size(const kvmap_t *m)
+{
+    size_t n = 2;
+    for (size_t i = 0; i < m->n; i++)
+        n += str_size(m->items[i].key) + str_size(m->items[i].val) + 2; /* : and , */
+    return n;
+}
+
+static size_t pvalue_size(const pvalue_t *v)
+{
+    return 32 + kvmap_size(&v->headers) + (v->data ? str_size(v->data) : 0);
+}
+
+size_t wire_promise_size(const promise_t *p)
+{
+    /* Member names, punctuation, the state and three integers: < 160. */
+    return 160 + str_size(p->id) + pvalue_size(&p->param) + pvalue_size(&p->value) +
+           kvmap_size(&p->tags);
+}
+
 json_t *wire_task(const task_t *t)
 {
     json_t *o = json_object();

@@ -79,6 +79,11 @@ json_t *wire_schedule(const schedule_t *s);
 json_t *wire_pvalue(const pvalue_t *v);
 json_t *wire_kvmap(const kvmap_t *m);
 
+/* An upper bound of the size of wire_promise(p) encoded compactly, computed
+ * in one cheap pass over its strings without building it (for budgets such
+ * as the preload's): every byte that JSON escapes is counted as 6. */
+size_t wire_promise_size(const promise_t *p);
+
 /* Serialises a response envelope: {kind, head:{corrId,status,version}, data}
  * with every object inside data key-sorted. Returns a malloc'd string (caller
  * frees) and its length in *len. */
