@@ -121,9 +121,9 @@ typedef struct store_vtab {
                        size_t *n);
     /* Promises whose resonate:branch tag equals branch, except exclude_id, by
      * id, as many as fit both bounds (0 = unbounded): at most max_n of them,
-     * and at most max_bytes counting each one's stored id, state, param,
-     * value and tags; the first that does not fit ends the list, so no more
-     * than one row past the budget is read. *more says whether a match was
+     * and at most max_bytes counting the stored bytes of each one (all its
+     * columns); the first that does not fit ends the list, so no more than
+     * one row past the budget is read. *more says whether a match was
      * left out. */
     int (*promise_branch)(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
                           size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more);

@@ -532,15 +532,26 @@ static int rd_schedule(arena_t *a, sqlite3_stmt *q, void *row)
 
 typedef int (*reader_fn)(arena_t *a, sqlite3_stmt *q, void *row);
 
+/* The stored bytes of the current row: the sum of its columns' sizes. */
+static size_t row_bytes(sqlite3_stmt *q)
+{
+    size_t n = 0;
+    for (int i = 0, cols = sqlite3_column_count(q); i < cols; i++)
+        n += (size_t)sqlite3_column_bytes(q, i);
+    return n;
+}
+
 /* Steps a bound statement, reading each row with rd into a growing array
- * of size-byte elements. With max set, reads at most max rows and reports
- * through *more whether another row followed. */
-static int sq_collect(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
-                      size_t size, void **out, size_t *n, const size_t *max, bool *more,
-                      const char *what)
+ * of size-byte elements. With max set, reads at most max rows; with
+ * max_bytes non-zero, stops before the first row whose stored bytes
+ * (row_bytes) would take the total past it. *more (when non-NULL) says
+ * whether a row was left out. */
+static int sq_collect_budget(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
+                             size_t size, void **out, size_t *n, const size_t *max,
+                             size_t max_bytes, bool *more, const char *what)
 {
     void *arr = NULL;
-    size_t cnt = 0, cap = 0;
+    size_t cnt = 0, cap = 0, bytes = 0;
     int ret = STORE_OK;
     if (more)
         *more = false;
@@ -554,12 +565,14 @@ static int sq_collect(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reade
     }
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (max && cnt == *max) {
+        size_t row = max_bytes ? row_bytes(q) : 0;
+        if ((max && cnt == *max) || (max_bytes && row > max_bytes - bytes)) {
             if (more)
                 *more = true;
             rc = SQLITE_DONE;
             break;
         }
+        bytes += row;
         arr = grow(a, arr, cnt, &cap, size);
         if (rd(a, q, (char *)arr + cnt * size) != 0) {
             ret = sq_failf(s, what, "corrupt row in database");
@@ -573,7 +586,17 @@ done:
     sq_done(q);
     *out = ret == STORE_OK ? arr : NULL;
     *n = ret == STORE_OK ? cnt : 0;
+    if (ret != STORE_OK && more)
+        *more = false;
     return ret;
+}
+
+/* sq_collect_budget without a byte budget. */
+static int sq_collect(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
+                      size_t size, void **out, size_t *n, const size_t *max, bool *more,
+                      const char *what)
+{
+    return sq_collect_budget(s, a, q, brc, rd, size, out, n, max, 0, more, what);
 }
 
 /* Reads at most one row (a lookup by key); *out stays NULL when absent. */
@@ -843,61 +866,17 @@ static int sq_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, cons
                       "promise_due");
 }
 
-/* The stored bytes of a promise row: id, state, param, value and tags. */
-static size_t promise_row_bytes(sqlite3_stmt *q)
-{
-    size_t n = 0;
-    for (int i = 0; i <= 6; i++)
-        n += (size_t)sqlite3_column_bytes(q, i);
-    return n;
-}
-
 static int sq_promise_branch(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
                              size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more)
 {
-    static const char what[] = "promise_branch";
     sq_store_t *s = sq(st);
     sqlite3_stmt *q = s->q[Q_PROMISE_BRANCH];
-    promise_t *arr = NULL;
-    size_t cnt = 0, cap = 0, bytes = 0;
-    int ret = STORE_OK;
-    *more = false;
-    /* One row past max_n tells whether something was left out. */
     int rc = bind_str(q, 1, branch);
     rc |= bind_str(q, 2, exclude_id);
+    /* One row past max_n tells whether something was left out. */
     rc |= bind_limit(q, 3, max_n ? max_n + 1 : SIZE_MAX);
-    if (rc != SQLITE_OK) {
-        ret = sq_fail(s, what);
-        goto done;
-    }
-    if (sq_guard(s, what) != STORE_OK) {
-        ret = STORE_ERR;
-        goto done;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        size_t row = promise_row_bytes(q);
-        if ((max_n && cnt == max_n) || (max_bytes && row > max_bytes - bytes)) {
-            *more = true;
-            rc = SQLITE_DONE;
-            break;
-        }
-        bytes += row;
-        arr = grow(a, arr, cnt, &cap, sizeof *arr);
-        if (rd_promise(a, q, &arr[cnt]) != 0) {
-            ret = sq_failf(s, what, "corrupt row in database");
-            goto done;
-        }
-        cnt++;
-    }
-    if (rc != SQLITE_DONE)
-        ret = sq_fail(s, what);
-done:
-    sq_done(q);
-    *out = ret == STORE_OK ? arr : NULL;
-    *n = ret == STORE_OK ? cnt : 0;
-    if (ret != STORE_OK)
-        *more = false;
-    return ret;
+    return sq_collect_budget(s, a, q, rc, rd_promise, sizeof(promise_t), (void **)out, n,
+                             max_n ? &max_n : NULL, max_bytes, more, "promise_branch");
 }
 
 /* ---- callbacks and listeners ------------------------------------------------ */

@@ -393,16 +393,23 @@ START_TEST(fulfill_settles_promise_and_fulfils_task)
 }
 END_TEST
 
-START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
+/* schedule.create of "s" every minute, promises with id template tpl and
+ * promise_timeout, targeted at poll://any@g; returns the status. */
+static int create_schedule(const char *tpl, int64_t promise_timeout, int64_t now)
 {
     request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
     r.u.schedule_create =
         (schedule_create_t){.id = "s",
                             .cron = "* * * * *",
-                            .promise_id = "job.{{.id}}.{{.timestamp}}",
-                            .promise_timeout = 1000000,
+                            .promise_id = tpl,
+                            .promise_timeout = promise_timeout,
                             .promise_tags = tags1("resonate:target", "poll://any@g")};
-    ck_assert_int_eq(run(&r, 1000), 200);
+    return run(&r, now);
+}
+
+START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
+{
+    ck_assert_int_eq(create_schedule("job.{{.id}}.{{.timestamp}}", 1000000, 1000), 200);
     ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "schedule"), "nextRunAt"), 60000);
     tick(61000);
     ck_assert_int_eq(get("job.s.60000", 61000), 200);
@@ -411,7 +418,7 @@ START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
     json_t *tags = json_object_get(p, "tags");
     ck_assert_str_eq(str_at(tags, "resonate:schedule"), "s");
     ck_assert_str_eq(str_at(tags, "resonate:origin"), "job.s.60000");
-    r = (request_t){.op = OP_SCHEDULE_GET, .corr_id = "c"};
+    request_t r = {.op = OP_SCHEDULE_GET, .corr_id = "c"};
     r.u.get.id = "s";
     ck_assert_int_eq(run(&r, 61000), 200);
     json_t *s = json_object_get(fx.resp.data, "schedule");
@@ -659,18 +666,11 @@ END_TEST
 
 START_TEST(schedule_due_at_the_end_of_time_fires_without_overflow)
 {
-    request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
-    r.u.schedule_create =
-        (schedule_create_t){.id = "s",
-                            .cron = "* * * * *",
-                            .promise_id = "job.{{.timestamp}}",
-                            .promise_timeout = INT64_MAX,
-                            .promise_tags = tags1("resonate:target", "poll://any@g")};
-    ck_assert_int_eq(run(&r, INT64_MAX - 1), 200);
+    ck_assert_int_eq(create_schedule("job.{{.timestamp}}", INT64_MAX, INT64_MAX - 1), 200);
     json_t *sc = json_object_get(fx.resp.data, "schedule");
     ck_assert_int_eq(int_at(sc, "nextRunAt"), INT64_MAX);
     tick(INT64_MAX);
-    r = (request_t){.op = OP_SCHEDULE_GET, .corr_id = "c"};
+    request_t r = {.op = OP_SCHEDULE_GET, .corr_id = "c"};
     r.u.get.id = "s";
     ck_assert_int_eq(run(&r, INT64_MAX), 200);
     ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "schedule"), "nextRunAt"), INT64_MAX);

@@ -16,17 +16,9 @@
 static const char *ids_of(const char *kind, const char *data, bool *scoped)
 {
     static char out[1024];
-    char body[4096];
-    snprintf(body, sizeof body,
-             "{\"kind\":\"%s\",\"head\":{\"corrId\":\"c\",\"version\":\"2026-04-01\"},\"data\":%s}",
-             kind, data);
     arena_t *a = arena_new();
-    envelope_t env;
     request_t req;
-    response_t err = {0};
-    ck_assert_int_eq(wire_decode_envelope(a, body, strlen(body), &env, &err), 0);
-    int rc = wire_decode_request(a, &env, true, &req, &err);
-    ck_assert_msg(rc == 0, "%s %s: %s", kind, data, err.data ? json_string_value(err.data) : "");
+    unit_decode(a, kind, data, &req);
     const char *const *ids = NULL;
     size_t n = request_resource_ids(&req, a, &ids);
     out[0] = '\0';
@@ -35,7 +27,6 @@ static const char *ids_of(const char *kind, const char *data, bool *scoped)
                  ids[i] ? ids[i] : "NULL");
     if (scoped)
         *scoped = request_is_scoped(&req);
-    response_clear(&err);
     arena_free(a);
     return out;
 }

@@ -8,7 +8,14 @@
 
 #include <check.h>
 
+#include "core/wire.h"
+
 void unit_register(Suite *(*make)(void));
+
+/* Decodes kind with data (a JSON text) into *req as the server does, with
+ * debug operations enabled; fails the test when either step refuses it.
+ * req's strings live in a. */
+void unit_decode(arena_t *a, const char *kind, const char *data, request_t *req);
 
 #define UNIT_SUITE(fn)                                                                             \
     __attribute__((constructor)) static void unit_register_##fn(void)                              \
