@@ -2,10 +2,13 @@
 #include "server/log.h"
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,59 +63,313 @@ static bool is_field(const char *tok, size_t n)
     return i < n;
 }
 
-/* Where the trailing key=value fields of msg start (strlen(msg) if none). A
- * message made only of fields keeps them as its text. */
-static size_t fields_start(const char *msg)
+/* Where the trailing key=value fields of the format start (strlen(fmt) if
+ * none). A format made only of fields keeps them as its text. */
+static size_t fields_start(const char *fmt)
 {
-    size_t n = strlen(msg), start = n;
+    size_t n = strlen(fmt), start = n;
     size_t end = n;
     while (end > 0) {
         size_t b = end;
-        while (b > 0 && msg[b - 1] != ' ')
+        while (b > 0 && fmt[b - 1] != ' ')
             b--;
-        if (!is_field(msg + b, end - b))
+        if (!is_field(fmt + b, end - b))
             break;
         start = b;
         if (b == 0)
             return n;
         end = b - 1;
-        while (end > 0 && msg[end - 1] == ' ')
+        while (end > 0 && fmt[end - 1] == ' ')
             end--;
     }
     return start;
 }
 
-size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
-                       const char *msg)
+/* A bounded text buffer: what does not fit is dropped. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} sbuf_t;
+
+static void sb_put(sbuf_t *b, const char *s, size_t n)
 {
-    size_t n = 0;
+    if (n > b->cap - b->n)
+        n = b->cap - b->n;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void sb_putc(sbuf_t *b, char ch)
+{
+    sb_put(b, &ch, 1);
+}
+
+/* Formats the conversion at f ('%'), taking its arguments from ap, into out.
+ * Handles what printf(3) does except %n. Returns the end of the spec. */
+static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *out)
+{
+    const char *p = f + 1;
+    char spec[64];
+    size_t sl = 0;
+    spec[sl++] = '%';
+    /* Flags, width and precision are copied with any '*' replaced by its
+     * argument, so one snprintf call formats the value. */
+    while (p < end && strchr("-+ #0'", *p) && sl < 8)
+        spec[sl++] = *p++;
+    if (p < end && *p == '*') {
+        sl += (size_t)snprintf(spec + sl, 16, "%d", va_arg(*ap, int));
+        p++;
+    } else {
+        while (p < end && *p >= '0' && *p <= '9' && sl < 24)
+            spec[sl++] = *p++;
+    }
+    int prec = -1;
+    if (p < end && *p == '.') {
+        p++;
+        if (p < end && *p == '*') {
+            prec = va_arg(*ap, int);
+            p++;
+        } else {
+            for (prec = 0; p < end && *p >= '0' && *p <= '9'; p++)
+                if (prec < 100000)
+                    prec = prec * 10 + (*p - '0');
+        }
+        if (prec >= 0)
+            sl += (size_t)snprintf(spec + sl, 16, ".%d", prec);
+    }
+    int longs = 0; /* 1 l, 2 ll, or 'z', 'j', 't', 'L'; h and hh promote to int */
+    while (p < end && strchr("hlLzjt", *p)) {
+        longs = *p == 'l' ? (longs == 1 ? 2 : 1) : *p == 'h' ? longs : *p;
+        if (sl < 56)
+            spec[sl++] = *p;
+        p++;
+    }
+    if (p >= end)
+        return end;
+    char conv = *p++;
+    spec[sl++] = conv;
+    spec[sl] = '\0';
+    char tmp[512];
+    int w = 0;
+    switch (conv) {
+    case 'd':
+    case 'i':
+        if (longs == 2)
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, long long));
+        else if (longs == 1)
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, long));
+        else if (longs == 'z')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ssize_t));
+        else if (longs == 'j')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, intmax_t));
+        else if (longs == 't')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ptrdiff_t));
+        else
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, int));
+        break;
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o':
+        if (longs == 2)
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned long long));
+        else if (longs == 1)
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned long));
+        else if (longs == 'z')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, size_t));
+        else if (longs == 'j')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, uintmax_t));
+        else if (longs == 't')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ptrdiff_t));
+        else
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned));
+        break;
+    case 'c':
+        w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, int));
+        break;
+    case 'p':
+        w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, void *));
+        break;
+    case 'e':
+    case 'E':
+    case 'f':
+    case 'F':
+    case 'g':
+    case 'G':
+    case 'a':
+    case 'A':
+        if (longs == 'L')
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, long double));
+        else
+            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, double));
+        break;
+    case 's': {
+        const char *s = va_arg(*ap, const char *);
+        if (!s)
+            s = "(null)";
+        /* Strings can be long: no bounce through tmp. */
+        size_t len = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+        if (sl == 2 || spec[1] == '.') {
+            sb_put(out, s, len);
+            return p;
+        }
+        w = snprintf(tmp, sizeof tmp, spec, s);
+        break;
+    }
+    case '%':
+        w = 1;
+        tmp[0] = '%';
+        break;
+    default: /* %n or an unknown conversion: written as is, no argument */
+        sb_put(out, f, (size_t)(p - f));
+        return p;
+    }
+    if (w > 0)
+        sb_put(out, tmp, (size_t)w < sizeof tmp ? (size_t)w : sizeof tmp - 1);
+    return p;
+}
+
+/* True when s (len n) must be quoted: in a field value anything that could
+ * end the value or fake another field; in the message text only '=' and
+ * '"' (spaces are the message's own). */
+static bool needs_quotes(const char *s, size_t n, bool field)
+{
+    if (field && n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '=' || ch == '"')
+            return true;
+        if (field && (ch <= ' ' || ch == 0x7F || ch == '\\'))
+            return true;
+    }
+    return false;
+}
+
+/* Appends s (len n) to out, escaping control characters; inside quotes
+ * also '"' and '\'. */
+static void put_escaped(sbuf_t *out, const char *s, size_t n, bool quoted)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n') {
+            sb_put(out, "\\n", 2);
+        } else if (ch < 0x20 || ch == 0x7F) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\x%02x", ch);
+            sb_put(out, esc, 4);
+        } else if (quoted && (ch == '"' || ch == '\\')) {
+            sb_putc(out, '\\');
+            sb_putc(out, (char)ch);
+        } else {
+            sb_putc(out, (char)ch);
+        }
+    }
+}
+
+static void put_quoted(sbuf_t *out, const char *s, size_t n)
+{
+    sb_putc(out, '"');
+    put_escaped(out, s, n, true);
+    sb_putc(out, '"');
+}
+
+/* Expands fmt[0..len) with arguments from ap into out. With quote, an
+ * argument that needs_quotes() in message text is written quoted. */
+static void expand(const char *fmt, size_t len, va_list *ap, sbuf_t *out, bool quote)
+{
+    const char *end = fmt + len;
+    for (const char *p = fmt; p < end;) {
+        if (*p != '%') {
+            const char *q = memchr(p, '%', (size_t)(end - p));
+            size_t n = q ? (size_t)(q - p) : (size_t)(end - p);
+            sb_put(out, p, n);
+            p += n;
+            continue;
+        }
+        if (!quote) {
+            p = convert(p, end, ap, out);
+            continue;
+        }
+        char tmp[2048];
+        sbuf_t arg = {tmp, 0, sizeof tmp};
+        p = convert(p, end, ap, &arg);
+        if (needs_quotes(tmp, arg.n, false)) {
+            put_quoted(out, tmp, arg.n);
+        } else {
+            sb_put(out, tmp, arg.n);
+        }
+    }
+}
+
+#define MAX_FIELDS 32
+
+typedef struct {
+    const char *key; /* into the format */
+    size_t klen;
+    size_t off, len; /* value, in the values buffer */
+} field_t;
+
+/* A JSON string of s (len n); invalid UTF-8 bytes become '?'. */
+static json_t *json_text(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return json_string("");
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+    j = json_stringn(copy, n);
+    free(copy);
+    return j ? j : json_string("");
+}
+
+static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
+                           const char *fmt, va_list ap0)
+{
     if (buflen < 2)
         return 0;
+    va_list ap;
+    va_copy(ap, ap0);
+    size_t fs = fields_start(fmt), ml = fs;
+    while (ml > 0 && fmt[ml - 1] == ' ')
+        ml--;
+    char mbuf[2048], vbuf[4096];
+    sbuf_t msg = {mbuf, 0, sizeof mbuf}, vals = {vbuf, 0, sizeof vbuf};
+    expand(fmt, ml, &ap, &msg, !json);
+    field_t fields[MAX_FIELDS];
+    size_t nf = 0;
+    for (const char *p = fmt + fs; *p;) {
+        const char *sp = strchr(p, ' ');
+        size_t tl = sp ? (size_t)(sp - p) : strlen(p);
+        const char *eq = memchr(p, '=', tl);
+        size_t off = vals.n;
+        expand(eq + 1, tl - (size_t)(eq + 1 - p), &ap, &vals, false);
+        if (nf < MAX_FIELDS)
+            fields[nf++] = (field_t){p, (size_t)(eq - p), off, vals.n - off};
+        p += tl;
+        while (*p == ' ')
+            p++;
+    }
+    va_end(ap);
+
+    size_t n = 0;
     if (json) {
-        size_t fs = fields_start(msg);
-        size_t ml = fs;
-        while (ml > 0 && msg[ml - 1] == ' ')
-            ml--;
         json_t *o = json_object();
         json_object_set_new(o, "ts", json_string(ts));
         json_object_set_new(o, "level", json_string(names[level]));
-        json_object_set_new(o, "msg", json_stringn(msg, ml));
-        for (const char *p = msg + fs; *p;) {
-            const char *sp = strchr(p, ' ');
-            size_t tl = sp ? (size_t)(sp - p) : strlen(p);
-            const char *eq = memchr(p, '=', tl);
+        json_object_set_new(o, "msg", json_text(mbuf, msg.n));
+        for (size_t i = 0; i < nf; i++) {
             char key[64];
-            size_t kl = (size_t)(eq - p);
-            if (kl < sizeof key) {
-                memcpy(key, p, kl);
-                key[kl] = '\0';
-                /* the fixed members win over a field of the same name */
-                if (!json_object_get(o, key))
-                    json_object_set_new(o, key, json_stringn(eq + 1, tl - kl - 1));
-            }
-            p += tl;
-            while (*p == ' ')
-                p++;
+            if (fields[i].klen >= sizeof key)
+                continue;
+            memcpy(key, fields[i].key, fields[i].klen);
+            key[fields[i].klen] = '\0';
+            /* the fixed members win over a field of the same name */
+            if (!json_object_get(o, key))
+                json_object_set_new(o, key, json_text(vbuf + fields[i].off, fields[i].len));
         }
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
@@ -130,21 +387,34 @@ size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_
             n = w > 0 && (size_t)w < buflen - 1 ? (size_t)w : 0;
         }
     } else {
+        sbuf_t out = {buf, 0, buflen - 2};
         int w = snprintf(buf, buflen, "%s %-5s ", ts, names[level]);
-        n = w > 0 && (size_t)w < buflen ? (size_t)w : 0;
-        for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < buflen; p++) {
-            if (*p == '\n') {
-                buf[n++] = '\\';
-                buf[n++] = 'n';
-            } else if (*p < 0x20 || *p == 0x7F) {
-                n += (size_t)snprintf(buf + n, buflen - n, "\\x%02x", *p);
-            } else {
-                buf[n++] = (char)*p;
-            }
+        out.n = w > 0 && (size_t)w < out.cap ? (size_t)w : 0;
+        put_escaped(&out, mbuf, msg.n, false);
+        for (size_t i = 0; i < nf; i++) {
+            if (out.n)
+                sb_putc(&out, ' ');
+            sb_put(&out, fields[i].key, fields[i].klen + 1);
+            const char *v = vbuf + fields[i].off;
+            if (needs_quotes(v, fields[i].len, true))
+                put_quoted(&out, v, fields[i].len);
+            else
+                sb_put(&out, v, fields[i].len);
         }
+        n = out.n;
     }
     buf[n++] = '\n';
     buf[n] = '\0';
+    return n;
+}
+
+size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = vformat_line(buf, buflen, json, ts, level, fmt, ap);
+    va_end(ap);
     return n;
 }
 
@@ -152,12 +422,6 @@ void log_msg(log_level_t level, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -167,7 +431,10 @@ void log_msg(log_level_t level, const char *fmt, ...)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)tv.tv_usec);
 
     char line[8192];
-    size_t n = log_format_line(line, sizeof line, as_json, ts, level, msg);
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = vformat_line(line, sizeof line, as_json, ts, level, fmt, ap);
+    va_end(ap);
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
 }

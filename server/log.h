@@ -5,11 +5,18 @@
  * write so concurrent threads never interleave within a line, and control
  * characters in a message are escaped so one event is always one line.
  *
- * Messages end with key=value fields ("request kind=promise.get status=200");
- * in JSON mode those trailing fields become members of the object
- * ({"ts":..,"level":"debug","msg":"request","kind":"promise.get",
- * "status":"200"}), so collectors can index them. Never pass a token or
- * other secret to these functions. */
+ * Messages end with key=value fields ("request kind=%s status=%d"). The
+ * fields are found in the FORMAT string, which is trusted, never in the
+ * formatted text, whose arguments may come from a client: an argument can
+ * never add, end or overwrite a field. In JSON mode the fields become
+ * members of the object ({"ts":..,"level":"debug","msg":"request",
+ * "kind":"promise.get","status":"200"}), so collectors can index them; in
+ * text mode a field value containing a space, '"', '=', '\\' or a control
+ * character is written quoted with C-style escapes (corrId="a b=c"), as is
+ * an argument in the message text that contains '=' or '"'. A field is a
+ * trailing space-separated token key=value of the format whose key is made
+ * of letters, digits, '_' and '.'. Never pass a token or other secret to
+ * these functions. */
 #ifndef RESONATE_LOG_H
 #define RESONATE_LOG_H
 
@@ -27,10 +34,12 @@ bool log_enabled(log_level_t level);
 
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Formats one line (with its newline, NUL-terminated) for msg into buf
- * without writing it; returns its length. ts is the timestamp text. */
+/* Formats the line log_msg would write for fmt and its arguments (with its
+ * newline, NUL-terminated) into buf without writing it; returns its length.
+ * ts is the timestamp text. A line longer than buflen is cut (text) or
+ * replaced by a "(message too long)" object (JSON), never split. */
 size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
-                       const char *msg);
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

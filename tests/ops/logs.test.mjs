@@ -83,3 +83,38 @@ test("tokens never reach the log, accepted or refused", async (t) => {
     }
   }
 });
+
+test("a client's corrId cannot forge a log field: JSON keeps the real status, text quotes the value", async (t) => {
+  const dir = tempDir(t);
+  const keys = makeKeys(dir);
+  const token = mintToken(keys.priv, ["--prefix", "ok"]);
+  const forged = "c1 status=200 reason=all-good";
+  for (const format of ["json", "text"]) {
+    const srv = await startServer({ args: ["--auth-publickey", keys.pub, "--level", "debug", "--log-format", format] });
+    t.after(() => srv.stop());
+    const r = await httpRequest(srv.port, "POST", "/", {
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        kind: "promise.create",
+        head: { corrId: forged, version: "2026-04-01" },
+        data: { id: "other", timeoutAt: Date.now() + 60000, param: {}, tags: {} },
+      }),
+    });
+    assert.equal(r.status, 403);
+    const out = await srv.stop();
+    const lines = out.stderr.split("\n").filter(Boolean);
+    if (format === "json") {
+      const events = lines.map((l) => JSON.parse(l));
+      const req = events.find((e) => e.msg === "request" && e.corrId === forged);
+      assert.ok(req, "no request event carrying the whole corrId");
+      assert.equal(req.status, "403");
+      assert.equal(req.reason, undefined);
+      const rejected = events.find((e) => e.msg === "auth rejected" && e.corrId === forged);
+      assert.equal(rejected.status, "403");
+    } else {
+      const line = lines.find((l) => / debug request kind=promise\.create /.test(l));
+      assert.ok(line, out.stderr);
+      assert.match(line, / corrId="c1 status=200 reason=all-good" status=403 duration_ms=[\d.]+$/);
+    }
+  }
+});

@@ -1,5 +1,6 @@
-/* test_log.c - the shape of a log line: one line per event, and in JSON
- * mode the trailing key=value fields as members. */
+/* test_log.c - the shape of a log line: one line per event, in JSON mode
+ * the trailing key=value fields of the format as members, and no argument
+ * able to forge a field in either mode. */
 #include <jansson.h>
 #include <string.h>
 
@@ -64,6 +65,102 @@ START_TEST(json_line_keeps_free_text_in_msg)
 }
 END_TEST
 
+/* The format of server/http.c's request line. */
+#define REQUEST_FMT "request kind=%s corrId=%s status=%d duration_ms=%.3f"
+
+START_TEST(json_line_keeps_the_real_status_whatever_the_arguments_say)
+{
+    log_format_line(line, sizeof line, true, "T", LOG_DEBUG, REQUEST_FMT, "promise.get",
+                    "c1 status=200 reason=all-good", 403, 0.5);
+    json_t *o = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "status")), "403");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "corrId")),
+                     "c1 status=200 reason=all-good");
+    ck_assert_ptr_null(json_object_get(o, "reason"));
+    ck_assert_uint_eq(json_object_size(o), 7);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(json_line_takes_no_field_from_an_argument_in_the_message_text)
+{
+    log_format_line(line, sizeof line, true, "T", LOG_WARN, "no transport for %s",
+                    "x status=200 level=error");
+    json_t *o = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "msg")),
+                     "no transport for x status=200 level=error");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "level")), "warn");
+    ck_assert_uint_eq(json_object_size(o), 3);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(json_line_replaces_invalid_utf8_instead_of_dropping_the_member)
+{
+    log_format_line(line, sizeof line, true, "T", LOG_INFO, "got %s id=%s", "a\xff", "b\xfe");
+    json_t *o = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "msg")), "got a?");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "id")), "b?");
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(text_line_quotes_a_field_value_with_spaces_quotes_or_equals)
+{
+    log_format_line(line, sizeof line, false, "T", LOG_DEBUG, REQUEST_FMT, "promise.get",
+                    "c1 status=200 reason=all-good", 403, 0.5);
+    ck_assert_str_eq(line, "T debug request kind=promise.get corrId=\"c1 status=200 "
+                           "reason=all-good\" status=403 duration_ms=0.500\n");
+    log_format_line(line, sizeof line, false, "T", LOG_DEBUG, "x a=%s b=%s c=%s d=%s", "q\"",
+                    "back\\slash", "new\nline\x01", "");
+    ck_assert_str_eq(line, "T debug x a=\"q\\\"\" b=\"back\\\\slash\" c=\"new\\nline\\x01\" d=\n");
+}
+END_TEST
+
+START_TEST(text_line_quotes_an_argument_that_looks_like_a_field_in_the_message_text)
+{
+    log_format_line(line, sizeof line, false, "T", LOG_WARN, "no transport for %s, dropped %d",
+                    "x status=200", 7);
+    ck_assert_str_eq(line, "T warn  no transport for \"x status=200\", dropped 7\n");
+    log_format_line(line, sizeof line, false, "T", LOG_WARN, "push to %s failed", "http://a b");
+    ck_assert_str_eq(line, "T warn  push to http://a b failed\n");
+}
+END_TEST
+
+START_TEST(conversions_format_as_printf_does)
+{
+    char want[256];
+    snprintf(want, sizeof want, "T info  v %lld %zu %5.2f|%-4s|%.*s|%% %c %x %u %ld\n",
+             (long long)-5, (size_t)7, 3.14159, "ab", 2, "xyz", 'q', 255u, 4000000000u, -9L);
+    log_format_line(line, sizeof line, false, "T", LOG_INFO,
+                    "v %lld %zu %5.2f|%-4s|%.*s|%% %c %x %u %ld", (long long)-5, (size_t)7, 3.14159,
+                    "ab", 2, "xyz", 'q', 255u, 4000000000u, -9L);
+    ck_assert_str_eq(line, want);
+    /* arguments after a field are still taken in order */
+    log_format_line(line, sizeof line, false, "T", LOG_INFO, "m %s a=%d b=%s:%u", "one", 2, "three",
+                    4u);
+    ck_assert_str_eq(line, "T info  m one a=2 b=three:4\n");
+}
+END_TEST
+
+START_TEST(a_long_line_is_cut_not_overflowed)
+{
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char small[64];
+    size_t n = log_format_line(small, sizeof small, false, "T", LOG_INFO, "m %s k=%s", big, big);
+    ck_assert_uint_eq(n, strlen(small));
+    ck_assert_uint_lt(n, sizeof small);
+    ck_assert_int_eq(small[n - 1], '\n');
+    n = log_format_line(small, sizeof small, true, "T", LOG_INFO, "m %s k=%s", big, big);
+    ck_assert_str_eq(small, "{\"ts\":\"T\",\"level\":\"info\",\"msg\":\"(message too long)\"}\n");
+}
+END_TEST
+
 START_TEST(level_names_parse_in_any_case)
 {
     ck_assert_int_eq(log_level_parse("DEBUG"), LOG_DEBUG);
@@ -83,6 +180,13 @@ static Suite *log_suite(void)
     tcase_add_test(tc, text_line_escapes_newlines_so_one_event_is_one_line);
     tcase_add_test(tc, json_line_lifts_trailing_fields_into_members);
     tcase_add_test(tc, json_line_keeps_free_text_in_msg);
+    tcase_add_test(tc, json_line_keeps_the_real_status_whatever_the_arguments_say);
+    tcase_add_test(tc, json_line_takes_no_field_from_an_argument_in_the_message_text);
+    tcase_add_test(tc, json_line_replaces_invalid_utf8_instead_of_dropping_the_member);
+    tcase_add_test(tc, text_line_quotes_a_field_value_with_spaces_quotes_or_equals);
+    tcase_add_test(tc, text_line_quotes_an_argument_that_looks_like_a_field_in_the_message_text);
+    tcase_add_test(tc, conversions_format_as_printf_does);
+    tcase_add_test(tc, a_long_line_is_cut_not_overflowed);
     tcase_add_test(tc, level_names_parse_in_any_case);
     suite_add_tcase(s, tc);
     return s;
