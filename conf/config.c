@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "conf/toml.h"
+#include "core/addr.h"
 #include "core/limits.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_SWITCH, T_LIST } ctype_t;
@@ -37,6 +38,7 @@ typedef struct {
     check_fn check;   /* NULL = the type says it all */
     const char *meta; /* value placeholder in --help */
     const char *help;
+    size_t count_off; /* lists: the size_t count next to the char ** at off */
 } opt_t;
 
 #define OFF(f) offsetof(conf_t, f)
@@ -167,6 +169,11 @@ static bool check_origin(const char *v, char *why, size_t n)
     return false;
 }
 
+static bool check_push_allow(const char *v, char *why, size_t n)
+{
+    return addr_push_prefix_valid(v, why, n);
+}
+
 static const opt_t opts[] = {
     {"level", "--level", T_STR, OFF(level), 0, 0, check_level, "LEVEL",
      "log level: debug, info, warn or error"},
@@ -201,7 +208,8 @@ static const opt_t opts[] = {
      1 << 20, NULL, "BYTES", "longest cron expression of a schedule (longer: 400)"},
     {"server.cors.allow_origins", "--server-cors-allow-origin", T_LIST, OFF(cors_origins), 0, 0,
      check_origin, "ORIGIN",
-     "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list"},
+     "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list",
+     OFF(n_cors_origins)},
     {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, check_storage_type, "TYPE",
      "storage backend: sqlite"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
@@ -242,6 +250,11 @@ static const opt_t opts[] = {
      OFF(http_push_connect_timeout), 1, MS_MAX, NULL, "MS", "push connect timeout"},
     {"transports.http_push.request_timeout", "--transports-http-push-request-timeout", T_INT,
      OFF(http_push_request_timeout), 1, MS_MAX, NULL, "MS", "push request timeout"},
+    {"transports.http_push.allow", "--transports-http-push-allow", T_LIST, OFF(push_allow), 0, 0,
+     check_push_allow, "URL",
+     "with auth on, tokens without the admin role may name only push addresses starting with "
+     "one of these URL prefixes (repeatable; default none); the flags replace the list",
+     OFF(n_push_allow)},
     {"transports.http_poll.enabled", "--transports-http-poll-enabled", T_BOOL,
      OFF(http_poll_enabled), 0, 0, NULL, "true|false", "serve GET /poll/{group}/{id} (SSE)"},
     {"transports.http_poll.max_connections", "--transports-http-poll-max-connections", T_INT,
@@ -313,11 +326,21 @@ static void set_source(conf_t *c, const opt_t *o, const char *source)
     c->sources[i] = source ? strdup(source) : NULL;
 }
 
-static void free_list(conf_t *c)
+static char ***list_at(conf_t *c, const opt_t *o)
 {
-    toml_free_strings(c->cors_origins, c->n_cors_origins);
-    c->cors_origins = NULL;
-    c->n_cors_origins = 0;
+    return (char ***)((char *)c + o->off);
+}
+
+static size_t *count_at(conf_t *c, const opt_t *o)
+{
+    return (size_t *)((char *)c + o->count_off);
+}
+
+static void free_list(conf_t *c, const opt_t *o)
+{
+    toml_free_strings(*list_at(c, o), *count_at(c, o));
+    *list_at(c, o) = NULL;
+    *count_at(c, o) = 0;
 }
 
 void conf_defaults(conf_t *c, bool dev)
@@ -364,10 +387,12 @@ void conf_defaults(conf_t *c, bool dev)
 
 void conf_free(conf_t *c)
 {
-    for (size_t i = 0; i < N_OPTS; i++)
+    for (size_t i = 0; i < N_OPTS; i++) {
         if (opts[i].type == T_STR && opts[i].off != NOOFF)
             set_str(c, &opts[i], NULL);
-    free_list(c);
+        if (opts[i].type == T_LIST)
+            free_list(c, &opts[i]);
+    }
     if (c->sources)
         for (size_t i = 0; i < N_OPTS; i++)
             free(c->sources[i]);
@@ -490,9 +515,9 @@ static int set_list(conf_t *c, const opt_t *o, const char *value, const char *so
             return -1;
         }
     }
-    free_list(c);
-    c->cors_origins = items;
-    c->n_cors_origins = n;
+    free_list(c, o);
+    *list_at(c, o) = items;
+    *count_at(c, o) = n;
     return 0;
 }
 
@@ -829,9 +854,11 @@ typedef struct {
     const opt_t *o;
     const char *value;
     char flag[64];
+    char **items; /* a list flag: every value given, in order */
+    size_t nitems;
 } pending_t;
 
-static void append_origin(char ***list, size_t *n, const char *v)
+static void append_item(char ***list, size_t *n, const char *v)
 {
     char **nl = realloc(*list, (*n + 1) * sizeof *nl);
     if (!nl)
@@ -848,9 +875,6 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
     pending_t *pend = calloc((size_t)src->argc + 1, sizeof *pend);
     size_t np = 0;
     const char *config = NULL;
-    char **origins = NULL;
-    size_t norigins = 0;
-    bool origin_flag = false;
     if (!pend) {
         snprintf(err, errlen, "out of memory");
         return CONF_ECONFIG;
@@ -891,8 +915,16 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
         if (is_config) {
             config = value;
         } else if (o->type == T_LIST) {
-            origin_flag = true;
-            append_origin(&origins, &norigins, value);
+            /* Repeatable: the values of one list flag form one entry. */
+            size_t k = 0;
+            while (k < np && pend[k].o != o)
+                k++;
+            if (k == np) {
+                pend[np].o = o;
+                snprintf(pend[np].flag, sizeof pend[np].flag, "%.*s", (int)n, arg);
+                np++;
+            }
+            append_item(&pend[k].items, &pend[k].nitems, value);
         } else {
             pend[np].o = o;
             pend[np].value = value;
@@ -924,18 +956,17 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
     for (size_t i = 0; i < np; i++) {
         char source[96];
         snprintf(source, sizeof source, "flag %s", pend[i].flag);
-        if (conf_set(c, pend[i].o->key, pend[i].value, source, err, errlen) != 0)
+        char *list = NULL;
+        if (pend[i].o->type == T_LIST &&
+            !(list = toml_encode_string_array(pend[i].items, pend[i].nitems))) {
+            snprintf(err, errlen, "out of memory");
             goto cleanup;
-        path_flag |= strcmp(pend[i].o->key, "storage.sqlite.path") == 0;
-    }
-    if (origin_flag) {
-        char *list = toml_encode_string_array(origins, norigins);
-        int rc = list ? conf_set(c, "server.cors.allow_origins", list,
-                                 "flag --server-cors-allow-origin", err, errlen)
-                      : -1;
+        }
+        int rc = conf_set(c, pend[i].o->key, list ? list : pend[i].value, source, err, errlen);
         free(list);
         if (rc != 0)
             goto cleanup;
+        path_flag |= strcmp(pend[i].o->key, "storage.sqlite.path") == 0;
     }
     /* `dev` never touches a file unless told to on the command line
      * (operations.md §1.3). */
@@ -974,7 +1005,8 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
                         c->sources[i]);
     st = CONF_OK;
 cleanup:
-    toml_free_strings(origins, norigins);
+    for (size_t i = 0; i < np; i++)
+        toml_free_strings(pend[i].items, pend[i].nitems);
     free(pend);
     return st;
 }
@@ -1006,7 +1038,8 @@ static void format_value(const conf_t *c, const opt_t *o, char *buf, size_t n)
         snprintf(buf, n, "%s", *(const bool *)(base + o->off) ? "true" : "false");
         break;
     case T_LIST: {
-        char *s = toml_encode_string_array(c->cors_origins, c->n_cors_origins);
+        char *s = toml_encode_string_array(*(char **const *)(base + o->off),
+                                           *(const size_t *)(base + o->count_off));
         snprintf(buf, n, "%s", s ? s : "[]");
         free(s);
         break;

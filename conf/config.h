@@ -65,6 +65,8 @@ typedef struct {
     int64_t http_push_concurrency;
     int64_t http_push_connect_timeout;
     int64_t http_push_request_timeout;
+    char **push_allow; /* transports.http_push.allow: URL prefixes */
+    size_t n_push_allow;
     int64_t metrics_port;
 
     char *config_file; /* the resonate.toml that was read, NULL when none */
@@ -83,7 +85,7 @@ void conf_free(conf_t *cfg);
 /* Sets key (dotted, e.g. "server.port") from its text form. source names
  * where the value came from, for error messages ("flag --server-port",
  * "resonate.toml:12", "environment RESONATE_SERVER__PORT"). Lists
- * (server.cors.allow_origins) take a TOML array (["a", "b"]) or a
+ * (server.cors.allow_origins, transports.http_push.allow) take a TOML array (["a", "b"]) or a
  * comma-separated list. Returns 0, or -1 with a message naming key and
  * source in err. */
 int conf_set(conf_t *cfg, const char *key, const char *value, const char *source, char *err,

@@ -17,6 +17,7 @@
 #include "core/addr.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,16 @@ static int hex_val(unsigned char c)
         return c - '0';
     c |= 0x20;
     return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* True when s starts with lit (lower case), letters compared ASCII
+ * case-insensitively. */
+static bool starts_with_ci(const char *s, const char *lit)
+{
+    for (size_t i = 0; lit[i]; i++)
+        if (s[i] != lit[i] && !(is_alpha((unsigned char)s[i]) && (s[i] | 0x20) == lit[i]))
+            return false;
+    return true;
 }
 
 static bool span_eq(span_t s, const char *lit)
@@ -441,4 +452,156 @@ bool addr_parse(const char *s, addr_t *out)
     bool ok = parse_clean(clean, out);
     free(clean);
     return ok;
+}
+
+/* ---- push allow list ------------------------------------------------------- */
+
+/* An http(s) URL in the plain form of addr.h. */
+typedef struct {
+    bool https;
+    span_t host; /* brackets included for IPv6 */
+    unsigned port;
+    span_t path; /* from the first '/' up to '?', '#' or the end; may be empty */
+    bool has_qf; /* a query or fragment follows */
+} push_url_t;
+
+static bool push_url_parse(const char *s, push_url_t *u)
+{
+    size_t i;
+    if (starts_with_ci(s, "http://"))
+        i = 7;
+    else if (starts_with_ci(s, "https://"))
+        i = 8;
+    else
+        return false;
+    u->https = i == 8;
+    const char *a = s + i;
+    size_t an = strcspn(a, "/?#");
+    size_t hn;
+    if (an > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', an);
+        if (!close || close == a + 1)
+            return false;
+        for (const char *p = a + 1; p < close; p++)
+            if (!(hex_val((unsigned char)*p) >= 0 || *p == ':' || *p == '.'))
+                return false;
+        if (!ipv6_valid((span_t){a + 1, (size_t)(close - a) - 1}))
+            return false;
+        hn = (size_t)(close - a) + 1;
+    } else {
+        for (hn = 0; hn < an && a[hn] != ':'; hn++) {
+            unsigned char c = (unsigned char)a[hn];
+            if (!is_alpha(c) && !is_digit(c) && c != '.' && c != '-' && c != '_')
+                return false;
+        }
+        if (hn == 0)
+            return false;
+    }
+    u->host = (span_t){a, hn};
+    u->port = u->https ? 443 : 80;
+    if (hn < an) {
+        if (a[hn] != ':' || hn + 1 == an || an - hn - 1 > 5)
+            return false;
+        unsigned port = 0;
+        for (size_t k = hn + 1; k < an; k++) {
+            if (!is_digit((unsigned char)a[k]))
+                return false;
+            port = port * 10 + (unsigned)(a[k] - '0');
+        }
+        if (port == 0 || port > 65535)
+            return false;
+        u->port = port;
+    }
+    const char *rest = a + an;
+    for (const char *p = rest; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '\\')
+            return false;
+    size_t pn = strcspn(rest, "?#");
+    u->path = (span_t){rest, pn};
+    u->has_qf = rest[pn] != '\0';
+    return true;
+}
+
+/* True when the path has a "." or ".." segment, also percent-encoded. */
+static bool has_dot_segment(span_t path)
+{
+    size_t i = 0;
+    while (i < path.n) {
+        size_t b = i + 1; /* path.p[i] == '/' */
+        size_t e = b;
+        while (e < path.n && path.p[e] != '/')
+            e++;
+        size_t dots = 0;
+        bool only_dots = true;
+        for (size_t k = b; k < e && only_dots;) {
+            if (path.p[k] == '.') {
+                dots++;
+                k++;
+            } else if (k + 2 < e && path.p[k] == '%' && path.p[k + 1] == '2' &&
+                       (path.p[k + 2] | 0x20) == 'e') {
+                dots++;
+                k += 3;
+            } else {
+                only_dots = false;
+            }
+        }
+        if (only_dots && (dots == 1 || dots == 2))
+            return true;
+        i = e;
+    }
+    return false;
+}
+
+bool addr_push_prefix_valid(const char *prefix, char *why, size_t whylen)
+{
+    push_url_t u;
+    if (!push_url_parse(prefix, &u)) {
+        snprintf(why, whylen,
+                 "'%s' is not a push URL prefix (expected http(s)://host[:port][/path], with a "
+                 "plain host: no user@, no percent-encoding, no spaces or backslashes)",
+                 prefix);
+        return false;
+    }
+    if (u.has_qf) {
+        snprintf(why, whylen, "'%s': a push URL prefix has no query or fragment", prefix);
+        return false;
+    }
+    if (has_dot_segment(u.path)) {
+        snprintf(why, whylen, "'%s': a push URL prefix has no '.' or '..' path segment", prefix);
+        return false;
+    }
+    return true;
+}
+
+static bool entry_covers(const push_url_t *e, const push_url_t *a)
+{
+    if (e->https != a->https || e->port != a->port || e->host.n != a->host.n)
+        return false;
+    for (size_t i = 0; i < e->host.n; i++)
+        if ((e->host.p[i] | 0x20) != (a->host.p[i] | 0x20))
+            return false;
+    span_t ep = e->path;
+    if (ep.n <= 1)
+        return true; /* "" or "/": the whole origin */
+    if (a->path.n < ep.n || memcmp(a->path.p, ep.p, ep.n) != 0 || has_dot_segment(a->path))
+        return false;
+    return ep.p[ep.n - 1] == '/' || a->path.n == ep.n || a->path.p[ep.n] == '/';
+}
+
+bool addr_push_allowed(const char *address, char *const *allow, size_t n)
+{
+    addr_t parsed;
+    if (!address || !addr_parse(address, &parsed))
+        return false;
+    if (parsed.scheme != ADDR_HTTP)
+        return true;
+    push_url_t a;
+    if (!push_url_parse(address, &a))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        push_url_t e;
+        if (push_url_parse(allow[i], &e) && entry_covers(&e, &a))
+            return true;
+    }
+    return false;
 }

@@ -21,4 +21,30 @@ typedef struct {
 /* True when s is a valid address; fills out when non-NULL. */
 bool addr_parse(const char *s, addr_t *out);
 
+/* Push destinations a token may name (transports.http_push.allow).
+ *
+ * Both sides are read by one strict parser, so no spelling can make the
+ * check see one host and libcurl connect to another: http:// or https://
+ * (any case), then host[:port] where host is letters, digits, '.', '-', '_'
+ * or a bracketed IPv6 literal, then nothing or a path/query/fragment
+ * starting with '/', '?' or '#', without spaces, control characters or
+ * backslashes. No userinfo ('@'), no percent-encoding in the host. */
+
+/* Checks that prefix can be an allow-list entry: a URL as above with at
+ * most a path (no query or fragment), e.g. "https://hooks.example.com" or
+ * "http://10.0.0.5:8080/resonate/". Writes why (naming what to change) on
+ * failure. */
+bool addr_push_prefix_valid(const char *prefix, char *why, size_t whylen);
+
+/* True when address may be named as a push destination under the allow
+ * list allow[0..n): always for a non-http(s) address (poll://... is not
+ * pushed); for an http(s) one only when it parses as above and an entry
+ * has the same scheme, host (ASCII case-insensitive) and port (80 or 443
+ * when absent), and the entry's path, if any, is a prefix of the address's
+ * path ending at a '/' boundary, with no "." or ".." segment in the
+ * address's path. "http://a.example" therefore allows
+ * "http://a.example:80/x" but neither "http://a.example.evil.com" nor
+ * "http://a.example@evil.com". Entries are assumed valid. */
+bool addr_push_allowed(const char *address, char *const *allow, size_t n);
+
 #endif

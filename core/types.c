@@ -262,3 +262,22 @@ bool id_in_scope(const char *id, const char *scope)
 {
     return !scope || strncmp(id, scope, strlen(scope)) == 0;
 }
+
+const char *request_address(const request_t *r)
+{
+    static const char target[] = "resonate:target";
+    switch (r->op) {
+    case OP_PROMISE_CREATE:
+        return kvmap_get(&r->u.promise_create.tags, target);
+    case OP_TASK_CREATE:
+        return kvmap_get(&r->u.task_create.action.tags, target);
+    case OP_TASK_FENCE:
+        return r->u.task_fence.is_create ? kvmap_get(&r->u.task_fence.create.tags, target) : NULL;
+    case OP_SCHEDULE_CREATE:
+        return kvmap_get(&r->u.schedule_create.promise_tags, target);
+    case OP_PROMISE_REGISTER_LISTENER:
+        return r->u.listener.address;
+    default:
+        return NULL;
+    }
+}

@@ -293,6 +293,13 @@ bool id_in_scope(const char *id, const char *scope);
  * replace). */
 const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedule_id, int64_t t);
 
+/* The message address an operation asks the server to deliver to, for the
+ * push allow list (transports.http_push.allow): the resonate:target tag of
+ * promise.create, of task.create's action, of a fenced create and of
+ * schedule.create's promiseTags, or register_listener's address. NULL when
+ * the operation names none (no kind names more than one). */
+const char *request_address(const struct request *r);
+
 /* Names of states on the wire ("pending", "rejected_canceled", ...). */
 const char *pstate_name(pstate_t s);
 const char *tstate_name(tstate_t s);

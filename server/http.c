@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "server/listen.h"
 #include "server/log.h"
 
@@ -336,6 +337,26 @@ static bool authorize(void *udata, request_t *req, response_t *err)
     return false;
 }
 
+/* A token without the admin role may make the server push only to the
+ * destinations the operator listed (transports.http_push.allow); otherwise
+ * a tenant could have the server POST to addresses of its own network. */
+static bool authorize_push(conn_t *c, const auth_claims_t *claims, response_t *err)
+{
+    const char *addr = request_address(&c->req);
+    if (claims->admin || !addr ||
+        addr_push_allowed(addr, c->h->cfg.push_allow, c->h->cfg.n_push_allow))
+        return true;
+    metrics_auth_failure(c->h->cfg.metrics, "push_not_allowed");
+    log_debug("auth rejected kind=%s corrId=%s status=403 reason=%s", c->env.kind, c->env.corr_id,
+              "push address not allowed");
+    response_error(err, 403,
+                   "Forbidden: push address '%.300s' is not allowed: it must start with an entry "
+                   "of transports.http_push.allow (--transports-http-push-allow), or the token "
+                   "needs the admin role",
+                   addr);
+    return false;
+}
+
 /* The body is complete: decode, then hand to the store thread. */
 static enum MHD_Result rpc_dispatch(conn_t *c)
 {
@@ -361,6 +382,8 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
                                   c->h->cfg.auth ? authorize : NULL, &z, &c->req, &err) != 0)
         goto answer;
     if (limits_check(&c->h->cfg.limits, c->arena, &c->req, &err) != 0)
+        goto answer;
+    if (c->h->cfg.auth && !authorize_push(c, &claims, &err))
         goto answer;
     if (!c->h->cfg.debug)
         c->req.has_debug_time = false;

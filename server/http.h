@@ -33,6 +33,10 @@ typedef struct {
     metrics_t *metrics;        /* borrowed; NULL = not recorded */
     char *const *cors_origins; /* borrowed; allowed Origins, "*" = any; none = no CORS */
     size_t n_cors_origins;
+    /* borrowed; transports.http_push.allow: with auth on, the only push
+     * addresses a token without the admin role may name */
+    char *const *push_allow;
+    size_t n_push_allow;
 } http_config_t;
 
 /* Starts listening. Returns NULL with the reason in err. */

@@ -30,10 +30,10 @@ static const int statuses[] = {200, 201, 202, 204, 300, 400, 401, 403, 404, 405,
 #define N_KINDS (OP__COUNT + 1) /* + OP_UNKNOWN */
 
 static const char *const reasons[] = {
-    "no_token",       "too_large",     "malformed",      "unsupported_alg", "unknown_kid",
-    "key_mismatch",   "bad_signature", "expired",        "not_yet_valid",   "no_exp",
-    "bad_claim",      "wrong_issuer",  "wrong_audience", "no_prefix",       "bad_prefix",
-    "outside_prefix", "internal",
+    "no_token",       "too_large",     "malformed",        "unsupported_alg", "unknown_kid",
+    "key_mismatch",   "bad_signature", "expired",          "not_yet_valid",   "no_exp",
+    "bad_claim",      "wrong_issuer",  "wrong_audience",   "no_prefix",       "bad_prefix",
+    "outside_prefix", "internal",      "push_not_allowed",
 };
 #define N_REASONS (sizeof reasons / sizeof *reasons + 1) /* + "other" */
 

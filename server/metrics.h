@@ -33,7 +33,8 @@ void metrics_free(metrics_t *m);
  * errors), HTTP status, seconds from first byte to answer. */
 void metrics_request(metrics_t *m, op_t op, int status, double seconds);
 
-/* One rejected credential; reason is a fixed label (auth_reason_label). */
+/* One rejected credential; reason is a fixed label (auth_reason_label, or
+ * "push_not_allowed" for a push address outside transports.http_push.allow). */
 void metrics_auth_failure(metrics_t *m, const char *reason);
 
 /* One store transaction: jobs it carried and seconds spent (incl. commit). */

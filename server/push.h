@@ -2,7 +2,9 @@
  *
  * One thread drives a libcurl multi handle, so the store thread only queues
  * work and never waits on the network. Each result (2xx = delivered) is
- * reported through the callback given to push_start, on the push thread. */
+ * reported through the callback given to push_start, on the push thread.
+ * Redirects are never followed (a 3xx is a failed delivery) and only http
+ * and https are spoken. */
 #ifndef RESONATE_PUSH_H
 #define RESONATE_PUSH_H
 

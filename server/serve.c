@@ -277,6 +277,10 @@ int server_main(const char *cmd, int argc, char **argv)
             log_info("Auth enabled: %s from %s%s%s%s%s", desc, cfg.auth_publickey,
                      cfg.auth_iss ? ", iss " : "", cfg.auth_iss ? cfg.auth_iss : "",
                      cfg.auth_aud ? ", aud " : "", cfg.auth_aud ? cfg.auth_aud : "");
+        if (cfg.http_push_enabled)
+            log_info("HTTP push: tokens without the admin role may name only addresses under "
+                     "transports.http_push.allow entries=%zu",
+                     cfg.n_push_allow);
     } else {
         log_info("Auth disabled: all requests accepted (use --auth-publickey to require tokens)");
     }
@@ -352,6 +356,8 @@ int server_main(const char *cmd, int argc, char **argv)
         .metrics = metrics,
         .cors_origins = cfg.cors_origins,
         .n_cors_origins = cfg.n_cors_origins,
+        .push_allow = cfg.push_allow,
+        .n_push_allow = cfg.n_push_allow,
     };
     h = http_start(&hc, err, sizeof err);
     if (!h) {

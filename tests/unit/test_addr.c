@@ -1,4 +1,5 @@
-/* test_addr.c - message address validity (protocol-promises.md §7). */
+/* test_addr.c - message address validity (protocol-promises.md §7) and the
+ * push allow list (transports.http_push.allow). */
 #include <string.h>
 
 #include "core/addr.h"
@@ -150,6 +151,103 @@ START_TEST(poll_group_and_id_longer_than_buffers_are_rejected)
 }
 END_TEST
 
+static char *const allow[] = {"http://a.example", "https://b.example:8443/hooks",
+                              "http://[::1]:9000/", "http://10.0.0.5/r/"};
+#define N_ALLOW (sizeof allow / sizeof *allow)
+
+START_TEST(push_allow_covers_its_origin_and_paths_below_its_path)
+{
+    static const char *const ok[] = {
+        "http://a.example",
+        "http://a.example/",
+        "http://a.example/x?y#z",
+        "http://a.example:80/x", /* the default port made explicit */
+        "HTTP://A.Example/x",    /* scheme and host in any case */
+        "https://b.example:8443/hooks",
+        "https://b.example:8443/hooks/",
+        "https://b.example:8443/hooks/w1?x",
+        "https://b.example:8443/hooks?x",
+        "http://[::1]:9000/anything",
+        "http://10.0.0.5/r/",
+        "http://10.0.0.5/r/w",
+        "poll://any@group/id", /* not pushed over HTTP: not restricted */
+        "poll://uni@group",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        ck_assert_msg(addr_push_allowed(ok[i], allow, N_ALLOW), "%s", ok[i]);
+}
+END_TEST
+
+START_TEST(push_allow_refuses_other_hosts_however_they_are_spelt)
+{
+    static const char *const refused[] = {
+        "http://a.example.evil.com/",            /* a longer host */
+        "http://a.exampleevil.com/",             /* no boundary after the host */
+        "http://a.example@evil.com/",            /* userinfo: the host is evil.com */
+        "http://a.example:x@evil.com/",          /* userinfo with a colon */
+        "http://a.example:8080/",                /* another port */
+        "https://a.example/",                    /* another scheme (port 443) */
+        "http://a.example./",                    /* another spelling of the host */
+        "http://a%2eexample/",                   /* percent-encoding in the host */
+        "http:\\\\a.example/",                   /* backslashes (WHATWG reads them as '/') */
+        "http:a.example",                        /* missing slashes */
+        "http:///a.example",                     /* too many slashes */
+        " http://a.example/",                    /* leading space (stripped by WHATWG) */
+        "http://a.exa\tmple/",                   /* a tab (dropped by WHATWG) */
+        "http://a.example/x y",                  /* a space in the path */
+        "http://a.example\\@evil.com/",          /* backslash then userinfo */
+        "http://127.0.0.1:9/x",                  /* not listed at all */
+        "http://2130706433/",                    /* 127.0.0.1 as one number */
+        "http://[::1]:9001/",                    /* listed IPv6 host, other port */
+        "https://b.example:8443/hook",           /* shorter than the entry's path */
+        "https://b.example:8443/hooksx",         /* the entry's path is not a segment prefix */
+        "https://b.example:8443/hooks/../admin", /* dot segments */
+        "https://b.example:8443/hooks/%2e%2E/admin",
+        "https://b.example:8443/hooks/./x",
+        "https://b.example/hooks/", /* port 443, not 8443 */
+        "http://10.0.0.5/",
+        "http://10.0.0.5/rx",
+        "not a url",
+        "bash://x",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        const char *r = refused[i];
+        bool expect_true = strncmp(r, "bash", 4) == 0; /* not pushed: allowed */
+        ck_assert_msg(addr_push_allowed(r, allow, N_ALLOW) == expect_true, "%s", r);
+    }
+    ck_assert(!addr_push_allowed("http://a.example/", allow, 0));
+    ck_assert(!addr_push_allowed(NULL, allow, N_ALLOW));
+}
+END_TEST
+
+START_TEST(push_allow_entries_are_checked)
+{
+    char why[256];
+    static const char *const good[] = {"http://a.example", "https://b.example:8443/hooks/",
+                                       "http://[::1]:9000", "HTTP://C.example/"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(addr_push_prefix_valid(good[i], why, sizeof why), "%s: %s", good[i], why);
+    static const char *const bad[] = {
+        "a.example",
+        "http://",
+        "http://u@a.example",
+        "http://a.example:0",
+        "http://a.example:99999",
+        "http://a.example/?q",
+        "http://a.example/#f",
+        "http://a.example/../x",
+        "ftp://a.example",
+        "http://a.example/ x",
+        "http://[zz]/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = '\0';
+        ck_assert_msg(!addr_push_prefix_valid(bad[i], why, sizeof why), "%s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(why, "push URL prefix"));
+    }
+}
+END_TEST
+
 static Suite *addr_suite(void)
 {
     Suite *s = suite_create("addr");
@@ -159,6 +257,9 @@ static Suite *addr_suite(void)
     tcase_add_test(tc, poll_address_yields_cast_group_and_id);
     tcase_add_test(tc, scheme_is_reported);
     tcase_add_test(tc, poll_group_and_id_longer_than_buffers_are_rejected);
+    tcase_add_test(tc, push_allow_covers_its_origin_and_paths_below_its_path);
+    tcase_add_test(tc, push_allow_refuses_other_hosts_however_they_are_spelt);
+    tcase_add_test(tc, push_allow_entries_are_checked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -548,6 +548,39 @@ START_TEST(cors_flags_repeat_and_replace_the_configured_list)
 }
 END_TEST
 
+START_TEST(push_allow_is_a_list_from_every_source_and_entries_are_checked)
+{
+    write_file(file, "[transports.http_push]\nallow = [\"https://file.example/\"]\n");
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_uint_eq(cfg.n_push_allow, 1);
+    ck_assert_str_eq(cfg.push_allow[0], "https://file.example/");
+    ck_assert_uint_eq(cfg.n_cors_origins, 0);
+    const char *env[] = {"RESONATE_TRANSPORTS__HTTP_PUSH__ALLOW=http://a.example, http://b:81/x",
+                         NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_uint_eq(cfg.n_push_allow, 2);
+    ck_assert_str_eq(cfg.push_allow[1], "http://b:81/x");
+    /* both list flags repeat, each into its own list */
+    const char *flags[] = {"--transports-http-push-allow",
+                           "http://c.example",
+                           "--server-cors-allow-origin",
+                           "https://o.example",
+                           "--transports-http-push-allow=https://d.example/hooks/",
+                           NULL};
+    ck_assert_int_eq(load(false, flags, env), CONF_OK);
+    ck_assert_uint_eq(cfg.n_push_allow, 2);
+    ck_assert_str_eq(cfg.push_allow[0], "http://c.example");
+    ck_assert_str_eq(cfg.push_allow[1], "https://d.example/hooks/");
+    ck_assert_uint_eq(cfg.n_cors_origins, 1);
+    ck_assert_str_eq(conf_source(&cfg, "transports.http_push.allow"),
+                     "flag --transports-http-push-allow");
+    const char *bad[] = {"--transports-http-push-allow", "http://user@a.example", NULL};
+    ck_assert_int_eq(load(false, bad, NULL), CONF_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err, "transports.http_push.allow"));
+    ck_assert_ptr_nonnull(strstr(err, "is not a push URL prefix"));
+}
+END_TEST
+
 START_TEST(switches_aliases_and_equals_forms)
 {
     const char *flags[] = {
@@ -583,6 +616,7 @@ static Suite *config_suite(void)
     TCase *tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, same_key_from_four_sources_later_wins);
+    tcase_add_test(tc, push_allow_is_a_list_from_every_source_and_entries_are_checked);
     tcase_add_test(tc, layers_combine_per_key);
     tcase_add_test(tc, config_flag_replaces_the_search);
     tcase_add_test(tc, file_search_walks_up_to_parent_directories);
