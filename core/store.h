@@ -87,7 +87,16 @@ typedef struct {
 typedef struct store_vtab {
     /* lifecycle and transactions */
     void (*close)(store_t *st);
+    /* Readiness: STORE_OK only when the database takes a write now: check
+     * below, then a real write (durable with the enclosing transaction's
+     * commit, or at once outside one), so a read-only file, a full disk or
+     * an I/O error fail it. */
     int (*ping)(store_t *st);
+    /* Cheap (meant for every batch, outside a transaction): STORE_ERR when
+     * writes could no longer be kept, e.g. the database file was deleted or
+     * replaced while open; errmsg names the cause and the fix. Callers then
+     * answer 503 instead of acknowledging writes that would be lost. */
+    int (*check)(store_t *st);
     int (*begin)(store_t *st);
     int (*commit)(store_t *st);
     int (*rollback)(store_t *st);
@@ -216,6 +225,11 @@ static inline void store_close(store_t *st)
 static inline int store_ping(store_t *st)
 {
     return st->v->ping(st);
+}
+
+static inline int store_check(store_t *st)
+{
+    return st->v->check(st);
 }
 
 static inline int store_begin(store_t *st)

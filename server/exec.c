@@ -21,6 +21,7 @@ struct exec {
     bool stopping;
     bool woken;  /* the outbox has results to record */
     bool paused; /* debug.start: background work paused (store thread only) */
+    bool broken; /* store_check failed last time (store thread only) */
     outbox_t *outbox;
     _Atomic int64_t last_now;
     _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
@@ -69,15 +70,34 @@ static bool run_job(exec_t *ex, job_t *job)
     return true;
 }
 
-/* Answers every job of batch with a 500 (503 for probes): nothing of the
- * batch was kept. */
-static void fail_batch(job_t *batch, const char *err)
+/* Answers every job of batch with status (500 or 503; 503 for probes):
+ * nothing of the batch was kept. */
+static void fail_batch(job_t *batch, int status, const char *err)
 {
     for (job_t *j = batch; j; j = j->next)
-        if (j->req)
-            response_error(&j->resp, 500, "Internal error: %s", err);
-        else
+        if (!j->req)
             response_set(&j->resp, 503, NULL);
+        else if (status == 503)
+            response_error(&j->resp, 503, "Service unavailable: %s", err);
+        else
+            response_error(&j->resp, 500, "Internal error: %s", err);
+}
+
+/* store_check before a transaction: false (with an ERROR line for the
+ * batch, or once per outage for background work) when writes would not be
+ * kept. */
+static bool store_usable(exec_t *ex, bool for_batch)
+{
+    if (store_check(ex->st) == STORE_OK) {
+        if (ex->broken)
+            log_info("database usable again: writes are kept");
+        ex->broken = false;
+        return true;
+    }
+    if (for_batch || !ex->broken)
+        log_error("%s refused: %s", for_batch ? "batch" : "background work", store_errmsg(ex->st));
+    ex->broken = true;
+    return false;
 }
 
 /* One transaction over a batch of jobs; answers them after the commit. */
@@ -85,6 +105,11 @@ static void run_batch(exec_t *ex, job_t *batch)
 {
     store_t *st = ex->st;
     char err[512] = "";
+    if (!store_usable(ex, true)) {
+        snprintf(err, sizeof err, "%s", store_errmsg(st));
+        fail_batch(batch, 503, err);
+        goto answer;
+    }
     bool began = store_begin(st) == STORE_OK;
     if (!began)
         snprintf(err, sizeof err, "%s", store_errmsg(st));
@@ -109,8 +134,9 @@ static void run_batch(exec_t *ex, job_t *batch)
             store_rollback(st);
         }
         log_error("batch rolled back: %s", err);
-        fail_batch(batch, err);
+        fail_batch(batch, 500, err);
     }
+answer:
     while (batch) {
         job_t *next = batch->next;
         batch->next = NULL;
@@ -126,6 +152,8 @@ static bool run_tick(exec_t *ex)
     store_t *st = ex->st;
     arena_t *a = arena_new();
     bool more = false;
+    if (!store_usable(ex, false))
+        goto done;
     if (store_begin(st) != STORE_OK) {
         log_error("tick: %s", store_errmsg(st));
         goto done;
@@ -155,7 +183,7 @@ done:
 static void run_flush(exec_t *ex)
 {
     store_t *st = ex->st;
-    if (store_begin(st) != STORE_OK)
+    if (!store_usable(ex, false) || store_begin(st) != STORE_OK)
         return;
     if (outbox_flush(ex->outbox, st) != STORE_OK || store_commit(st) != STORE_OK) {
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));

@@ -5,7 +5,11 @@
  * one transaction (group commit), commits once, and only then calls each
  * job's done callback: an answer is never sent before its write is durable.
  * Between batches the same thread runs the background tick (timeouts,
- * retries, schedules) every poll interval unless paused by debug.start. */
+ * retries, schedules) every poll interval unless paused by debug.start.
+ * Before each batch store_check runs (a stat or two): when the database
+ * could no longer keep writes (its file deleted or replaced) the whole
+ * batch is answered 503 with an ERROR line naming the cause, instead of
+ * acknowledging writes that would be lost; readiness probes then get 503. */
 #ifndef RESONATE_EXEC_H
 #define RESONATE_EXEC_H
 

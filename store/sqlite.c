@@ -14,10 +14,16 @@
  * lookup per write. */
 #include "store/sqlite.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store/kvjson.h"
 #include "store/sqlite_internal.h"
@@ -101,6 +107,11 @@ static const char *const migrations[] = {
     "  last_run_at           INTEGER"
     ");"
     "CREATE INDEX schedules_due ON schedules (next_run_at, id);",
+    /* 1 -> 2: the readiness probe's row (store_ping writes it). */
+    "CREATE TABLE health ("
+    "  id         INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  written_at INTEGER NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -205,7 +216,7 @@ static const char *const sql[Q__COUNT] = {
     [Q_SAVEPOINT] = "SAVEPOINT req",
     [Q_RELEASE] = "RELEASE req",
     [Q_ROLLBACK_TO] = "ROLLBACK TO req",
-    [Q_PING] = "SELECT 1",
+    [Q_PING] = "INSERT OR REPLACE INTO health (id, written_at) VALUES (1, ?1)",
     [Q_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 
     [Q_PROMISE_GET] = "SELECT " PROMISE_COLS " FROM promises WHERE id = ?1",
@@ -300,6 +311,14 @@ typedef struct {
     kvbuf_t buf; /* encoded JSON of the call in progress; bound SQLITE_STATIC */
     /* Between a successful begin and its commit/rollback. */
     bool in_tx;
+    char *path; /* the database file; NULL for :memory: */
+    char *wal;  /* path + "-wal" */
+    /* The -wal file's identity once open: SQLite keeps it open until the
+     * connection closes, so another one at that path means it was deleted
+     * or replaced (SQLITE_FCNTL_HAS_MOVED covers only the main file). */
+    bool wal_known;
+    dev_t wal_dev;
+    ino_t wal_ino;
     sqlite3_stmt *q[Q__COUNT];
 } sq_store_t;
 
@@ -642,6 +661,8 @@ static void sq_close(store_t *st)
         sqlite3_finalize(s->q[i]);
     sqlite3_close(s->db);
     kvbuf_free(&s->buf);
+    free(s->path);
+    free(s->wal);
     free(s);
 }
 
@@ -651,9 +672,80 @@ static int sq_simple(store_t *st, int which, const char *what)
     return sq_run(s, s->q[which], SQLITE_OK, what);
 }
 
+/* True when the open file f no longer is the file at its path (unlinked,
+ * or another file renamed over it): SQLite keeps writing to the open one,
+ * and everything written is gone once the process ends. */
+static bool file_moved(sqlite3_file *f)
+{
+    int moved = 0;
+    return f && f->pMethods && f->pMethods->xFileControl &&
+           f->pMethods->xFileControl(f, SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
+}
+
+static int sq_check(store_t *st)
+{
+    sq_store_t *s = sq(st);
+    if (!s->path)
+        return STORE_OK;
+    /* One stat(2) per file: cheap enough for every batch. */
+    sqlite3_file *db = NULL;
+    sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &db);
+    bool db_moved = file_moved(db);
+    struct stat sb;
+    bool wal_moved = s->wal_known &&
+                     (stat(s->wal, &sb) != 0 || sb.st_dev != s->wal_dev || sb.st_ino != s->wal_ino);
+    if (db_moved || wal_moved) {
+        snprintf(st->errmsg, sizeof st->errmsg,
+                 "the database file %s%s was deleted or replaced while the server was running, "
+                 "so writes would be lost: restore it, or restart the server to open the file "
+                 "now at that path",
+                 s->path, db_moved ? "" : "-wal");
+        return STORE_ERR;
+    }
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        snprintf(st->errmsg, sizeof st->errmsg, "the database %s is open read-only", s->path);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+/* A real write of the probe row, durable with the enclosing transaction
+ * (or at once outside one): a read-only file or an I/O error shows here. */
+static int sq_write_probe(sq_store_t *s)
+{
+    sqlite3_stmt *q = s->q[Q_PING];
+    return sq_run(s, q, sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL)), "ping");
+}
+
 static int sq_ping(store_t *st)
 {
-    return sq_simple(st, Q_PING, "ping");
+    sq_store_t *s = sq(st);
+    if (sq_check(st) != STORE_OK)
+        return STORE_ERR;
+    /* Still writable now, but not after a restart: say so while there is
+     * time to fix it. */
+    if (s->path && access(s->path, W_OK) != 0) {
+        snprintf(st->errmsg, sizeof st->errmsg,
+                 "the database file %s is no longer writable (%s): the server could not "
+                 "reopen it after a restart; make it writable by the server's user",
+                 s->path, strerror(errno));
+        return STORE_ERR;
+    }
+    /* A disk that is full fails writes that need new space while a small
+     * probe can still reuse space the -wal file already holds: ask for room
+     * for a request of the default largest size, twice (data and index
+     * pages in the -wal, then the checkpoint). */
+    struct statvfs vfs;
+    if (s->path && statvfs(s->path, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_MIN_FREE_BYTES) {
+        snprintf(st->errmsg, sizeof st->errmsg,
+                 "only %llu KiB are free on the file system of %s, less than the %u MiB a write "
+                 "may need: free disk space",
+                 (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize / 1024), s->path,
+                 STORE_MIN_FREE_BYTES >> 20);
+        return STORE_ERR;
+    }
+    return sq_write_probe(s);
 }
 
 static int sq_begin(store_t *st)
@@ -1240,6 +1332,7 @@ static int sq_snap(store_t *st, arena_t *a, store_snap_t *out)
 static const store_vtab_t sqlite_vtab = {
     .close = sq_close,
     .ping = sq_ping,
+    .check = sq_check,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
@@ -1367,6 +1460,52 @@ int store_sqlite_exec(store_t *st, const char *text)
     return STORE_OK;
 }
 
+/* Why path may not be writable, as advice for an error message ("" when
+ * the file and its directory both look writable). */
+static void write_hint(const char *path, char *out, size_t outlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *d = dirname(dir);
+    out[0] = '\0';
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+        snprintf(out, outlen,
+                 "; the file is not writable by this process (%s): make it writable by the "
+                 "server's user (chown/chmod), or set storage.sqlite.path to a writable file",
+                 strerror(errno));
+    else if (access(d, W_OK) != 0)
+        snprintf(out, outlen,
+                 "; its directory %s is not writable by this process (%s), and SQLite must "
+                 "create the -wal and -shm files next to the database: make the directory "
+                 "writable by the server's user, or set storage.sqlite.path elsewhere",
+                 d, strerror(errno));
+}
+
+/* Refuses a database this process cannot write: SQLite silently opens an
+ * unwritable file read-only, and every write would then fail while reads
+ * (and a read-only readiness check) still worked. */
+static int check_writable(sq_store_t *s, const char *path, char *err, size_t errlen)
+{
+    char hint[640];
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "%s is read-only for this process%s", path,
+                 hint[0] ? hint
+                         : " (a read-only mount?): make it writable, or set "
+                           "storage.sqlite.path to a writable file");
+        return -1;
+    }
+    /* A real write and commit, as the readiness probe does (a nearly full
+     * disk does not stop the start: /ready reports it). */
+    if (sq_write_probe(s) != STORE_OK) {
+        write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "%s cannot be written: %s%s", path, s->base.errmsg,
+                 hint[0] ? hint : "; check free disk space and the file's permissions");
+        return -1;
+    }
+    return 0;
+}
+
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -1378,14 +1517,26 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
     s->base.v = &sqlite_vtab;
     /* NOMUTEX: the store is used by one thread at a time (store.h), so
      * SQLite's per-call locking would be pure overhead. */
+    bool memory = strcmp(path, ":memory:") == 0;
+    if (!memory && !(s->path = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    char hint[640] = "";
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        if (!memory)
+            write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "cannot open %s: %s%s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), hint);
         goto fail;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (!memory && sqlite3_db_readonly(s->db, "main") == 1) {
+        check_writable(s, path, err, errlen);
+        goto fail;
+    }
 
     /* Refuse a file from a newer release before changing anything in it
      * (journal_mode=WAL below is persistent). */
@@ -1393,15 +1544,22 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
     char why[256];
     if (read_user_version(s->db, &version, why, sizeof why) != 0 ||
         check_version(version, STORE_SCHEMA_VERSION, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s: %s", path, why);
+        if (!memory)
+            write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "%s: %s%s", path, why, hint);
         goto fail;
     }
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: setting pragmas: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        if (!memory)
+            write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "%s: setting pragmas: %s%s", path, msg ? msg : sqlite3_errmsg(s->db),
+                 hint);
         goto fail;
     }
     if (store_sqlite_migrate(s->db, migrations, N_MIGRATIONS, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s: %s", path, why);
+        if (!memory)
+            write_hint(path, hint, sizeof hint);
+        snprintf(err, errlen, "%s: %s%s", path, why, hint);
         goto fail;
     }
     for (int i = 0; i < Q__COUNT; i++) {
@@ -1410,6 +1568,17 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
             goto fail;
         }
+    }
+    if (!memory && check_writable(s, path, err, errlen) != 0)
+        goto fail;
+    /* The write above left the -wal file open. */
+    struct stat sb;
+    size_t wl = strlen(path) + sizeof "-wal";
+    if (!memory && (s->wal = malloc(wl)) && snprintf(s->wal, wl, "%s-wal", path) > 0 &&
+        stat(s->wal, &sb) == 0) {
+        s->wal_known = true;
+        s->wal_dev = sb.st_dev;
+        s->wal_ino = sb.st_ino;
     }
     return &s->base;
 fail:

@@ -12,12 +12,25 @@
 #include "core/store.h"
 
 /* Current schema version written by this build. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+
+/* store_ping fails when the database's file system has less free space
+ * than this (twice the default largest request body). */
+#define STORE_MIN_FREE_BYTES (4u << 20)
 
 /* Opens (creating if needed) the SQLite database at path (":memory:" for a
- * private in-memory database), applies pragmas (WAL, synchronous=FULL) and
- * migrates the schema to the current version. Returns NULL and writes the
- * reason to err on failure. Close with store_close(st). */
+ * private in-memory database), applies pragmas (WAL, synchronous=FULL),
+ * migrates the schema to the current version and proves the file takes a
+ * write (one committed write of the readiness row). Returns NULL and writes
+ * the reason to err on failure, naming what to fix when the file or its
+ * directory is not writable (SQLite would otherwise open such a file
+ * read-only without a word). Close with store_close(st).
+ *
+ * store_check compares the open file (and its -wal) with what is now at
+ * path (one stat each, SQLITE_FCNTL_HAS_MOVED), so a file deleted or
+ * replaced under the server is noticed before a write is lost; store_ping
+ * adds that check, a writable-file check, a free-space check
+ * (STORE_MIN_FREE_BYTES) and a real write. */
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/wire.h"
@@ -34,7 +36,7 @@ static void setup_mem(void)
 
 static void remove_db(const char *path)
 {
-    char side[80];
+    char side[160];
     unlink(path);
     snprintf(side, sizeof side, "%s-wal", path);
     unlink(side);
@@ -1338,6 +1340,190 @@ START_TEST(a_failing_migration_leaves_the_file_as_it_was)
 }
 END_TEST
 
+/* ---- a database that cannot take writes ------------------------------------ */
+
+START_TEST(ping_writes_and_commits_the_probe_row)
+{
+    OK(store_ping(fx.st));
+    store_close(fx.st);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM health WHERE written_at > 0"), 1);
+    sqlite3_close(db);
+    fx.st = open_file(fx.path);
+}
+END_TEST
+
+START_TEST(check_and_ping_fail_once_the_file_is_deleted)
+{
+    OK(store_check(fx.st));
+    ck_assert_int_eq(unlink(fx.path), 0);
+    ck_assert_int_eq(store_check(fx.st), STORE_ERR);
+    ck_assert_msg(strstr(store_errmsg(fx.st), "deleted or replaced") &&
+                      strstr(store_errmsg(fx.st), fx.path),
+                  "%s", store_errmsg(fx.st));
+    ck_assert_int_eq(store_ping(fx.st), STORE_ERR);
+}
+END_TEST
+
+START_TEST(check_fails_once_the_wal_file_is_deleted)
+{
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", fx.path);
+    OK(store_begin(fx.st));
+    insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
+    OK(store_commit(fx.st));
+    ck_assert_int_eq(unlink(wal), 0);
+    ck_assert_int_eq(store_check(fx.st), STORE_ERR);
+    ck_assert_msg(strstr(store_errmsg(fx.st), "-wal was deleted or replaced"), "%s",
+                  store_errmsg(fx.st));
+}
+END_TEST
+
+START_TEST(check_fails_once_another_file_is_renamed_over_the_database)
+{
+    char other[64];
+    tmp_db(other, sizeof other);
+    store_close(open_file(other));
+    ck_assert_int_eq(rename(other, fx.path), 0);
+    ck_assert_int_eq(store_check(fx.st), STORE_ERR);
+    ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "deleted or replaced"));
+    /* restored: usable again */
+    remove_db(other);
+}
+END_TEST
+
+START_TEST(a_memory_database_passes_check_and_ping)
+{
+    OK(store_check(fx.st));
+    OK(store_ping(fx.st));
+}
+END_TEST
+
+/* Runs fn(dir) in a child process without root's privilege to write
+ * anywhere (uid/gid nobody when running as root); fn returns 0 or prints
+ * why not and returns 1. Asserts fn returned 0. */
+static void as_unprivileged(int (*fn)(const char *dir), const char *dir)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0 &&
+            (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) {
+            fprintf(stderr, "cannot drop privileges\n");
+            _exit(1);
+        }
+        _exit(fn(dir));
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %d)",
+                  status);
+}
+
+/* A directory for as_unprivileged with a database file db in it that was
+ * created, written and closed cleanly (no -wal left). */
+static void ro_setup(char *dir, size_t dlen, char *path, size_t plen)
+{
+    snprintf(dir, dlen, "/tmp/resonate-ro-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, plen, "%s/db", dir);
+    store_t *st = open_file(path);
+    ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+    store_close(st);
+}
+
+static void ro_teardown(const char *dir, const char *path)
+{
+    chmod(dir, 0700);
+    remove_db(path);
+    rmdir(dir);
+}
+
+static int open_must_fail(const char *dir, const char *want1, const char *want2)
+{
+    char path[128], err[1024] = "";
+    snprintf(path, sizeof path, "%s/db", dir);
+    store_t *st = store_sqlite_open(path, err, sizeof err);
+    if (st) {
+        store_close(st);
+        fprintf(stderr, "opened %s\n", path);
+        return 1;
+    }
+    if (!strstr(err, want1) || !strstr(err, want2)) {
+        fprintf(stderr, "unexpected error: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int open_ro_file(const char *dir)
+{
+    return open_must_fail(dir, "read-only", "the file is not writable");
+}
+
+static int open_in_ro_dir(const char *dir)
+{
+    return open_must_fail(dir, "is not writable", "-wal and -shm");
+}
+
+START_TEST(open_refuses_a_read_only_file_and_says_what_to_fix)
+{
+    char dir[64], path[128];
+    ro_setup(dir, sizeof dir, path, sizeof path);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(chmod(path, 0444), 0);
+    as_unprivileged(open_ro_file, dir);
+    ro_teardown(dir, path);
+}
+END_TEST
+
+START_TEST(open_refuses_a_file_in_a_read_only_directory_and_says_what_to_fix)
+{
+    char dir[64], path[128];
+    ro_setup(dir, sizeof dir, path, sizeof path);
+    ck_assert_int_eq(chmod(path, 0666), 0);
+    ck_assert_int_eq(chmod(dir, 0555), 0);
+    as_unprivileged(open_in_ro_dir, dir);
+    ro_teardown(dir, path);
+}
+END_TEST
+
+static int ping_after_chmod(const char *dir)
+{
+    char path[128], err[1024] = "";
+    snprintf(path, sizeof path, "%s/db", dir);
+    store_t *st = store_sqlite_open(path, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "open: %s\n", err);
+        return 1;
+    }
+    int rc = 0;
+    if (store_ping(st) != STORE_OK || chmod(path, 0444) != 0) {
+        fprintf(stderr, "ping before chmod: %s\n", store_errmsg(st));
+        rc = 1;
+    } else if (store_ping(st) != STORE_ERR || !strstr(store_errmsg(st), "no longer writable")) {
+        fprintf(stderr, "ping after chmod: %s\n", store_errmsg(st));
+        rc = 1;
+    }
+    store_close(st);
+    return rc;
+}
+
+START_TEST(ping_fails_once_the_file_is_no_longer_writable)
+{
+    char dir[64], path[128];
+    ro_setup(dir, sizeof dir, path, sizeof path);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    /* the unprivileged child owns the file, so it may chmod it */
+    if (geteuid() == 0)
+        ck_assert_int_eq(chown(path, 65534, 65534), 0);
+    as_unprivileged(ping_after_chmod, dir);
+    ro_teardown(dir, path);
+}
+END_TEST
+
 static Suite *sqlite_suite(void)
 {
     Suite *s = suite_create("sqlite");
@@ -1381,6 +1567,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, rollback_discards_the_transaction_and_commit_keeps_it);
     tcase_add_test(mem, rollback_to_undoes_only_the_writes_since_the_savepoint);
     tcase_add_test(mem, rollback_to_without_a_transaction_fails_with_message);
+    tcase_add_test(mem, a_memory_database_passes_check_and_ping);
     suite_add_tcase(s, mem);
 
     TCase *file = tcase_create("file");
@@ -1393,6 +1580,13 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, open_of_a_file_that_is_not_a_database_fails_with_message);
     tcase_add_test(file, migrate_upgrades_an_older_file_one_step_at_a_time);
     tcase_add_test(file, a_failing_migration_leaves_the_file_as_it_was);
+    tcase_add_test(file, ping_writes_and_commits_the_probe_row);
+    tcase_add_test(file, check_and_ping_fail_once_the_file_is_deleted);
+    tcase_add_test(file, check_fails_once_the_wal_file_is_deleted);
+    tcase_add_test(file, check_fails_once_another_file_is_renamed_over_the_database);
+    tcase_add_test(file, open_refuses_a_read_only_file_and_says_what_to_fix);
+    tcase_add_test(file, open_refuses_a_file_in_a_read_only_directory_and_says_what_to_fix);
+    tcase_add_test(file, ping_fails_once_the_file_is_no_longer_writable);
     suite_add_tcase(s, file);
     return s;
 }
