@@ -85,7 +85,9 @@ test("server.port from defaults < resonate.toml < RESONATE_SERVER__PORT < --serv
   for (const c of cases) {
     const s = await launch(["dev", "--level", "debug", ...c.args], { cwd: dir, env: c.env });
     try {
-      assert.match(s.stderr(), new RegExp(`config key=server.port value=${c.port} source=${c.source.replace(/[.]/g, "\\.")}`));
+      // a value with a space is quoted in text logs
+      const source = c.source.includes(" ") ? `"${c.source}"` : c.source;
+      assert.match(s.stderr(), new RegExp(`config key=server.port value=${c.port} source=${source.replace(/[.]/g, "\\.")}`));
       const r = await httpRequest(c.port, "GET", "/health");
       assert.equal(r.status, 200, `nothing answers on port ${c.port}`);
     } finally {
