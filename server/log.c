@@ -104,6 +104,27 @@ static void sb_putc(sbuf_t *b, char ch)
     sb_put(b, &ch, 1);
 }
 
+/* The integer argument of a conversion with length modifier longs (1 l,
+ * 2 ll, 'z', 'j', 't'; h and hh arrive promoted), widened; a signed one
+ * sign-extended, to be printed as intmax_t. */
+static uintmax_t int_arg(va_list *ap, int longs, bool sign)
+{
+    switch (longs) {
+    case 2:
+        return sign ? (uintmax_t)va_arg(*ap, long long) : va_arg(*ap, unsigned long long);
+    case 1:
+        return sign ? (uintmax_t)va_arg(*ap, long) : va_arg(*ap, unsigned long);
+    case 'z':
+        return sign ? (uintmax_t)va_arg(*ap, ssize_t) : va_arg(*ap, size_t);
+    case 'j':
+        return va_arg(*ap, uintmax_t);
+    case 't':
+        return (uintmax_t)va_arg(*ap, ptrdiff_t);
+    default:
+        return sign ? (uintmax_t)va_arg(*ap, int) : va_arg(*ap, unsigned);
+    }
+}
+
 /* Formats the conversion at f ('%'), taking its arguments from ap, into out.
  * Handles what printf(3) does except %n. Returns the end of the spec. */
 static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *out)
@@ -140,10 +161,10 @@ static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *
     int longs = 0; /* 1 l, 2 ll, or 'z', 'j', 't', 'L'; h and hh promote to int */
     while (p < end && strchr("hlLzjt", *p)) {
         longs = *p == 'l' ? (longs == 1 ? 2 : 1) : *p == 'h' ? longs : *p;
-        if (sl < 56)
-            spec[sl++] = *p;
         p++;
     }
+    if (longs == 'L')
+        spec[sl++] = 'L';
     if (p >= end)
         return end;
     char conv = *p++;
@@ -154,35 +175,19 @@ static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *
     switch (conv) {
     case 'd':
     case 'i':
-        if (longs == 2)
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, long long));
-        else if (longs == 1)
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, long));
-        else if (longs == 'z')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ssize_t));
-        else if (longs == 'j')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, intmax_t));
-        else if (longs == 't')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ptrdiff_t));
-        else
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, int));
+        spec[sl - 1] = 'j';
+        spec[sl++] = conv;
+        spec[sl] = '\0';
+        w = snprintf(tmp, sizeof tmp, spec, (intmax_t)int_arg(ap, longs, true));
         break;
     case 'u':
     case 'x':
     case 'X':
     case 'o':
-        if (longs == 2)
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned long long));
-        else if (longs == 1)
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned long));
-        else if (longs == 'z')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, size_t));
-        else if (longs == 'j')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, uintmax_t));
-        else if (longs == 't')
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, ptrdiff_t));
-        else
-            w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, unsigned));
+        spec[sl - 1] = 'j';
+        spec[sl++] = conv;
+        spec[sl] = '\0';
+        w = snprintf(tmp, sizeof tmp, spec, int_arg(ap, longs, false));
         break;
     case 'c':
         w = snprintf(tmp, sizeof tmp, spec, va_arg(*ap, int));

@@ -1468,25 +1468,20 @@ static int open_in_ro_dir(const char *dir)
     return open_must_fail(dir, "is not writable", "-wal and -shm");
 }
 
-START_TEST(open_refuses_a_read_only_file_and_says_what_to_fix)
+START_TEST(open_refuses_an_unwritable_file_or_directory_and_says_what_to_fix)
 {
-    char dir[64], path[128];
-    ro_setup(dir, sizeof dir, path, sizeof path);
-    ck_assert_int_eq(chmod(dir, 0777), 0);
-    ck_assert_int_eq(chmod(path, 0444), 0);
-    as_unprivileged(open_ro_file, dir);
-    ro_teardown(dir, path);
-}
-END_TEST
-
-START_TEST(open_refuses_a_file_in_a_read_only_directory_and_says_what_to_fix)
-{
-    char dir[64], path[128];
-    ro_setup(dir, sizeof dir, path, sizeof path);
-    ck_assert_int_eq(chmod(path, 0666), 0);
-    ck_assert_int_eq(chmod(dir, 0555), 0);
-    as_unprivileged(open_in_ro_dir, dir);
-    ro_teardown(dir, path);
+    static const struct {
+        mode_t dir, file;
+        int (*fn)(const char *dir);
+    } cases[] = {{0777, 0444, open_ro_file}, {0555, 0666, open_in_ro_dir}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char dir[64], path[128];
+        ro_setup(dir, sizeof dir, path, sizeof path);
+        ck_assert_int_eq(chmod(path, cases[i].file), 0);
+        ck_assert_int_eq(chmod(dir, cases[i].dir), 0);
+        as_unprivileged(cases[i].fn, dir);
+        ro_teardown(dir, path);
+    }
 }
 END_TEST
 
@@ -1584,8 +1579,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, check_and_ping_fail_once_the_file_is_deleted);
     tcase_add_test(file, check_fails_once_the_wal_file_is_deleted);
     tcase_add_test(file, check_fails_once_another_file_is_renamed_over_the_database);
-    tcase_add_test(file, open_refuses_a_read_only_file_and_says_what_to_fix);
-    tcase_add_test(file, open_refuses_a_file_in_a_read_only_directory_and_says_what_to_fix);
+    tcase_add_test(file, open_refuses_an_unwritable_file_or_directory_and_says_what_to_fix);
     tcase_add_test(file, ping_fails_once_the_file_is_no_longer_writable);
     suite_add_tcase(s, file);
     return s;
