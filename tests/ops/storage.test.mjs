@@ -111,11 +111,20 @@ test("a nearly full disk: /ready answers 503 below 4 MiB free; a full one fails 
     t.skip("cannot mount a tmpfs here");
     return;
   }
-  t.after(() => {
-    spawnSync("umount", [dir]);
+  // Unmounted here, not in t.after: the server must have stopped first.
+  let srv = null;
+  try {
+    srv = (await serveIn(t, dir)).srv;
+    await fillUp(srv);
+  } finally {
+    if (srv) await srv.stop({ check: false });
+    if (spawnSync("umount", [dir]).status !== 0) spawnSync("umount", ["-l", dir]);
     rmSync(dir, { recursive: true, force: true });
-  });
-  const { srv } = await serveIn(t, dir);
+  }
+});
+
+/** Fills the server's small disk; asserts /ready turned 503 and writes fail with 5xx. */
+async function fillUp(srv) {
   assert.equal(await ready(srv), 200);
   const big = { data: Buffer.alloc(60000, "x").toString("base64") };
   let failed = null;
@@ -132,4 +141,4 @@ test("a nearly full disk: /ready answers 503 below 4 MiB free; a full one fails 
   assert.equal(await ready(srv), 503);
   const out = await srv.stop({ check: false });
   assert.ok(!out.sanitizer, out.stderr.slice(-4000));
-});
+}
