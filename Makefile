@@ -17,6 +17,7 @@ CPPFLAGS += -I. -D_GNU_SOURCE
 REL_CFLAGS = $(WARN) -O2 -g $(PKG_CFLAGS)
 SAN_CFLAGS = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all $(PKG_CFLAGS)
+COV_CFLAGS = $(WARN) -O0 -g --coverage $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 # The server library is every module but cli/; the command line (cli/, whose
@@ -32,8 +33,9 @@ Q = $(if $(V),,@)
 
 rel_obj = $(patsubst %.c,$(BUILD)/rel/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
+cov_obj = $(patsubst %.c,$(BUILD)/cov/%.o,$(1))
 
-.PHONY: all test unit check-format check-layers format bench install clean
+.PHONY: all test unit coverage check-format check-layers format bench install clean
 all: resonate
 
 resonate: $(BUILD)/rel/resonate
@@ -55,6 +57,10 @@ $(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+$(BUILD)/cov/unit: $(call cov_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(COV_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CC      $<")
@@ -65,10 +71,25 @@ $(BUILD)/san/%.o: %.c
 	$(if $(V),,@echo "  CC san  $<")
 	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/cov/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  CC cov  $<")
+	$(Q)$(CC) $(CPPFLAGS) $(COV_CFLAGS) -MMD -MP -c -o $@ $<
+
 # Unit tests only, both flavours (fast inner loop).
 unit: $(BUILD)/rel/unit $(BUILD)/san/unit
 	$(BUILD)/rel/unit
 	$(BUILD)/san/unit
+
+# Line coverage of the unit tests (only them) per folder, with gcc's gcov:
+# builds them with --coverage in $(BUILD)/cov, runs them from zeroed
+# counters and prints the table of scripts/coverage.sh (COV_ARGS=-v adds
+# one line per file). cli/main.c is compiled (not linked) so that it counts.
+# Fails when a unit test fails, after printing the table.
+coverage: $(BUILD)/cov/unit $(call cov_obj,cli/main.c)
+	$(Q)find $(BUILD)/cov -name '*.gcda' -delete
+	$(Q)rc=0; $(BUILD)/cov/unit >$(BUILD)/cov/unit.log 2>&1 || rc=$$?; \
+	    tail -n 1 $(BUILD)/cov/unit.log; scripts/coverage.sh $(COV_ARGS) $(BUILD)/cov; exit $$rc
 
 # The whole suite: unit tests (release + sanitizers), then the tests that drive
 # a running server (differential, end-to-end). Prints `N passed, N failed`.
