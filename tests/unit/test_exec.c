@@ -1,0 +1,321 @@
+/* test_exec.c - the store thread's group commit (server/exec.c), over the
+ * failure-injecting store of fake_store.h: answers come only after the
+ * commit, a failed request is rolled back to its savepoint alone, a lost
+ * transaction fails its whole batch, readiness probes, and shutdown. The
+ * background tick is kept out of the way with an interval of an hour, and
+ * delivery is off (the outbox has its own suite). */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/exec.h"
+#include "tests/unit/fake_store.h"
+#include "tests/unit/unit.h"
+
+#define WAIT_MS 5000 /* bound of every wait for the store thread */
+#define MAX_JOBS 8
+
+/* A job and what its done callback saw. */
+typedef struct {
+    job_t job;
+    request_t req;
+    bool answered;
+    int commits_seen; /* fake_store_calls(FAKE_COMMIT) when answered */
+    int begins_seen;
+} tjob_t;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static store_t *st;
+static exec_t *ex;
+static tjob_t jobs[MAX_JOBS];
+static int n_jobs;
+
+static void on_done(job_t *job)
+{
+    tjob_t *t = job->udata;
+    pthread_mutex_lock(&mu);
+    t->commits_seen = fake_store_calls(FAKE_COMMIT);
+    t->begins_seen = fake_store_calls(FAKE_BEGIN);
+    t->answered = true;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static void setup(void)
+{
+    st = fake_store_open();
+    exec_config_t cfg = {.engine = {.retry_timeout = 30000},
+                         .tick_interval_ms = 3600 * 1000,
+                         .tick_batch = 100,
+                         .max_batch = 16};
+    char err[256];
+    ex = exec_start(st, &cfg, err, sizeof err);
+    ck_assert_msg(ex != NULL, "exec_start: %s", err);
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
+}
+
+static void teardown(void)
+{
+    fake_store_release_begin();
+    exec_stop(ex);
+    exec_free(ex);
+    for (int i = 0; i < n_jobs; i++) {
+        response_clear(&jobs[i].job.resp);
+        arena_free(jobs[i].job.arena);
+    }
+}
+
+/* A new job for req (NULL: a readiness probe); not yet submitted. */
+static tjob_t *new_job(const request_t *req)
+{
+    ck_assert_int_lt(n_jobs, MAX_JOBS);
+    tjob_t *t = &jobs[n_jobs++];
+    if (req) {
+        t->req = *req;
+        t->job.req = &t->req;
+    }
+    t->job.arena = arena_new();
+    t->job.done = on_done;
+    t->job.udata = t;
+    return t;
+}
+
+static tjob_t *create_job(const char *id)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    r.u.promise_create = (promise_create_t){.id = id, .timeout_at = INT64_MAX / 2};
+    return new_job(&r);
+}
+
+static tjob_t *get_job(const char *id)
+{
+    request_t r = {.op = OP_PROMISE_GET, .corr_id = "c"};
+    r.u.get.id = id;
+    return new_job(&r);
+}
+
+/* Waits (bounded) until t is answered. */
+static void wait_answered(tjob_t *t)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&mu);
+    int rc = 0;
+    while (!t->answered && rc == 0)
+        rc = pthread_cond_timedwait(&cv, &mu, &dl);
+    bool answered = t->answered;
+    pthread_mutex_unlock(&mu);
+    ck_assert_msg(answered, "job not answered within %d ms", WAIT_MS);
+}
+
+/* Submits t and waits for its answer; returns the status. */
+static int submit_wait(tjob_t *t)
+{
+    exec_submit(ex, &t->job);
+    wait_answered(t);
+    return t->job.resp.status;
+}
+
+/* Submits the jobs while the store thread is held in the begin of a probe's
+ * batch, so that they all run as the next batch. */
+static void submit_batch(tjob_t **ts, int n)
+{
+    tjob_t *gate = new_job(NULL);
+    fake_store_hold_begin();
+    exec_submit(ex, &gate->job);
+    ck_assert_msg(fake_store_wait_held(WAIT_MS), "store thread never began the probe's batch");
+    for (int i = 0; i < n; i++)
+        exec_submit(ex, &ts[i]->job);
+    fake_store_release_begin();
+    wait_answered(gate);
+    for (int i = 0; i < n; i++)
+        wait_answered(ts[i]);
+}
+
+static const char *message(const tjob_t *t)
+{
+    return json_string_value(t->job.resp.data);
+}
+
+START_TEST(jobs_of_one_batch_are_answered_only_after_its_commit)
+{
+    tjob_t *b[] = {create_job("a"), create_job("b"), create_job("c")};
+    int commits_before = fake_store_calls(FAKE_COMMIT);
+    submit_batch(b, 3);
+    /* The probe's batch committed once, then the three jobs' batch once. */
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), commits_before + 2);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(b[i]->job.resp.status, 200);
+        ck_assert_int_eq(b[i]->commits_seen, commits_before + 2);
+        /* One transaction for all three. */
+        ck_assert_int_eq(b[i]->begins_seen, b[0]->begins_seen);
+    }
+    ck_assert_int_eq(submit_wait(get_job("b")), 200);
+}
+END_TEST
+
+START_TEST(failed_request_is_rolled_back_alone_and_the_rest_of_its_batch_kept)
+{
+    fake_store_fail_insert("bad");
+    tjob_t *b[] = {create_job("a"), create_job("bad"), create_job("c")};
+    submit_batch(b, 3);
+    ck_assert_int_eq(b[0]->job.resp.status, 200);
+    ck_assert_int_eq(b[1]->job.resp.status, 500);
+    ck_assert_ptr_nonnull(strstr(message(b[1]), "injected promise_insert failure"));
+    ck_assert_int_eq(b[2]->job.resp.status, 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_ROLLBACK_TO), 1);
+    fake_store_fail_insert(NULL);
+    ck_assert_int_eq(submit_wait(get_job("a")), 200);
+    ck_assert_int_eq(submit_wait(get_job("bad")), 404);
+    ck_assert_int_eq(submit_wait(get_job("c")), 200);
+}
+END_TEST
+
+START_TEST(failed_commit_answers_every_job_of_the_batch_500_and_keeps_nothing)
+{
+    tjob_t *probe = new_job(NULL);
+    tjob_t *b[] = {create_job("a"), create_job("b"), probe};
+    fake_store_fail(FAKE_COMMIT, true);
+    submit_batch(b, 3);
+    fake_store_fail(FAKE_COMMIT, false);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(b[i]->job.resp.status, 500);
+        ck_assert_ptr_nonnull(strstr(message(b[i]), "injected commit failure"));
+    }
+    ck_assert_int_eq(probe->job.resp.status, 503);
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+    ck_assert_int_eq(submit_wait(get_job("b")), 404);
+}
+END_TEST
+
+START_TEST(failed_rollback_to_savepoint_fails_the_whole_batch_and_keeps_nothing)
+{
+    /* a succeeds, then bad fails and its savepoint cannot be rolled back:
+     * the transaction is lost, so a must not be reported as created. */
+    fake_store_fail_insert("bad");
+    fake_store_fail(FAKE_ROLLBACK_TO, true);
+    tjob_t *b[] = {create_job("a"), create_job("bad"), create_job("c")};
+    submit_batch(b, 3);
+    fake_store_fail(FAKE_ROLLBACK_TO, false);
+    fake_store_fail_insert(NULL);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(b[i]->job.resp.status, 500);
+    ck_assert_ptr_nonnull(strstr(message(b[0]), "injected rollback_to failure"));
+    /* c never ran: the batch was abandoned at bad. */
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+    ck_assert_int_eq(submit_wait(get_job("c")), 404);
+}
+END_TEST
+
+START_TEST(failed_savepoint_fails_the_whole_batch)
+{
+    fake_store_fail(FAKE_SAVEPOINT, true);
+    tjob_t *a = create_job("a");
+    ck_assert_int_eq(submit_wait(a), 500);
+    ck_assert_ptr_nonnull(strstr(message(a), "injected savepoint failure"));
+    fake_store_fail(FAKE_SAVEPOINT, false);
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+}
+END_TEST
+
+START_TEST(failed_begin_answers_500_and_503_for_probes)
+{
+    fake_store_fail(FAKE_BEGIN, true);
+    tjob_t *a = create_job("a");
+    tjob_t *probe = new_job(NULL);
+    tjob_t *b[] = {a, probe};
+    submit_batch(b, 2);
+    fake_store_fail(FAKE_BEGIN, false);
+    ck_assert_int_eq(a->job.resp.status, 500);
+    ck_assert_ptr_nonnull(strstr(message(a), "injected begin failure"));
+    ck_assert_int_eq(probe->job.resp.status, 503);
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), 0);
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+}
+END_TEST
+
+START_TEST(readiness_probe_answers_200_or_503_from_ping)
+{
+    ck_assert_int_eq(submit_wait(new_job(NULL)), 200);
+    fake_store_fail(FAKE_PING, true);
+    ck_assert_int_eq(submit_wait(new_job(NULL)), 503);
+    fake_store_fail(FAKE_PING, false);
+    ck_assert_int_eq(submit_wait(new_job(NULL)), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_PING), 3);
+}
+END_TEST
+
+START_TEST(submit_after_stop_answers_503_at_once)
+{
+    exec_stop(ex);
+    tjob_t *a = create_job("a");
+    exec_submit(ex, &a->job);
+    /* Answered on the caller's thread, before exec_submit returned. */
+    ck_assert(a->answered);
+    ck_assert_int_eq(a->job.resp.status, 503);
+    ck_assert_str_eq(message(a), "Server is shutting down");
+    /* exec_stop runs once per exec; give teardown a fresh one to stop. */
+    exec_free(ex);
+    exec_config_t cfg = {.tick_interval_ms = 3600 * 1000};
+    char err[256];
+    ex = exec_start(fake_store_open(), &cfg, err, sizeof err);
+    ck_assert_ptr_nonnull(ex);
+}
+END_TEST
+
+START_TEST(stop_finishes_queued_jobs_before_closing_the_store)
+{
+    tjob_t *gate = new_job(NULL);
+    tjob_t *a = create_job("a");
+    fake_store_hold_begin();
+    exec_submit(ex, &gate->job);
+    ck_assert(fake_store_wait_held(WAIT_MS));
+    exec_submit(ex, &a->job);
+    fake_store_release_begin();
+    exec_stop(ex);
+    ck_assert(gate->answered && a->answered);
+    ck_assert_int_eq(a->job.resp.status, 200);
+    /* exec_stop runs once per exec; give teardown a fresh one to stop. */
+    exec_free(ex);
+    exec_config_t cfg = {.tick_interval_ms = 3600 * 1000};
+    char err[256];
+    ex = exec_start(fake_store_open(), &cfg, err, sizeof err);
+    ck_assert_ptr_nonnull(ex);
+}
+END_TEST
+
+START_TEST(exec_now_never_goes_backwards)
+{
+    int64_t prev = exec_now(ex);
+    for (int i = 0; i < 1000; i++) {
+        int64_t t = exec_now(ex);
+        ck_assert_int_ge(t, prev);
+        prev = t;
+    }
+    ck_assert_int_gt(prev, 1600000000000LL);
+}
+END_TEST
+
+static Suite *exec_suite(void)
+{
+    Suite *s = suite_create("exec");
+    TCase *tc = tcase_create("group commit");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, jobs_of_one_batch_are_answered_only_after_its_commit);
+    tcase_add_test(tc, failed_request_is_rolled_back_alone_and_the_rest_of_its_batch_kept);
+    tcase_add_test(tc, failed_commit_answers_every_job_of_the_batch_500_and_keeps_nothing);
+    tcase_add_test(tc, failed_rollback_to_savepoint_fails_the_whole_batch_and_keeps_nothing);
+    tcase_add_test(tc, failed_savepoint_fails_the_whole_batch);
+    tcase_add_test(tc, failed_begin_answers_500_and_503_for_probes);
+    tcase_add_test(tc, readiness_probe_answers_200_or_503_from_ping);
+    tcase_add_test(tc, submit_after_stop_answers_503_at_once);
+    tcase_add_test(tc, stop_finishes_queued_jobs_before_closing_the_store);
+    tcase_add_test(tc, exec_now_never_goes_backwards);
+    suite_add_tcase(s, tc);
+    return s;
+}
+UNIT_SUITE(exec_suite)
