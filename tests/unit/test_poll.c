@@ -1,0 +1,365 @@
+/* test_poll.c - the SSE hub (server/poll.c) behind a minimal libmicrohttpd
+ * daemon on 127.0.0.1 that opens a stream for GET /<group>/<id>[?prefix=P],
+ * read by plain sockets speaking HTTP/1.0 (so the body arrives unchunked and
+ * the exact bytes of each frame can be compared). Covers the framing
+ * (": connected", "data: <json>", ": keep-alive", each ended by a blank
+ * line), routing (uni, any with round robin, any preferring its id), prefix
+ * filtering, the per-stream queue bound, the stream limit, hang-ups and
+ * close_all. Every read has a deadline. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "server/poll.h"
+#include "tests/unit/unit.h"
+
+#define WAIT_MS 3000
+
+static poll_hub_t *hub;
+static struct MHD_Daemon *d;
+static uint16_t port;
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **ctx)
+{
+    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ctx;
+    char group[64] = "", id[64] = "";
+    sscanf(url, "/%63[^/]/%63s", group, id);
+    const char *prefix = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "prefix");
+    struct MHD_Response *r = poll_open(hub, conn, group, id, prefix);
+    unsigned status = MHD_HTTP_OK;
+    if (!r) {
+        r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static void start(size_t max_streams, size_t buffer)
+{
+    hub = poll_hub_new(max_streams, buffer);
+    ck_assert_ptr_nonnull(hub);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+                         0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    ck_assert_ptr_nonnull(d);
+    port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+}
+
+static void setup(void)
+{
+    start(16, 8);
+}
+
+static void teardown(void)
+{
+    poll_hub_close_all(hub);
+    MHD_stop_daemon(d);
+    poll_hub_free(hub);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads from fd until buf (of cap bytes) holds needle or the deadline
+ * passes; returns the bytes held (NUL-terminated), -1 on end-of-file
+ * before the needle. */
+static ssize_t read_until(int fd, char *buf, size_t cap, size_t have, const char *needle)
+{
+    int64_t deadline = mono_ms() + WAIT_MS;
+    buf[have] = '\0';
+    while (!strstr(buf, needle)) {
+        int64_t left = deadline - mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t r = recv(fd, buf + have, cap - 1 - have, 0);
+        if (r <= 0)
+            return -1;
+        have += (size_t)r;
+        buf[have] = '\0';
+    }
+    return (ssize_t)have;
+}
+
+/* An open stream: its socket and the body bytes not yet consumed. */
+typedef struct {
+    int fd;
+    char buf[8192];
+    size_t have;
+} client_t;
+
+/* Connects to path; returns the HTTP status. On 200 the response head and
+ * the ": connected" frame have been consumed. */
+static int open_stream(client_t *c, const char *path)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    ck_assert_int_eq(send(c->fd, req, (size_t)n, 0), n);
+    ssize_t have = read_until(c->fd, c->buf, sizeof c->buf, 0, "\r\n\r\n");
+    ck_assert_msg(have > 0, "no response head for %s", path);
+    int status = 0;
+    sscanf(c->buf, "HTTP/1.%*d %d", &status);
+    if (status != 200)
+        return status;
+    ck_assert_ptr_nonnull(strcasestr(c->buf, "\r\nContent-Type: text/event-stream\r\n"));
+    ck_assert_ptr_nonnull(strcasestr(c->buf, "\r\nCache-Control: no-cache\r\n"));
+    char *body = strstr(c->buf, "\r\n\r\n") + 4;
+    c->have = (size_t)have - (size_t)(body - c->buf);
+    memmove(c->buf, body, c->have + 1);
+    return status;
+}
+
+/* Reads exactly the next frame (up to and including its blank line) and
+ * compares it byte for byte. */
+static void expect_frame(client_t *c, const char *frame)
+{
+    ssize_t have = read_until(c->fd, c->buf, sizeof c->buf, c->have, "\n\n");
+    ck_assert_msg(have > 0, "stream ended before %s", frame);
+    size_t len = strlen(frame);
+    ck_assert_msg((size_t)have >= len && memcmp(c->buf, frame, len) == 0,
+                  "expected frame [%s], got [%s]", frame, c->buf);
+    c->have = (size_t)have - len;
+    memmove(c->buf, c->buf + len, c->have + 1);
+}
+
+/* Nothing more arrives within ms. */
+static void expect_quiet(client_t *c, int ms)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    ck_assert_int_eq(c->have, 0);
+    ck_assert_int_eq(poll(&p, 1, ms), 0);
+}
+
+static bool send_to(const char *address, const char *resource, const char *json)
+{
+    addr_t a;
+    ck_assert(addr_parse(address, &a));
+    return poll_send(hub, &a, resource, json, strlen(json));
+}
+
+/* Waits (bounded) until the hub holds n streams. */
+static void wait_count(size_t n)
+{
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while (poll_count(hub) != n && mono_ms() < deadline)
+        usleep(2000);
+    ck_assert_int_eq(poll_count(hub), n);
+}
+
+START_TEST(stream_starts_with_a_connected_comment_then_data_frames)
+{
+    client_t c;
+    ck_assert_int_eq(open_stream(&c, "/g/w1"), 200);
+    expect_frame(&c, ": connected\n\n");
+    ck_assert(send_to("poll://uni@g/w1", "t1", "{\"kind\":\"execute\"}"));
+    expect_frame(&c, "data: {\"kind\":\"execute\"}\n\n");
+    ck_assert(send_to("poll://uni@g/w1", "t2", "{}"));
+    ck_assert(send_to("poll://uni@g/w1", "t3", "[1]"));
+    expect_frame(&c, "data: {}\n\n");
+    expect_frame(&c, "data: [1]\n\n");
+    close(c.fd);
+}
+END_TEST
+
+START_TEST(uni_address_reaches_only_its_own_stream)
+{
+    client_t w1, w2;
+    open_stream(&w1, "/g/w1");
+    open_stream(&w2, "/g/w2");
+    expect_frame(&w1, ": connected\n\n");
+    expect_frame(&w2, ": connected\n\n");
+    ck_assert(send_to("poll://uni@g/w2", "t", "{\"n\":1}"));
+    expect_frame(&w2, "data: {\"n\":1}\n\n");
+    expect_quiet(&w1, 50);
+    ck_assert(!send_to("poll://uni@g/w3", "t", "{}"));
+    ck_assert(!send_to("poll://uni@other/w1", "t", "{}"));
+    close(w1.fd);
+    close(w2.fd);
+}
+END_TEST
+
+START_TEST(any_address_takes_the_streams_of_its_group_in_turn)
+{
+    client_t w[2];
+    open_stream(&w[0], "/g/w1");
+    open_stream(&w[1], "/g/w2");
+    for (int i = 0; i < 2; i++)
+        expect_frame(&w[i], ": connected\n\n");
+    for (int i = 0; i < 4; i++) {
+        char json[32];
+        snprintf(json, sizeof json, "{\"n\":%d}", i);
+        ck_assert(send_to("poll://any@g", "t", json));
+    }
+    /* The first stream opened takes 0 and 2, the other 1 and 3. */
+    expect_frame(&w[0], "data: {\"n\":0}\n\n");
+    expect_frame(&w[0], "data: {\"n\":2}\n\n");
+    expect_frame(&w[1], "data: {\"n\":1}\n\n");
+    expect_frame(&w[1], "data: {\"n\":3}\n\n");
+    ck_assert(!send_to("poll://any@empty", "t", "{}"));
+    close(w[0].fd);
+    close(w[1].fd);
+}
+END_TEST
+
+START_TEST(any_address_with_an_id_prefers_that_stream_and_falls_back_to_the_group)
+{
+    client_t w1, w2;
+    open_stream(&w1, "/g/w1");
+    open_stream(&w2, "/g/w2");
+    expect_frame(&w1, ": connected\n\n");
+    expect_frame(&w2, ": connected\n\n");
+    ck_assert(send_to("poll://any@g/w2", "t", "{\"to\":2}"));
+    ck_assert(send_to("poll://any@g/w2", "t", "{\"to\":2}"));
+    expect_frame(&w2, "data: {\"to\":2}\n\n");
+    expect_frame(&w2, "data: {\"to\":2}\n\n");
+    expect_quiet(&w1, 50);
+    ck_assert(send_to("poll://any@g/gone", "t", "{\"to\":\"any\"}"));
+    expect_frame(&w1, "data: {\"to\":\"any\"}\n\n");
+    close(w1.fd);
+    close(w2.fd);
+}
+END_TEST
+
+START_TEST(prefixed_stream_hears_only_about_ids_under_its_prefix)
+{
+    client_t c;
+    open_stream(&c, "/g/w1?prefix=acme.");
+    expect_frame(&c, ": connected\n\n");
+    ck_assert(!send_to("poll://uni@g/w1", "other.1", "{\"n\":1}"));
+    ck_assert(!send_to("poll://any@g", "acm", "{\"n\":2}"));
+    ck_assert(send_to("poll://uni@g/w1", "acme.1", "{\"n\":3}"));
+    expect_frame(&c, "data: {\"n\":3}\n\n");
+    close(c.fd);
+}
+END_TEST
+
+START_TEST(stream_queue_is_bounded_while_its_client_does_not_read)
+{
+    client_t c;
+    open_stream(&c, "/g/w1");
+    expect_frame(&c, ": connected\n\n");
+    /* The client stops reading: once the socket buffers are full, frames
+     * pile up in the stream's queue until its bound refuses the next one. */
+    static char big[65536];
+    memset(big, 'x', sizeof big - 1);
+    int sent = 0;
+    bool refused = false;
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while (!refused && sent < 4096 && mono_ms() < deadline) {
+        refused = !send_to("poll://uni@g/w1", "t", big);
+        sent += !refused;
+    }
+    ck_assert_msg(refused, "queue never refused a frame (%d sent)", sent);
+    ck_assert_int_ge(sent, 8); /* at least the bound (setup: 8 per stream) */
+    /* Reading makes room again. */
+    static char sink[65536];
+    deadline = mono_ms() + WAIT_MS;
+    bool took = false;
+    while (!took && mono_ms() < deadline) {
+        struct pollfd p = {.fd = c.fd, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0 && recv(c.fd, sink, sizeof sink, 0) <= 0)
+            break;
+        took = send_to("poll://uni@g/w1", "t", "{}");
+    }
+    ck_assert(took);
+    close(c.fd);
+}
+END_TEST
+
+START_TEST(keepalive_writes_a_comment_to_idle_streams)
+{
+    client_t c;
+    open_stream(&c, "/g/w1");
+    expect_frame(&c, ": connected\n\n");
+    poll_keepalive(hub);
+    expect_frame(&c, ": keep-alive\n\n");
+    poll_keepalive(hub);
+    expect_frame(&c, ": keep-alive\n\n");
+    close(c.fd);
+}
+END_TEST
+
+START_TEST(hung_up_stream_is_unregistered_and_no_longer_takes_messages)
+{
+    client_t c;
+    open_stream(&c, "/g/w1");
+    expect_frame(&c, ": connected\n\n");
+    wait_count(1);
+    close(c.fd);
+    /* The watcher sees the hang-up and the stream goes, without any send. */
+    wait_count(0);
+    ck_assert(!send_to("poll://uni@g/w1", "t", "{}"));
+}
+END_TEST
+
+START_TEST(streams_beyond_the_limit_are_refused)
+{
+    teardown();
+    start(1, 8);
+    client_t a, b;
+    ck_assert_int_eq(open_stream(&a, "/g/w1"), 200);
+    ck_assert_int_eq(open_stream(&b, "/g/w2"), 503);
+    close(b.fd);
+    close(a.fd);
+    wait_count(0);
+    ck_assert_int_eq(open_stream(&b, "/g/w2"), 200);
+    close(b.fd);
+}
+END_TEST
+
+START_TEST(close_all_ends_every_stream_and_refuses_new_ones)
+{
+    client_t a;
+    open_stream(&a, "/g/w1");
+    expect_frame(&a, ": connected\n\n");
+    poll_hub_close_all(hub);
+    ck_assert_int_eq(read_until(a.fd, a.buf, sizeof a.buf, 0, "never"), -1);
+    close(a.fd);
+    client_t b;
+    ck_assert_int_eq(open_stream(&b, "/g/w2"), 503);
+    close(b.fd);
+    wait_count(0);
+}
+END_TEST
+
+static Suite *poll_suite(void)
+{
+    Suite *s = suite_create("poll");
+    TCase *tc = tcase_create("sse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, stream_starts_with_a_connected_comment_then_data_frames);
+    tcase_add_test(tc, uni_address_reaches_only_its_own_stream);
+    tcase_add_test(tc, any_address_takes_the_streams_of_its_group_in_turn);
+    tcase_add_test(tc, any_address_with_an_id_prefers_that_stream_and_falls_back_to_the_group);
+    tcase_add_test(tc, prefixed_stream_hears_only_about_ids_under_its_prefix);
+    tcase_add_test(tc, stream_queue_is_bounded_while_its_client_does_not_read);
+    tcase_add_test(tc, keepalive_writes_a_comment_to_idle_streams);
+    tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
+    tcase_add_test(tc, streams_beyond_the_limit_are_refused);
+    tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
+    suite_add_tcase(s, tc);
+    return s;
+}
+UNIT_SUITE(poll_suite)
