@@ -395,16 +395,24 @@ END_TEST
 
 /* schedule.create of "s" every minute, promises with id template tpl and
  * promise_timeout, targeted at poll://any@g; returns the status. */
-static int create_schedule(const char *tpl, int64_t promise_timeout, int64_t now)
+/* schedule.create of id at now; returns the status. */
+static int create_schedule_with(const char *id, const char *cron, const char *tpl,
+                                int64_t promise_timeout, kvmap_t promise_tags, int64_t now)
 {
     request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
-    r.u.schedule_create =
-        (schedule_create_t){.id = "s",
-                            .cron = "* * * * *",
-                            .promise_id = tpl,
-                            .promise_timeout = promise_timeout,
-                            .promise_tags = tags1("resonate:target", "poll://any@g")};
+    r.u.schedule_create = (schedule_create_t){.id = id,
+                                              .cron = cron,
+                                              .promise_id = tpl,
+                                              .promise_timeout = promise_timeout,
+                                              .promise_tags = promise_tags};
     return run(&r, now);
+}
+
+/* Schedule "s", every minute, promises targeted at poll://any@g. */
+static int create_schedule(const char *tpl, int64_t promise_timeout, int64_t now)
+{
+    return create_schedule_with("s", "* * * * *", tpl, promise_timeout,
+                                tags1("resonate:target", "poll://any@g"), now);
 }
 
 START_TEST(schedule_fires_on_tick_with_expanded_id_and_lineage_tags)
@@ -677,6 +685,314 @@ START_TEST(schedule_due_at_the_end_of_time_fires_without_overflow)
 }
 END_TEST
 
+/* The state of task id as task.get reports it. */
+static const char *task_state(const char *id, int64_t now)
+{
+    request_t r = {.op = OP_TASK_GET, .corr_id = "c"};
+    r.u.get.id = id;
+    ck_assert_int_eq(run(&r, now), 200);
+    return str_at(json_object_get(fx.resp.data, "task"), "state");
+}
+
+static int task_create(const char *id, kvmap_t tags, int64_t now)
+{
+    request_t r = {.op = OP_TASK_CREATE, .corr_id = "c"};
+    r.u.task_create.pid = "w1";
+    r.u.task_create.ttl = 60000;
+    r.u.task_create.action = (promise_create_t){.id = id, .timeout_at = 900000, .tags = tags};
+    return run(&r, now);
+}
+
+static int task_by_id(op_t op, const char *id, int64_t now)
+{
+    request_t r = {.op = op, .corr_id = "c"};
+    r.u.get.id = id;
+    return run(&r, now);
+}
+
+static int release(const char *id, int64_t version, int64_t now)
+{
+    request_t r = {.op = OP_TASK_RELEASE, .corr_id = "c"};
+    r.u.task_release = (task_ref_t){.id = id, .version = version};
+    return run(&r, now);
+}
+
+/* task.fence of task id at version around promise.create of inner. */
+static int fence_create(const char *id, int64_t version, const char *inner, int64_t now)
+{
+    request_t r = {.op = OP_TASK_FENCE, .corr_id = "f1"};
+    r.u.task_fence = (task_fence_t){.id = id,
+                                    .version = version,
+                                    .is_create = true,
+                                    .action_kind = "promise.create",
+                                    .create = {.id = inner, .timeout_at = 900000}};
+    return run(&r, now);
+}
+
+static int fence_settle(const char *id, int64_t version, const char *inner, int64_t now)
+{
+    request_t r = {.op = OP_TASK_FENCE, .corr_id = "f2"};
+    r.u.task_fence = (task_fence_t){.id = id,
+                                    .version = version,
+                                    .action_kind = "promise.settle",
+                                    .settle = {.id = inner, .state = PSTATE_RESOLVED}};
+    return run(&r, now);
+}
+
+/* Number of outbox messages in debug.snap. */
+static size_t n_messages(void)
+{
+    return json_array_size(json_object_get(snap(), "messages"));
+}
+
+START_TEST(task_get_reports_state_version_and_lease_or_404)
+{
+    ck_assert_int_eq(task_by_id(OP_TASK_GET, "a", 1000), 404);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Task not found");
+    create("plain", 900000, no_tags(), 1000);
+    ck_assert_int_eq(task_by_id(OP_TASK_GET, "plain", 1000), 404);
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(task_by_id(OP_TASK_GET, "a", 1000), 200);
+    json_t *t = json_object_get(fx.resp.data, "task");
+    ck_assert_str_eq(str_at(t, "state"), "pending");
+    ck_assert_int_eq(int_at(t, "version"), 0);
+    ck_assert_ptr_null(json_object_get(t, "pid"));
+    acquire("a", 0, 1000);
+    ck_assert_int_eq(task_by_id(OP_TASK_GET, "a", 1000), 200);
+    t = json_object_get(fx.resp.data, "task");
+    ck_assert_str_eq(str_at(t, "state"), "acquired");
+    ck_assert_int_eq(int_at(t, "version"), 1);
+    ck_assert_str_eq(str_at(t, "pid"), "w1");
+    ck_assert_int_eq(int_at(t, "ttl"), 60000);
+}
+END_TEST
+
+START_TEST(task_create_makes_promise_and_task_acquired_by_its_creator_without_message)
+{
+    ck_assert_int_eq(task_create("a", tags1("resonate:target", "poll://any@g"), 1000), 200);
+    json_t *t = json_object_get(fx.resp.data, "task");
+    ck_assert_str_eq(str_at(t, "state"), "acquired");
+    ck_assert_int_eq(int_at(t, "version"), 1);
+    ck_assert_str_eq(str_at(t, "pid"), "w1");
+    ck_assert_str_eq(str_at(last_promise(), "state"), "pending");
+    ck_assert_int_eq(json_array_size(json_object_get(fx.resp.data, "preload")), 0);
+    ck_assert_int_eq(n_messages(), 0);
+    /* The lease runs from now. */
+    json_t *tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 61000);
+}
+END_TEST
+
+START_TEST(task_create_on_existing_ids_acquires_pending_refuses_held_and_reports_fulfilled)
+{
+    /* Pending (made by promise.create): acquired at its version. */
+    create("p", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(task_create("p", tags1("resonate:target", "poll://any@g"), 1000), 200);
+    ck_assert_int_eq(int_at(json_object_get(fx.resp.data, "task"), "version"), 1);
+    /* Already acquired: 409. */
+    ck_assert_int_eq(task_create("p", tags1("resonate:target", "poll://any@g"), 1000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Already exists");
+    /* A promise without a target has no task: 422. */
+    create("plain", 900000, no_tags(), 1000);
+    ck_assert_int_eq(task_create("plain", no_tags(), 1000), 422);
+    ck_assert_str_eq(json_string_value(fx.resp.data),
+                     "The promise does not have a resonate:target tag");
+    /* Fulfilled: 200 with the fulfilled task and the settled promise. */
+    settle("p", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_int_eq(task_create("p", tags1("resonate:target", "poll://any@g"), 3000), 200);
+    ck_assert_str_eq(str_at(json_object_get(fx.resp.data, "task"), "state"), "fulfilled");
+    ck_assert_str_eq(str_at(last_promise(), "state"), "resolved");
+}
+END_TEST
+
+START_TEST(task_create_past_its_deadline_is_born_fulfilled)
+{
+    request_t r = {.op = OP_TASK_CREATE, .corr_id = "c"};
+    r.u.task_create.pid = "w1";
+    r.u.task_create.ttl = 60000;
+    r.u.task_create.action = (promise_create_t){
+        .id = "late", .timeout_at = 500, .tags = tags1("resonate:target", "poll://any@g")};
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_str_eq(str_at(json_object_get(fx.resp.data, "task"), "state"), "fulfilled");
+    ck_assert_str_eq(str_at(last_promise(), "state"), "rejected_timedout");
+}
+END_TEST
+
+START_TEST(task_release_returns_held_task_to_pending_with_a_fresh_execute)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    ck_assert_int_eq(release("a", 0, 2000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Task version mismatch or invalid state");
+    ck_assert_int_eq(release("missing", 1, 2000), 404);
+    ck_assert_int_eq(release("a", 1, 2000), 200);
+    json_t *s = snap();
+    json_t *t = json_array_get(json_object_get(s, "tasks"), 0);
+    ck_assert_str_eq(str_at(t, "state"), "pending");
+    ck_assert_int_eq(int_at(t, "version"), 1);
+    json_t *m = json_array_get(json_object_get(s, "messages"), 0);
+    json_t *task = json_object_get(json_object_get(json_object_get(m, "message"), "data"), "task");
+    ck_assert_int_eq(int_at(task, "version"), 1);
+    /* A pending task is not held: releasing it again is 409. */
+    ck_assert_int_eq(release("a", 1, 2000), 409);
+}
+END_TEST
+
+START_TEST(task_fence_create_runs_the_action_only_for_the_holder)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(fence_create("a", 1, "a.1", 1000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Version mismatch");
+    ck_assert_int_eq(fence_create("missing", 1, "m.1", 1000), 404);
+    acquire("a", 0, 1000);
+    ck_assert_int_eq(fence_create("a", 1, "a.1", 1000), 200);
+    json_t *action = json_object_get(fx.resp.data, "action");
+    ck_assert_str_eq(str_at(action, "kind"), "promise.create");
+    ck_assert_int_eq(int_at(json_object_get(action, "head"), "status"), 200);
+    ck_assert_str_eq(str_at(json_object_get(action, "head"), "corrId"), "f1");
+    json_t *p = json_object_get(json_object_get(action, "data"), "promise");
+    ck_assert_str_eq(str_at(p, "id"), "a.1");
+    ck_assert_str_eq(str_at(p, "state"), "pending");
+    ck_assert_ptr_nonnull(json_object_get(fx.resp.data, "preload"));
+    ck_assert_int_eq(get("a.1", 1000), 200);
+    ck_assert_int_eq(get("m.1", 1000), 404);
+}
+END_TEST
+
+START_TEST(task_fence_settle_settles_the_inner_promise_or_reports_it_missing)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    ck_assert_int_eq(fence_settle("a", 1, "a.1", 1000), 200);
+    json_t *action = json_object_get(fx.resp.data, "action");
+    ck_assert_int_eq(int_at(json_object_get(action, "head"), "status"), 404);
+    ck_assert_str_eq(json_string_value(json_object_get(action, "data")), "Promise not found");
+    create("a.1", 900000, no_tags(), 1000);
+    ck_assert_int_eq(fence_settle("a", 1, "a.1", 2000), 200);
+    action = json_object_get(fx.resp.data, "action");
+    ck_assert_int_eq(int_at(json_object_get(action, "head"), "status"), 200);
+    json_t *p = json_object_get(json_object_get(action, "data"), "promise");
+    ck_assert_str_eq(str_at(p, "state"), "resolved");
+    ck_assert_int_eq(int_at(p, "settledAt"), 2000);
+}
+END_TEST
+
+START_TEST(task_halt_stops_a_task_until_continue_puts_it_back_to_pending)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("a", 0, 1000);
+    ck_assert_int_eq(task_by_id(OP_TASK_CONTINUE, "a", 1000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Task is not halted");
+    ck_assert_int_eq(task_by_id(OP_TASK_HALT, "a", 2000), 200);
+    ck_assert_str_eq(task_state("a", 2000), "halted");
+    /* Halting drops the lease; halting again is a no-op 200. */
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "taskTimeouts")), 0);
+    ck_assert_int_eq(task_by_id(OP_TASK_HALT, "a", 2000), 200);
+    ck_assert_int_eq(task_by_id(OP_TASK_CONTINUE, "a", 3000), 200);
+    ck_assert_str_eq(task_state("a", 3000), "pending");
+    json_t *tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 3000 + 30000);
+    ck_assert_int_eq(task_by_id(OP_TASK_HALT, "missing", 3000), 404);
+    ck_assert_int_eq(task_by_id(OP_TASK_CONTINUE, "missing", 3000), 404);
+}
+END_TEST
+
+START_TEST(task_halt_of_a_fulfilled_task_is_409)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    settle("a", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_str_eq(task_state("a", 2000), "fulfilled");
+    ck_assert_int_eq(task_by_id(OP_TASK_HALT, "a", 2000), 409);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Task is fulfilled");
+}
+END_TEST
+
+START_TEST(task_search_filters_by_state_and_pages_with_cursor)
+{
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    create("b", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    create("c", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    acquire("b", 0, 1000);
+    request_t r = {.op = OP_TASK_SEARCH, .corr_id = "c"};
+    r.u.search.limit = 2;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    json_t *ts = json_object_get(fx.resp.data, "tasks");
+    ck_assert_int_eq(json_array_size(ts), 2);
+    ck_assert_str_eq(str_at(json_array_get(ts, 0), "id"), "a");
+    ck_assert_str_eq(str_at(fx.resp.data, "cursor"), "b");
+    r.u.search.cursor = "b";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(fx.resp.data, "tasks")), 1);
+    ck_assert_ptr_null(json_object_get(fx.resp.data, "cursor"));
+    r.u.search = (search_req_t){.has_state = true, .state = TSTATE_ACQUIRED, .limit = 10};
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ts = json_object_get(fx.resp.data, "tasks");
+    ck_assert_int_eq(json_array_size(ts), 1);
+    ck_assert_str_eq(str_at(json_array_get(ts, 0), "id"), "b");
+}
+END_TEST
+
+/* Schedule id every five minutes, with promise tags. */
+static int schedule_every_5m(const char *id, kvmap_t tags, int64_t now)
+{
+    return create_schedule_with(id, "*/5 * * * *", "{{.id}}.{{.timestamp}}", 60000, tags, now);
+}
+
+START_TEST(schedule_delete_removes_it_so_it_never_fires_and_is_404_after)
+{
+    ck_assert_int_eq(schedule_every_5m("s", no_tags(), 1000), 200);
+    request_t r = {.op = OP_SCHEDULE_DELETE, .corr_id = "c"};
+    r.u.get.id = "s";
+    ck_assert_int_eq(run(&r, 2000), 200);
+    ck_assert_int_eq(json_object_size(fx.resp.data), 0);
+    ck_assert_int_eq(run(&r, 2000), 404);
+    ck_assert_str_eq(json_string_value(fx.resp.data), "Schedule not found");
+    r.op = OP_SCHEDULE_GET;
+    ck_assert_int_eq(run(&r, 2000), 404);
+    tick(400000);
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "promises")), 0);
+}
+END_TEST
+
+START_TEST(schedule_search_filters_by_promise_tags_and_pages_with_cursor)
+{
+    schedule_every_5m("s1", tags1("team", "x"), 1000);
+    schedule_every_5m("s2", no_tags(), 1000);
+    schedule_every_5m("s3", tags1("team", "x"), 1000);
+    request_t r = {.op = OP_SCHEDULE_SEARCH, .corr_id = "c"};
+    r.u.search.limit = 2;
+    ck_assert_int_eq(run(&r, 1000), 200);
+    json_t *ss = json_object_get(fx.resp.data, "schedules");
+    ck_assert_int_eq(json_array_size(ss), 2);
+    ck_assert_str_eq(str_at(json_array_get(ss, 0), "id"), "s1");
+    ck_assert_str_eq(str_at(json_array_get(ss, 0), "cron"), "*/5 * * * *");
+    ck_assert_int_eq(int_at(json_array_get(ss, 0), "nextRunAt"), 300000);
+    ck_assert_str_eq(str_at(fx.resp.data, "cursor"), "s2");
+    r.u.search.cursor = "s2";
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(fx.resp.data, "schedules")), 1);
+    ck_assert_ptr_null(json_object_get(fx.resp.data, "cursor"));
+    r.u.search = (search_req_t){.tags = tags1("team", "x"), .limit = 10};
+    ck_assert_int_eq(run(&r, 1000), 200);
+    ss = json_object_get(fx.resp.data, "schedules");
+    ck_assert_int_eq(json_array_size(ss), 2);
+    ck_assert_str_eq(str_at(json_array_get(ss, 1), "id"), "s3");
+}
+END_TEST
+
+START_TEST(schedule_create_of_existing_id_returns_it_unchanged)
+{
+    ck_assert_int_eq(schedule_every_5m("s", no_tags(), 1000), 200);
+    request_t r = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
+    r.u.schedule_create =
+        (schedule_create_t){.id = "s", .cron = "0 * * * *", .promise_id = "other"};
+    ck_assert_int_eq(run(&r, 5000), 200);
+    json_t *s = json_object_get(fx.resp.data, "schedule");
+    ck_assert_str_eq(str_at(s, "cron"), "*/5 * * * *");
+    ck_assert_int_eq(int_at(s, "createdAt"), 1000);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -712,12 +1028,26 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, delay_near_int64_max_saturates_retry_timer);
     tcase_add_test(tt, preload_of_a_branch_of_large_promises_stays_within_both_budgets);
     tcase_add_test(tt, preload_without_budgets_returns_the_whole_branch);
+    tcase_add_test(tt, task_get_reports_state_version_and_lease_or_404);
+    tcase_add_test(tt, task_create_makes_promise_and_task_acquired_by_its_creator_without_message);
+    tcase_add_test(tt,
+                   task_create_on_existing_ids_acquires_pending_refuses_held_and_reports_fulfilled);
+    tcase_add_test(tt, task_create_past_its_deadline_is_born_fulfilled);
+    tcase_add_test(tt, task_release_returns_held_task_to_pending_with_a_fresh_execute);
+    tcase_add_test(tt, task_fence_create_runs_the_action_only_for_the_holder);
+    tcase_add_test(tt, task_fence_settle_settles_the_inner_promise_or_reports_it_missing);
+    tcase_add_test(tt, task_halt_stops_a_task_until_continue_puts_it_back_to_pending);
+    tcase_add_test(tt, task_halt_of_a_fulfilled_task_is_409);
+    tcase_add_test(tt, task_search_filters_by_state_and_pages_with_cursor);
     suite_add_tcase(s, tt);
     TCase *ts = tcase_create("schedules");
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, schedule_fires_on_tick_with_expanded_id_and_lineage_tags);
     tcase_add_test(ts, stored_schedule_with_promise_timeout_int64_max_fires_saturated);
     tcase_add_test(ts, schedule_due_at_the_end_of_time_fires_without_overflow);
+    tcase_add_test(ts, schedule_delete_removes_it_so_it_never_fires_and_is_404_after);
+    tcase_add_test(ts, schedule_search_filters_by_promise_tags_and_pages_with_cursor);
+    tcase_add_test(ts, schedule_create_of_existing_id_returns_it_unchanged);
     suite_add_tcase(s, ts);
     return s;
 }
