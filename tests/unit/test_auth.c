@@ -328,77 +328,6 @@ static json_t *segment_json(const char *tok, int i)
     return j;
 }
 
-/* ---- base64url ---- */
-
-static bool dec(const char *in, char *out, size_t *n)
-{
-    return b64_decode(B64_URL, in, strlen(in), (unsigned char *)out, n) == 0;
-}
-
-START_TEST(b64url_decodes_rfc4648_vectors_without_padding)
-{
-    const char *in[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
-    const char *out[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    for (size_t i = 0; i < 7; i++) {
-        char buf[16];
-        size_t n = 99;
-        ck_assert_msg(dec(in[i], buf, &n), "%s", in[i]);
-        ck_assert_uint_eq(n, strlen(out[i]));
-        ck_assert(memcmp(buf, out[i], n) == 0);
-    }
-    /* The two characters where base64url differs from base64. */
-    char buf[4];
-    size_t n;
-    ck_assert(dec("-_8", buf, &n));
-    ck_assert_uint_eq(n, 2);
-    ck_assert_uint_eq((unsigned char)buf[0], 0xfb);
-    ck_assert_uint_eq((unsigned char)buf[1], 0xff);
-}
-END_TEST
-
-START_TEST(b64url_rejects_padding_and_characters_outside_the_alphabet)
-{
-    const char *bad[] = {"Zg==", "Zm8=", "Zm9v====", "+/8", "Zm 9v", "Zm9v\n", "Zm.v", "Zm9v%"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char buf[16];
-        size_t n;
-        ck_assert_msg(!dec(bad[i], buf, &n), "accepted \"%s\"", bad[i]);
-    }
-}
-END_TEST
-
-START_TEST(b64url_rejects_impossible_lengths_and_noncanonical_bits)
-{
-    char buf[16];
-    size_t n;
-    ck_assert(!dec("Z", buf, &n));
-    ck_assert(!dec("Zm9vY", buf, &n));
-    /* "Zh" and "Zm9" carry non-zero bits after the last whole byte. */
-    ck_assert(!dec("Zh", buf, &n));
-    ck_assert(!dec("Zm9", buf, &n));
-    ck_assert(dec("Zg", buf, &n));
-}
-END_TEST
-
-START_TEST(b64url_round_trips_every_byte_value)
-{
-    unsigned char in[256], out[256];
-    char enc[400];
-    for (int i = 0; i < 256; i++)
-        in[i] = (unsigned char)i;
-    for (size_t len = 0; len <= 256; len++) {
-        b64_encode(B64_URL, in + (256 - len), len, enc);
-        ck_assert_uint_eq(strlen(enc), b64_encoded_len(B64_URL, len));
-        ck_assert(strspn(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-                  strlen(enc));
-        size_t n = 0;
-        ck_assert_int_eq(b64_decode(B64_URL, enc, strlen(enc), out, &n), 0);
-        ck_assert_uint_eq(n, len);
-        ck_assert(memcmp(out, in + (256 - len), len) == 0);
-    }
-}
-END_TEST
-
 /* ---- token structure ---- */
 
 START_TEST(verify_rejects_missing_and_empty_tokens)
@@ -1777,11 +1706,6 @@ static Suite *auth_suite(void)
         const char *name;
         const TTest *tests[16];
     } groups[] = {
-        {"b64url",
-         {b64url_decodes_rfc4648_vectors_without_padding,
-          b64url_rejects_padding_and_characters_outside_the_alphabet,
-          b64url_rejects_impossible_lengths_and_noncanonical_bits,
-          b64url_round_trips_every_byte_value}},
         {"structure",
          {verify_rejects_missing_and_empty_tokens,
           verify_rejects_tokens_over_the_size_cap_before_parsing,

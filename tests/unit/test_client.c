@@ -6,45 +6,18 @@
 #include "cli/client.h"
 #include "tests/unit/unit.h"
 
-START_TEST(base64_encode_pads_to_a_multiple_of_four)
+START_TEST(base64_helpers_allocate_nul_terminated_results_and_refuse_invalid_input)
 {
-    static const struct {
-        const char *in, *out;
-    } cases[] = {{"", ""},
-                 {"f", "Zg=="},
-                 {"fo", "Zm8="},
-                 {"foo", "Zm9v"},
-                 {"foob", "Zm9vYg=="},
-                 {"hello", "aGVsbG8="},
-                 {"\xff\xfe", "//4="}};
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *s = client_base64_encode((const unsigned char *)cases[i].in, strlen(cases[i].in));
-        ck_assert_str_eq(s, cases[i].out);
-        free(s);
-    }
-}
-END_TEST
-
-START_TEST(base64_decode_round_trips_and_rejects_malformed_input)
-{
+    /* The encoding itself is core/base64.c's (test_base64.c). */
+    char *s = client_base64_encode((const unsigned char *)"hello", 5);
+    ck_assert_str_eq(s, "aGVsbG8=");
+    free(s);
     size_t n = 99;
     unsigned char *p = client_base64_decode("aGVsbG8=", &n);
-    ck_assert_ptr_nonnull(p);
     ck_assert_uint_eq(n, 5);
-    ck_assert_mem_eq(p, "hello", 5);
+    ck_assert_str_eq((char *)p, "hello");
     free(p);
-    p = client_base64_decode("", &n);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(n, 0);
-    free(p);
-    static const char *const bad[] = {"aGVsbG8",   /* length not a multiple of 4 */
-                                      "aGV=bG8=",  /* padding in the middle */
-                                      "a===",      /* three pad characters */
-                                      "aGVsbG9=",  /* non-zero unused bits */
-                                      "aGVs bG8",  /* space */
-                                      "aGVs_G8="}; /* base64url alphabet */
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        ck_assert_msg(client_base64_decode(bad[i], &n) == NULL, "accepted '%s'", bad[i]);
+    ck_assert_ptr_null(client_base64_decode("aGVsbG8", &n));
 }
 END_TEST
 
@@ -129,8 +102,7 @@ static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
     TCase *tc = tcase_create("helpers");
-    tcase_add_test(tc, base64_encode_pads_to_a_multiple_of_four);
-    tcase_add_test(tc, base64_decode_round_trips_and_rejects_malformed_input);
+    tcase_add_test(tc, base64_helpers_allocate_nul_terminated_results_and_refuse_invalid_input);
     tcase_add_test(tc, payload_string_data_is_base64_of_the_string_itself);
     tcase_add_test(tc, payload_json_data_is_serialised_compactly_with_sorted_keys_then_encoded);
     tcase_add_test(tc, payload_without_data_is_sent_unchanged);
