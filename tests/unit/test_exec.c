@@ -14,7 +14,8 @@
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 5000 /* bound of every wait for the store thread */
-#define MAX_JOBS 8
+#define MAX_JOBS 64
+#define TICK_MS 10 /* tick interval of the "background" cases */
 
 /* A job and what its done callback saw. */
 typedef struct {
@@ -43,11 +44,11 @@ static void on_done(job_t *job)
     pthread_mutex_unlock(&mu);
 }
 
-static void setup(void)
+static void start(int64_t tick_ms)
 {
     st = fake_store_open();
     exec_config_t cfg = {.engine = {.retry_timeout = 30000},
-                         .tick_interval_ms = 3600 * 1000,
+                         .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
                          .max_batch = 16};
     char err[256];
@@ -55,6 +56,16 @@ static void setup(void)
     ck_assert_msg(ex != NULL, "exec_start: %s", err);
     memset(jobs, 0, sizeof jobs);
     n_jobs = 0;
+}
+
+static void setup(void)
+{
+    start(3600 * 1000);
+}
+
+static void setup_ticking(void)
+{
+    start(TICK_MS);
 }
 
 static void teardown(void)
@@ -300,6 +311,119 @@ START_TEST(exec_now_never_goes_backwards)
 }
 END_TEST
 
+/* ---- the background tick ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The stored state of promise id as debug.snap shows it (no lazy timeout,
+ * unlike promise.get); NULL when absent. Uses one job slot per call. */
+static const char *snap_state(const char *id)
+{
+    request_t r = {.op = OP_DEBUG_SNAP, .corr_id = "c"};
+    tjob_t *t = new_job(&r);
+    ck_assert_int_eq(submit_wait(t), 200);
+    json_t *ps = json_object_get(t->job.resp.data, "promises");
+    for (size_t i = 0; i < json_array_size(ps); i++) {
+        json_t *p = json_array_get(ps, i);
+        if (strcmp(json_string_value(json_object_get(p, "id")), id) == 0)
+            return json_string_value(json_object_get(p, "state"));
+    }
+    return NULL;
+}
+
+/* Creates promise id due in ms from now (exec's clock). */
+static void create_due(const char *id, int64_t ms, const char *target)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    r.u.promise_create = (promise_create_t){.id = id, .timeout_at = exec_now(ex) + ms};
+    static kv_t tag; /* outlives the job, which only reads it */
+    if (target) {
+        tag = (kv_t){"resonate:target", target};
+        r.u.promise_create.tags = (kvmap_t){.items = &tag, .n = 1};
+    }
+    ck_assert_int_eq(submit_wait(new_job(&r)), 200);
+}
+
+/* Waits (bounded) until promise id is stored as timed out; polls with a
+ * few snapshots at most WAIT_MS / 20 apart. */
+static void wait_timed_out(const char *id)
+{
+    int64_t deadline = mono_ms() + WAIT_MS;
+    for (;;) {
+        const char *state = snap_state(id);
+        if (state && strcmp(state, "rejected_timedout") == 0)
+            return;
+        ck_assert_msg(mono_ms() < deadline, "%s still %s after %d ms", id, state, WAIT_MS);
+        ck_assert_int_lt(n_jobs, MAX_JOBS - 2);
+        sleep_ms(WAIT_MS / 40);
+    }
+}
+
+START_TEST(tick_times_out_due_promises_between_batches)
+{
+    /* Neither creating nor reading times it out: only a tick can. */
+    create_due("p", 20, NULL);
+    wait_timed_out("p");
+}
+END_TEST
+
+START_TEST(debug_start_pauses_the_tick_until_debug_stop)
+{
+    request_t r = {.op = OP_DEBUG_START, .corr_id = "c"};
+    ck_assert_int_eq(submit_wait(new_job(&r)), 200);
+    create_due("p", 1, NULL);
+    /* Many tick intervals pass: paused, nothing times out. */
+    sleep_ms(20 * TICK_MS);
+    ck_assert_str_eq(snap_state("p"), "pending");
+    r.op = OP_DEBUG_STOP;
+    ck_assert_int_eq(submit_wait(new_job(&r)), 200);
+    wait_timed_out("p");
+}
+END_TEST
+
+START_TEST(failed_tick_transaction_is_retried_at_the_next_tick)
+{
+    /* p falls due well after the failures begin, and ticks keep failing
+     * for a while after that. */
+    create_due("p", 200, NULL);
+    fake_store_fail(FAKE_COMMIT, true);
+    int64_t due = mono_ms() + 200;
+    int before = fake_store_calls(FAKE_COMMIT);
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while ((mono_ms() < due + 5 * TICK_MS || fake_store_calls(FAKE_COMMIT) < before + 2) &&
+           mono_ms() < deadline)
+        sleep_ms(TICK_MS);
+    fake_store_fail(FAKE_COMMIT, false);
+    ck_assert_int_ge(fake_store_calls(FAKE_COMMIT), before + 2);
+    wait_timed_out("p");
+}
+END_TEST
+
+START_TEST(tick_refreshes_the_outbox_depth)
+{
+    ck_assert_int_eq(exec_outbox_depth(ex), 0);
+    create_due("t", 3600 * 1000, "poll://any@g");
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while (exec_outbox_depth(ex) != 1 && mono_ms() < deadline)
+        sleep_ms(TICK_MS);
+    ck_assert_int_eq(exec_outbox_depth(ex), 1);
+    /* Delivery is off: no counters. */
+    outbox_stats_t s = exec_outbox_stats(ex);
+    ck_assert_int_eq(s.delivered + s.retried + s.dropped, 0);
+}
+END_TEST
+
 static Suite *exec_suite(void)
 {
     Suite *s = suite_create("exec");
@@ -316,6 +440,13 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, stop_finishes_queued_jobs_before_closing_the_store);
     tcase_add_test(tc, exec_now_never_goes_backwards);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("background");
+    tcase_add_checked_fixture(tb, setup_ticking, teardown);
+    tcase_add_test(tb, tick_times_out_due_promises_between_batches);
+    tcase_add_test(tb, debug_start_pauses_the_tick_until_debug_stop);
+    tcase_add_test(tb, failed_tick_transaction_is_retried_at_the_next_tick);
+    tcase_add_test(tb, tick_refreshes_the_outbox_depth);
+    suite_add_tcase(s, tb);
     return s;
 }
 UNIT_SUITE(exec_suite)
