@@ -1,7 +1,9 @@
 /* test_types.c - the resource ids of each operation (the table of
  * docs/security.md), the kinds limited to a scope, and the scope test (the
  * requests are decoded from JSON, as the server builds them); saturating
- * time sums and the expansion of schedule promise id templates. */
+ * time sums and the expansion of schedule promise id templates; the names
+ * of operations and states, kvmap lookup and the two origin rules of
+ * DECISIONS.md #3. */
 #include <stdio.h>
 #include <string.h>
 
@@ -162,6 +164,72 @@ START_TEST(schedule_promise_id_expands_id_then_timestamp)
 }
 END_TEST
 
+START_TEST(every_operation_name_round_trips_and_unknown_names_are_unknown)
+{
+    for (int op = 0; op < OP__COUNT; op++) {
+        const char *name = op_name((op_t)op);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_int_eq(op_from_name(name), op);
+        ck_assert(op_is_debug((op_t)op) == (strncmp(name, "debug.", 6) == 0));
+    }
+    ck_assert_ptr_null(op_name(OP_UNKNOWN));
+    ck_assert_int_eq(op_from_name("promise.bogus"), OP_UNKNOWN);
+    ck_assert_int_eq(op_from_name(""), OP_UNKNOWN);
+    ck_assert(!op_is_debug(OP_UNKNOWN));
+}
+END_TEST
+
+START_TEST(state_names_round_trip_and_unknown_names_parse_as_minus_one)
+{
+    for (int s = PSTATE_PENDING; s <= PSTATE_REJECTED_TIMEDOUT; s++)
+        ck_assert_int_eq(pstate_parse(pstate_name((pstate_t)s)), s);
+    for (int s = TSTATE_PENDING; s <= TSTATE_FULFILLED; s++)
+        ck_assert_int_eq(tstate_parse(tstate_name((tstate_t)s)), s);
+    ck_assert_str_eq(pstate_name(PSTATE_REJECTED_CANCELED), "rejected_canceled");
+    ck_assert_str_eq(tstate_name(TSTATE_HALTED), "halted");
+    ck_assert_int_eq(pstate_parse("acquired"), -1);
+    ck_assert_int_eq(tstate_parse("resolved"), -1);
+    ck_assert_int_eq(pstate_parse("Pending"), -1);
+}
+END_TEST
+
+START_TEST(kvmap_get_finds_every_key_of_a_sorted_map)
+{
+    kv_t items[] = {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}};
+    kvmap_t m = {.items = items, .n = 5};
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_str_eq(kvmap_get(&m, items[i].key), items[i].val);
+    ck_assert_ptr_null(kvmap_get(&m, "0"));
+    ck_assert_ptr_null(kvmap_get(&m, "bb"));
+    ck_assert_ptr_null(kvmap_get(&m, "f"));
+    kvmap_t empty = {0};
+    ck_assert_ptr_null(kvmap_get(&empty, "a"));
+}
+END_TEST
+
+START_TEST(ids_share_an_origin_under_either_separator_rule)
+{
+    ck_assert(ids_same_origin("a:1", "a:2"));
+    ck_assert(ids_same_origin("a.1", "a.2"));
+    ck_assert(ids_same_origin("a", "a.x"));
+    ck_assert(ids_same_origin("a.1:x", "a.1:y")); /* ':' rule: origin "a.1" */
+    ck_assert(!ids_same_origin("a.1", "a:2"));    /* neither rule agrees */
+    ck_assert(!ids_same_origin("ab:1", "a:1"));
+    ck_assert(!ids_same_origin("a", "b"));
+}
+END_TEST
+
+START_TEST(id_extends_its_base_only_at_a_separator)
+{
+    ck_assert(ids_extends("a", "a"));
+    ck_assert(ids_extends("a.1", "a"));
+    ck_assert(ids_extends("a:1", "a"));
+    ck_assert(!ids_extends("ab", "a"));
+    ck_assert(!ids_extends("b.1", "a"));
+    ck_assert(!ids_extends("a", "a.1"));
+}
+END_TEST
+
 static Suite *types_suite(void)
 {
     Suite *s = suite_create("types");
@@ -175,6 +243,13 @@ static Suite *types_suite(void)
     tcase_add_test(tc, time_sums_saturate_instead_of_overflowing);
     tcase_add_test(tc, schedule_promise_id_expands_id_then_timestamp);
     suite_add_tcase(s, tc);
+    TCase *tn = tcase_create("names");
+    tcase_add_test(tn, every_operation_name_round_trips_and_unknown_names_are_unknown);
+    tcase_add_test(tn, state_names_round_trip_and_unknown_names_parse_as_minus_one);
+    tcase_add_test(tn, kvmap_get_finds_every_key_of_a_sorted_map);
+    tcase_add_test(tn, ids_share_an_origin_under_either_separator_rule);
+    tcase_add_test(tn, id_extends_its_base_only_at_a_separator);
+    suite_add_tcase(s, tn);
     return s;
 }
 
