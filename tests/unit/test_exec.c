@@ -372,8 +372,9 @@ static void wait_timed_out(const char *id)
 
 START_TEST(tick_times_out_due_promises_between_batches)
 {
-    /* Neither creating nor reading times it out: only a tick can. */
-    create_due("p", 20, NULL);
+    /* Neither creating (it is not yet due) nor reading times it out: only
+     * a tick can. */
+    create_due("p", 100, NULL);
     wait_timed_out("p");
 }
 END_TEST
@@ -382,9 +383,9 @@ START_TEST(debug_start_pauses_the_tick_until_debug_stop)
 {
     request_t r = {.op = OP_DEBUG_START, .corr_id = "c"};
     ck_assert_int_eq(submit_wait(new_job(&r)), 200);
-    create_due("p", 1, NULL);
-    /* Many tick intervals pass: paused, nothing times out. */
-    sleep_ms(20 * TICK_MS);
+    create_due("p", 50, NULL); /* not due at creation, even on a slow machine */
+    /* p falls due and many tick intervals pass: paused, nothing times out. */
+    sleep_ms(30 * TICK_MS);
     ck_assert_str_eq(snap_state("p"), "pending");
     r.op = OP_DEBUG_STOP;
     ck_assert_int_eq(submit_wait(new_job(&r)), 200);
