@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/sqlite.h"
 #include "tests/unit/unit.h"
@@ -145,14 +144,7 @@ void fake_store_hold_begin(void)
 
 bool fake_store_wait_held(int timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = unit_deadline(timeout_ms);
     pthread_mutex_lock(&hold_mu);
     int rc = 0;
     while (!hold_waiting && rc == 0)

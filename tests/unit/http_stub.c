@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <microhttpd.h>
 
@@ -35,14 +34,7 @@ typedef struct {
 
 static void delay(http_stub_t *s)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += s->delay_ms / 1000;
-    dl.tv_nsec += (long)(s->delay_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = unit_deadline(s->delay_ms);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     while (!s->stopping && rc == 0)

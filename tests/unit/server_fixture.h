@@ -31,11 +31,16 @@ const char *fixture_url(void);
 /* Stops and frees everything fixture_start made. Safe when not started. */
 void fixture_stop(void);
 
-/* One HTTP request to the running server with libcurl: method, path
- * ("/", "/ready", ...), an optional body and optional extra header lines
- * (NULL-terminated). Returns the status; *body (malloc'd, NUL-terminated,
- * may be NULL) receives the response body, *headers (same) the response
- * header block when not NULL. */
+/* One HTTP request with libcurl (10 s timeout): method, url, an optional
+ * body and optional extra header lines (NULL-terminated). Returns the
+ * status, 0 when nothing answered; *resp_body (malloc'd, NUL-terminated,
+ * may be NULL) receives the response body and *resp_headers (same) the
+ * response header block, each when not NULL. Needs curl_global_init. */
+long unit_http(const char *method, const char *url, const char *body, const char *const *headers,
+               char **resp_body, char **resp_headers);
+
+/* unit_http to path ("/", "/ready", ...) of the running server; fails the
+ * test when nothing answers. */
 int fixture_http(const char *method, const char *path, const char *body, const char *const *headers,
                  char **resp_body, char **resp_headers);
 

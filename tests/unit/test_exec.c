@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/exec.h"
 #include "tests/unit/fake_store.h"
@@ -44,6 +43,7 @@ static void on_done(job_t *job)
     pthread_mutex_unlock(&mu);
 }
 
+/* Starts ex over a fresh fake store; the jobs are left as they are. */
 static void start(int64_t tick_ms)
 {
     st = fake_store_open();
@@ -54,17 +54,19 @@ static void start(int64_t tick_ms)
     char err[256];
     ex = exec_start(st, &cfg, err, sizeof err);
     ck_assert_msg(ex != NULL, "exec_start: %s", err);
-    memset(jobs, 0, sizeof jobs);
-    n_jobs = 0;
 }
 
 static void setup(void)
 {
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
     start(3600 * 1000);
 }
 
 static void setup_ticking(void)
 {
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
     start(TICK_MS);
 }
 
@@ -77,6 +79,14 @@ static void teardown(void)
         response_clear(&jobs[i].job.resp);
         arena_free(jobs[i].job.arena);
     }
+}
+
+/* For tests that stopped ex themselves: exec_stop runs once per exec, so
+ * teardown gets a fresh one to stop. */
+static void restart(void)
+{
+    exec_free(ex);
+    start(3600 * 1000);
 }
 
 /* A new job for req (NULL: a readiness probe); not yet submitted. */
@@ -111,9 +121,7 @@ static tjob_t *get_job(const char *id)
 /* Waits (bounded) until t is answered. */
 static void wait_answered(tjob_t *t)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += WAIT_MS / 1000;
+    struct timespec dl = unit_deadline(WAIT_MS);
     pthread_mutex_lock(&mu);
     int rc = 0;
     while (!t->answered && rc == 0)
@@ -269,12 +277,7 @@ START_TEST(submit_after_stop_answers_503_at_once)
     ck_assert(a->answered);
     ck_assert_int_eq(a->job.resp.status, 503);
     ck_assert_str_eq(message(a), "Server is shutting down");
-    /* exec_stop runs once per exec; give teardown a fresh one to stop. */
-    exec_free(ex);
-    exec_config_t cfg = {.tick_interval_ms = 3600 * 1000};
-    char err[256];
-    ex = exec_start(fake_store_open(), &cfg, err, sizeof err);
-    ck_assert_ptr_nonnull(ex);
+    restart();
 }
 END_TEST
 
@@ -290,12 +293,7 @@ START_TEST(stop_finishes_queued_jobs_before_closing_the_store)
     exec_stop(ex);
     ck_assert(gate->answered && a->answered);
     ck_assert_int_eq(a->job.resp.status, 200);
-    /* exec_stop runs once per exec; give teardown a fresh one to stop. */
-    exec_free(ex);
-    exec_config_t cfg = {.tick_interval_ms = 3600 * 1000};
-    char err[256];
-    ex = exec_start(fake_store_open(), &cfg, err, sizeof err);
-    ck_assert_ptr_nonnull(ex);
+    restart();
 }
 END_TEST
 
@@ -312,19 +310,6 @@ START_TEST(exec_now_never_goes_backwards)
 END_TEST
 
 /* ---- the background tick ---- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* The stored state of promise id as debug.snap shows it (no lazy timeout,
  * unlike promise.get); NULL when absent. Uses one job slot per call. */
@@ -359,14 +344,14 @@ static void create_due(const char *id, int64_t ms, const char *target)
  * few snapshots at most WAIT_MS / 20 apart. */
 static void wait_timed_out(const char *id)
 {
-    int64_t deadline = mono_ms() + WAIT_MS;
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
     for (;;) {
         const char *state = snap_state(id);
         if (state && strcmp(state, "rejected_timedout") == 0)
             return;
-        ck_assert_msg(mono_ms() < deadline, "%s still %s after %d ms", id, state, WAIT_MS);
+        ck_assert_msg(unit_mono_ms() < deadline, "%s still %s after %d ms", id, state, WAIT_MS);
         ck_assert_int_lt(n_jobs, MAX_JOBS - 2);
-        sleep_ms(WAIT_MS / 40);
+        unit_sleep_ms(WAIT_MS / 40);
     }
 }
 
@@ -385,7 +370,7 @@ START_TEST(debug_start_pauses_the_tick_until_debug_stop)
     ck_assert_int_eq(submit_wait(new_job(&r)), 200);
     create_due("p", 50, NULL); /* not due at creation, even on a slow machine */
     /* p falls due and many tick intervals pass: paused, nothing times out. */
-    sleep_ms(30 * TICK_MS);
+    unit_sleep_ms(30 * TICK_MS);
     ck_assert_str_eq(snap_state("p"), "pending");
     r.op = OP_DEBUG_STOP;
     ck_assert_int_eq(submit_wait(new_job(&r)), 200);
@@ -399,12 +384,12 @@ START_TEST(failed_tick_transaction_is_retried_at_the_next_tick)
      * for a while after that. */
     create_due("p", 200, NULL);
     fake_store_fail(FAKE_COMMIT, true);
-    int64_t due = mono_ms() + 200;
+    int64_t due = unit_mono_ms() + 200;
     int before = fake_store_calls(FAKE_COMMIT);
-    int64_t deadline = mono_ms() + WAIT_MS;
-    while ((mono_ms() < due + 5 * TICK_MS || fake_store_calls(FAKE_COMMIT) < before + 2) &&
-           mono_ms() < deadline)
-        sleep_ms(TICK_MS);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    while ((unit_mono_ms() < due + 5 * TICK_MS || fake_store_calls(FAKE_COMMIT) < before + 2) &&
+           unit_mono_ms() < deadline)
+        unit_sleep_ms(TICK_MS);
     fake_store_fail(FAKE_COMMIT, false);
     ck_assert_int_ge(fake_store_calls(FAKE_COMMIT), before + 2);
     wait_timed_out("p");
@@ -415,9 +400,9 @@ START_TEST(tick_refreshes_the_outbox_depth)
 {
     ck_assert_int_eq(exec_outbox_depth(ex), 0);
     create_due("t", 3600 * 1000, "poll://any@g");
-    int64_t deadline = mono_ms() + WAIT_MS;
-    while (exec_outbox_depth(ex) != 1 && mono_ms() < deadline)
-        sleep_ms(TICK_MS);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    while (exec_outbox_depth(ex) != 1 && unit_mono_ms() < deadline)
+        unit_sleep_ms(TICK_MS);
     ck_assert_int_eq(exec_outbox_depth(ex), 1);
     /* Delivery is off: no counters. */
     outbox_stats_t s = exec_outbox_stats(ex);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -190,11 +189,9 @@ static int open_sse(const char *path, char *buf, size_t *have)
 /* Reads until buf holds needle (bounded by WAIT_MS). */
 static bool read_for(int fd, char *buf, size_t cap, size_t *have, const char *needle)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
     while (!strstr(buf, needle)) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long left = WAIT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        int64_t left = deadline - unit_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return false;

@@ -10,7 +10,6 @@
  * is an HTTP push to the stub server of http_stub.h. */
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
@@ -128,9 +127,7 @@ static void flush(void)
 /* Waits (bounded) until a push result has woken the store thread n times. */
 static void wait_wakes(int n)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += WAIT_MS / 1000;
+    struct timespec dl = unit_deadline(WAIT_MS);
     pthread_mutex_lock(&mu);
     int rc = 0;
     while (wakes < n && rc == 0)

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -70,22 +69,15 @@ static void teardown(void)
     poll_hub_free(hub);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads from fd until buf (of cap bytes) holds needle or the deadline
  * passes; returns the bytes held (NUL-terminated), -1 on end-of-file
  * before the needle. */
 static ssize_t read_until(int fd, char *buf, size_t cap, size_t have, const char *needle)
 {
-    int64_t deadline = mono_ms() + WAIT_MS;
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
     buf[have] = '\0';
     while (!strstr(buf, needle)) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - unit_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
@@ -161,9 +153,9 @@ static bool send_to(const char *address, const char *resource, const char *json)
 /* Waits (bounded) until the hub holds n streams. */
 static void wait_count(size_t n)
 {
-    int64_t deadline = mono_ms() + WAIT_MS;
-    while (poll_count(hub) != n && mono_ms() < deadline)
-        usleep(2000);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    while (poll_count(hub) != n && unit_mono_ms() < deadline)
+        unit_sleep_ms(2);
     ck_assert_int_eq(poll_count(hub), n);
 }
 
@@ -265,8 +257,8 @@ START_TEST(stream_queue_is_bounded_while_its_client_does_not_read)
     memset(big, 'x', sizeof big - 1);
     int sent = 0;
     bool refused = false;
-    int64_t deadline = mono_ms() + WAIT_MS;
-    while (!refused && sent < 4096 && mono_ms() < deadline) {
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    while (!refused && sent < 4096 && unit_mono_ms() < deadline) {
         refused = !send_to("poll://uni@g/w1", "t", big);
         sent += !refused;
     }
@@ -274,9 +266,9 @@ START_TEST(stream_queue_is_bounded_while_its_client_does_not_read)
     ck_assert_int_ge(sent, 8); /* at least the bound (setup: 8 per stream) */
     /* Reading makes room again. */
     static char sink[65536];
-    deadline = mono_ms() + WAIT_MS;
+    deadline = unit_mono_ms() + WAIT_MS;
     bool took = false;
-    while (!took && mono_ms() < deadline) {
+    while (!took && unit_mono_ms() < deadline) {
         struct pollfd p = {.fd = c.fd, .events = POLLIN};
         if (poll(&p, 1, 50) > 0 && recv(c.fd, sink, sizeof sink, 0) <= 0)
             break;

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -70,9 +69,7 @@ static void start(size_t concurrency, int64_t timeout_ms)
 /* Waits (bounded) for n results. */
 static void wait_results(int n)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += WAIT_MS / 1000;
+    struct timespec dl = unit_deadline(WAIT_MS);
     pthread_mutex_lock(&mu);
     int rc = 0;
     while (n_results < n && rc == 0)
@@ -85,13 +82,6 @@ static void wait_results(int n)
 static void send_to(int64_t seq, const char *url, const char *body)
 {
     push_send(push, seq, url, body, strlen(body));
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 START_TEST(push_2xx_is_delivered_with_its_seq_and_json_body)
@@ -146,13 +136,13 @@ START_TEST(push_slower_than_request_timeout_is_a_failure)
 {
     stub = http_stub_start(200, 3000);
     start(1, 200);
-    int64_t t0 = mono_ms();
+    int64_t t0 = unit_mono_ms();
     send_to(5, http_stub_url(stub), "{}");
     wait_results(1);
     ck_assert_int_eq(results[0].seq, 5);
     ck_assert(!results[0].delivered);
     /* Failed by the timeout, not by the stub's eventual answer. */
-    ck_assert_int_lt(mono_ms() - t0, 2500);
+    ck_assert_int_lt(unit_mono_ms() - t0, 2500);
 }
 END_TEST
 
@@ -181,10 +171,10 @@ START_TEST(stop_abandons_running_and_queued_pushes_without_waiting)
     start(1, 10000);
     send_to(1, http_stub_url(stub), "{}");
     send_to(2, http_stub_url(stub), "{}");
-    int64_t t0 = mono_ms();
+    int64_t t0 = unit_mono_ms();
     push_stop(push);
     push = NULL;
-    ck_assert_int_lt(mono_ms() - t0, 2000);
+    ck_assert_int_lt(unit_mono_ms() - t0, 2000);
     pthread_mutex_lock(&mu);
     int n = n_results;
     pthread_mutex_unlock(&mu);

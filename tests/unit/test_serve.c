@@ -16,12 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "server/serve.h"
+#include "tests/unit/server_fixture.h"
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 10000
@@ -84,61 +84,20 @@ static unsigned free_port(int *fd_out)
     return ntohs(sa.sin_port);
 }
 
-/* GET or POST url; returns the status, 0 when nothing answered. body:
- * POST body (NULL: GET); *out receives the response (malloc'd) if asked. */
-typedef struct {
-    char *p;
-    size_t n;
-} buf_t;
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    buf_t *b = ud;
-    char *np = realloc(b->p, b->n + size * n + 1);
-    memcpy(np + b->n, p, size * n);
-    b->p = np;
-    b->n += size * n;
-    b->p[b->n] = '\0';
-    return size * n;
-}
-
+/* POST body to url, or GET it when body is NULL; the status, 0 when
+ * nothing answered. */
 static long request(const char *url, const char *body, char **out)
 {
-    CURL *e = curl_easy_init();
-    buf_t b = {0};
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    if (body)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    long status = 0;
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(e);
-    if (out)
-        *out = b.p;
-    else
-        free(b.p);
-    return status;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return unit_http(body ? "POST" : "GET", url, body, NULL, out, NULL);
 }
 
 /* Polls url until it answers 200 (bounded). */
 static void wait_up(const char *url)
 {
-    int64_t deadline = mono_ms() + WAIT_MS;
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
     while (request(url, NULL, NULL) != 200) {
-        ck_assert_msg(mono_ms() < deadline, "%s never came up", url);
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        ck_assert_msg(unit_mono_ms() < deadline, "%s never came up", url);
+        unit_sleep_ms(10);
     }
 }
 

@@ -1,4 +1,5 @@
-/* unit.c - helpers shared by the unit tests (see unit.h). */
+/* unit.c - helpers shared by the unit tests (see unit.h): decoding a
+ * request as the server does, and time for the tests that wait on threads. */
 #include "tests/unit/unit.h"
 
 #include <stdio.h>
@@ -17,4 +18,30 @@ void unit_decode(arena_t *a, const char *kind, const char *data, request_t *req)
     int rc = wire_decode_request(a, &env, true, req, &err);
     ck_assert_msg(rc == 0, "%s %s: %s", kind, data, err.data ? json_string_value(err.data) : "");
     response_clear(&err);
+}
+
+int64_t unit_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void unit_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+struct timespec unit_deadline(long ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    return dl;
 }

@@ -6,6 +6,9 @@
 #ifndef RESONATE_UNIT_H
 #define RESONATE_UNIT_H
 
+#include <stdint.h>
+#include <time.h>
+
 #include <check.h>
 
 #include "core/wire.h"
@@ -16,6 +19,19 @@ void unit_register(Suite *(*make)(void));
  * debug operations enabled; fails the test when either step refuses it.
  * req's strings live in a. */
 void unit_decode(arena_t *a, const char *kind, const char *data, request_t *req);
+
+/* Time for the tests that wait on other threads (unit.c); every such wait
+ * is bounded by a deadline. */
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t unit_mono_ms(void);
+
+/* Sleeps ms milliseconds. */
+void unit_sleep_ms(long ms);
+
+/* The CLOCK_REALTIME instant ms from now: the deadline of a
+ * pthread_cond_timedwait on a condition variable with default attributes. */
+struct timespec unit_deadline(long ms);
 
 #define UNIT_SUITE(fn)                                                                             \
     __attribute__((constructor)) static void unit_register_##fn(void)                              \
