@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -144,18 +143,9 @@ static int run_v(bool with_server, const char *first, va_list ap)
     argv[argc] = NULL;
     FILE *out = tmpfile(), *err = tmpfile();
     ck_assert(out && err);
-    fflush(stdout);
-    fflush(stderr);
-    int so = dup(1), se = dup(2);
-    dup2(fileno(out), 1);
-    dup2(fileno(err), 2);
+    unit_stdio_t saved = unit_redirect_stdio(out, err);
     R.rc = client_main(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
+    unit_restore_stdio(saved);
     slurp(out, R.out, sizeof R.out);
     slurp(err, R.err, sizeof R.err);
     return R.rc;

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,9 @@ static void teardown(void)
     curl_global_cleanup();
 }
 
-/* A loopback port that was free a moment ago; with keep_fd the socket
- * stays bound and listening (the port is then taken) and its fd is
- * returned through *fd_out. */
+/* A loopback port that was free a moment ago. With fd_out the socket
+ * stays bound and listening (the port is then taken) and *fd_out is its
+ * descriptor, for the caller to close. */
 static unsigned free_port(int *fd_out)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -101,29 +102,43 @@ static void wait_up(const char *url)
     }
 }
 
-static void add(run_t *r, const char *arg)
+/* Appends the arguments (NULL-terminated) to r's argv. */
+static void add(run_t *r, ...)
 {
-    r->argv[r->argc++] = (char *)arg;
+    va_list ap;
+    va_start(ap, r);
+    for (const char *a; (a = va_arg(ap, const char *));)
+        r->argv[r->argc++] = (char *)a;
+    va_end(ap);
 }
 
 /* Runs server_main synchronously with stdout/stderr discarded. */
 static int run_sync(run_t *r)
 {
-    fflush(stdout);
-    fflush(stderr);
-    int so = dup(1), se = dup(2);
     FILE *null = fopen("/dev/null", "w");
-    dup2(fileno(null), 1);
-    dup2(fileno(null), 2);
+    unit_stdio_t saved = unit_redirect_stdio(null, null);
     int rc = server_main(r->cmd, r->argc, r->argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
+    unit_restore_stdio(saved);
     fclose(null);
     return rc;
+}
+
+/* Runs server_main on a thread of its own and waits until health answers;
+ * returns the thread. */
+static pthread_t start_async(run_t *r, const char *health)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, server_thread, r), 0);
+    wait_up(health);
+    return t;
+}
+
+/* Sends sig to the process and expects server_main to return 0. */
+static void stop_with(int sig, pthread_t t, run_t *r)
+{
+    kill(getpid(), sig);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(r->rc, 0);
 }
 
 START_TEST(dev_server_serves_api_and_metrics_until_sigterm_then_returns_0)
@@ -134,28 +149,12 @@ START_TEST(dev_server_serves_api_and_metrics_until_sigterm_then_returns_0)
     snprintf(base, sizeof base, "http://127.0.0.1:%s", port);
     snprintf(metrics, sizeof metrics, "http://127.0.0.1:%s/metrics", mport);
     run_t r = {.cmd = "dev", .rc = -1};
-    const char *args[] = {"--config",
-                          config,
-                          "--server-port",
-                          port,
-                          "--server-bind",
-                          "127.0.0.1",
-                          "--observability-metrics-port",
-                          mport,
-                          "--transports-http-poll-keepalive",
-                          "100",
-                          "--level",
-                          "error",
-                          "--server-cors-allow-origin",
-                          "*",
-                          "--debug"};
-    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
-        add(&r, args[i]);
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, server_thread, &r), 0);
+    add(&r, "--config", config, "--server-port", port, "--server-bind", "127.0.0.1",
+        "--observability-metrics-port", mport, "--transports-http-poll-keepalive", "100", "--level",
+        "error", "--server-cors-allow-origin", "*", "--debug", NULL);
     char health[96];
     snprintf(health, sizeof health, "%s/health", base);
-    wait_up(health);
+    pthread_t t = start_async(&r, health);
     char root[80];
     snprintf(root, sizeof root, "%s/", base);
     ck_assert_int_eq(request(root,
@@ -177,9 +176,7 @@ START_TEST(dev_server_serves_api_and_metrics_until_sigterm_then_returns_0)
     /* SIGHUP with auth off: logged, and the server keeps serving. */
     kill(getpid(), SIGHUP);
     ck_assert_int_eq(request(health, NULL, NULL), 200);
-    kill(getpid(), SIGTERM);
-    ck_assert_int_eq(pthread_join(t, NULL), 0);
-    ck_assert_int_eq(r.rc, 0);
+    stop_with(SIGTERM, t, &r);
     ck_assert_int_eq(request(health, NULL, NULL), 0);
 }
 END_TEST
@@ -190,42 +187,25 @@ START_TEST(serve_with_unsigned_auth_reloads_on_sighup_and_stops_on_sigint)
     snprintf(port, sizeof port, "%u", free_port(NULL));
     snprintf(base, sizeof base, "http://127.0.0.1:%s/health", port);
     run_t r = {.cmd = "serve", .rc = -1};
-    const char *args[] = {"--config",
-                          config,
-                          "--server-port",
-                          port,
-                          "--server-bind",
-                          "127.0.0.1",
-                          "--storage-sqlite-path",
-                          ":memory:",
-                          "--auth-publickey",
-                          "none",
-                          "--level",
-                          "error"};
-    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
-        add(&r, args[i]);
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, server_thread, &r), 0);
-    wait_up(base);
+    add(&r, "--config", config, "--server-port", port, "--server-bind", "127.0.0.1",
+        "--storage-sqlite-path", ":memory:", "--auth-publickey", "none", "--level", "error", NULL);
+    pthread_t t = start_async(&r, base);
     kill(getpid(), SIGHUP);
     ck_assert_int_eq(request(base, NULL, NULL), 200);
-    kill(getpid(), SIGINT);
-    ck_assert_int_eq(pthread_join(t, NULL), 0);
-    ck_assert_int_eq(r.rc, 0);
+    stop_with(SIGINT, t, &r);
 }
 END_TEST
 
 START_TEST(usage_errors_return_2_and_help_returns_0)
 {
     run_t r = {.cmd = "serve"};
-    add(&r, "--no-such-flag");
+    add(&r, "--no-such-flag", NULL);
     ck_assert_int_eq(run_sync(&r), 2);
     run_t range = {.cmd = "serve"};
-    add(&range, "--server-port");
-    add(&range, "70000");
+    add(&range, "--server-port", "70000", NULL);
     ck_assert_int_eq(run_sync(&range), 2);
     run_t h = {.cmd = "dev"};
-    add(&h, "--help");
+    add(&h, "--help", NULL);
     ck_assert_int_eq(run_sync(&h), 0);
 }
 END_TEST
@@ -236,8 +216,7 @@ START_TEST(configuration_errors_and_a_taken_port_return_1)
     fputs("[server\n", f);
     fclose(f);
     run_t r = {.cmd = "serve"};
-    add(&r, "--config");
-    add(&r, config);
+    add(&r, "--config", config, NULL);
     ck_assert_int_eq(run_sync(&r), 1);
     f = fopen(config, "w");
     fclose(f);
@@ -245,10 +224,8 @@ START_TEST(configuration_errors_and_a_taken_port_return_1)
     char port[8];
     snprintf(port, sizeof port, "%u", free_port(&fd));
     run_t taken = {.cmd = "dev"};
-    const char *args[] = {"--config",      config,      "--server-port", port,
-                          "--server-bind", "127.0.0.1", "--level",       "error"};
-    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
-        add(&taken, args[i]);
+    add(&taken, "--config", config, "--server-port", port, "--server-bind", "127.0.0.1", "--level",
+        "error", NULL);
     ck_assert_int_eq(run_sync(&taken), 1);
     close(fd);
 }

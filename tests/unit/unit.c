@@ -1,9 +1,11 @@
 /* unit.c - helpers shared by the unit tests (see unit.h): decoding a
- * request as the server does, and time for the tests that wait on threads. */
+ * request as the server does, time for the tests that wait on threads, and
+ * redirecting standard output and error. */
 #include "tests/unit/unit.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void unit_decode(arena_t *a, const char *kind, const char *data, request_t *req)
 {
@@ -44,4 +46,24 @@ struct timespec unit_deadline(long ms)
         dl.tv_nsec -= 1000000000L;
     }
     return dl;
+}
+
+unit_stdio_t unit_redirect_stdio(FILE *out, FILE *err)
+{
+    fflush(stdout);
+    fflush(stderr);
+    unit_stdio_t saved = {dup(1), dup(2)};
+    dup2(fileno(out), 1);
+    dup2(fileno(err), 2);
+    return saved;
+}
+
+void unit_restore_stdio(unit_stdio_t saved)
+{
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved.out, 1);
+    dup2(saved.err, 2);
+    close(saved.out);
+    close(saved.err);
 }

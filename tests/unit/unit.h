@@ -7,6 +7,7 @@
 #define RESONATE_UNIT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <check.h>
@@ -32,6 +33,18 @@ void unit_sleep_ms(long ms);
 /* The CLOCK_REALTIME instant ms from now: the deadline of a
  * pthread_cond_timedwait on a condition variable with default attributes. */
 struct timespec unit_deadline(long ms);
+
+/* The process's standard output and error as they were before
+ * unit_redirect_stdio. */
+typedef struct {
+    int out, err;
+} unit_stdio_t;
+
+/* Sends standard output and error (file descriptors 1 and 2, so the code
+ * under test may print any way it likes) to out and err until
+ * unit_restore_stdio; both are flushed first. */
+unit_stdio_t unit_redirect_stdio(FILE *out, FILE *err);
+void unit_restore_stdio(unit_stdio_t saved);
 
 #define UNIT_SUITE(fn)                                                                             \
     __attribute__((constructor)) static void unit_register_##fn(void)                              \
