@@ -414,6 +414,13 @@ static auth_status_t check_claims(const auth_t *au, json_t *claims, int64_t now,
         return AUTH_UNAUTHORIZED;
     }
     c->claims.admin = json_is_string(role) && strcasecmp(json_string_value(role), "admin") == 0;
+    /* sub only names the caller (per-tenant limits); a missing or odd one is
+     * not an error. */
+    json_t *sub = json_object_get(claims, "sub");
+    if (json_is_string(sub) && json_string_length(sub) <= AUTH_PREFIX_MAX) {
+        c->claims.has_sub = true;
+        memcpy(c->claims.sub, json_string_value(sub), json_string_length(sub) + 1);
+    }
     if (c->claims.admin)
         return AUTH_OK; /* admin is never limited by a prefix, so it is not read */
     json_t *prefix = json_object_get(claims, "prefix");

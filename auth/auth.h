@@ -53,7 +53,9 @@ typedef struct {
     bool has_prefix;
     char prefix[AUTH_PREFIX_MAX + 1];
     bool has_exp;
-    int64_t exp; /* Unix seconds, when has_exp */
+    int64_t exp;  /* Unix seconds, when has_exp */
+    bool has_sub; /* a string sub claim of at most AUTH_PREFIX_MAX bytes */
+    char sub[AUTH_PREFIX_MAX + 1];
 } auth_claims_t;
 
 typedef enum {
