@@ -193,6 +193,14 @@ static const opt_t opts[] = {
      "URL advertised to workers (default http://{host}:{port})"},
     {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30, NULL,
      "BYTES", "largest request body (larger: 413)"},
+    {"server.max_connections", "--server-max-connections", T_INT, OFF(server_max_connections), 1,
+     1000000, NULL, "N", "most open HTTP connections (poll streams included)"},
+    {"server.max_connections_per_ip", "--server-max-connections-per-ip", T_INT,
+     OFF(server_max_connections_per_ip), 0, 1000000, NULL, "N",
+     "most open HTTP connections from one client address (0 = no limit)"},
+    {"server.request_timeout", "--server-request-timeout", T_INT, OFF(server_request_timeout), 0,
+     MS_MAX, NULL, "MS",
+     "a request's headers and body must arrive within this many ms (else 408; 0 = no deadline)"},
     {"limits.id_max_bytes", "--limits-id-max-bytes", T_INT, OFF(limits_id_max_bytes), 64, 1 << 20,
      NULL, "BYTES", "longest id, pid, address or expanded schedule promiseId (longer: 400)"},
     {"limits.tags_max_count", "--limits-tags-max-count", T_INT, OFF(limits_tags_max_count), 8,
@@ -259,8 +267,18 @@ static const opt_t opts[] = {
      OFF(http_poll_enabled), 0, 0, NULL, "true|false", "serve GET /poll/{group}/{id} (SSE)"},
     {"transports.http_poll.max_connections", "--transports-http-poll-max-connections", T_INT,
      OFF(http_poll_max_connections), 1, 1000000, NULL, "N", "most concurrent poll streams"},
+    {"transports.http_poll.max_connections_per_tenant",
+     "--transports-http-poll-max-connections-per-tenant", T_INT,
+     OFF(http_poll_max_connections_per_tenant), 0, 1000000, NULL, "N",
+     "most poll streams of one token prefix, else sub, else client address (0 = no limit)"},
     {"transports.http_poll.buffer_size", "--transports-http-poll-buffer-size", T_INT,
      OFF(http_poll_buffer_size), 1, 1000000, NULL, "N", "messages queued per poll stream"},
+    {"transports.http_poll.buffer_bytes", "--transports-http-poll-buffer-bytes", T_INT,
+     OFF(http_poll_buffer_bytes), 1024, (int64_t)1 << 40, NULL, "BYTES",
+     "bytes queued per poll stream; a stream that would pass it is closed (messages retried)"},
+    {"transports.http_poll.total_buffer_bytes", "--transports-http-poll-total-buffer-bytes", T_INT,
+     OFF(http_poll_total_buffer_bytes), 1024, (int64_t)1 << 40, NULL, "BYTES",
+     "bytes queued over all poll streams (messages past it are retried later)"},
     {"transports.http_poll.keepalive", "--transports-http-poll-keepalive", T_INT,
      OFF(http_poll_keepalive), 100, MS_MAX, NULL, "MS",
      "ms between keep-alive comments on poll streams"},
@@ -353,6 +371,9 @@ void conf_defaults(conf_t *c, bool dev)
     c->server_bind = strdup("0.0.0.0");
     c->server_shutdown_timeout = 10000;
     c->server_max_body = 2 * 1024 * 1024;
+    c->server_max_connections = 20000;
+    c->server_max_connections_per_ip = 1000;
+    c->server_request_timeout = 30000;
     c->limits_id_max_bytes = LIMITS_ID_MAX_BYTES;
     c->limits_tags_max_count = LIMITS_TAGS_MAX_COUNT;
     c->limits_tag_key_max_bytes = LIMITS_TAG_KEY_MAX_BYTES;
@@ -379,7 +400,10 @@ void conf_defaults(conf_t *c, bool dev)
     c->http_push_request_timeout = 180000;
     c->http_poll_enabled = true;
     c->http_poll_max_connections = 1000;
+    c->http_poll_max_connections_per_tenant = 100;
     c->http_poll_buffer_size = 100;
+    c->http_poll_buffer_bytes = 8 * 1024 * 1024;
+    c->http_poll_total_buffer_bytes = 128 * 1024 * 1024;
     c->http_poll_keepalive = 15000;
     c->metrics_port = 9090;
     c->sources = calloc(N_OPTS, sizeof *c->sources);

@@ -38,7 +38,10 @@ typedef struct {
     int64_t limits_tag_value_max_bytes;
     int64_t limits_tags_max_bytes;
     int64_t limits_cron_max_bytes;
-    char **cors_origins; /* server.cors.allow_origins; "*" = any */
+    int64_t server_max_connections;        /* all open connections */
+    int64_t server_max_connections_per_ip; /* 0 = no limit */
+    int64_t server_request_timeout;        /* ms; 0 = no deadline */
+    char **cors_origins;                   /* server.cors.allow_origins; "*" = any */
     size_t n_cors_origins;
     char *storage_type;
     char *storage_sqlite_path;
@@ -58,7 +61,10 @@ typedef struct {
     int64_t messages_retry_base;
     int64_t messages_retry_max;
     int64_t http_poll_max_connections;
+    int64_t http_poll_max_connections_per_tenant; /* 0 = no limit */
     int64_t http_poll_buffer_size;
+    int64_t http_poll_buffer_bytes;       /* per stream */
+    int64_t http_poll_total_buffer_bytes; /* over all streams */
     int64_t http_poll_keepalive;
     bool http_poll_enabled;
     bool http_push_enabled;

@@ -7,15 +7,27 @@
  * only marks the context answered and resumes the connection; serialising
  * the answer happens back on the HTTP thread, keeping the store thread
  * short. The context and everything the request allocated are freed in one
- * place, the request-completed callback. */
+ * place, the request-completed callback.
+ *
+ * Request deadline: libmicrohttpd's own timeout is an idle timeout (any byte
+ * resets it), so each connection gets a track_t (socket context, created and
+ * freed by the connection-notify callback) saying whether a request is being
+ * received and since when. The tracks form a list under h->mu; the reaper
+ * thread walks it a few times per second and shuts down the socket of a
+ * request past its deadline. That is safe from another thread because
+ * libmicrohttpd reports a connection closed (unlinking its track under
+ * h->mu) before it closes the socket, so a listed fd is never a reused
+ * one. */
 #include "server/http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,10 +35,36 @@
 #include "server/listen.h"
 #include "server/log.h"
 
+/* What a connection is doing, for the request deadline. */
+typedef enum {
+    TRACK_IDLE,      /* between requests: nothing of the next one seen yet */
+    TRACK_RECEIVING, /* its request line arrived; headers or body pending */
+    TRACK_EXEMPT,    /* request complete (being answered) or a /poll stream */
+} track_phase_t;
+
+/* One connection; owned by the connection-notify callback, fields under
+ * h->mu. */
+typedef struct track {
+    struct track *prev, *next;
+    int fd;
+    track_phase_t phase;
+    struct timespec since; /* start of the current deadline (monotonic) */
+    bool cut;              /* its socket was shut down by the reaper */
+} track_t;
+
 struct http {
     struct MHD_Daemon *d;
     http_config_t cfg;
     uint16_t port;
+    pthread_mutex_t mu; /* guards the tracks and stop below */
+    pthread_cond_t cv;  /* wakes the reaper to stop */
+    track_t *tracks;
+    bool stop;
+    bool reaper_running;
+    pthread_t reaper;
+    _Atomic uint64_t timeouts;
+    char late[320]; /* the whole 408 answer */
+    size_t late_len;
 };
 
 typedef enum { ROUTE_RPC, ROUTE_READY } route_t;
@@ -159,6 +197,129 @@ static enum MHD_Result send_envelope(conn_t *c, int status, const json_t *data)
                        "application/json");
 }
 
+/* Milliseconds from a to b (monotonic), saturating at 0. */
+static int64_t ms_between(const struct timespec *a, const struct timespec *b)
+{
+    int64_t ms = (int64_t)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+    return ms > 0 ? ms : 0;
+}
+
+/* Moves conn's track to phase, restarting its deadline: an idle connection
+ * has request_timeout to send a request line, and from there the request
+ * has request_timeout to arrive whole. HTTP threads. */
+static void track_set(http_t *h, struct MHD_Connection *conn, track_phase_t phase)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    track_t *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (t->phase != phase) {
+        t->phase = phase;
+        clock_gettime(CLOCK_MONOTONIC, &t->since);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_t *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        track_t *t = calloc(1, sizeof *t);
+        if (!t)
+            return; /* this connection has no deadline, only the idle timeout */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? (int)ci->connect_fd : -1;
+        t->phase = TRACK_IDLE;
+        clock_gettime(CLOCK_MONOTONIC, &t->since);
+        pthread_mutex_lock(&h->mu);
+        t->next = h->tracks;
+        if (h->tracks)
+            h->tracks->prev = t;
+        h->tracks = t;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = t;
+        return;
+    }
+    track_t *t = *socket_context;
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->tracks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->mu);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: a request line arrived; from now on a late
+ * request is answered 408 rather than closed silently. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    track_set(cls, conn, TRACK_RECEIVING);
+    return NULL; /* on_request relies on a NULL context at its first call */
+}
+
+/* Cuts off every request past its deadline; caller holds h->mu. */
+static void reap(http_t *h, const struct timespec *now)
+{
+    for (track_t *t = h->tracks; t; t = t->next) {
+        if (t->cut || t->fd < 0 || t->phase == TRACK_EXEMPT ||
+            ms_between(&t->since, now) < h->cfg.request_timeout_ms)
+            continue;
+        /* Nothing of the response is being written in these phases, and the
+         * socket is non-blocking: the 408 goes out whole or not at all. An
+         * idle connection gets no answer: a request the client may be
+         * sending right now must not read it as its own. */
+        if (t->phase == TRACK_RECEIVING) {
+            ssize_t w = send(t->fd, h->late, h->late_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)w;
+            atomic_fetch_add(&h->timeouts, 1);
+        }
+        shutdown(t->fd, SHUT_RDWR); /* libmicrohttpd then reads EOF and closes */
+        t->cut = true;
+        log_debug("connection fd=%d closed: %s past server.request_timeout=%lld ms", t->fd,
+                  t->phase == TRACK_RECEIVING ? "request" : "idle",
+                  (long long)h->cfg.request_timeout_ms);
+    }
+}
+
+/* The reaper thread: a few passes per deadline, at least every 250 ms. */
+static void *reaper_main(void *arg)
+{
+    http_t *h = arg;
+    int64_t step = h->cfg.request_timeout_ms / 4;
+    if (step > 250)
+        step = 250;
+    if (step < 10)
+        step = 10;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec now, until;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        reap(h, &now);
+        until = now;
+        until.tv_nsec += (long)step * 1000000L;
+        while (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int rc = 0;
+        while (!h->stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
 /* Store thread: the job is answered and durable. */
 static void job_done(job_t *job)
 {
@@ -226,6 +387,10 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
      * ids (DECISIONS.md #11). */
     const char *prefix = NULL;
     auth_claims_t claims;
+    /* Who the stream counts against (transports.http_poll.
+     * max_connections_per_tenant): a prefixed token's prefix, else the
+     * token's sub, else (no auth, no sub) the client's address. */
+    char tenant[AUTH_PREFIX_MAX + 16] = "";
     if (h->cfg.auth) {
         char why[256] = "no token";
         const char *tok = find_token(conn, NULL, true);
@@ -238,13 +403,30 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         }
         if (!claims.admin && claims.has_prefix && claims.prefix[0])
             prefix = claims.prefix;
+        if (prefix)
+            snprintf(tenant, sizeof tenant, "prefix:%s", prefix);
+        else if (claims.has_sub)
+            snprintf(tenant, sizeof tenant, "sub:%s", claims.sub);
     }
-    struct MHD_Response *r = poll_open(h->cfg.hub, conn, g, slash + 1, prefix);
+    if (!tenant[0]) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        listen_peer_name(ci ? ci->client_addr : NULL, tenant, sizeof tenant);
+    }
+    unsigned status;
+    char why[320];
+    struct MHD_Response *r =
+        poll_open(h->cfg.hub, conn, g, slash + 1, prefix, tenant, &status, why, sizeof why);
     if (!r) {
-        static const char full[] = "too many poll connections";
-        return send_buffer(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, (void *)full, sizeof full - 1,
-                           MHD_RESPMEM_PERSISTENT, "text/plain");
+        log_debug("poll rejected group=%s status=%u reason=%s", g, status, why);
+        size_t n = strlen(why);
+        char *body = malloc(n + 1);
+        if (!body)
+            return MHD_NO;
+        memcpy(body, why, n + 1);
+        return send_buffer(h, conn, status, body, n, MHD_RESPMEM_MUST_FREE, "text/plain");
     }
+    track_set(h, conn, TRACK_EXEMPT);
     log_debug("poll stream opened group=%s id=%s", g, slash + 1);
     cors_apply(h, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
@@ -362,6 +544,7 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
 {
     response_t err = {0};
     enum MHD_Result ret;
+    track_set(c->h, c->conn, TRACK_EXEMPT); /* received whole: answered at the store's pace */
     if (c->too_large) {
         c->env.kind = "unknown";
         c->env.corr_id = "0";
@@ -431,6 +614,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (!c)
                 return MHD_NO;
             *con_cls = c;
+            track_set(h, conn, TRACK_EXEMPT);
             submit(c, NULL);
             return MHD_YES;
         }
@@ -482,11 +666,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
     conn_free(*con_cls);
     *con_cls = NULL;
+    track_set(cls, conn, TRACK_IDLE); /* the next request's deadline starts */
 }
 
 http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
@@ -499,6 +682,21 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     h->cfg = *cfg;
     if (!h->cfg.max_body)
         h->cfg.max_body = WIRE_MAX_BODY;
+    if (!h->cfg.max_connections)
+        h->cfg.max_connections = 20000;
+    static const char late_body[] =
+        "Request Timeout: the request (headers and body) did not arrive within "
+        "server.request_timeout\n";
+    h->late_len = (size_t)snprintf(h->late, sizeof h->late,
+                                   "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                                   "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                                   sizeof late_body - 1, late_body);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
     unsigned threads = h->cfg.threads;
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -508,7 +706,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     struct sockaddr_storage ss;
     bool ipv6;
     if (listen_addr(h->cfg.bind, h->cfg.port, &ss, &ipv6, err, errlen) != 0) {
-        free(h);
+        http_stop(h);
         return NULL;
     }
     const char *bind = h->cfg.bind ? h->cfg.bind : "0.0.0.0";
@@ -518,7 +716,10 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     h->d = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+        h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->cfg.max_conns_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK,
+        on_request_line, h,
         /* Idle SSE streams dominate memory: keep each
          * connection's pool small. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_EXTERNAL_LOGGER,
@@ -526,8 +727,16 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     if (!h->d) {
         snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
                  (unsigned)h->cfg.port);
-        free(h);
+        http_stop(h);
         return NULL;
+    }
+    if (h->cfg.request_timeout_ms > 0) {
+        if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+            snprintf(err, errlen, "cannot start the request-deadline thread");
+            http_stop(h);
+            return NULL;
+        }
+        h->reaper_running = true;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : h->cfg.port;
@@ -543,7 +752,21 @@ void http_stop(http_t *h)
 {
     if (!h)
         return;
+    if (h->reaper_running) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->reaper, NULL);
+    }
     if (h->d)
         MHD_stop_daemon(h->d);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
     free(h);
+}
+
+uint64_t http_request_timeouts(http_t *h)
+{
+    return h ? atomic_load(&h->timeouts) : 0;
 }

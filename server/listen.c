@@ -32,6 +32,21 @@ int listen_addr(const char *bind, uint16_t port, struct sockaddr_storage *ss, bo
     return -1;
 }
 
+void listen_peer_name(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa && sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], ip, sizeof ip);
+        else
+            inet_ntop(AF_INET6, a, ip, sizeof ip);
+    }
+    snprintf(out, outlen, "ip:%s", ip);
+}
+
 void listen_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];

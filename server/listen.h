@@ -16,6 +16,11 @@
 int listen_addr(const char *bind, uint16_t port, struct sockaddr_storage *ss, bool *ipv6, char *err,
                 size_t errlen);
 
+/* Writes "ip:<address>" for a client's socket address (IPv4 or IPv6; an
+ * IPv4-mapped IPv6 address as IPv4, so one client has one name), or "ip:?"
+ * when sa is NULL or of another family. */
+void listen_peer_name(const struct sockaddr *sa, char *out, size_t outlen);
+
 /* An MHD_OPTION_EXTERNAL_LOGGER: logs at debug level, cls is a prefix
  * string naming the daemon ("http", "metrics"). */
 void listen_mhd_log(void *cls, const char *fmt, va_list ap);

@@ -17,6 +17,11 @@ typedef struct metrics metrics_t;
 /* Values read at scrape time from the rest of the server. */
 typedef struct {
     size_t pollers;                       /* open SSE streams */
+    size_t poll_queued_bytes;             /* message bytes queued on them */
+    uint64_t poll_budget_closed;          /* streams closed for their byte budget */
+    uint64_t poll_budget_refused;         /* messages refused for a byte budget */
+    uint64_t poll_tenant_refused;         /* streams refused for the per-tenant limit */
+    uint64_t request_timeouts;            /* requests cut off by server.request_timeout */
     int64_t outbox_depth;                 /* undelivered messages */
     uint64_t delivered, retried, dropped; /* outbox counters */
     uint64_t auth_verifications, auth_cache_hits;

@@ -171,11 +171,27 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
             continue;
         handled++;
         char *json = NULL;
-        bool failed = engine_message(st, a, m, ob->server_url, &json) != 0;
-        if (failed)
-            log_error("outbox: message %lld: %s", (long long)m->seq, store_errmsg(st));
+        /* No poll stream could take it now (none open for the address, or
+         * the byte budget full): try again later, without loading and
+         * encoding a message (up to a promise's size) only to see it refused.
+         * A stale row is then found stale at a later attempt. */
         addr_t addr;
         bool parsed = addr_parse(m->address, &addr);
+        if (parsed && addr.scheme == ADDR_POLL && ob->cfg.hub &&
+            !poll_ready(ob->cfg.hub, &addr, m->id)) {
+            pthread_mutex_lock(&ob->mu);
+            settle_outcome(ob, find(ob, m->seq), false, now);
+            pthread_mutex_unlock(&ob->mu);
+            continue;
+        }
+        /* One arena per message: a batch of large promises must not be
+         * loaded all at once (100 rows of 2 MB would be 200 MB at a time,
+         * again at every retry round). */
+        arena_t *ma = arena_new();
+        bool failed = !ma || engine_message(st, ma, m, ob->server_url, &json) != 0;
+        arena_free(ma);
+        if (failed)
+            log_error("outbox: message %lld: %s", (long long)m->seq, store_errmsg(st));
         bool async = false, delivered = false, drop = !failed && (!json || !parsed);
         if (failed) {
             /* not delivered: retried with back-off */

@@ -19,28 +19,51 @@
  * burst, stalling requests (and message delivery, behind the hub lock) for
  * a noticeable time with 10k pollers. So poll_keepalive only starts a round,
  * and the watcher thread walks the streams a slice at a time, releasing the
- * lock and pausing between slices. */
+ * lock and pausing between slices.
+ *
+ * Budgets: s->bytes and hub->bytes count the bytes of queued message frames
+ * (comments are a few bytes and not counted), both under the lock. A frame
+ * counts until it has been handed to libmicrohttpd whole. hub->closing_bytes
+ * is the part held by closing streams (on its way out). When the total
+ * budget refuses a message and less than half of it is on its way out, the
+ * stalled stream holding the most (its client took nothing for STALL_MS
+ * while it had a message queued) is closed as if over its own budget:
+ * streams that stopped reading cannot keep the total full, and so every
+ * other stream's messages, for longer than a keep-alive interval or two;
+ * a stream that reads is left alone. */
 #include "server/poll.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "server/log.h"
 
 #define BUCKETS 4096
 
 typedef struct frame {
     struct frame *next;
     size_t len, off;
+    bool msg; /* a message (counted in the byte budgets), not a comment */
     char data[];
 } frame_t;
 
 typedef struct stream stream_t;
 typedef struct group group_t;
+
+/* Streams open per tenant; an entry lives while its count is not zero. */
+typedef struct tenant {
+    struct tenant *next; /* bucket chain */
+    size_t count;
+    char name[];
+} tenant_t;
 
 struct stream {
     poll_hub_t *hub;
@@ -51,12 +74,20 @@ struct stream {
     stream_t *id_next; /* chain of the (group, id) index */
     char *id;
     char *prefix; /* NULL = every message */
+    tenant_t *tenant;
     frame_t *head, *tail;
-    size_t queued;
+    size_t queued;   /* frames */
+    size_t bytes;    /* bytes of message frames */
     uint32_t serial; /* tells a stale epoll event from one for a reused fd */
     bool watched;    /* s->fd is in hub->epfd and hub->by_fd */
     bool suspended;
     bool closing;
+    bool over_budget;      /* closed for going over cfg.stream_bytes */
+    bool progressed;       /* the client took bytes since the last keep-alive round */
+    bool cut;              /* its socket was shut down (over budget and not reading) */
+    int64_t waiting_since; /* ms (monotonic) since a queued message has waited for
+                            * the client: the last read, or the enqueue onto an
+                            * empty queue */
 };
 
 struct group {
@@ -71,7 +102,12 @@ struct poll_hub {
     pthread_mutex_t mu;
     group_t *groups[BUCKETS];
     stream_t *by_id[BUCKETS];
-    size_t count, max_streams, buffer;
+    tenant_t *tenants[BUCKETS];
+    poll_config_t cfg;
+    size_t count;
+    size_t bytes;         /* message bytes queued over all streams */
+    size_t closing_bytes; /* the part of bytes held by closing streams */
+    poll_stats_t stats;
     bool closing;
     /* watcher thread: hang-ups and keep-alive rounds */
     int epfd, ctlfd; /* ctlfd: eventfd waking the watcher (stop, keep-alive) */
@@ -87,6 +123,9 @@ struct poll_hub {
 
 /* epoll key of ctlfd; stream keys are (serial << 32 | fd). */
 #define CTL_KEY UINT64_MAX
+/* A stream whose client took nothing for this long while a message waited
+ * is stalled: the first to close when the total budget is full. */
+#define STALL_MS 250
 /* A keep-alive round touches this many streams per slice, then pauses. */
 #define KA_SLICE 64
 #define KA_PAUSE_MS 4
@@ -104,13 +143,21 @@ static uint32_t hash2(const char *a, const char *b)
 
 static void *watch_main(void *arg);
 
-poll_hub_t *poll_hub_new(size_t max_streams, size_t buffer)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+poll_hub_t *poll_hub_new(const poll_config_t *cfg)
 {
     poll_hub_t *hub = calloc(1, sizeof *hub);
     if (!hub)
         return NULL;
-    hub->max_streams = max_streams;
-    hub->buffer = buffer ? buffer : 100;
+    hub->cfg = *cfg;
+    if (!hub->cfg.buffer)
+        hub->cfg.buffer = 100;
     hub->epfd = epoll_create1(EPOLL_CLOEXEC);
     hub->ctlfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = CTL_KEY};
@@ -153,6 +200,10 @@ void poll_hub_free(poll_hub_t *hub)
     close(hub->ctlfd);
     free(hub->by_fd);
     for (size_t i = 0; i < BUCKETS; i++) {
+        for (tenant_t *t = hub->tenants[i], *next; t; t = next) {
+            next = t->next;
+            free(t);
+        }
         group_t *g = hub->groups[i];
         while (g) {
             group_t *next = g->next;
@@ -184,8 +235,41 @@ static group_t *group_get(poll_hub_t *hub, const char *name, bool create)
     return g;
 }
 
-/* Appends a copy of text to s's queue; caller holds the lock. */
-static bool enqueue(stream_t *s, const char *prefix, const char *text, size_t len,
+/* Takes one stream of tenant name, creating its entry; NULL when out of
+ * memory. Caller holds the lock and has checked the limit. */
+static tenant_t *tenant_get(poll_hub_t *hub, const char *name)
+{
+    uint32_t b = hash2(name, NULL);
+    tenant_t *t = hub->tenants[b];
+    while (t && strcmp(t->name, name) != 0)
+        t = t->next;
+    if (!t) {
+        size_t n = strlen(name);
+        if (!(t = calloc(1, sizeof *t + n + 1)))
+            return NULL;
+        memcpy(t->name, name, n + 1);
+        t->next = hub->tenants[b];
+        hub->tenants[b] = t;
+    }
+    return t;
+}
+
+/* Gives back one stream of t, freeing the entry at zero; caller holds the
+ * lock. */
+static void tenant_put(poll_hub_t *hub, tenant_t *t)
+{
+    if (--t->count)
+        return;
+    tenant_t **pp = &hub->tenants[hash2(t->name, NULL)];
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    free(t);
+}
+
+/* Appends a copy of text to s's queue; msg: a message (counted in the byte
+ * budgets) rather than a comment. Caller holds the lock. */
+static bool enqueue(stream_t *s, bool msg, const char *prefix, const char *text, size_t len,
                     const char *suffix)
 {
     size_t np = strlen(prefix), ns = strlen(suffix);
@@ -197,7 +281,14 @@ static bool enqueue(stream_t *s, const char *prefix, const char *text, size_t le
     memcpy(f->data + np + len, suffix, ns);
     f->len = np + len + ns;
     f->off = 0;
+    f->msg = msg;
     f->next = NULL;
+    if (msg) {
+        if (!s->bytes)
+            s->waiting_since = mono_ms();
+        s->bytes += f->len;
+        s->hub->bytes += f->len; /* never on a closing stream: accepts() refuses */
+    }
     if (s->tail)
         s->tail->next = f;
     else
@@ -281,8 +372,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (!s->head)
                 s->tail = NULL;
             s->queued--;
+            if (f->msg) {
+                s->bytes -= f->len;
+                hub->bytes -= f->len;
+                if (s->closing)
+                    hub->closing_bytes -= f->len;
+            }
             free(f);
         }
+    }
+    if (n) {
+        s->progressed = true;
+        s->waiting_since = mono_ms();
     }
     if (n == 0 && s->closing) {
         pthread_mutex_unlock(&hub->mu);
@@ -310,6 +411,10 @@ static void stream_free(void *cls)
         pp = &(*pp)->id_next;
     *pp = s->id_next;
     hub->count--;
+    hub->bytes -= s->bytes;
+    if (s->closing)
+        hub->closing_bytes -= s->bytes;
+    tenant_put(hub, s->tenant);
     unwatch(hub, s);
     pthread_mutex_unlock(&hub->mu);
     while (s->head) {
@@ -323,8 +428,11 @@ static void stream_free(void *cls)
 }
 
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
-                               const char *id, const char *prefix)
+                               const char *id, const char *prefix, const char *tenant,
+                               unsigned *status, char *err, size_t errlen)
 {
+    *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    snprintf(err, errlen, "cannot open a poll stream: out of memory");
     stream_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -340,7 +448,37 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
 
     pthread_mutex_lock(&hub->mu);
     group_t *g = NULL;
-    if (hub->closing || hub->count >= hub->max_streams || !(g = group_get(hub, group, true))) {
+    if (hub->closing) {
+        snprintf(err, errlen, "the server is shutting down");
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    if (hub->count >= hub->cfg.max_streams) {
+        snprintf(err, errlen,
+                 "too many poll connections: the server allows %zu streams "
+                 "(transports.http_poll.max_connections)",
+                 hub->cfg.max_streams);
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    if (!(s->tenant = tenant_get(hub, tenant ? tenant : ""))) {
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    if (hub->cfg.max_tenant && s->tenant->count >= hub->cfg.max_tenant) {
+        *status = 429;
+        snprintf(err, errlen,
+                 "too many poll streams for this token: the limit is %zu per tenant "
+                 "(transports.http_poll.max_connections_per_tenant); close unused streams or "
+                 "raise the setting",
+                 hub->cfg.max_tenant);
+        hub->stats.tenant_refused++;
+        pthread_mutex_unlock(&hub->mu);
+        goto fail;
+    }
+    s->tenant->count++;
+    if (!(g = group_get(hub, group, true))) {
+        tenant_put(hub, s->tenant);
         pthread_mutex_unlock(&hub->mu);
         goto fail;
     }
@@ -348,6 +486,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
         size_t cap = g->cap ? g->cap * 2 : 4;
         stream_t **ns = realloc(g->streams, cap * sizeof *ns);
         if (!ns) {
+            tenant_put(hub, s->tenant);
             pthread_mutex_unlock(&hub->mu);
             goto fail;
         }
@@ -357,6 +496,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
     if (!r) {
+        tenant_put(hub, s->tenant);
         pthread_mutex_unlock(&hub->mu);
         goto fail;
     }
@@ -370,7 +510,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     watch(hub, s);
     /* A first comment makes the stream (and the client's "open") happen at
      * once rather than with the first message. */
-    enqueue(s, "", ": connected", 11, "\n\n");
+    enqueue(s, false, "", ": connected", 11, "\n\n");
     pthread_mutex_unlock(&hub->mu);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -407,15 +547,58 @@ static bool peer_gone(const stream_t *s)
  * connection, which unregisters it; caller holds the lock. */
 static void close_one(stream_t *s)
 {
+    if (!s->closing)
+        s->hub->closing_bytes += s->bytes;
     s->closing = true;
     wake(s);
 }
 
-/* Whether s may take a message about resource_id; a stream whose client has
- * gone is closed instead. Caller holds the lock. */
-static bool accepts(stream_t *s, const char *resource_id, size_t buffer)
+/* Closes s for a byte budget (setting names the budget); caller holds the
+ * lock. It still writes what it holds to a client that reads; one that does
+ * not is cut off at the second keep-alive round (keepalive_one). */
+static void close_over_budget(stream_t *s, size_t len, const char *setting, size_t limit)
 {
-    if (s->closing || s->queued >= buffer)
+    poll_hub_t *hub = s->hub;
+    log_info("poll stream %s/%s closed: %zu bytes queued and a message of %zu would pass %s=%zu "
+             "(the client is not reading fast enough); its messages are retried after the "
+             "client reconnects",
+             s->group->name, s->id, s->bytes, len, setting, limit);
+    s->over_budget = true;
+    s->progressed = true; /* a full keep-alive interval to read what it holds */
+    hub->stats.budget_closed++;
+    close_one(s);
+}
+
+/* The total budget is full: closes the stalled open stream holding the
+ * most, unless half the budget is already held by closing streams. Caller
+ * holds the lock. */
+static void relieve_total(poll_hub_t *hub, size_t len)
+{
+    if (hub->closing_bytes >= hub->cfg.total_bytes / 2)
+        return;
+    stream_t *big = NULL;
+    int64_t stalled = mono_ms() - STALL_MS;
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (group_t *g = hub->groups[i]; g; g = g->next)
+            for (size_t j = 0; j < g->n; j++) {
+                stream_t *c = g->streams[j];
+                if (!c->closing && c->bytes && c->waiting_since <= stalled &&
+                    (!big || c->bytes > big->bytes))
+                    big = c;
+            }
+    if (big)
+        close_over_budget(big, len, "transports.http_poll.total_buffer_bytes",
+                          hub->cfg.total_bytes);
+}
+
+/* Whether s may take a message frame of len bytes about resource_id. A
+ * stream whose client has gone is closed instead, and so is one that would
+ * go over its byte budget (*over is then set); *over_total is set when the
+ * total budget is full. Caller holds the lock. */
+static bool accepts(stream_t *s, const char *resource_id, size_t len, bool *over, bool *over_total)
+{
+    poll_hub_t *hub = s->hub;
+    if (s->closing || s->queued >= hub->cfg.buffer)
         return false;
     if (s->prefix && strncmp(resource_id, s->prefix, strlen(s->prefix)) != 0)
         return false;
@@ -423,16 +606,25 @@ static bool accepts(stream_t *s, const char *resource_id, size_t buffer)
         close_one(s);
         return false;
     }
+    if (hub->cfg.stream_bytes && s->bytes && len > hub->cfg.stream_bytes - s->bytes) {
+        close_over_budget(s, len, "transports.http_poll.buffer_bytes", hub->cfg.stream_bytes);
+        *over = true;
+        return false;
+    }
+    if (hub->cfg.total_bytes && hub->bytes && len > hub->cfg.total_bytes - hub->bytes) {
+        *over = *over_total = true;
+        return false;
+    }
     return true;
 }
 
 /* The newest open stream of (group, id) that accepts the message. */
 static stream_t *find_id(poll_hub_t *hub, const char *group, const char *id,
-                         const char *resource_id)
+                         const char *resource_id, size_t len, bool *over, bool *over_total)
 {
     for (stream_t *s = hub->by_id[hash2(group, id)]; s; s = s->id_next)
         if (strcmp(s->id, id) == 0 && strcmp(s->group->name, group) == 0 &&
-            accepts(s, resource_id, hub->buffer))
+            accepts(s, resource_id, len, over, over_total))
             return s;
     return NULL;
 }
@@ -442,25 +634,63 @@ bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, con
 {
     if (addr->scheme != ADDR_POLL)
         return false;
-    bool sent = false;
+    bool sent = false, over = false, over_total = false;
+    size_t flen = len + 8; /* "data: " ... "\n\n" */
     pthread_mutex_lock(&hub->mu);
-    stream_t *s = addr->id[0] ? find_id(hub, addr->group, addr->id, resource_id) : NULL;
+    stream_t *s = addr->id[0]
+                      ? find_id(hub, addr->group, addr->id, resource_id, flen, &over, &over_total)
+                      : NULL;
     if (!s && addr->any) {
         group_t *g = group_get(hub, addr->group, false);
         for (size_t i = 0; g && i < g->n && !s; i++) {
             stream_t *c = g->streams[(g->rr + i) % g->n];
-            if (accepts(c, resource_id, hub->buffer)) {
+            if (accepts(c, resource_id, flen, &over, &over_total)) {
                 s = c;
                 g->rr = (g->rr + i + 1) % g->n;
             }
         }
     }
-    if (s && enqueue(s, "data: ", json, len, "\n\n")) {
+    if (s && enqueue(s, true, "data: ", json, len, "\n\n")) {
         wake(s);
         sent = true;
+    } else if (over) {
+        hub->stats.budget_refused++;
+        if (over_total)
+            relieve_total(hub, flen);
     }
     pthread_mutex_unlock(&hub->mu);
     return sent;
+}
+
+/* Whether s could be offered a message about resource_id (cheap: no
+ * probe, no size); caller holds the lock. */
+static bool may_offer(const stream_t *s, const char *resource_id)
+{
+    return !s->closing && s->queued < s->hub->cfg.buffer &&
+           (!s->prefix || strncmp(resource_id, s->prefix, strlen(s->prefix)) == 0);
+}
+
+bool poll_ready(poll_hub_t *hub, const addr_t *addr, const char *resource_id)
+{
+    if (addr->scheme != ADDR_POLL)
+        return false;
+    pthread_mutex_lock(&hub->mu);
+    bool ready = false;
+    if (hub->cfg.total_bytes && hub->bytes >= hub->cfg.total_bytes) {
+        hub->stats.budget_refused++;
+        relieve_total(hub, 0);
+    } else {
+        if (addr->id[0])
+            for (stream_t *s = hub->by_id[hash2(addr->group, addr->id)]; s && !ready;
+                 s = s->id_next)
+                ready = strcmp(s->id, addr->id) == 0 && strcmp(s->group->name, addr->group) == 0 &&
+                        may_offer(s, resource_id);
+        group_t *g = !ready && addr->any ? group_get(hub, addr->group, false) : NULL;
+        for (size_t i = 0; g && i < g->n && !ready; i++)
+            ready = may_offer(g->streams[i], resource_id);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return ready;
 }
 
 /* Applies fn to every stream; caller holds the lock. */
@@ -474,12 +704,22 @@ static void each_stream(poll_hub_t *hub, void (*fn)(stream_t *))
 
 static void keepalive_one(stream_t *s)
 {
-    if (s->closing)
+    if (s->closing) {
+        /* Over its budget and not read from for a whole interval: shut the
+         * socket down, so that libmicrohttpd ends the connection (and frees
+         * the queue) now rather than at its idle timeout. The fd is still
+         * the connection's: stream_free runs before the socket is closed. */
+        if (s->over_budget && !s->progressed && !s->cut && s->fd >= 0) {
+            shutdown(s->fd, SHUT_RDWR);
+            s->cut = true;
+        }
+        s->progressed = false;
         return;
+    }
     /* A watched stream's hang-up is seen by the watcher; probe the others. */
     if (!s->watched && peer_gone(s))
         close_one(s);
-    else if (!s->head && enqueue(s, "", ": keep-alive", 12, "\n\n"))
+    else if (!s->head && enqueue(s, false, "", ": keep-alive", 12, "\n\n"))
         wake(s);
 }
 
@@ -578,4 +818,14 @@ size_t poll_count(poll_hub_t *hub)
     size_t n = hub->count;
     pthread_mutex_unlock(&hub->mu);
     return n;
+}
+
+poll_stats_t poll_stats(poll_hub_t *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    poll_stats_t st = hub->stats;
+    st.streams = hub->count;
+    st.queued_bytes = hub->bytes;
+    pthread_mutex_unlock(&hub->mu);
+    return st;
 }

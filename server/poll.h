@@ -12,6 +12,15 @@
  * the group (any@) or is reported undelivered (uni@) so the outbox retries.
  * A keep-alive comment is written every keepalive interval.
  *
+ * Bounds (issue 9): streams in total and per tenant (poll_open refuses the
+ * excess), and the bytes queued per stream and over all streams. A message
+ * that would overflow either byte budget is refused (poll_send returns false,
+ * so the outbox keeps the row and retries it: nothing is lost); a stream over
+ * its own budget is also closed: it still writes what it holds to a client
+ * that reads, then ends, and the client reconnects. A closed stream whose
+ * client took no byte for a whole keep-alive interval is cut off, so a client
+ * that never reads holds its budget for at most two intervals.
+ *
  * Thread-safety: every function may be called from any thread. */
 #ifndef RESONATE_POLL_H
 #define RESONATE_POLL_H
@@ -26,26 +35,50 @@
 
 typedef struct poll_hub poll_hub_t;
 
-/* max_streams: most concurrent streams (further opens get 503);
- * buffer: most frames queued per stream. Free with poll_hub_free. */
-poll_hub_t *poll_hub_new(size_t max_streams, size_t buffer);
+typedef struct {
+    size_t max_streams;  /* most concurrent streams (further opens: 503) */
+    size_t max_tenant;   /* most concurrent streams of one tenant (429); 0 = no limit */
+    size_t buffer;       /* most message frames queued per stream; 0 = 100 */
+    size_t stream_bytes; /* most bytes queued per stream; 0 = no limit. A message
+                          * larger than this is still taken by an empty stream */
+    size_t total_bytes;  /* most bytes queued over all streams; 0 = no limit.
+                          * A message is still taken when nothing is queued */
+} poll_config_t;
+
+/* Returns a hub with the limits of cfg (copied), or NULL when out of memory.
+ * Free with poll_hub_free. */
+poll_hub_t *poll_hub_new(const poll_config_t *cfg);
 
 /* Frees the hub; every stream must be closed (poll_hub_close_all, then the
  * HTTP daemon stopped). */
 void poll_hub_free(poll_hub_t *hub);
 
-/* Opens a stream for (group, id) on conn and returns the response to queue,
- * or NULL when the hub is full or closing. prefix: only messages whose
- * resource id starts with it are delivered (NULL = all). The caller queues
- * and destroys the response; the stream lives until the connection ends. */
+/* Opens a stream for (group, id) on conn and returns the response to queue.
+ * prefix: only messages whose resource id starts with it are delivered
+ * (NULL = all). tenant: who opens it (token prefix, sub or client address,
+ * any text), counted against max_tenant. The caller queues and destroys the
+ * response; the stream lives until the connection ends. On refusal returns
+ * NULL with the HTTP status in *status (429: the tenant's limit; 503: the
+ * hub is full, closing or out of memory) and a message naming the limit and
+ * its setting in err. */
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
-                               const char *id, const char *prefix);
+                               const char *id, const char *prefix, const char *tenant,
+                               unsigned *status, char *err, size_t errlen);
 
 /* Queues one SSE frame (the JSON text of a message) for addr. resource_id is
  * the task or promise id the message is about (for prefix filtering).
- * Returns true when a stream took it. */
+ * Returns true when a stream took it; false when no stream could (none open,
+ * every candidate full or over a byte budget): the caller keeps the message
+ * and retries it later. */
 bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, const char *json,
                size_t len);
+
+/* Whether poll_send may take a message for addr about resource_id now: an
+ * open stream of the address would be offered it and the total byte budget
+ * is not full (the message may still be refused for its size). When false
+ * the caller retries later without building the message. A full total
+ * budget closes a stalled stream to make room, as in poll_send. */
+bool poll_ready(poll_hub_t *hub, const addr_t *addr, const char *resource_id);
 
 /* Queues a keep-alive comment on every idle stream. */
 void poll_keepalive(poll_hub_t *hub);
@@ -55,5 +88,15 @@ void poll_hub_close_all(poll_hub_t *hub);
 
 /* Number of open streams. */
 size_t poll_count(poll_hub_t *hub);
+
+/* Counters for /metrics. */
+typedef struct {
+    size_t streams;          /* open streams */
+    size_t queued_bytes;     /* bytes of messages queued over all streams */
+    uint64_t budget_closed;  /* streams closed for going over stream_bytes */
+    uint64_t budget_refused; /* messages refused for a byte budget (retried later) */
+    uint64_t tenant_refused; /* opens refused for max_tenant */
+} poll_stats_t;
+poll_stats_t poll_stats(poll_hub_t *hub);
 
 #endif

@@ -95,13 +95,21 @@ typedef struct {
     exec_t *ex;
     poll_hub_t *hub;
     auth_t *auth;
+    http_t *http;
 } gauge_src_t;
 
 static void read_gauges(void *arg, metrics_gauges_t *out)
 {
     const gauge_src_t *g = arg;
-    if (g->hub)
-        out->pollers = poll_count(g->hub);
+    if (g->hub) {
+        poll_stats_t ps = poll_stats(g->hub);
+        out->pollers = ps.streams;
+        out->poll_queued_bytes = ps.queued_bytes;
+        out->poll_budget_closed = ps.budget_closed;
+        out->poll_budget_refused = ps.budget_refused;
+        out->poll_tenant_refused = ps.tenant_refused;
+    }
+    out->request_timeouts = http_request_timeouts(g->http);
     if (g->ex) {
         outbox_stats_t os = exec_outbox_stats(g->ex);
         out->outbox_depth = exec_outbox_depth(g->ex);
@@ -285,8 +293,14 @@ int server_main(const char *cmd, int argc, char **argv)
         log_info("Auth disabled: all requests accepted (use --auth-publickey to require tokens)");
     }
     if (cfg.http_poll_enabled) {
-        hub =
-            poll_hub_new((size_t)cfg.http_poll_max_connections, (size_t)cfg.http_poll_buffer_size);
+        poll_config_t pc = {
+            .max_streams = (size_t)cfg.http_poll_max_connections,
+            .max_tenant = (size_t)cfg.http_poll_max_connections_per_tenant,
+            .buffer = (size_t)cfg.http_poll_buffer_size,
+            .stream_bytes = (size_t)cfg.http_poll_buffer_bytes,
+            .total_bytes = (size_t)cfg.http_poll_total_buffer_bytes,
+        };
+        hub = poll_hub_new(&pc);
         if (!hub) {
             log_error("Fatal: out of memory");
             goto done;
@@ -350,6 +364,9 @@ int server_main(const char *cmd, int argc, char **argv)
                    .tag_value_max_bytes = (size_t)cfg.limits_tag_value_max_bytes,
                    .tags_max_bytes = (size_t)cfg.limits_tags_max_bytes,
                    .cron_max_bytes = (size_t)cfg.limits_cron_max_bytes},
+        .max_connections = (unsigned)cfg.server_max_connections,
+        .max_conns_per_ip = (unsigned)cfg.server_max_connections_per_ip,
+        .request_timeout_ms = cfg.server_request_timeout,
         .exec = ex,
         .hub = hub,
         .auth = auth,
@@ -364,7 +381,7 @@ int server_main(const char *cmd, int argc, char **argv)
         log_error("Fatal: %s", err);
         goto done;
     }
-    gauge_src_t gauges = {.ex = ex, .hub = hub, .auth = auth};
+    gauge_src_t gauges = {.ex = ex, .hub = hub, .auth = auth, .http = h};
     if (metrics) {
         if (metrics_serve(metrics, cfg.server_bind, (uint16_t)cfg.metrics_port, read_gauges,
                           &gauges, err, sizeof err) == 0)
