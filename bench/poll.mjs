@@ -209,7 +209,10 @@ async function main() {
   const port = await freePort();
   const mport = await freePort();
   const args = ["dev", "--server-port", String(port), "--server-bind", "127.0.0.1", "--observability-metrics-port",
-    String(mport), "--transports-http-poll-max-connections", String(o.conns + 1000)];
+    String(mport), "--transports-http-poll-max-connections", String(o.conns + 1000),
+    // every poller comes from 127.0.0.1: lift the per-address and per-tenant limits
+    "--server-max-connections", String(o.conns + 2000), "--server-max-connections-per-ip", "0",
+    "--transports-http-poll-max-connections-per-tenant", "0"];
   const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-20000)));

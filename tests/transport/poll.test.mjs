@@ -175,7 +175,8 @@ test("--transports-http-poll-max-connections N: stream N+1 gets 503 until one cl
 });
 
 test("disconnects: many streams opened and dropped leave no registration behind", async (t) => {
-  const srv = await serverWithMetrics(t, FAST);
+  // 200 streams from one address: more than one tenant's default share
+  const srv = await serverWithMetrics(t, [...FAST, "--transports-http-poll-max-connections-per-tenant", "0"]);
   const N = 200;
   const all = [];
   for (let i = 0; i < N; i++) all.push(openStream(srv.port, `/poll/churn-${i % 7}/w${i}`));
@@ -206,7 +207,8 @@ test(
   "/metrics answers while more than 1024 streams are open",
   { skip: NOFILE < 2600 && `open-file limit ${NOFILE} is too low` },
   async (t) => {
-    const srv = await serverWithMetrics(t, [...FAST, "--transports-http-poll-max-connections", "2000"]);
+    const srv = await serverWithMetrics(t, [...FAST, "--transports-http-poll-max-connections", "2000",
+      "--transports-http-poll-max-connections-per-tenant", "0", "--server-max-connections-per-ip", "0"]);
     const N = 1100; // socket numbers past FD_SETSIZE: a select()-based listener cannot take them
     const socks = [];
     t.after(() => socks.forEach((s) => s.destroy()));

@@ -409,6 +409,38 @@ START_TEST(flag_errors_are_usage_errors)
 }
 END_TEST
 
+START_TEST(connection_and_poll_limits_have_bounded_defaults)
+{
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_max_connections, 20000);
+    ck_assert_int_eq(cfg.server_max_connections_per_ip, 1000);
+    ck_assert_int_eq(cfg.server_request_timeout, 30000);
+    ck_assert_int_eq(cfg.http_poll_max_connections_per_tenant, 100);
+    ck_assert_int_eq(cfg.http_poll_buffer_bytes, 8 << 20);
+    ck_assert_int_eq(cfg.http_poll_total_buffer_bytes, 128 << 20);
+    /* 0 lifts the per-address, per-tenant and deadline limits, never the
+     * global ones */
+    const char *off[] = {"--server-max-connections-per-ip",
+                         "0",
+                         "--transports-http-poll-max-connections-per-tenant",
+                         "0",
+                         "--server-request-timeout",
+                         "0",
+                         NULL};
+    ck_assert_int_eq(load(false, off, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_max_connections_per_ip, 0);
+    const char *f1[] = {"--server-max-connections", "0", NULL};
+    assert_error(load(false, f1, NULL), CONF_EUSAGE,
+                 "flag --server-max-connections: invalid value '0' for server.max_connections: "
+                 "expected an integer from 1 to 1000000");
+    const char *f2[] = {"--transports-http-poll-buffer-bytes", "0", NULL};
+    assert_error(load(false, f2, NULL), CONF_EUSAGE,
+                 "flag --transports-http-poll-buffer-bytes: invalid value '0' for "
+                 "transports.http_poll.buffer_bytes: expected an integer from 1024 to "
+                 "1099511627776");
+}
+END_TEST
+
 START_TEST(value_rules_have_their_own_messages)
 {
     static const struct {
@@ -631,6 +663,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, environment_of_other_programs_is_ignored);
     tcase_add_test(tc, environment_values_take_toml_forms);
     tcase_add_test(tc, flag_errors_are_usage_errors);
+    tcase_add_test(tc, connection_and_poll_limits_have_bounded_defaults);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
     tcase_add_test(tc, tag_value_limit_below_id_limit_is_refused);
