@@ -148,6 +148,14 @@ static void family(FILE *f, const char *name, const char *type, const char *help
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Writes a family with its one sample; labels is "" or `{k="v"}`. */
+static void single(FILE *f, const char *name, const char *type, const char *help,
+                   const char *labels, unsigned long long v)
+{
+    family(f, name, type, help);
+    fprintf(f, "%s%s %llu\n", name, labels, v);
+}
+
 /* Writes one histogram series; labels is "" or `k="v",` pairs with a
  * trailing comma. Returns false when it has no observations. */
 static bool hist_write(FILE *f, const char *name, const char *labels, const hist_t *h,
@@ -264,27 +272,23 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
             (unsigned long long)g.dropped);
     family(f, "resonate_poll_connections", "gauge", "Open SSE streams on /poll.");
     fprintf(f, "resonate_poll_connections %zu\n", g.pollers);
-    family(f, "resonate_poll_queued_bytes", "gauge",
-           "Bytes of messages queued on /poll streams, not yet written.");
-    fprintf(f, "resonate_poll_queued_bytes %zu\n", g.poll_queued_bytes);
-    family(f, "resonate_poll_streams_closed_total", "counter",
+    single(f, "resonate_poll_queued_bytes", "gauge",
+           "Bytes of messages queued on /poll streams, not yet written.", "", g.poll_queued_bytes);
+    single(f, "resonate_poll_streams_closed_total", "counter",
            "Poll streams closed by the server, by reason (budget: over "
-           "transports.http_poll.buffer_bytes).");
-    fprintf(f, "resonate_poll_streams_closed_total{reason=\"budget\"} %llu\n",
-            (unsigned long long)g.poll_budget_closed);
-    family(f, "resonate_poll_budget_refusals_total", "counter",
-           "Messages a poll stream could not take for a byte budget (retried by the outbox).");
-    fprintf(f, "resonate_poll_budget_refusals_total %llu\n",
-            (unsigned long long)g.poll_budget_refused);
-    family(f, "resonate_poll_streams_refused_total", "counter",
+           "transports.http_poll.buffer_bytes or total_buffer_bytes).",
+           "{reason=\"budget\"}", g.poll_budget_closed);
+    single(f, "resonate_poll_budget_refusals_total", "counter",
+           "Messages a poll stream could not take for a byte budget (retried by the outbox).", "",
+           g.poll_budget_refused);
+    single(f, "resonate_poll_streams_refused_total", "counter",
            "Poll streams refused, by reason (tenant: "
-           "transports.http_poll.max_connections_per_tenant).");
-    fprintf(f, "resonate_poll_streams_refused_total{reason=\"tenant\"} %llu\n",
-            (unsigned long long)g.poll_tenant_refused);
-    family(f, "resonate_request_timeouts_total", "counter",
+           "transports.http_poll.max_connections_per_tenant).",
+           "{reason=\"tenant\"}", g.poll_tenant_refused);
+    single(f, "resonate_request_timeouts_total", "counter",
            "Requests answered 408 because headers and body did not arrive within "
-           "server.request_timeout.");
-    fprintf(f, "resonate_request_timeouts_total %llu\n", (unsigned long long)g.request_timeouts);
+           "server.request_timeout.",
+           "", g.request_timeouts);
 
     family(f, "resonate_store_batch_jobs", "histogram",
            "Requests carried by one store transaction (group commit).");
