@@ -35,7 +35,7 @@ void fixture_start(const fixture_config_t *cfg)
         fx.auth = auth_new(&ac, err, sizeof err);
         ck_assert_msg(fx.auth != NULL, "auth_new: %s", err);
     }
-    fx.hub = poll_hub_new(64, 64);
+    fx.hub = poll_hub_new(&(poll_config_t){.max_streams = 64, .buffer = 64});
     ck_assert_ptr_nonnull(fx.hub);
     store_t *st = store_sqlite_open(":memory:", err, sizeof err);
     ck_assert_msg(st != NULL, "store: %s", err);

@@ -47,7 +47,7 @@ static void setup(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     st = fake_store_open();
     a = arena_new();
-    hub = poll_hub_new(16, 16);
+    hub = poll_hub_new(&(poll_config_t){.max_streams = 16, .buffer = 16});
     ck_assert_ptr_nonnull(hub);
     stub = NULL;
     ob = NULL;

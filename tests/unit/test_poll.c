@@ -34,12 +34,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     char group[64] = "", id[64] = "";
     sscanf(url, "/%63[^/]/%63s", group, id);
     const char *prefix = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "prefix");
-    struct MHD_Response *r = poll_open(hub, conn, group, id, prefix);
     unsigned status = MHD_HTTP_OK;
-    if (!r) {
+    char why[256];
+    struct MHD_Response *r =
+        poll_open(hub, conn, group, id, prefix, "tenant", &status, why, sizeof why);
+    if (!r)
         r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        status = MHD_HTTP_SERVICE_UNAVAILABLE;
-    }
+    else
+        status = MHD_HTTP_OK;
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -47,7 +49,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 static void start(size_t max_streams, size_t buffer)
 {
-    hub = poll_hub_new(max_streams, buffer);
+    hub = poll_hub_new(&(poll_config_t){.max_streams = max_streams, .buffer = buffer});
     ck_assert_ptr_nonnull(hub);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
