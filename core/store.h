@@ -12,6 +12,15 @@
  * inside a transaction, savepoint/release/rollback_to give each request of a
  * group commit its own atomicity.
  *
+ * Readers: an adapter may also open read-only stores on the same data
+ * (store/sqlite.h: store_sqlite_open_reader), each used by one thread at a
+ * time while the writer runs on its own. A reader supports begin (a read
+ * transaction: one consistent snapshot that includes every commit completed
+ * before it began), commit, rollback, close, and the reads promise_get,
+ * promise_search, task_get, task_search, schedule_get, schedule_search;
+ * every other call fails with STORE_ERR. engine_read (core/engine.h) uses
+ * nothing else.
+ *
  * Errors: every function returns STORE_OK (0) or STORE_ERR (-1); after
  * STORE_ERR, store_errmsg() describes the failure until the next call.
  * Records returned by reads are allocated from the arena passed in; the

@@ -158,6 +158,7 @@ static const char pragmas[] = "PRAGMA journal_mode = WAL;"
 
 enum {
     Q_BEGIN,
+    Q_BEGIN_READ,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_SAVEPOINT,
@@ -211,6 +212,8 @@ enum {
 
 static const char *const sql[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    /* A reader's snapshot: taken at its first read, kept until commit. */
+    [Q_BEGIN_READ] = "BEGIN DEFERRED",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_SAVEPOINT] = "SAVEPOINT req",
@@ -311,8 +314,9 @@ typedef struct {
     kvbuf_t buf; /* encoded JSON of the call in progress; bound SQLITE_STATIC */
     /* Between a successful begin and its commit/rollback. */
     bool in_tx;
-    char *path; /* the database file; NULL for :memory: */
-    char *wal;  /* path + "-wal" */
+    bool reader; /* opened by store_sqlite_open_reader: read-only */
+    char *path;  /* the database file; NULL for :memory: */
+    char *wal;   /* path + "-wal" */
     /* The -wal file's identity once open: SQLite keeps it open until the
      * connection closes, so another one at that path means it was deleted
      * or replaced (SQLITE_FCNTL_HAS_MOVED covers only the main file). */
@@ -750,7 +754,7 @@ static int sq_ping(store_t *st)
 
 static int sq_begin(store_t *st)
 {
-    if (sq_simple(st, Q_BEGIN, "begin") != STORE_OK)
+    if (sq_simple(st, sq(st)->reader ? Q_BEGIN_READ : Q_BEGIN, "begin") != STORE_OK)
         return STORE_ERR;
     sq(st)->in_tx = true;
     return STORE_OK;
@@ -1583,6 +1587,63 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
     return &s->base;
 fail:
     sqlite3_free(msg);
+    sq_close(&s->base);
+    return NULL;
+}
+
+/* Read-only connections (see sqlite.h). A reader never migrates nor writes:
+ * it refuses a file whose schema is not this build's (the writer, opened
+ * first, has migrated it), and SQLITE_OPEN_READONLY makes any write fail.
+ * It keeps a smaller page cache than the writer: there may be one per HTTP
+ * thread, and the OS caches the file for all of them. */
+store_t *store_sqlite_open_reader(const char *path, char *err, size_t errlen)
+{
+    sq_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->base.v = &sqlite_vtab;
+    s->reader = true;
+    if (strcmp(path, ":memory:") == 0) {
+        snprintf(err, errlen,
+                 "a private in-memory database (:memory:) has no read connections: "
+                 "serve reads on the writer, or set storage.sqlite.path to a file");
+        goto fail;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s for reading: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    int version;
+    char why[256];
+    if (read_user_version(s->db, &version, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    if (version != STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "%s: schema version %d, this build reads %d: open it with "
+                 "store_sqlite_open (which migrates) before any reader",
+                 path, version, STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (sqlite3_exec(s->db, "PRAGMA cache_size = -8192;", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: setting pragmas: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    for (int i = 0; i < Q__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    return &s->base;
+fail:
     sq_close(&s->base);
     return NULL;
 }

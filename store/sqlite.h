@@ -3,7 +3,8 @@
  * One database file (or a private in-memory database) in WAL mode with
  * synchronous=FULL, its schema migrated by PRAGMA user_version. The store_t
  * it returns is used through the store_*() wrappers of core/store.h, by one
- * thread at a time. */
+ * thread at a time. Read-only connections to the same file (readers) serve
+ * reads on other threads. */
 #ifndef RESONATE_STORE_SQLITE_H
 #define RESONATE_STORE_SQLITE_H
 
@@ -32,5 +33,19 @@
  * adds that check, a writable-file check, a free-space check
  * (STORE_MIN_FREE_BYTES) and a real write. */
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen);
+
+/* Opens a read-only connection (a reader) to the database at path, which
+ * store_sqlite_open must already have opened and migrated. A reader
+ * supports only begin (a read transaction: BEGIN DEFERRED, its snapshot
+ * taken at the first read), commit, rollback, close and the reads
+ * promise_get, promise_search, task_get, task_search, schedule_get and
+ * schedule_search; any write fails with STORE_ERR. Like every store_t it is
+ * used by one thread at a time, but readers and the writer may run at once
+ * on different threads: in WAL mode a read transaction sees exactly the
+ * commits that completed before it began, and neither blocks the other.
+ * ":memory:" has no readers (a private in-memory database is visible to its
+ * own connection only): NULL with that reason. Returns NULL with the reason
+ * in err on failure. */
+store_t *store_sqlite_open_reader(const char *path, char *err, size_t errlen);
 
 #endif

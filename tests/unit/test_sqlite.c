@@ -1519,6 +1519,81 @@ START_TEST(ping_fails_once_the_file_is_no_longer_writable)
 }
 END_TEST
 
+/* ---- readers (store_sqlite_open_reader) ------------------------------------ */
+
+static store_t *open_reader(const char *path)
+{
+    char err[512] = "";
+    store_t *rd = store_sqlite_open_reader(path, err, sizeof err);
+    ck_assert_msg(rd != NULL, "open reader %s: %s", path, err);
+    return rd;
+}
+
+START_TEST(a_reader_sees_the_commits_before_its_transaction_and_none_after)
+{
+    store_t *rd = open_reader(fx.path);
+    insert_promise("p1", PSTATE_PENDING, 10, KVS({"k", "v"}));
+    promise_t *p = NULL;
+    ck_assert_int_eq(store_begin(rd), STORE_OK);
+    ck_assert_int_eq(store_promise_get(rd, fx.a, "p1", &p), STORE_OK);
+    ck_assert_ptr_nonnull(p);
+    /* A commit while the read transaction is open: not in its snapshot, and
+     * the reader did not block the writer. */
+    insert_promise("p2", PSTATE_PENDING, 10, KVS({"k", "v"}));
+    ck_assert_int_eq(store_promise_get(rd, fx.a, "p2", &p), STORE_OK);
+    ck_assert_ptr_null(p);
+    search_req_t q = search(10, NULL);
+    promise_t *ps = NULL;
+    size_t n = 0;
+    bool more = true;
+    ck_assert_int_eq(store_promise_search(rd, fx.a, &q, &ps, &n, &more), STORE_OK);
+    ck_assert_str_eq(promise_ids(ps, n), "p1");
+    ck_assert_int_eq(store_commit(rd), STORE_OK);
+    /* The next read transaction sees it. */
+    ck_assert_int_eq(store_begin(rd), STORE_OK);
+    ck_assert_int_eq(store_promise_get(rd, fx.a, "p2", &p), STORE_OK);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(store_promise_search(rd, fx.a, &q, &ps, &n, &more), STORE_OK);
+    ck_assert_str_eq(promise_ids(ps, n), "p1,p2");
+    ck_assert_int_eq(store_rollback(rd), STORE_OK);
+    store_close(rd);
+}
+END_TEST
+
+START_TEST(a_reader_refuses_writes_and_the_writer_still_checkpoints)
+{
+    store_t *rd = open_reader(fx.path);
+    promise_t p = mk_promise("w", PSTATE_PENDING, 10);
+    ck_assert_int_eq(store_promise_insert(rd, &p), STORE_ERR);
+    ck_assert_msg(strstr(store_errmsg(rd), "readonly") != NULL, "%s", store_errmsg(rd));
+    insert_promise("p1", PSTATE_PENDING, 10, NO_KVS);
+    promise_t *got = NULL;
+    ck_assert_int_eq(store_promise_get(rd, fx.a, "p1", &got), STORE_OK);
+    ck_assert_ptr_nonnull(got);
+    /* An idle reader (no transaction open) does not stop a full checkpoint. */
+    OK(store_checkpoint(fx.st));
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", fx.path);
+    struct stat sb;
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_eq(sb.st_size, 0);
+    ck_assert_int_eq(store_promise_get(rd, fx.a, "p1", &got), STORE_OK);
+    ck_assert_ptr_nonnull(got);
+    store_close(rd);
+}
+END_TEST
+
+START_TEST(a_reader_of_a_memory_or_missing_database_is_refused_with_the_reason)
+{
+    char err[512] = "";
+    ck_assert_ptr_null(store_sqlite_open_reader(":memory:", err, sizeof err));
+    ck_assert_msg(strstr(err, "storage.sqlite.path") != NULL, "%s", err);
+    err[0] = '\0';
+    ck_assert_ptr_null(store_sqlite_open_reader("/nonexistent/dir/r.db", err, sizeof err));
+    ck_assert_msg(strstr(err, "cannot open /nonexistent/dir/r.db for reading") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *sqlite_suite(void)
 {
     Suite *s = suite_create("sqlite");
@@ -1581,6 +1656,9 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, check_fails_once_another_file_is_renamed_over_the_database);
     tcase_add_test(file, open_refuses_an_unwritable_file_or_directory_and_says_what_to_fix);
     tcase_add_test(file, ping_fails_once_the_file_is_no_longer_writable);
+    tcase_add_test(file, a_reader_sees_the_commits_before_its_transaction_and_none_after);
+    tcase_add_test(file, a_reader_refuses_writes_and_the_writer_still_checkpoints);
+    tcase_add_test(file, a_reader_of_a_memory_or_missing_database_is_refused_with_the_reason);
     suite_add_tcase(s, file);
     return s;
 }
