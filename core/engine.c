@@ -20,6 +20,10 @@ typedef struct {
     arena_t *a;
     int64_t now;
     const char *scope; /* the request's scope (request_t.scope), NULL = all */
+    /* engine_read: st is a reader and nothing may be written; a lazy
+     * timeout that would write sets to_writer instead. */
+    bool read_only;
+    bool to_writer;
 } ctx_t;
 
 /* Propagates a storage failure: the caller turns it into a 500. */
@@ -153,8 +157,12 @@ static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t *
         promise_t *p = NULL;
         TRY(store_promise_get(c->st, c->a, ids[i], &p));
         if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
-            TRY(settle_one(c, p, timeout_state(p), NULL, p->timeout_at));
-            due[n_due++] = p;
+            if (c->read_only) {
+                c->to_writer = true; /* answered by the writer, see engine_read */
+            } else {
+                TRY(settle_one(c, p, timeout_state(p), NULL, p->timeout_at));
+                due[n_due++] = p;
+            }
         }
         if (out)
             out[i] = p;
@@ -961,6 +969,49 @@ int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const requ
         if (!resp->data || resp->status != 500)
             response_error(resp, 500, "Internal error: %s", store_errmsg(st));
         return -1;
+    }
+    return 0;
+}
+
+bool engine_is_read(op_t op)
+{
+    switch (op) {
+    case OP_PROMISE_GET:
+    case OP_PROMISE_SEARCH:
+    case OP_TASK_GET:
+    case OP_TASK_SEARCH:
+    case OP_SCHEDULE_GET:
+    case OP_SCHEDULE_SEARCH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int engine_read(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
+                response_t *resp)
+{
+    if (!engine_is_read(req->op))
+        return ENGINE_READ_WRITER;
+    ctx_t c = {
+        .cfg = cfg, .st = st, .a = a, .now = req->now, .scope = req->scope, .read_only = true};
+    /* One read transaction per request, ended before the answer is sent:
+     * its snapshot is taken now, after the request arrived, so it holds
+     * every commit acknowledged before (see engine.h), and no reader keeps
+     * an old snapshot (which would also hold back checkpoints). */
+    if (store_begin(st) != STORE_OK) {
+        response_error(resp, 500, "Internal error: read transaction: %s", store_errmsg(st));
+        return -1;
+    }
+    int rc = ops[req->op](&c, req, resp);
+    if (rc != 0 && (!resp->data || resp->status != 500))
+        response_error(resp, 500, "Internal error: %s", store_errmsg(st));
+    store_rollback(st); /* nothing was written: ending the snapshot cannot fail usefully */
+    if (rc != 0)
+        return -1;
+    if (c.to_writer) {
+        response_clear(resp);
+        return ENGINE_READ_WRITER;
     }
     return 0;
 }

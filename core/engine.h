@@ -26,6 +26,32 @@ typedef struct {
 int engine_apply(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
                  response_t *resp);
 
+/* engine_read's answer when the request must go to engine_apply instead. */
+#define ENGINE_READ_WRITER 1
+
+/* True for the kinds engine_read answers: promise.get, promise.search,
+ * task.get, task.search, schedule.get, schedule.search. */
+bool engine_is_read(op_t op);
+
+/* Answers a read kind (engine_is_read) from st, a reader (core/store.h) or
+ * the writer outside a transaction, in one read transaction it opens and
+ * ends, with exactly the answer engine_apply would give at req->now.
+ * Returns 0 with resp filled; -1 on a storage error (resp is a 500);
+ * ENGINE_READ_WRITER (resp left empty) when the request is not a read kind
+ * or its answer needs a write: a promise.get or task.get of a promise still
+ * pending past its timeoutAt. engine_apply's lazy timeout settles that
+ * promise with the whole settlement chain (task fulfilled, awaiters resumed,
+ * listeners unblocked), so such a request goes to the writer rather than
+ * answering a settled record whose effects are not stored yet.
+ *
+ * Freshness: the read transaction begins after the request arrived, hence
+ * after the answer to any write its client saw; the writer answers only
+ * after its commit returned, and a WAL read transaction sees every commit
+ * completed before it began. So a read never misses an acknowledged
+ * write. */
+int engine_read(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
+                response_t *resp);
+
 /* One background tick at time t: times out due promises (timers resolve,
  * others reject as timed out), expires leases, re-dispatches pending tasks
  * whose retry timer passed, and fires each due schedule once; at most limit

@@ -993,6 +993,98 @@ START_TEST(schedule_create_of_existing_id_returns_it_unchanged)
 }
 END_TEST
 
+/* ---- engine_read ------------------------------------------------------------ */
+
+/* Runs req at now through engine_read; returns its result code. The answer
+ * is left in fx.resp. */
+static int read_at(request_t *req, int64_t now)
+{
+    req->now = now;
+    response_clear(&fx.resp);
+    return engine_read(&fx.cfg, fx.st, fx.a, req, &fx.resp);
+}
+
+START_TEST(every_read_kind_answers_exactly_as_engine_apply)
+{
+    create("a", 900000, tags1("k", "v"), 1000);
+    create("b", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    create("c", 900000, no_tags(), 1000);
+    settle("c", PSTATE_RESOLVED, "\"x\"", 1500);
+    acquire("b", 0, 2000);
+    schedule_every_5m("s", tags1("k", "v"), 1000);
+    request_t reqs[11];
+    for (size_t i = 0; i < 11; i++)
+        reqs[i] = (request_t){.corr_id = "c"};
+    reqs[0].op = OP_PROMISE_GET, reqs[0].u.get.id = "a";
+    reqs[1].op = OP_PROMISE_GET, reqs[1].u.get.id = "c";
+    reqs[2].op = OP_PROMISE_GET, reqs[2].u.get.id = "missing";
+    reqs[3].op = OP_TASK_GET, reqs[3].u.get.id = "b";
+    reqs[4].op = OP_TASK_GET, reqs[4].u.get.id = "a";
+    reqs[5].op = OP_SCHEDULE_GET, reqs[5].u.get.id = "s";
+    reqs[6].op = OP_SCHEDULE_GET, reqs[6].u.get.id = "missing";
+    reqs[7].op = OP_PROMISE_SEARCH,
+    reqs[7].u.search = (search_req_t){.tags = tags1("k", "v"), .limit = 10};
+    reqs[8].op = OP_PROMISE_SEARCH, reqs[8].u.search = (search_req_t){.limit = 1};
+    reqs[8].scope = "b";
+    reqs[9].op = OP_TASK_SEARCH, reqs[9].u.search = (search_req_t){.limit = 10};
+    reqs[10].op = OP_SCHEDULE_SEARCH,
+    reqs[10].u.search = (search_req_t){.tags = tags1("k", "v"), .limit = 10};
+    for (size_t i = 0; i < 11; i++) {
+        ck_assert(engine_is_read(reqs[i].op));
+        int status = run(&reqs[i], 3000);
+        json_t *want = json_deep_copy(fx.resp.data);
+        ck_assert_int_eq(read_at(&reqs[i], 3000), 0);
+        ck_assert_int_eq(fx.resp.status, status);
+        char *w = json_dumps(want, JSON_SORT_KEYS), *g = json_dumps(fx.resp.data, JSON_SORT_KEYS);
+        ck_assert_msg(json_equal(want, fx.resp.data), "request %zu: want %s, got %s", i, w, g);
+        free(w);
+        free(g);
+        json_decref(want);
+    }
+}
+END_TEST
+
+START_TEST(a_read_of_a_promise_past_its_timeout_goes_to_the_writer_and_writes_nothing)
+{
+    create("p", 5000, no_tags(), 1000);
+    create("t", 5000, tags1("resonate:target", "poll://any@g"), 1000);
+    request_t g = {.op = OP_PROMISE_GET, .corr_id = "c"};
+    g.u.get.id = "p";
+    ck_assert_int_eq(read_at(&g, 4999), 0);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "pending");
+    ck_assert_int_eq(read_at(&g, 5000), ENGINE_READ_WRITER);
+    ck_assert_ptr_null(fx.resp.data);
+    request_t tg = {.op = OP_TASK_GET, .corr_id = "c"};
+    tg.u.get.id = "t";
+    ck_assert_int_eq(read_at(&tg, 6000), ENGINE_READ_WRITER);
+    ck_assert_ptr_null(fx.resp.data);
+    /* Nothing was settled by the reads. */
+    json_t *ps = json_object_get(snap(), "promises");
+    for (size_t i = 0; i < json_array_size(ps); i++)
+        ck_assert_str_eq(str_at(json_array_get(ps, i), "state"), "pending");
+    /* The writer's answer. */
+    ck_assert_int_eq(get("p", 6000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "rejected_timedout");
+    ck_assert_int_eq(int_at(last_promise(), "settledAt"), 5000);
+}
+END_TEST
+
+START_TEST(engine_read_hands_every_write_kind_to_the_writer_untouched)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    r.u.promise_create = (promise_create_t){.id = "n", .timeout_at = 900000};
+    ck_assert(!engine_is_read(r.op));
+    ck_assert_int_eq(read_at(&r, 1000), ENGINE_READ_WRITER);
+    ck_assert_ptr_null(fx.resp.data);
+    ck_assert_int_eq(get("n", 1000), 404);
+    for (int op = 0; op < OP__COUNT; op++)
+        ck_assert_int_eq(engine_is_read((op_t)op),
+                         op == OP_PROMISE_GET || op == OP_PROMISE_SEARCH || op == OP_TASK_GET ||
+                             op == OP_TASK_SEARCH || op == OP_SCHEDULE_GET ||
+                             op == OP_SCHEDULE_SEARCH);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1049,6 +1141,13 @@ static Suite *engine_suite(void)
     tcase_add_test(ts, schedule_search_filters_by_promise_tags_and_pages_with_cursor);
     tcase_add_test(ts, schedule_create_of_existing_id_returns_it_unchanged);
     suite_add_tcase(s, ts);
+
+    TCase *tr = tcase_create("reads");
+    tcase_add_checked_fixture(tr, setup, teardown);
+    tcase_add_test(tr, every_read_kind_answers_exactly_as_engine_apply);
+    tcase_add_test(tr, a_read_of_a_promise_past_its_timeout_goes_to_the_writer_and_writes_nothing);
+    tcase_add_test(tr, engine_read_hands_every_write_kind_to_the_writer_untouched);
+    suite_add_tcase(s, tr);
     return s;
 }
 UNIT_SUITE(engine_suite)
