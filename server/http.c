@@ -539,7 +539,8 @@ static bool authorize_push(conn_t *c, const auth_claims_t *claims, response_t *e
     return false;
 }
 
-/* The body is complete: decode, then hand to the store thread. */
+/* The body is complete: decode, then answer a read here (server/reads.h)
+ * or hand the request to the store thread. */
 static enum MHD_Result rpc_dispatch(conn_t *c)
 {
     response_t err = {0};
@@ -570,6 +571,12 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
         goto answer;
     if (!c->h->cfg.debug)
         c->req.has_debug_time = false;
+    if (c->h->cfg.reads && engine_is_read(c->req.op)) {
+        /* The store thread's clock (exec_now), or the debug time. */
+        c->req.now = c->req.has_debug_time ? c->req.debug_time : exec_now(c->h->cfg.exec);
+        if (reads_run(c->h->cfg.reads, c->arena, &c->req, &c->job.resp) != ENGINE_READ_WRITER)
+            return send_envelope(c, c->job.resp.status, c->job.resp.data);
+    }
     submit(c, &c->req);
     return MHD_YES;
 answer:

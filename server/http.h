@@ -4,7 +4,8 @@
  * GET|HEAD /health and /ready, the removed REST paths (410). A request is parsed and validated on
  * an HTTP thread, then its connection is suspended while the store thread runs it; the store thread
  * resumes the connection after the commit and the HTTP thread writes the answer. No HTTP thread
- * ever waits for the store.
+ * ever waits for the store thread. With a reads pool, the read kinds (engine_is_read) are answered
+ * on the HTTP thread itself from a read-only connection (reads.h), never queued behind writes.
  *
  * Connection bounds (issue 9, slowloris): at most max_connections in all and
  * max_connections_per_ip from one address (libmicrohttpd refuses the excess
@@ -26,6 +27,7 @@
 #include "server/exec.h"
 #include "server/metrics.h"
 #include "server/poll.h"
+#include "server/reads.h"
 
 typedef struct http http_t;
 
@@ -40,6 +42,7 @@ typedef struct {
     int64_t request_timeout_ms; /* 0 = no deadline */
     unsigned threads;           /* HTTP threads; 0 = one per core */
     exec_t *exec;               /* borrowed */
+    reads_t *reads;             /* borrowed; NULL = reads go to the store thread too */
     poll_hub_t *hub;            /* borrowed; NULL = poll transport disabled */
     auth_t *auth;               /* borrowed; NULL = authentication off */
     metrics_t *metrics;         /* borrowed; NULL = not recorded */

@@ -213,6 +213,7 @@ int server_main(const char *cmd, int argc, char **argv)
     int rc = 1;
     store_t *st = NULL;
     exec_t *ex = NULL;
+    reads_t *rd = NULL;
     http_t *h = NULL;
     poll_hub_t *hub = NULL;
     auth_t *auth = NULL;
@@ -350,6 +351,13 @@ int server_main(const char *cmd, int argc, char **argv)
         log_error("Fatal: %s", err);
         goto done;
     }
+    rd = reads_new(cfg.storage_sqlite_path, &ec.engine, err, sizeof err);
+    if (!rd && err[0]) {
+        log_error("Fatal: Failed to open a read connection to '%s': %s", cfg.storage_sqlite_path,
+                  err);
+        goto done;
+    }
+    log_info("Reads path=%s", rd ? "read-only connections" : "store thread (in-memory database)");
     log_info("Transport config http_poll=%s http_push=%s push_concurrency=%lld",
              cfg.http_poll_enabled ? "enabled" : "disabled",
              cfg.http_push_enabled ? "enabled" : "disabled", (long long)cfg.http_push_concurrency);
@@ -368,6 +376,7 @@ int server_main(const char *cmd, int argc, char **argv)
         .max_conns_per_ip = (unsigned)cfg.server_max_connections_per_ip,
         .request_timeout_ms = cfg.server_request_timeout,
         .exec = ex,
+        .reads = rd,
         .hub = hub,
         .auth = auth,
         .metrics = metrics,
@@ -421,6 +430,7 @@ done:
     metrics_stop(metrics);
     if (hub)
         poll_hub_close_all(hub);
+    reads_stop(rd); /* before the writer's checkpoint and close: it removes the -wal last */
     exec_stop(ex);
     if (h) {
         for (int i = 0; i < 100 && hub && poll_count(hub) > 0; i++)
@@ -429,6 +439,7 @@ done:
         http_stop(h);
     }
     exec_free(ex);
+    reads_free(rd);
     poll_hub_free(hub);
     metrics_free(metrics);
     auth_free(auth);

@@ -1,0 +1,55 @@
+/* reads.h - reads off the store thread: a pool of read-only store
+ * connections.
+ *
+ * promise.get, task.get, schedule.get and the three searches
+ * (engine_is_read) are answered on the HTTP thread that decoded them, from a
+ * reader (core/store.h) taken from this pool for the one request, so they
+ * never queue behind a write batch and never hold one up. Each answer comes
+ * from a read transaction begun after the request arrived, which in WAL mode
+ * sees every commit acknowledged before (engine_read, core/engine.h). The
+ * few reads whose answer needs a write (a lazy timeout) go to the store
+ * thread as before.
+ *
+ * Readers are opened lazily, one per thread reading at the same time (so at
+ * most one per HTTP thread), and kept for reuse. A private in-memory database
+ * (":memory:", `resonate dev` by default) cannot be shared between
+ * connections: there is no pool then and every request goes to the store
+ * thread.
+ *
+ * Threads: reads_run from any number of threads at once; reads_stop and
+ * reads_free from the main thread. */
+#ifndef RESONATE_READS_H
+#define RESONATE_READS_H
+
+#include <stddef.h>
+
+#include "core/engine.h"
+
+typedef struct reads reads_t;
+
+/* A pool over the database at path, which the store thread's connection has
+ * already opened and migrated. Opens one reader at once, so a database that
+ * readers cannot open fails the start. Returns NULL with the reason in err;
+ * for ":memory:" NULL with err empty (no pool: reads go to the store
+ * thread). */
+reads_t *reads_new(const char *path, const engine_config_t *engine, char *err, size_t errlen);
+
+/* Answers req (req->now set) into resp with a reader, allocating from a.
+ * Returns 0 when resp holds the answer: engine_read's, or 503 naming the
+ * cause when no reader could be opened, or 500 on a read error (the store
+ * thread is unaffected either way). Returns ENGINE_READ_WRITER (resp left
+ * empty) when the store thread must answer: not a read kind, a read needing
+ * a write (see engine_read), or the pool is stopped. */
+int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp);
+
+/* Closes every idle reader; a reader in use is closed when its request ends.
+ * From now on reads_run sends every request to the store thread. Call before
+ * the store thread's final checkpoint and close, so that the writer is the
+ * last connection to the file and removes its -wal. NULL is a no-op. */
+void reads_stop(reads_t *r);
+
+/* Frees r once no thread can call reads_run (after the HTTP daemon has
+ * stopped); closes any reader left. NULL is a no-op. */
+void reads_free(reads_t *r);
+
+#endif
