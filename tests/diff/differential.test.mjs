@@ -1,10 +1,12 @@
 // differential.test.mjs - resonate-c against the SDK's reference Server.
 //
 // Part of `make test`: a few fixed seeds, a few hundred steps each, against
-// one `resonate dev --debug` (the sanitized build under make test). See
-// README.md in this folder for what is compared and TOLERATED.md for the
-// differences that are not failures. Env: DIFF_SEEDS (comma list),
-// DIFF_STEPS.
+// one `resonate serve --debug` on a database file, so that the read kinds are
+// answered by the read-only connections (server/reads.h) as in production
+// (the sanitized build under make test). See README.md in this folder for
+// what is compared and TOLERATED.md for the differences that are not
+// failures. Env: DIFF_SEEDS (comma list), DIFF_STEPS, DIFF_MODE ("dev": the
+// in-memory database, every request on the store thread).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -19,7 +21,7 @@ const coverage = {};
 let failedSeeds = 0;
 
 before(async () => {
-  srv = await startServer({ mode: "dev", debug: true });
+  srv = await startServer({ mode: process.env.DIFF_MODE ?? "serve", debug: true });
 });
 
 after(async () => {
