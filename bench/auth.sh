@@ -36,50 +36,12 @@ export BENCH_RUN=${BENCH_RUN:-$(date +%s)-$$}
 export BENCH_ID=bench:p
 export BENCH_THREADS=$THREADS
 
-OUT=$(mktemp -d /tmp/resonate-bench-auth.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-die() { echo "bench: $*" >&2; exit 1; }
+. bench/lib.sh
+bench_tmp /tmp/resonate-bench-auth.XXXXXX
 
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 command -v openssl >/dev/null || die "openssl not found"
 [ -x "$BIN" ] || die "no server binary at $BIN (run make first)"
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        listening "$p" || { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-
-# POST a JSON body to / ; prints the response body.
-http_post() { # port body
-    local body=$2
-    exec 3<>"/dev/tcp/127.0.0.1/$1"
-    printf 'POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-        "${#body}" "$body" >&3
-    sed -e '1,/^\r$/d' <&3
-    exec 3>&-
-}
-
-http_status() { # port path
-    local line
-    { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo 000; return; }
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-    IFS=' ' read -r _ line _ <&3 || line=000
-    exec 3>&-
-    echo "${line:-000}"
-}
 
 # Starts `resonate dev` on port (extra flags after the label); sets SPID.
 SPID=

@@ -21,50 +21,17 @@ CONNS=${BENCH_MIXED_CONNECTIONS:-32}
 BIN=${RESONATE_BIN:-./resonate}
 export BENCH_RUN=${BENCH_RUN:-$(date +%s)-$$}
 
-OUT=$(mktemp -d /tmp/resonate-mixed.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-die() { echo "mixed: $*" >&2; exit 1; }
+. bench/lib.sh
+bench_tmp /tmp/resonate-mixed.XXXXXX
 
 command -v wrk >/dev/null || die "wrk is missing (bench/run.sh installs it)"
 [ -x "$BIN" ] || die "no server binary at $BIN (run make first)"
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        listening "$p" || { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-to_ms() { # "812.00us" | "1.20ms" | "1.01s" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else printf "?" }'
-}
-# Parses a wrk log: sets RPS, P50, P99, BAD (non-2xx + socket errors).
-parse() { # log
-    RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1")
-    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$1")")
-    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$1")")
-    local non2xx sockerr
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$1")
-    sockerr=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$1")
-    BAD=$(( ${non2xx:-0} + ${sockerr:-0} ))
-}
 creates() { # label seconds
     local log="$OUT/wrk-$1.txt"
     timeout $(($2 + 30)) wrk -t 2 -c "$CONNS" -d "${2}s" --latency -s bench/create.lua \
         "http://127.0.0.1:$PORT/" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed"; }
-    parse "$log"
+    wrk_parse "$log"
     printf '  %-40s %8s req/s   p50 %8s ms   p99 %8s ms   errors %s\n' "$1" "$RPS" "$P50" "$P99" "$BAD"
 }
 
@@ -72,11 +39,7 @@ PORT=$(free_port)
 "$BIN" serve --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
     --storage-sqlite-path "$OUT/mixed.db" --level warn 2>"$OUT/serve.log" &
 SERVE=$!; PIDS+=("$SERVE")
-for _ in $(seq 1 200); do
-    kill -0 "$SERVE" 2>/dev/null || { tail -n 20 "$OUT/serve.log" >&2; die "server exited"; }
-    listening "$PORT" && break
-    sleep 0.05
-done
+wait_ready "$PORT" "resonate serve" "$SERVE" "$OUT/serve.log" /health
 
 echo "== mixed load: promise.create at $CONNS connections, ${DUR}s per run, with and without a searching client"
 echo "   server: $BIN"
@@ -90,10 +53,10 @@ sleep 1
 creates "(mixed) create while searching" "$DUR"
 M_RPS=$RPS; M_P99=$P99
 wait "$SEARCH" || { cat "$OUT/wrk-search.txt" >&2; die "search wrk failed"; }
-parse "$OUT/wrk-search.txt"
+wrk_parse "$OUT/wrk-search.txt"
 printf '  %-40s %8s req/s   p50 %8s ms   p99 %8s ms   errors %s\n' \
     "(mixed) the searching client" "$RPS" "$P50" "$P99" "$BAD"
-kill "$SERVE"; wait "$SERVE" 2>/dev/null || true
+stop "$SERVE"
 grep -iE "error|sanitizer" "$OUT/serve.log" | head -5 || true
 
 RATIO=$(awk -v m="$M_RPS" -v a="$A_RPS" 'BEGIN { if (a > 0) printf "%.3f", m / a; else print "?" }')

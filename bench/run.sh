@@ -24,16 +24,8 @@ BIN=${RESONATE_BIN:-./resonate}
 RUN_DEV=${BENCH_DEV:-1}
 export BENCH_RUN=${BENCH_RUN:-$(date +%s)-$$}
 
-OUT=$(mktemp -d /tmp/resonate-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-die() { echo "bench: $*" >&2; exit 1; }
+. bench/lib.sh
+bench_tmp /tmp/resonate-bench.XXXXXX
 
 # ---- tools ------------------------------------------------------------------
 if ! command -v wrk >/dev/null; then
@@ -50,78 +42,12 @@ cc "${CFLAGS[@]}" -o "$OUT/bare" bench/bare.c $(pkg-config --cflags --libs libmi
 cc "${CFLAGS[@]}" -o "$OUT/openloop" bench/openloop.c
 
 # ---- helpers ----------------------------------------------------------------
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        listening "$p" || { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-
-# GET path on 127.0.0.1:port; prints the status code (000 when unreachable).
-http_status() {
-    local line
-    { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo 000; return; }
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-    IFS=' ' read -r _ line _ <&3 || line=000
-    exec 3>&-
-    echo "${line:-000}"
-}
-
-# POST a JSON body to / ; prints the response body.
-http_post() {
-    local body=$2
-    exec 3<>"/dev/tcp/127.0.0.1/$1"
-    printf 'POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-        "${#body}" "$body" >&3
-    sed -e '1,/^\r$/d' <&3
-    exec 3>&-
-}
-
-wait_ready() { # port what pid log [path]
-    for _ in $(seq 1 200); do
-        kill -0 "$3" 2>/dev/null || { tail -n 20 "$4" >&2; die "$2 exited during startup"; }
-        if [ -n "${5:-}" ]; then
-            [ "$(http_status "$1" "$5")" = 200 ] && return
-        else
-            listening "$1" && return
-        fi
-        sleep 0.05
-    done
-    tail -n 20 "$4" >&2
-    die "$2 not ready"
-}
-
-stop() { # pid
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-to_ms() { # "812.00us" | "1.20ms" | "1.01s" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else printf "?" }'
-}
-
 # Runs wrk against port; sets RPS, P50, P99, BAD (non-2xx + socket errors).
 run_wrk() { # port label
     local log="$OUT/wrk-$2.txt"
     timeout $((DUR + 30)) wrk -t "$THREADS" -c "$CONNS" -d "${DUR}s" --latency \
         -s bench/create.lua "http://127.0.0.1:$1/" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed"; }
-    RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
-    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$log")")
-    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$log")")
-    local non2xx sockerr
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$log")
-    sockerr=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$log")
-    BAD=$(( ${non2xx:-0} + ${sockerr:-0} ))
+    wrk_parse "$log"
     printf '  %-34s %8s req/s   p50 %7s ms   p99 %7s ms   errors %s\n' "$2" "$RPS" "$P50" "$P99" "$BAD"
 }
 
