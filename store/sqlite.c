@@ -1510,6 +1510,20 @@ static int check_writable(sq_store_t *s, const char *path, char *err, size_t err
     return 0;
 }
 
+/* Prepares every statement of sql[] on s's connection. Returns 0, or -1
+ * with the reason in err. */
+static int prepare_all(sq_store_t *s, const char *path, char *err, size_t errlen)
+{
+    for (int i = 0; i < Q__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -1566,13 +1580,8 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s%s", path, why, hint);
         goto fail;
     }
-    for (int i = 0; i < Q__COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) !=
-            SQLITE_OK) {
-            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
-            goto fail;
-        }
-    }
+    if (prepare_all(s, path, err, errlen) != 0)
+        goto fail;
     if (!memory && check_writable(s, path, err, errlen) != 0)
         goto fail;
     /* The write above left the -wal file open. */
@@ -1635,13 +1644,8 @@ store_t *store_sqlite_open_reader(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: setting pragmas: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    for (int i = 0; i < Q__COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) !=
-            SQLITE_OK) {
-            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i, sqlite3_errmsg(s->db));
-            goto fail;
-        }
-    }
+    if (prepare_all(s, path, err, errlen) != 0)
+        goto fail;
     return &s->base;
 fail:
     sq_close(&s->base);
