@@ -12,9 +12,13 @@
  *
  * Readers are opened lazily, one per thread reading at the same time (so at
  * most one per HTTP thread), and kept for reuse. A private in-memory database
- * (":memory:", `resonate dev` by default) cannot be shared between
- * connections: there is no pool then and every request goes to the store
- * thread.
+ * (":memory:", `resonate dev` by default) is visible to its own connection
+ * only: there is no pool then and every request goes to the store thread.
+ * The shareable in-memory forms do not help: neither a shared-cache
+ * database (file:x?mode=memory&cache=shared) nor the memdb VFS has WAL
+ * (journal_mode stays "memory"), so a reader fails at once with "database
+ * table is locked" (shared cache) or "database is locked" (memdb) while a
+ * write batch is open, i.e. it would wait for the writer after all.
  *
  * Threads: reads_run from any number of threads at once; reads_stop and
  * reads_free from the main thread. */
