@@ -217,6 +217,7 @@ static const struct timespec *earlier(const struct timespec *a, const struct tim
 static void *exec_main(void *arg)
 {
     exec_t *ex = arg;
+    pthread_setname_np(pthread_self(), "resonate-store");
     struct timespec next_tick, next_deliver;
     deadline_after(&next_tick, ex->cfg.tick_interval_ms);
     deadline_after(&next_deliver, 0);

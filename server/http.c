@@ -301,6 +301,7 @@ static void *reaper_main(void *arg)
         step = 250;
     if (step < 10)
         step = 10;
+    pthread_setname_np(pthread_self(), "resonate-reaper");
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         struct timespec now, until;
@@ -720,6 +721,9 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
 
+    /* libmicrohttpd names its own threads "MHD-worker" (this pool) and
+     * "MHD-single" (the metrics daemon); it offers no option to rename
+     * them. */
     h->d = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,

@@ -779,6 +779,7 @@ void poll_hub_close_all(poll_hub_t *hub)
 static void *watch_main(void *arg)
 {
     poll_hub_t *hub = arg;
+    pthread_setname_np(pthread_self(), "resonate-pollw");
     struct epoll_event evs[64];
     bool ka = false; /* a round is under way: come back after the pause */
     for (;;) {

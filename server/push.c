@@ -84,6 +84,7 @@ static void start_one(push_t *p, item_t *it)
 static void *push_main(void *arg)
 {
     push_t *p = arg;
+    pthread_setname_np(pthread_self(), "resonate-push");
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stopping = p->stopping;

@@ -141,6 +141,7 @@ typedef struct {
 static void *watchdog_main(void *arg)
 {
     watchdog_t *w = arg;
+    pthread_setname_np(pthread_self(), "resonate-wdog");
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += (time_t)(w->timeout_ms / 1000);
