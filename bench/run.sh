@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# bench/run.sh - the first benchmark (`make bench`): durable promise.create
-# throughput of `resonate serve` against a bare libmicrohttpd handler,
-# measured in the same run on the same machine, plus latency at half load.
+# bench/run.sh - the first benchmark (`make bench`): promise.create
+# throughput of `resonate dev` and `resonate serve` against a bare
+# libmicrohttpd handler, measured in the same run on the same machine, the
+# CPU each costs per request, and latency at half load.
 #
 #   (a) bench/bare.c: same MHD threading as server/http.c, fixed answer
-#   (b) resonate serve, SQLite file in /tmp (durable), unique ids
-#   (c) resonate dev (:memory:), same load (skip with BENCH_DEV=0)
-#   (d) open-loop latency: resonate serve at half of (b)'s rate
-#       (bench/openloop.c; wrk has no rate limit and, being closed-loop,
-#       under-reports queueing)
+#   (b) resonate dev (:memory:), unique ids (skip with BENCH_DEV=0)
+#   (c) resonate serve, SQLite file in /tmp (durable), unique ids
+#   (d) open-loop latency: resonate serve at half of its rate at the first
+#       connection count (bench/openloop.c; wrk has no rate limit and,
+#       being closed-loop, under-reports queueing)
+# (a)-(c) run once per connection count of BENCH_CONNECTIONS (default
+# "32 256"); each ratio is to (a) at the same count. For every run the CPU
+# time of each thread group (HTTP = libmicrohttpd's "MHD-worker" threads,
+# store = "resonate-store", other = the rest) is read from
+# /proc/<pid>/task/*/stat before and after and divided by the requests.
 #
-# Load: wrk, BENCH_THREADS threads x BENCH_CONNECTIONS connections for
-# BENCH_DURATION seconds each (defaults 2 x 64, 10 s). Only 127.0.0.1. By
-# hand only; never part of the tests. The binary is $RESONATE_BIN or
-# ./resonate. Note that wrk runs on the same cores as the server.
+# Load: wrk, BENCH_THREADS threads for BENCH_DURATION seconds each (defaults
+# 2 threads, 8 s). Only 127.0.0.1. By hand only; never part of the tests.
+# The binary is $RESONATE_BIN or ./resonate. Note that wrk runs on the same
+# cores as the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${BENCH_DURATION:-10}
-CONNS=${BENCH_CONNECTIONS:-64}
+DUR=${BENCH_DURATION:-8}
+CONNS_LIST=${BENCH_CONNECTIONS:-32 256}
 THREADS=${BENCH_THREADS:-2}
 BIN=${RESONATE_BIN:-./resonate}
 RUN_DEV=${BENCH_DEV:-1}
@@ -42,73 +48,123 @@ cc "${CFLAGS[@]}" -o "$OUT/bare" bench/bare.c $(pkg-config --cflags --libs libmi
 cc "${CFLAGS[@]}" -o "$OUT/openloop" bench/openloop.c
 
 # ---- helpers ----------------------------------------------------------------
-# Runs wrk against port; sets RPS, P50, P99, BAD (non-2xx + socket errors).
-run_wrk() { # port label
-    local log="$OUT/wrk-$2.txt"
-    timeout $((DUR + 30)) wrk -t "$THREADS" -c "$CONNS" -d "${DUR}s" --latency \
+# CPU ticks (utime+stime) per thread group of pid: "http store other".
+cpu_ticks() { # pid
+    local t comm rest
+    local http=0 store=0 other=0
+    for t in /proc/"$1"/task/*/stat; do
+        read -r rest <"$t" 2>/dev/null || continue
+        comm=${rest#*(}; comm=${comm%%)*}
+        rest=${rest##*) }
+        # shellcheck disable=SC2086 # split the fields on purpose
+        set -- $rest
+        local ticks=$((${12} + ${13})) # fields 14 and 15 of stat
+        case "$comm" in
+        MHD-worker) http=$((http + ticks)) ;;
+        resonate-store) store=$((store + ticks)) ;;
+        *) other=$((other + ticks)) ;;
+        esac
+    done
+    echo "$http $store $other"
+}
+HZ=$(getconf CLK_TCK)
+
+# Runs wrk with conns connections against port while pid serves it; sets
+# RPS, P50, P99, BAD (non-2xx + socket errors), CPU_LINE (us per request for
+# the HTTP threads, the store thread, the rest).
+run_wrk() { # port label conns pid
+    local log="$OUT/wrk-${2// /_}-$3.txt" before after reqs
+    before=$(cpu_ticks "$4")
+    timeout $((DUR + 30)) wrk -t "$THREADS" -c "$3" -d "${DUR}s" --latency \
         -s bench/create.lua "http://127.0.0.1:$1/" >"$log" 2>&1 || { cat "$log" >&2; die "wrk failed"; }
+    after=$(cpu_ticks "$4")
+    reqs=$(awk '/requests in/ {print $1}' "$log")
     wrk_parse "$log"
-    printf '  %-34s %8s req/s   p50 %7s ms   p99 %7s ms   errors %s\n' "$2" "$RPS" "$P50" "$P99" "$BAD"
+    CPU_LINE=$(awk -v b="$before" -v a="$after" -v n="$reqs" -v hz="$HZ" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); t = 0
+        for (i = 1; i <= 3; i++) { d[i] = n > 0 ? (y[i] - x[i]) * 1e6 / hz / n : 0; t += d[i] }
+        printf "http %5.1f  store %5.1f  other %5.1f  total %5.1f", d[1], d[2], d[3], t }')
 }
 
 CORES=$(nproc)
-echo "== resonate-c benchmark: $CORES cores, wrk $THREADS threads x $CONNS connections, ${DUR}s per run"
+echo "== resonate-c benchmark: $CORES cores, wrk $THREADS threads, connections: $CONNS_LIST, ${DUR}s per run"
 echo "   server: $BIN ($("$BIN" --version 2>/dev/null || echo unknown version))"
+echo "   CPU: microseconds of CPU per request, per thread group (/proc, ${HZ} ticks/s)"
+printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' run conns "req/s" ratio "p50 ms" "p99 ms" errors \
+    "CPU us/request"
 
-# ---- (a) bare handler -------------------------------------------------------
-PORT=$(free_port)
-"$OUT/bare" "$PORT" 2>"$OUT/bare.log" &
-BARE=$!; PIDS+=("$BARE")
-wait_ready "$PORT" bare "$BARE" "$OUT/bare.log"
-run_wrk "$PORT" "(a) bare libmicrohttpd"
-A_RPS=$RPS; A_P50=$P50; A_P99=$P99
-stop "$BARE"
+declare -A BARE_RPS RES
+row() { # label conns
+    local ratio
+    ratio=$(awk -v r="$RPS" -v a="${BARE_RPS[$2]:-0}" 'BEGIN { if (a > 0) printf "%.3f", r / a; else print "?" }')
+    RES["$1/$2"]="$RPS req/s = ${ratio}x bare, p50 $P50 ms, p99 $P99 ms"
+    printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' "$1" "$2" "$RPS" "$ratio" "$P50" "$P99" "$BAD" \
+        "$CPU_LINE"
+}
 
-# ---- (b) resonate serve, durable file DB ----------------------------------
-PORT=$(free_port)
-"$BIN" serve --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
-    --storage-sqlite-path "$OUT/bench.db" --level warn 2>"$OUT/serve.log" &
-SERVE=$!; PIDS+=("$SERVE")
-wait_ready "$PORT" "resonate serve" "$SERVE" "$OUT/serve.log" /health
-run_wrk "$PORT" "(b) resonate serve (SQLite file)"
-B_RPS=$RPS; B_P50=$P50; B_P99=$P99; B_BAD=$BAD
-# The ids really are stored: the 10th request of wrk's thread 0 (wrk may
-# call request() once before sending, so the 1st id is not certain).
-got=$(http_post "$PORT" "{\"kind\":\"promise.get\",\"head\":{\"corrId\":\"b\",\"version\":\"2026-04-01\"},\"data\":{\"id\":\"wrk-$BENCH_RUN-0-10\"}}")
-case "$got" in *'"status":200'*) ;; *) echo "  WARNING: promise wrk-$BENCH_RUN-0-10 not found after the run: $got" ;; esac
-
-# ---- (d) latency at half of (b)'s rate (open loop) --------------------------
-HALF=$((B_RPS / 2))
-OL_LINE="skipped (no throughput measured)"
-if [ "$HALF" -gt 0 ]; then
-    OL_LINE=$(timeout $((DUR + 30)) "$OUT/openloop" -p "$PORT" -r "$HALF" -d "$DUR" -c "$CONNS" \
-        -i "$BENCH_RUN" || true)
-fi
-D_P50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
-D_P99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
-D_ACH=$(sed -nE 's/.* achieved=([0-9]+)\/s.*/\1/p' <<<"$OL_LINE")
-printf '  %-34s %8s req/s   p50 %7s ms   p99 %7s ms   (target rate %s/s)\n' \
-    "(d) serve, open loop at half (b)" "${D_ACH:-?}" "${D_P50:-?}" "${D_P99:-?}" "$HALF"
-stop "$SERVE"
-grep -iE "error|sanitizer" "$OUT/serve.log" | head -5 || true
-
-# ---- (c) resonate dev, in-memory --------------------------------------------
-if [ "$RUN_DEV" = 1 ]; then
+start_server() { # mode label (sets SRV, PORT)
     PORT=$(free_port)
-    "$BIN" dev --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
-        --level warn 2>"$OUT/dev.log" &
-    DEV=$!; PIDS+=("$DEV")
-    wait_ready "$PORT" "resonate dev" "$DEV" "$OUT/dev.log" /health
-    run_wrk "$PORT" "(c) resonate dev (:memory:)"
-    stop "$DEV"
-fi
+    local extra=()
+    [ "$1" = serve ] && extra=(--storage-sqlite-path "$OUT/bench-$PORT.db")
+    "$BIN" "$1" --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
+        --level warn "${extra[@]}" 2>"$OUT/$1-$PORT.log" &
+    SRV=$!; PIDS+=("$SRV")
+    wait_ready "$PORT" "$2" "$SRV" "$OUT/$1-$PORT.log" /health
+}
+
+FIRST_CONNS=${CONNS_LIST%% *}
+D_LINE="skipped"
+for CONNS in $CONNS_LIST; do
+    # ---- (a) bare handler ---------------------------------------------------
+    PORT=$(free_port)
+    "$OUT/bare" "$PORT" 2>"$OUT/bare.log" &
+    BARE=$!; PIDS+=("$BARE")
+    wait_ready "$PORT" bare "$BARE" "$OUT/bare.log"
+    run_wrk "$PORT" bare "$CONNS" "$BARE"
+    BARE_RPS[$CONNS]=$RPS
+    row "(a) bare libmicrohttpd" "$CONNS"
+    stop "$BARE"
+
+    # ---- (b) resonate dev, in-memory ----------------------------------------
+    if [ "$RUN_DEV" = 1 ]; then
+        start_server dev "resonate dev"
+        run_wrk "$PORT" dev "$CONNS" "$SRV"
+        row "(b) resonate dev" "$CONNS"
+        stop "$SRV"
+    fi
+
+    # ---- (c) resonate serve, durable file DB --------------------------------
+    start_server serve "resonate serve"
+    run_wrk "$PORT" serve "$CONNS" "$SRV"
+    row "(c) resonate serve (file)" "$CONNS"
+    # The ids really are stored: the 10th request of wrk's thread 0 (wrk may
+    # call request() once before sending, so the 1st id is not certain).
+    got=$(http_post "$PORT" "{\"kind\":\"promise.get\",\"head\":{\"corrId\":\"b\",\"version\":\"2026-04-01\"},\"data\":{\"id\":\"wrk-$BENCH_RUN-0-10\"}}")
+    case "$got" in *'"status":200'*) ;; *) echo "  WARNING: promise wrk-$BENCH_RUN-0-10 not found after the run: $got" ;; esac
+
+    # ---- (d) latency at half of (c)'s rate (open loop) ----------------------
+    if [ "$CONNS" = "$FIRST_CONNS" ] && [ "$((RPS / 2))" -gt 0 ]; then
+        HALF=$((RPS / 2))
+        OL_LINE=$(timeout $((DUR + 30)) "$OUT/openloop" -p "$PORT" -r "$HALF" -d "$DUR" -c 64 \
+            -i "$BENCH_RUN" || true)
+        D_P50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
+        D_P99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
+        D_ACH=$(sed -nE 's/.* achieved=([0-9]+)\/s.*/\1/p' <<<"$OL_LINE")
+        D_LINE="p99 ${D_P99:-?} ms (p50 ${D_P50:-?} ms) at ${D_ACH:-?} req/s, half of (c) at $CONNS connections"
+        printf '  %-26s %5s %8s %6s %8s %8s\n' "(d) serve open loop" 64 "${D_ACH:-?}" "" "${D_P50:-?}" \
+            "${D_P99:-?}"
+    fi
+    stop "$SRV"
+    grep -ihE "error|sanitizer" "$OUT"/*.log | head -5 || true
+done
 
 # ---- summary ----------------------------------------------------------------
-RATIO=$(awk -v b="$B_RPS" -v a="$A_RPS" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "?" }')
 echo
-echo "== summary"
-echo "   bare handler (a):             $A_RPS req/s (p50 $A_P50 ms, p99 $A_P99 ms)"
-echo "   durable promise.create (b):   $B_RPS req/s (p50 $B_P50 ms, p99 $B_P99 ms, $B_BAD errors)"
-echo "   ratio (b)/(a):                $RATIO   (issue target >= 0.6)"
-echo "   p99 at half load (d):         ${D_P99:-?} ms at ${D_ACH:-?} req/s   (issue target <= 5 ms)"
-echo "   open-loop detail: $OL_LINE"
+echo "== summary (targets of issue 11: dev >= 0.45x, serve at 256 >= 0.4x, p99 at half load <= 5 ms)"
+for CONNS in $CONNS_LIST; do
+    echo "   bare handler, $CONNS conns:        ${BARE_RPS[$CONNS]} req/s"
+    [ "$RUN_DEV" = 1 ] && echo "   dev promise.create, $CONNS conns:  ${RES["(b) resonate dev/$CONNS"]}"
+    echo "   serve promise.create, $CONNS conns: ${RES["(c) resonate serve (file)/$CONNS"]}"
+done
+echo "   latency at half load (d):      $D_LINE"
+echo "   open-loop detail: ${OL_LINE:-none}"
