@@ -131,46 +131,204 @@ json_t *wire_schedule(const schedule_t *s)
     return o;
 }
 
+/* ---- the envelope encoder ---------------------------------------------------
+ *
+ * One growing buffer, written in one pass: no intermediate strings. The
+ * output is byte for byte what json_dumps(JSON_COMPACT | JSON_SORT_KEYS)
+ * writes (test_wire.c compares them on random trees): keys ordered as
+ * jansson orders them (bytes, then length), '"', '\\' and control
+ * characters escaped (\u00XX in upper case where there is no short form),
+ * everything else, UTF-8 included, copied; reals, rare in answers, are
+ * formatted by jansson itself. */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} outbuf_t;
+
+/* Room for extra more bytes; aborts when memory is exhausted, as the
+ * callers of wire_encode_envelope cannot answer without it. */
+static void ob_reserve(outbuf_t *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        abort();
+    b->p = p;
+    b->cap = cap;
+}
+
+static void ob_put(outbuf_t *b, const char *s, size_t n)
+{
+    ob_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void ob_str(outbuf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    ob_reserve(b, n * 6 + 2);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+typedef struct {
+    const char *key;
+    size_t len;
+    json_t *val;
+} member_t;
+
+/* jansson's order of sorted keys: bytes first, then length. */
+static int member_cmp(const void *x, const void *y)
+{
+    const member_t *a = x, *b = y;
+    int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void ob_json(outbuf_t *b, const json_t *v);
+
+static void ob_object(outbuf_t *b, const json_t *v)
+{
+    size_t n = json_object_size(v);
+    member_t small[16];
+    member_t *m = n <= 16 ? small : malloc(n * sizeof *m);
+    if (!m)
+        abort();
+    size_t i = 0;
+    for (void *it = json_object_iter((json_t *)v); it && i < n;
+         it = json_object_iter_next((json_t *)v, it), i++) {
+        m[i].key = json_object_iter_key(it);
+        m[i].len = json_object_iter_key_len(it);
+        m[i].val = json_object_iter_value(it);
+    }
+    if (i > 1)
+        qsort(m, i, sizeof *m, member_cmp);
+    ob_put(b, "{", 1);
+    for (size_t k = 0; k < i; k++) {
+        if (k)
+            ob_put(b, ",", 1);
+        ob_str(b, m[k].key, m[k].len);
+        ob_put(b, ":", 1);
+        ob_json(b, m[k].val);
+    }
+    ob_put(b, "}", 1);
+    if (m != small)
+        free(m);
+}
+
+static void ob_json(outbuf_t *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        ob_object(b, v);
+        break;
+    case JSON_ARRAY:
+        ob_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i)
+                ob_put(b, ",", 1);
+            ob_json(b, json_array_get(v, i));
+        }
+        ob_put(b, "]", 1);
+        break;
+    case JSON_STRING:
+        ob_str(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        ob_put(b, num,
+               (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        break;
+    case JSON_REAL: {
+        char *r = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!r)
+            abort();
+        ob_put(b, r, strlen(r));
+        free(r);
+        break;
+    }
+    case JSON_TRUE:
+        ob_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        ob_put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        ob_put(b, "null", 4);
+        break;
+    }
+}
+
 char *wire_dump(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!v)
+        return NULL;
+    outbuf_t b = {0};
+    ob_json(&b, v);
+    b.p[b.len] = '\0';
+    return b.p;
 }
 
-/* Appends s to buf as a JSON string literal. */
-static void put_string(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    json_t *j = json_string(s);
-    char *enc = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
-    json_decref(j);
-    if (!enc) {
-        enc = strdup("\"\"");
-        if (!enc)
-            abort();
-    }
-    size_t n = strlen(enc);
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = realloc(*buf, *cap);
-        if (!*buf)
-            abort();
-    }
-    memcpy(*buf + *len, enc, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    free(enc);
-}
-
-static void put_raw(char **buf, size_t *len, size_t *cap, const char *s)
+/* kind and corrId come from the request as C strings: valid UTF-8 (jansson
+ * decoded them) unless a caller passes other bytes, which json_string would
+ * refuse; the old encoder wrote "" then, and so does this one. */
+static void ob_cstr(outbuf_t *b, const char *s)
 {
     size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = realloc(*buf, *cap);
-        if (!*buf)
-            abort();
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) {
+            json_t *j = json_string(s);
+            if (!j) {
+                ob_put(b, "\"\"", 2);
+                return;
+            }
+            json_decref(j);
+            break;
+        }
+    ob_str(b, s, n);
 }
 
 char *wire_encode_envelope(const char *kind, const char *corr_id, int status, const json_t *data,
@@ -178,25 +336,23 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
 {
     /* The envelope's member order (kind, head, data; corrId, status,
      * version) is the reference's struct order; data is key-sorted. */
-    size_t len = 0, cap = 256;
-    char *buf = malloc(cap);
-    if (!buf)
-        abort();
-    buf[0] = '\0';
+    outbuf_t b = {0};
+    ob_reserve(&b, 255);
+    ob_put(&b, "{\"kind\":", 8);
+    ob_cstr(&b, kind);
+    ob_put(&b, ",\"head\":{\"corrId\":", 18);
+    ob_cstr(&b, corr_id);
     char status_s[64];
-    snprintf(status_s, sizeof status_s, ",\"status\":%d,\"version\":\"" PROTOCOL_VERSION "\"},",
-             status);
-    put_raw(&buf, &len, &cap, "{\"kind\":");
-    put_string(&buf, &len, &cap, kind);
-    put_raw(&buf, &len, &cap, ",\"head\":{\"corrId\":");
-    put_string(&buf, &len, &cap, corr_id);
-    put_raw(&buf, &len, &cap, status_s);
-    put_raw(&buf, &len, &cap, "\"data\":");
-    char *d = data ? wire_dump(data) : NULL;
-    put_raw(&buf, &len, &cap, d ? d : "{}");
-    free(d);
-    put_raw(&buf, &len, &cap, "}");
+    int n = snprintf(status_s, sizeof status_s,
+                     ",\"status\":%d,\"version\":\"" PROTOCOL_VERSION "\"},\"data\":", status);
+    ob_put(&b, status_s, (size_t)n);
+    if (data)
+        ob_json(&b, data);
+    else
+        ob_put(&b, "{}", 2);
+    ob_put(&b, "}", 1);
+    b.p[b.len] = '\0';
     if (len_out)
-        *len_out = len;
-    return buf;
+        *len_out = b.len;
+    return b.p;
 }

@@ -1,4 +1,7 @@
-/* test_wire.c - response encoding: the size bound of a promise record. */
+/* test_wire.c - response encoding: the size bound of a promise record, and
+ * the envelope encoder against jansson's own sorted compact output. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/wire.h"
@@ -39,11 +42,112 @@ START_TEST(promise_size_bounds_the_encoding_from_above_and_closely)
 }
 END_TEST
 
+/* A small deterministic generator (xorshift), so a failure reproduces. */
+static uint64_t rng_state = 88172645463325252ull;
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+/* Random bytes that need every kind of escaping, valid UTF-8 included. */
+static size_t random_text(char *out, bool allow_nul)
+{
+    static const char *const pieces[] = {
+        "a",  "Z",  "\"",   "\\",   "/",    "\b",       "\f",           "\n",
+        "\r", "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
+        " ",  "k",  "ka",   "\0"};
+    size_t n = 0, parts = rnd(6);
+    for (size_t i = 0; i < parts; i++) {
+        unsigned k = rnd(allow_nul ? 20 : 19);
+        size_t len = k == 19 ? 1 : strlen(pieces[k]);
+        memcpy(out + n, pieces[k], len);
+        n += len;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static json_t *random_json(int depth)
+{
+    char text[64];
+    switch (rnd(depth > 3 ? 5 : 7)) {
+    case 0: {
+        size_t n = random_text(text, true);
+        return json_stringn(text, n);
+    }
+    case 1: {
+        static const json_int_t ints[] = {0, -1, 42, INT64_MAX, INT64_MIN, 1700000000000};
+        return json_integer(ints[rnd(6)]);
+    }
+    case 2:
+        return rnd(2) ? json_true() : json_false();
+    case 3:
+        return json_null();
+    case 4:
+        return json_real(rnd(2) ? 0.5 : -1e300);
+    case 5: {
+        json_t *a = json_array();
+        for (unsigned i = rnd(4); i > 0; i--)
+            json_array_append_new(a, random_json(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (unsigned i = rnd(20); i > 0; i--) {
+            size_t n = random_text(text, true);
+            json_object_setn_new(o, text, n, random_json(depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+START_TEST(dump_matches_jansson_sorted_compact_output_on_random_trees)
+{
+    for (int i = 0; i < 2000; i++) {
+        json_t *v = random_json(0);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char *got = wire_dump(v);
+        ck_assert_ptr_nonnull(want);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_str_eq(got, want);
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+}
+END_TEST
+
+START_TEST(envelope_escapes_kind_and_corr_id_and_sorts_data)
+{
+    json_t *data = json_pack("{s:i,s:{s:s,s:s},s:[]}", "z", 1, "promise", "state", "pending", "id",
+                             "a\"b", "a", "x");
+    size_t len = 0;
+    char *got = wire_encode_envelope("promise.get", "c\n\x01\xc3\xa9", 200, data, &len);
+    ck_assert_str_eq(got, "{\"kind\":\"promise.get\",\"head\":{\"corrId\":\"c\\n\\u0001\xc3\xa9\","
+                          "\"status\":200,\"version\":\"" PROTOCOL_VERSION "\"},\"data\":{\"a\":"
+                          "[],\"promise\":{\"id\":\"a\\\"b\",\"state\":\"pending\"},\"z\":1}}");
+    ck_assert_uint_eq(len, strlen(got));
+    free(got);
+    /* No data: an empty object; invalid UTF-8 in corrId: an empty string. */
+    got = wire_encode_envelope("k", "\xff", 500, NULL, &len);
+    ck_assert_str_eq(got, "{\"kind\":\"k\",\"head\":{\"corrId\":\"\",\"status\":500,"
+                          "\"version\":\"" PROTOCOL_VERSION "\"},\"data\":{}}");
+    free(got);
+    json_decref(data);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
     TCase *tc = tcase_create("sizes");
     tcase_add_test(tc, promise_size_bounds_the_encoding_from_above_and_closely);
+    tcase_add_test(tc, dump_matches_jansson_sorted_compact_output_on_random_trees);
+    tcase_add_test(tc, envelope_escapes_kind_and_corr_id_and_sorts_data);
     suite_add_tcase(s, tc);
     return s;
 }
