@@ -241,7 +241,7 @@ static int op_promise_get(ctx_t *c, const request_t *r, response_t *resp)
     if (!p)
         response_error(resp, 404, "Promise not found");
     else
-        response_set(resp, 200, wrap("promise", wire_promise(p)));
+        response_promise(resp, 200, p);
     return 0;
 }
 
@@ -252,7 +252,7 @@ static int op_promise_create(ctx_t *c, const request_t *r, response_t *resp)
     TRY(try_timeout(c, q->id, &p));
     if (!p)
         TRY(create_promise(c, q, c->now, q->timeout_at, true, &p));
-    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    response_promise(resp, 200, p);
     return 0;
 }
 
@@ -267,7 +267,7 @@ static int op_promise_settle(ctx_t *c, const request_t *r, response_t *resp)
     }
     if (p->state == PSTATE_PENDING)
         TRY(settle_chain(c, p, q->state, &q->value, c->now));
-    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    response_promise(resp, 200, p);
     return 0;
 }
 
@@ -302,7 +302,7 @@ static int op_register_callback(ctx_t *c, const request_t *r, response_t *resp)
     else if (!has_target)
         response_error(resp, 422, "Awaiter promise has no resonate:target tag");
     else
-        response_set(resp, 200, wrap("promise", wire_promise(awaited)));
+        response_promise(resp, 200, awaited);
     return 0;
 }
 
@@ -316,7 +316,7 @@ static int op_register_listener(ctx_t *c, const request_t *r, response_t *resp)
     }
     if (p->state == PSTATE_PENDING)
         TRY(store_listener_insert(c->st, p->id, r->u.listener.address));
-    response_set(resp, 200, wrap("promise", wire_promise(p)));
+    response_promise(resp, 200, p);
     return 0;
 }
 
@@ -529,7 +529,7 @@ static int op_task_fulfill(ctx_t *c, const request_t *r, response_t *resp)
         /* The settlement chain fulfils the task, drops its timer and its
          * callbacks (T10). */
         TRY(settle_chain(c, p, q->state, &q->value, c->now));
-        response_set(resp, 200, wrap("promise", wire_promise(p)));
+        response_promise(resp, 200, p);
     }
     return 0;
 }

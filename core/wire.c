@@ -15,6 +15,7 @@ void response_clear(response_t *r)
 {
     json_decref(r->data);
     r->data = NULL;
+    r->promise = NULL;
 }
 
 void response_set(response_t *r, int status, json_t *data)
@@ -22,6 +23,13 @@ void response_set(response_t *r, int status, json_t *data)
     json_decref(r->data);
     r->status = status;
     r->data = data;
+    r->promise = NULL;
+}
+
+void response_promise(response_t *r, int status, const promise_t *p)
+{
+    response_set(r, status, NULL);
+    r->promise = p;
 }
 
 void response_error(response_t *r, int status, const char *fmt, ...)
@@ -331,8 +339,12 @@ static void ob_cstr(outbuf_t *b, const char *s)
     ob_str(b, s, n);
 }
 
-char *wire_encode_envelope(const char *kind, const char *corr_id, int status, const json_t *data,
-                           size_t *len_out)
+static void ob_promise(outbuf_t *b, const promise_t *p);
+
+/* The envelope with data, or with {"promise": *promise} when promise is
+ * set. */
+static char *encode(const char *kind, const char *corr_id, int status, const json_t *data,
+                    const promise_t *promise, size_t *len_out)
 {
     /* The envelope's member order (kind, head, data; corrId, status,
      * version) is the reference's struct order; data is key-sorted. */
@@ -346,13 +358,113 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
     int n = snprintf(status_s, sizeof status_s,
                      ",\"status\":%d,\"version\":\"" PROTOCOL_VERSION "\"},\"data\":", status);
     ob_put(&b, status_s, (size_t)n);
-    if (data)
+    if (data) {
         ob_json(&b, data);
-    else
+    } else if (promise) {
+        ob_put(&b, "{\"promise\":", 11);
+        ob_promise(&b, promise);
+        ob_put(&b, "}", 1);
+    } else {
         ob_put(&b, "{}", 2);
+    }
     ob_put(&b, "}", 1);
     b.p[b.len] = '\0';
     if (len_out)
         *len_out = b.len;
     return b.p;
+}
+
+char *wire_encode_envelope(const char *kind, const char *corr_id, int status, const json_t *data,
+                           size_t *len_out)
+{
+    return encode(kind, corr_id, status, data, NULL, len_out);
+}
+
+/* ---- typed records, written without a tree ---------------------------------
+ * Member names in sorted order, as wire_promise's tree is dumped. */
+
+static int kv_cmp(const void *x, const void *y)
+{
+    return strcmp(((const kv_t *)x)->key, ((const kv_t *)y)->key);
+}
+
+static void ob_kvmap(outbuf_t *b, const kvmap_t *m)
+{
+    kv_t small[16];
+    const kv_t *items = m->items;
+    kv_t *sorted = NULL;
+    if (m->n > 1) {
+        sorted = m->n <= 16 ? small : malloc(m->n * sizeof *sorted);
+        if (!sorted)
+            abort();
+        memcpy(sorted, m->items, m->n * sizeof *sorted);
+        qsort(sorted, m->n, sizeof *sorted, kv_cmp);
+        items = sorted;
+    }
+    ob_put(b, "{", 1);
+    for (size_t i = 0; i < m->n; i++) {
+        if (i)
+            ob_put(b, ",", 1);
+        ob_str(b, items[i].key, strlen(items[i].key));
+        ob_put(b, ":", 1);
+        ob_str(b, items[i].val, strlen(items[i].val));
+    }
+    ob_put(b, "}", 1);
+    if (sorted && sorted != small)
+        free(sorted);
+}
+
+static void ob_pvalue(outbuf_t *b, const pvalue_t *v)
+{
+    ob_put(b, "{", 1);
+    if (v->data) {
+        ob_put(b, "\"data\":", 7);
+        ob_str(b, v->data, strlen(v->data));
+    }
+    if (v->has_headers) {
+        ob_put(b, v->data ? ",\"headers\":" : "\"headers\":", v->data ? 11 : 10);
+        ob_kvmap(b, &v->headers);
+    }
+    ob_put(b, "}", 1);
+}
+
+static void ob_int(outbuf_t *b, const char *member, int64_t v)
+{
+    char num[64];
+    ob_put(b, num, (size_t)snprintf(num, sizeof num, "%s%lld", member, (long long)v));
+}
+
+static void ob_promise(outbuf_t *b, const promise_t *p)
+{
+    ob_int(b, "{\"createdAt\":", p->created_at);
+    ob_put(b, ",\"id\":", 6);
+    ob_str(b, p->id, strlen(p->id));
+    ob_put(b, ",\"param\":", 9);
+    ob_pvalue(b, &p->param);
+    if (p->has_settled_at)
+        ob_int(b, ",\"settledAt\":", p->settled_at);
+    ob_put(b, ",\"state\":", 9);
+    const char *state = pstate_name(p->state);
+    ob_str(b, state, strlen(state));
+    ob_put(b, ",\"tags\":", 8);
+    ob_kvmap(b, &p->tags);
+    ob_int(b, ",\"timeoutAt\":", p->timeout_at);
+    ob_put(b, ",\"value\":", 9);
+    ob_pvalue(b, &p->value);
+    ob_put(b, "}", 1);
+}
+
+json_t *response_json(response_t *r)
+{
+    if (!r->data && r->promise) {
+        json_t *o = json_object();
+        json_object_set_new(o, "promise", wire_promise(r->promise));
+        r->data = o;
+    }
+    return r->data;
+}
+
+char *wire_encode_response(const char *kind, const char *corr_id, const response_t *r, size_t *len)
+{
+    return encode(kind, corr_id, r->status, r->data, r->data ? NULL : r->promise, len);
 }

@@ -15,14 +15,29 @@
 #include "core/types.h"
 
 /* A response before serialisation: data is an object/array on success, a
- * JSON string (the message) on failure. */
+ * JSON string (the message) on failure. The commonest answer,
+ * {"promise": record}, is handed back typed instead (promise set, data
+ * NULL), so no JSON tree is built on the store thread and freed on an HTTP
+ * thread: the encoder writes it straight from the record. */
 typedef struct {
     int status;
-    json_t *data; /* owned; NULL until set */
+    json_t *data;             /* owned; NULL until set */
+    const promise_t *promise; /* borrowed: lives in the request's arena */
 } response_t;
 
 /* Sets r to status with data (reference stolen); frees any previous data. */
 void response_set(response_t *r, int status, json_t *data);
+
+/* Sets r to status with data {"promise": *p}. p and its strings are
+ * borrowed and must stay unchanged until r is encoded or cleared (the
+ * engine allocates them in the request's arena, which the connection keeps
+ * until its answer is written). */
+void response_promise(response_t *r, int status, const promise_t *p);
+
+/* r's data as a JSON tree (built from the typed record when there is one,
+ * and kept in r->data); NULL when r has none. For tests and tools: the
+ * server encodes with wire_encode_response. */
+json_t *response_json(response_t *r);
 
 /* Sets r to an error: status and a printf-formatted message. */
 void response_error(response_t *r, int status, const char *fmt, ...)
@@ -89,6 +104,9 @@ size_t wire_promise_size(const promise_t *p);
  * frees) and its length in *len. */
 char *wire_encode_envelope(const char *kind, const char *corr_id, int status, const json_t *data,
                            size_t *len);
+
+/* wire_encode_envelope of r's status and data, typed record included. */
+char *wire_encode_response(const char *kind, const char *corr_id, const response_t *r, size_t *len);
 
 /* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
 char *wire_dump(const json_t *v);

@@ -178,11 +178,12 @@ static enum MHD_Result send_empty(const http_t *h, struct MHD_Connection *conn, 
 }
 
 /* Sends a protocol envelope; HTTP status = head.status. */
-static enum MHD_Result send_envelope(conn_t *c, int status, const json_t *data)
+static enum MHD_Result send_envelope(conn_t *c, const response_t *r)
 {
     size_t len;
-    char *out = wire_encode_envelope(c->env.kind ? c->env.kind : "unknown",
-                                     c->env.corr_id ? c->env.corr_id : "0", status, data, &len);
+    int status = r->status;
+    char *out = wire_encode_response(c->env.kind ? c->env.kind : "unknown",
+                                     c->env.corr_id ? c->env.corr_id : "0", r, &len);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double secs =
@@ -576,12 +577,12 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
         /* The store thread's clock (exec_now), or the debug time. */
         c->req.now = c->req.has_debug_time ? c->req.debug_time : exec_now(c->h->cfg.exec);
         if (reads_run(c->h->cfg.reads, c->arena, &c->req, &c->job.resp) != ENGINE_READ_WRITER)
-            return send_envelope(c, c->job.resp.status, c->job.resp.data);
+            return send_envelope(c, &c->job.resp);
     }
     submit(c, &c->req);
     return MHD_YES;
 answer:
-    ret = send_envelope(c, err.status, err.data);
+    ret = send_envelope(c, &err);
     response_clear(&err);
     return ret;
 }
@@ -665,7 +666,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_empty(
                 h, conn, c->job.resp.status == 200 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                 NULL);
-        return send_envelope(c, c->job.resp.status, c->job.resp.data);
+        return send_envelope(c, &c->job.resp);
     default:
         return MHD_YES; /* spurious call while waiting */
     }

@@ -141,6 +141,67 @@ START_TEST(envelope_escapes_kind_and_corr_id_and_sorts_data)
 }
 END_TEST
 
+/* A random string map: keys that sort differently by byte and by length. */
+static kvmap_t random_kvmap(kv_t *items, char (*text)[2][32])
+{
+    size_t n = rnd(5);
+    for (size_t i = 0; i < n; i++) {
+        random_text(text[i][0], false);
+        random_text(text[i][1], false);
+        /* Distinct keys, as a decoded JSON object has. */
+        text[i][0][strlen(text[i][0]) + 1] = '\0';
+        size_t kl = strlen(text[i][0]);
+        text[i][0][kl] = (char)('0' + i);
+        text[i][0][kl + 1] = '\0';
+        items[i] = (kv_t){text[i][0], text[i][1]};
+    }
+    return (kvmap_t){items, n};
+}
+
+START_TEST(typed_promise_answer_encodes_as_its_tree_would)
+{
+    static const pstate_t states[] = {PSTATE_PENDING, PSTATE_RESOLVED, PSTATE_REJECTED,
+                                      PSTATE_REJECTED_CANCELED, PSTATE_REJECTED_TIMEDOUT};
+    for (int i = 0; i < 2000; i++) {
+        kv_t tags[5], ph[5], vh[5];
+        char tt[5][2][32], pt[5][2][32], vt[5][2][32], id[32], pd[32], vd[32];
+        random_text(id, false);
+        random_text(pd, false);
+        random_text(vd, false);
+        promise_t p = {.id = id,
+                       .state = states[rnd(5)],
+                       .param = {.has_headers = rnd(2),
+                                 .headers = random_kvmap(ph, pt),
+                                 .data = rnd(2) ? pd : NULL},
+                       .value = {.has_headers = rnd(2),
+                                 .headers = random_kvmap(vh, vt),
+                                 .data = rnd(2) ? vd : NULL},
+                       .tags = random_kvmap(tags, tt),
+                       .timeout_at = rnd(2) ? INT64_MAX : -5,
+                       .created_at = 1700000000000,
+                       .has_settled_at = rnd(2),
+                       .settled_at = INT64_MIN};
+        response_t typed = {0}, tree = {0};
+        response_promise(&typed, 200, &p);
+        response_set(&tree, 200, json_pack("{s:o}", "promise", wire_promise(&p)));
+        char *want = wire_encode_response("promise.get", "1", &tree, NULL);
+        char *got = wire_encode_response("promise.get", "1", &typed, NULL);
+        ck_assert_str_eq(got, want);
+        /* response_json builds the same tree. */
+        char *again = wire_dump(response_json(&typed));
+        char *want_data = wire_dump(tree.data);
+        ck_assert_str_eq(again, want_data);
+        free(want);
+        free(got);
+        free(again);
+        free(want_data);
+        response_clear(&typed);
+        response_clear(&tree);
+        ck_assert_ptr_null(typed.promise);
+    }
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
@@ -148,6 +209,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, promise_size_bounds_the_encoding_from_above_and_closely);
     tcase_add_test(tc, dump_matches_jansson_sorted_compact_output_on_random_trees);
     tcase_add_test(tc, envelope_escapes_kind_and_corr_id_and_sorts_data);
+    tcase_add_test(tc, typed_promise_answer_encodes_as_its_tree_would);
     suite_add_tcase(s, tc);
     return s;
 }
