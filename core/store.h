@@ -216,7 +216,23 @@ typedef struct store_vtab {
 struct store {
     const store_vtab_t *v;
     char errmsg[512];
+    /* Outbox rows written through the wrappers below (inserts and defers,
+     * committed or not), for the deliverer to skip looking at the outbox
+     * when nothing can be due: how many so far, and the earliest
+     * not_before among those since the deliverer last reset outbox_next to
+     * INT64_MAX. Owned by the thread that owns st. Adapters allocate st
+     * zeroed, so a new store reads as "something may be due". */
+    uint64_t outbox_writes;
+    int64_t outbox_next;
 };
+
+/* Notes an outbox write deliverable from not_before. */
+static inline void store_outbox_note(store_t *st, int64_t not_before)
+{
+    st->outbox_writes++;
+    if (not_before < st->outbox_next)
+        st->outbox_next = not_before;
+}
 
 /* The last error message of st. */
 static inline const char *store_errmsg(const store_t *st)
@@ -395,11 +411,13 @@ static inline int store_timer_by_pid(store_t *st, arena_t *a, const char *pid, c
 static inline int store_outbox_execute(store_t *st, const char *task_id, int64_t version,
                                        const char *address, int64_t not_before)
 {
+    store_outbox_note(st, not_before);
     return st->v->outbox_execute(st, task_id, version, address, not_before);
 }
 
 static inline int store_outbox_unblock(store_t *st, const char *promise_id, const char *address)
 {
+    store_outbox_note(st, INT64_MIN);
     return st->v->outbox_unblock(st, promise_id, address);
 }
 
@@ -416,6 +434,7 @@ static inline int store_outbox_delete(store_t *st, int64_t seq)
 
 static inline int store_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
 {
+    store_outbox_note(st, not_before);
     return st->v->outbox_defer(st, seq, not_before, attempts);
 }
 

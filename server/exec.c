@@ -256,9 +256,12 @@ static void *exec_main(void *arg)
             run_batch(ex, batch);
         else if (ex->outbox && (woken || past(&next_deliver)) && outbox_dirty(ex->outbox))
             run_flush(ex);
-        /* Deliver right after a commit (a settle's unblock goes out now, not
-         * at the next scan), and every poll interval for retries. */
-        if (ex->outbox && (batch || past(&next_deliver))) {
+        /* Deliver right after a commit that queued something due (a
+         * settle's unblock goes out now, not at the next scan), and every
+         * poll interval for retries and delayed rows; a batch that queued
+         * nothing due costs no look at the outbox. */
+        if (ex->outbox && (past(&next_deliver) ||
+                           (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
             /* While paused (debug.start) nothing is delivered, but the
              * deadline still moves on, or this loop would spin. */
             bool more = !ex->paused && outbox_deliver(ex->outbox, ex->st, exec_now(ex));

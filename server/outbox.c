@@ -27,16 +27,34 @@ struct outbox {
     outcome_t *items;   /* rows in flight: delivered or pushing, not yet flushed */
     size_t n, cap;
     outbox_stats_t stats;
+    /* Store thread only: what outbox_may_be_due knows. */
+    bool looked;          /* outbox_deliver has run once */
+    uint64_t seen_writes; /* st->outbox_writes at the last look */
+    int64_t next_due;     /* earliest not_before written and not yet looked at */
 };
+
+/* Index of the first item with a seq >= seq (items are sorted by seq). */
+static size_t lower_bound(const outbox_t *ob, int64_t seq)
+{
+    size_t lo = 0, hi = ob->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ob->items[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 static outcome_t *find(outbox_t *ob, int64_t seq)
 {
-    for (size_t i = 0; i < ob->n; i++)
-        if (ob->items[i].seq == seq)
-            return &ob->items[i];
-    return NULL;
+    size_t i = lower_bound(ob, seq);
+    return i < ob->n && ob->items[i].seq == seq ? &ob->items[i] : NULL;
 }
 
+/* Adds seq (not in flight) in its sorted place; pointers to items are
+ * invalid afterwards. */
 static outcome_t *track(outbox_t *ob, int64_t seq, int attempts)
 {
     if (ob->n == ob->cap) {
@@ -47,7 +65,11 @@ static outcome_t *track(outbox_t *ob, int64_t seq, int attempts)
         ob->items = ni;
         ob->cap = cap;
     }
-    outcome_t *o = &ob->items[ob->n++];
+    /* Rows come oldest first, so this is nearly always the end. */
+    size_t i = ob->n && ob->items[ob->n - 1].seq < seq ? ob->n : lower_bound(ob, seq);
+    memmove(&ob->items[i + 1], &ob->items[i], (ob->n - i) * sizeof *ob->items);
+    ob->n++;
+    outcome_t *o = &ob->items[i];
     *o = (outcome_t){.seq = seq, .attempts = attempts};
     return o;
 }
@@ -105,6 +127,7 @@ outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     ob->cfg = *cfg;
+    ob->next_due = INT64_MAX;
     if (ob->cfg.batch == 0)
         ob->cfg.batch = 100;
     if (ob->cfg.max_attempts <= 0)
@@ -146,8 +169,31 @@ void outbox_free(outbox_t *ob)
     free(ob);
 }
 
+/* Takes in the writes st noted since the last look. */
+static void take_writes(outbox_t *ob, store_t *st)
+{
+    if (st->outbox_writes == ob->seen_writes)
+        return;
+    ob->seen_writes = st->outbox_writes;
+    if (st->outbox_next < ob->next_due)
+        ob->next_due = st->outbox_next;
+    st->outbox_next = INT64_MAX;
+}
+
+bool outbox_may_be_due(outbox_t *ob, store_t *st, int64_t now)
+{
+    take_writes(ob, st);
+    return !ob->looked || ob->next_due <= now;
+}
+
 bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
 {
+    take_writes(ob, st);
+    ob->looked = true;
+    /* Whatever was due by now is read below (or, with a full batch, by the
+     * call the caller makes at once); a later time stays known. */
+    if (ob->next_due <= now)
+        ob->next_due = INT64_MAX;
     arena_t *a = arena_new();
     outbox_msg_t *msgs = NULL;
     size_t n = 0;

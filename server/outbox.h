@@ -51,6 +51,16 @@ void outbox_free(outbox_t *ob);
  * Returns true when a full batch was found (more may be due). */
 bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now);
 
+/* Store thread, outside a transaction: false when outbox_deliver would
+ * surely find nothing new. Since its last look nothing was written to the
+ * outbox through st's wrappers (core/store.h) that is due by now: no
+ * insert due at once, no delayed or deferred row whose time has come (the
+ * earliest such time is kept in memory). Rows it cannot know of (those of
+ * an earlier process, the second and later of several delayed rows) are
+ * found by the periodic call of outbox_deliver every messages.poll_interval,
+ * which the caller must keep making whatever this returns. */
+bool outbox_may_be_due(outbox_t *ob, store_t *st, int64_t now);
+
 /* Store thread, inside a transaction: applies recorded outcomes. */
 int outbox_flush(outbox_t *ob, store_t *st);
 

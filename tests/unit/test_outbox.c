@@ -167,6 +167,51 @@ START_TEST(failed_delivery_backs_off_doubling_to_the_ceiling_then_is_dropped)
 }
 END_TEST
 
+START_TEST(outbox_is_looked_at_only_when_something_can_be_due)
+{
+    new_outbox(false, 10);
+    /* Never looked: rows of an earlier process may be waiting. */
+    ck_assert(outbox_may_be_due(ob, st, 1000));
+    outbox_deliver(ob, st, 1000);
+    ck_assert(!outbox_may_be_due(ob, st, 1000));
+    /* A batch that queues an execute due at once. */
+    create_task("t", "poll://any@nobody");
+    ck_assert(outbox_may_be_due(ob, st, 1000));
+    outbox_deliver(ob, st, 1000);
+    ck_assert(!outbox_may_be_due(ob, st, 1000));
+    /* The failed attempt is deferred to 1000 + BASE_MS by the flush. */
+    flush();
+    ck_assert(!outbox_may_be_due(ob, st, 1000 + BASE_MS - 1));
+    ck_assert(outbox_may_be_due(ob, st, 1000 + BASE_MS));
+    outbox_deliver(ob, st, 1000 + BASE_MS);
+    ck_assert(outbox_dirty(ob)); /* it was really due, and attempted again */
+    ck_assert(!outbox_may_be_due(ob, st, 1000 + BASE_MS));
+}
+END_TEST
+
+START_TEST(in_flight_rows_are_found_whatever_order_they_are_taken_in)
+{
+    stub = http_stub_start(200, 300);
+    new_outbox(true, 10);
+    /* t1 fails at once and is deferred; t2 is pushed (in flight until its
+     * answer, 300 ms). When t1 is retried it is tracked before t2, which
+     * is still in flight, and t3 after both: each is still found (t2's
+     * late result included), none is sent twice. */
+    create_task("t1", "poll://any@nobody");
+    create_task("t2", http_stub_url(stub));
+    outbox_deliver(ob, st, 1000);
+    flush();
+    create_task("t3", http_stub_url(stub));
+    outbox_deliver(ob, st, 1000 + BASE_MS);
+    outbox_deliver(ob, st, 1000 + BASE_MS);
+    wait_wakes(2);
+    flush();
+    ck_assert_int_eq(http_stub_requests(stub), 2);
+    ck_assert_int_eq(outbox_stats(ob).delivered, 2);
+    ck_assert_int_eq(outbox_stats(ob).retried, 2);
+}
+END_TEST
+
 START_TEST(delivered_push_deletes_its_row_at_the_next_flush)
 {
     stub = http_stub_start(200, 0);
@@ -335,6 +380,8 @@ static Suite *outbox_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, failed_delivery_backs_off_doubling_to_the_ceiling_then_is_dropped);
+    tcase_add_test(tc, outbox_is_looked_at_only_when_something_can_be_due);
+    tcase_add_test(tc, in_flight_rows_are_found_whatever_order_they_are_taken_in);
     tcase_add_test(tc, delivered_push_deletes_its_row_at_the_next_flush);
     tcase_add_test(tc, row_in_flight_is_not_sent_twice);
     tcase_add_test(tc, stale_execute_is_dropped_unsent);
