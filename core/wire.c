@@ -177,6 +177,22 @@ static void ob_put(outbuf_t *b, const char *s, size_t n)
     b->len += n;
 }
 
+/* v in decimal, as printf's %lld writes it (no printf on the hot path). */
+static void ob_i64(outbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    /* Negated as unsigned, so INT64_MIN needs no special case. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    ob_put(b, tmp + i, sizeof tmp - i);
+}
+
 static void ob_str(outbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -269,7 +285,6 @@ static void ob_object(outbuf_t *b, const json_t *v)
 
 static void ob_json(outbuf_t *b, const json_t *v)
 {
-    char num[32];
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         ob_object(b, v);
@@ -287,8 +302,7 @@ static void ob_json(outbuf_t *b, const json_t *v)
         ob_str(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        ob_put(b, num,
-               (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        ob_i64(b, (int64_t)json_integer_value(v));
         break;
     case JSON_REAL: {
         char *r = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -354,10 +368,10 @@ static char *encode(const char *kind, const char *corr_id, int status, const jso
     ob_cstr(&b, kind);
     ob_put(&b, ",\"head\":{\"corrId\":", 18);
     ob_cstr(&b, corr_id);
-    char status_s[64];
-    int n = snprintf(status_s, sizeof status_s,
-                     ",\"status\":%d,\"version\":\"" PROTOCOL_VERSION "\"},\"data\":", status);
-    ob_put(&b, status_s, (size_t)n);
+    static const char version[] = ",\"version\":\"" PROTOCOL_VERSION "\"},\"data\":";
+    ob_put(&b, ",\"status\":", 10);
+    ob_i64(&b, status);
+    ob_put(&b, version, sizeof version - 1);
     if (data) {
         ob_json(&b, data);
     } else if (promise) {
@@ -430,8 +444,8 @@ static void ob_pvalue(outbuf_t *b, const pvalue_t *v)
 
 static void ob_int(outbuf_t *b, const char *member, int64_t v)
 {
-    char num[64];
-    ob_put(b, num, (size_t)snprintf(num, sizeof num, "%s%lld", member, (long long)v));
+    ob_put(b, member, strlen(member));
+    ob_i64(b, v);
 }
 
 static void ob_promise(outbuf_t *b, const promise_t *p)
