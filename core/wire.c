@@ -193,11 +193,10 @@ static void ob_i64(outbuf_t *b, int64_t v)
     ob_put(b, tmp + i, sizeof tmp - i);
 }
 
-static void ob_str(outbuf_t *b, const char *s, size_t n)
+size_t wire_put_string(char *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    ob_reserve(b, n * 6 + 2);
-    char *o = b->p + b->len;
+    char *o = out;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -235,7 +234,13 @@ static void ob_str(outbuf_t *b, const char *s, size_t n)
         }
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->p);
+    return (size_t)(o - out);
+}
+
+static void ob_str(outbuf_t *b, const char *s, size_t n)
+{
+    ob_reserve(b, n * 6 + 2);
+    b->len += wire_put_string(b->p + b->len, s, n);
 }
 
 typedef struct {

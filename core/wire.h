@@ -108,6 +108,12 @@ char *wire_encode_envelope(const char *kind, const char *corr_id, int status, co
 /* wire_encode_envelope of r's status and data, typed record included. */
 char *wire_encode_response(const char *kind, const char *corr_id, const response_t *r, size_t *len);
 
+/* Writes the n bytes at s as a JSON string literal at out, escaped as
+ * jansson's compact output is: '"', '\\' and control characters (\u00XX in
+ * upper case where there is no short form), everything else verbatim.
+ * Returns the bytes written; the caller reserved 6 * n + 2. */
+size_t wire_put_string(char *out, const char *s, size_t n);
+
 /* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
 char *wire_dump(const json_t *v);
 

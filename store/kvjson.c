@@ -1,14 +1,14 @@
 /* kvjson.c - canonical JSON text for string maps (see kvjson.h).
  *
- * The escaping mirrors jansson's compact output (the form wire_dump
- * produces): only '"', '\\' and control characters are escaped, control
- * characters without a short form as \u00XX in upper case, everything else
- * (UTF-8 included) is copied verbatim. */
+ * Strings are escaped by wire_put_string (core/wire.h), as jansson's
+ * compact output and wire_dump are. */
 #include "store/kvjson.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/wire.h"
 
 void kvbuf_free(kvbuf_t *b)
 {
@@ -35,54 +35,6 @@ static int kvbuf_reserve(kvbuf_t *b, size_t extra)
     return 0;
 }
 
-/* Writes s as a JSON string literal at out; returns the bytes written. The
- * caller reserved 6 bytes per input byte plus 2. */
-static size_t put_string(char *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *o = out;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"':
-            *o++ = '"';
-            break;
-        case '\\':
-            *o++ = '\\';
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o++ = '"';
-    return (size_t)(o - out);
-}
-
 int kvjson_encode(kvbuf_t *b, const kvmap_t *m)
 {
     /* Reserve the worst case once so the loop below never reallocates. */
@@ -103,9 +55,9 @@ int kvjson_encode(kvbuf_t *b, const kvmap_t *m)
     for (size_t i = 0; i < m->n; i++) {
         if (i)
             *o++ = ',';
-        o += put_string(o, m->items[i].key);
+        o += wire_put_string(o, m->items[i].key, strlen(m->items[i].key));
         *o++ = ':';
-        o += put_string(o, m->items[i].val);
+        o += wire_put_string(o, m->items[i].val, strlen(m->items[i].val));
     }
     *o++ = '}';
     b->len = (size_t)(o - b->p);
