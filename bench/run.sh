@@ -84,6 +84,7 @@ run_wrk() { # port label conns pid
         split(b, x, " "); split(a, y, " "); t = 0
         for (i = 1; i <= 3; i++) { d[i] = n > 0 ? (y[i] - x[i]) * 1e6 / hz / n : 0; t += d[i] }
         printf "http %5.1f  store %5.1f  other %5.1f  total %5.1f", d[1], d[2], d[3], t }')
+    CPU_TOTAL=${CPU_LINE##* }
 }
 
 CORES=$(nproc)
@@ -93,11 +94,12 @@ echo "   CPU: microseconds of CPU per request, per thread group (/proc, ${HZ} ti
 printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' run conns "req/s" ratio "p50 ms" "p99 ms" errors \
     "CPU us/request"
 
-declare -A BARE_RPS RES
+declare -A BARE_RPS BARE_CPU RES
 row() { # label conns
-    local ratio
+    local ratio cpu_ratio
     ratio=$(awk -v r="$RPS" -v a="${BARE_RPS[$2]:-0}" 'BEGIN { if (a > 0) printf "%.3f", r / a; else print "?" }')
-    RES["$1/$2"]="$RPS req/s = ${ratio}x bare, p50 $P50 ms, p99 $P99 ms"
+    cpu_ratio=$(awk -v c="$CPU_TOTAL" -v a="${BARE_CPU[$2]:-0}" 'BEGIN { if (c > 0) printf "%.3f", a / c; else print "?" }')
+    RES["$1/$2"]="$RPS req/s = ${ratio}x bare, p50 $P50 ms, p99 $P99 ms; CPU/request ${CPU_TOTAL} us = ${cpu_ratio}x bare's"
     printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' "$1" "$2" "$RPS" "$ratio" "$P50" "$P99" "$BAD" \
         "$CPU_LINE"
 }
@@ -122,6 +124,7 @@ for CONNS in $CONNS_LIST; do
     wait_ready "$PORT" bare "$BARE" "$OUT/bare.log"
     run_wrk "$PORT" bare "$CONNS" "$BARE"
     BARE_RPS[$CONNS]=$RPS
+    BARE_CPU[$CONNS]=$CPU_TOTAL
     row "(a) bare libmicrohttpd" "$CONNS"
     stop "$BARE"
 
