@@ -328,12 +328,12 @@ static search_req_t scoped_search(const request_t *r)
     return q;
 }
 
-/* {"<key>": [...], "cursor"?: last id} */
-static json_t *search_result(const char *key, json_t *items, bool more, const char *last_id)
+/* {"<key>": [...], "cursor"?: where the next page starts} */
+static json_t *search_result(const char *key, json_t *items, const char *cursor)
 {
     json_t *o = wrap(key, items);
-    if (more && last_id)
-        json_object_set_new(o, "cursor", json_string(last_id));
+    if (cursor)
+        json_object_set_new(o, "cursor", json_string(cursor));
     return o;
 }
 
@@ -341,13 +341,13 @@ static int op_promise_search(ctx_t *c, const request_t *r, response_t *resp)
 {
     promise_t *ps = NULL;
     size_t n = 0;
-    bool more = false;
+    const char *cursor = NULL;
     search_req_t q = scoped_search(r);
-    TRY(store_promise_search(c->st, c->a, &q, &ps, &n, &more));
+    TRY(store_promise_search(c->st, c->a, &q, &ps, &n, &cursor));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_promise(&ps[i]));
-    response_set(resp, 200, search_result("promises", arr, more, n ? ps[n - 1].id : NULL));
+    response_set(resp, 200, search_result("promises", arr, cursor));
     return 0;
 }
 
@@ -707,13 +707,13 @@ static int op_task_search(ctx_t *c, const request_t *r, response_t *resp)
 {
     task_t *ts = NULL;
     size_t n = 0;
-    bool more = false;
+    const char *cursor = NULL;
     search_req_t q = scoped_search(r);
-    TRY(store_task_search(c->st, c->a, &q, &ts, &n, &more));
+    TRY(store_task_search(c->st, c->a, &q, &ts, &n, &cursor));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_task(&ts[i]));
-    response_set(resp, 200, search_result("tasks", arr, more, n ? ts[n - 1].id : NULL));
+    response_set(resp, 200, search_result("tasks", arr, cursor));
     return 0;
 }
 
@@ -778,13 +778,13 @@ static int op_schedule_search(ctx_t *c, const request_t *r, response_t *resp)
 {
     schedule_t *ss = NULL;
     size_t n = 0;
-    bool more = false;
+    const char *cursor = NULL;
     search_req_t q = scoped_search(r);
-    TRY(store_schedule_search(c->st, c->a, &q, &ss, &n, &more));
+    TRY(store_schedule_search(c->st, c->a, &q, &ss, &n, &cursor));
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, wire_schedule(&ss[i]));
-    response_set(resp, 200, search_result("schedules", arr, more, n ? ss[n - 1].id : NULL));
+    response_set(resp, 200, search_result("schedules", arr, cursor));
     return 0;
 }
 

@@ -126,13 +126,21 @@ typedef struct store_vtab {
     int (*promise_insert)(store_t *st, const promise_t *p);
     int (*promise_settle)(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
                           int64_t settled_at);
-    /* Up to q->limit matches with id > cursor (byte order), by id; *more
-     * says whether a further match exists. A match has q->state (when
-     * has_state), every key/value of q->tags among its tags and, when
-     * q->id_prefix is set, an id starting with it (byte-wise; a cursor
-     * below it starts at it). Adapters serve the prefix as an id range. */
+    /* Up to q->limit matches with id > q->cursor (byte order), by id. A
+     * match has q->state (when has_state), every key/value of q->tags among
+     * its tags and, when q->id_prefix is set, an id starting with it
+     * (byte-wise; a cursor below it starts at it). Adapters serve the
+     * prefix as an id range.
+     *
+     * *cursor (arena) is where the next page starts, NULL when no further
+     * match exists. With a full page and a further match it is the last
+     * returned id. An adapter may bound the rows it examines per call
+     * (store/sqlite.c: STORE_SEARCH_SCAN_MAX): it then stops early with
+     * *cursor set past the ids it has decided, possibly with fewer than
+     * limit matches (even none); *cursor may then be set although no
+     * further match exists. A caller pages on until *cursor is NULL. */
     int (*promise_search)(store_t *st, arena_t *a, const search_req_t *q, promise_t **out,
-                          size_t *n, bool *more);
+                          size_t *n, const char **cursor);
     /* Ids of pending promises with timeout_at <= t, by (timeout, id), at
      * most limit. */
     int (*promise_due)(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
@@ -166,8 +174,9 @@ typedef struct store_vtab {
     int (*task_get)(store_t *st, arena_t *a, const char *id, task_t **out);
     int (*task_insert)(store_t *st, const char *id, tstate_t state, int64_t version);
     int (*task_update)(store_t *st, const char *id, tstate_t state, int64_t version);
+    /* As promise_search, with q->tags ignored. */
     int (*task_search)(store_t *st, arena_t *a, const search_req_t *q, task_t **out, size_t *n,
-                       bool *more);
+                       const char **cursor);
     /* task timers: at most one per task */
     int (*timer_get)(store_t *st, arena_t *a, const char *id, task_timer_t **out);
     int (*timer_set)(store_t *st, const task_timer_t *t); /* upsert */
@@ -202,7 +211,7 @@ typedef struct store_vtab {
     /* As promise_search, with q->tags matched against promise_tags and
      * q->state ignored. */
     int (*schedule_search)(store_t *st, arena_t *a, const search_req_t *q, schedule_t **out,
-                           size_t *n, bool *more);
+                           size_t *n, const char **cursor);
     /* Schedules with next_run_at <= t, by (next_run_at, id), at most limit. */
     int (*schedule_due)(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
                         size_t *n);
@@ -309,9 +318,9 @@ static inline int store_promise_settle(store_t *st, const char *id, pstate_t sta
 }
 
 static inline int store_promise_search(store_t *st, arena_t *a, const search_req_t *q,
-                                       promise_t **out, size_t *n, bool *more)
+                                       promise_t **out, size_t *n, const char **cursor)
 {
-    return st->v->promise_search(st, a, q, out, n, more);
+    return st->v->promise_search(st, a, q, out, n, cursor);
 }
 
 static inline int store_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit,
@@ -376,9 +385,9 @@ static inline int store_task_update(store_t *st, const char *id, tstate_t state,
 }
 
 static inline int store_task_search(store_t *st, arena_t *a, const search_req_t *q, task_t **out,
-                                    size_t *n, bool *more)
+                                    size_t *n, const char **cursor)
 {
-    return st->v->task_search(st, a, q, out, n, more);
+    return st->v->task_search(st, a, q, out, n, cursor);
 }
 
 static inline int store_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
@@ -459,9 +468,9 @@ static inline int store_schedule_delete(store_t *st, const char *id, bool *found
 }
 
 static inline int store_schedule_search(store_t *st, arena_t *a, const search_req_t *q,
-                                        schedule_t **out, size_t *n, bool *more)
+                                        schedule_t **out, size_t *n, const char **cursor)
 {
-    return st->v->schedule_search(st, a, q, out, n, more);
+    return st->v->schedule_search(st, a, q, out, n, cursor);
 }
 
 static inline int store_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit,

@@ -112,6 +112,20 @@ static const char *const migrations[] = {
     "  id         INTEGER PRIMARY KEY CHECK (id = 1),"
     "  written_at INTEGER NOT NULL"
     ");",
+    /* 2 -> 3: indexes that make searches cost what they return. One row per
+     * tag of every promise (tags never change after create), filled here
+     * from the rows already stored; the state indexes serve search by
+     * state. */
+    "CREATE TABLE promise_tags ("
+    "  key   TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  id    TEXT NOT NULL,"
+    "  PRIMARY KEY (key, value, id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO promise_tags (key, value, id)"
+    "  SELECT g.key, g.value, p.id FROM promises p, json_each(p.tags) g ORDER BY 1, 2, 3;"
+    "CREATE INDEX promises_state ON promises (state, id);"
+    "CREATE INDEX tasks_state ON tasks (state, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -149,9 +163,6 @@ static const char pragmas[] = "PRAGMA journal_mode = WAL;"
  * from the start. Tag filter: every key/value of the JSON object ?4 (NULL =
  * no filter) is present and equal in the row's tags; json_each compares keys
  * as data, so no key ever becomes part of a JSON path. */
-#define HAS_TAGS_P                                                                                 \
-    "NOT EXISTS (SELECT 1 FROM json_each(?4) f WHERE NOT EXISTS"                                   \
-    " (SELECT 1 FROM json_each(p.tags) g WHERE g.key = f.key AND g.value = f.value))"
 #define HAS_TAGS_S                                                                                 \
     "NOT EXISTS (SELECT 1 FROM json_each(?4) f WHERE NOT EXISTS"                                   \
     " (SELECT 1 FROM json_each(s.promise_tags) g WHERE g.key = f.key AND g.value = f.value))"
@@ -169,7 +180,9 @@ enum {
     Q_PROMISE_GET,
     Q_PROMISE_INSERT,
     Q_PROMISE_SETTLE,
-    Q_PROMISE_SEARCH,
+    Q_PROMISE_IDS,
+    Q_PROMISE_IDS_STATE,
+    Q_PROMISE_TAG_INSERT,
     Q_PROMISE_DUE,
     Q_PROMISE_BRANCH,
     Q_CALLBACK_INSERT,
@@ -184,6 +197,7 @@ enum {
     Q_TASK_INSERT,
     Q_TASK_UPDATE,
     Q_TASK_SEARCH,
+    Q_TASK_SEARCH_STATE,
     Q_TIMER_GET,
     Q_TIMER_SET,
     Q_TIMER_DELETE,
@@ -227,10 +241,14 @@ static const char *const sql[Q__COUNT] = {
                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_PROMISE_SETTLE] = "UPDATE promises SET state = ?2, value_headers = ?3, value_data = ?4,"
                          " settled_at = ?5 WHERE id = ?1",
-    [Q_PROMISE_SEARCH] = "SELECT " PROMISE_COLS " FROM promises p"
-                         " WHERE p.id >= ?1 AND (p.id > ?1 OR ?2) AND p.id < ?6"
-                         " AND (?3 IS NULL OR p.state = ?3)"
-                         " AND " HAS_TAGS_P " ORDER BY p.id LIMIT ?5",
+    /* The sorted id lists a promise search intersects (sq_promise_search):
+     * ?1 the least id wanted, ?2 the upper bound (bind_upper), ?3.. the
+     * filter. Each is a range of one index, so a seek costs O(log n). */
+    [Q_PROMISE_IDS] = "SELECT id FROM promises WHERE id >= ?1 AND id < ?2 ORDER BY id",
+    [Q_PROMISE_IDS_STATE] = "SELECT id FROM promises INDEXED BY promises_state"
+                            " WHERE state = ?3 AND id >= ?1 AND id < ?2 ORDER BY id",
+    [Q_PROMISE_TAG_INSERT] = "INSERT INTO promise_tags (key, value, id) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT DO NOTHING",
     [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= ?1"
                       " ORDER BY timeout_at, id LIMIT ?2",
     [Q_PROMISE_BRANCH] = "SELECT " PROMISE_COLS " FROM promises"
@@ -251,8 +269,12 @@ static const char *const sql[Q__COUNT] = {
     [Q_TASK_GET] = TASK_SELECT "WHERE t.id = ?1",
     [Q_TASK_INSERT] = "INSERT INTO tasks (id, state, version) VALUES (?1, ?2, ?3)",
     [Q_TASK_UPDATE] = "UPDATE tasks SET state = ?2, version = ?3 WHERE id = ?1",
+    /* ?3 is NULL here (no state filter); one statement per case so that
+     * each keeps its index: the primary key, or tasks_state. */
     [Q_TASK_SEARCH] = TASK_SELECT "WHERE t.id >= ?1 AND (t.id > ?1 OR ?2) AND t.id < ?5"
-                                  " AND (?3 IS NULL OR t.state = ?3) ORDER BY t.id LIMIT ?4",
+                                  " AND ?3 IS NULL ORDER BY t.id LIMIT ?4",
+    [Q_TASK_SEARCH_STATE] = TASK_SELECT "WHERE t.state = ?3 AND t.id >= ?1 AND (t.id > ?1 OR ?2)"
+                                        " AND t.id < ?5 ORDER BY t.id LIMIT ?4",
 
     [Q_TIMER_GET] = "SELECT " TIMER_COLS " FROM task_timers WHERE id = ?1",
     [Q_TIMER_SET] = "INSERT INTO task_timers (" TIMER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -281,9 +303,12 @@ static const char *const sql[Q__COUNT] = {
     [Q_SCHEDULE_INSERT] = "INSERT INTO schedules (" SCHEDULE_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE id = ?1",
-    [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS " FROM schedules s"
+    /* Every row of the id range, with whether it matches as a last
+     * column: the caller stops after the page or STORE_SEARCH_SCAN_MAX
+     * rows, whichever comes first (?5 is that cap plus one). */
+    [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS ", " HAS_TAGS_S " FROM schedules s"
                           " WHERE s.id >= ?1 AND (s.id > ?1 OR ?2) AND s.id < ?6"
-                          " AND " HAS_TAGS_S " ORDER BY s.id LIMIT ?5",
+                          " ORDER BY s.id LIMIT ?5",
     [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= ?1"
                        " ORDER BY next_run_at, id LIMIT ?2",
     [Q_SCHEDULE_ADVANCE] = "UPDATE schedules SET last_run_at = ?2, next_run_at = ?3 WHERE id = ?1",
@@ -298,7 +323,14 @@ static const char *const sql[Q__COUNT] = {
                         " ORDER BY kind <> 'execute', id, address",
 };
 
+/* One tag of a promise search's filter as a sorted id list (see
+ * Q_PROMISE_IDS): ?3 the key, ?4 the value. */
+static const char tag_seek_sql[] = "SELECT id FROM promise_tags"
+                                   " WHERE key = ?3 AND value = ?4 AND id >= ?1 AND id < ?2"
+                                   " ORDER BY id";
+
 static const char reset_sql[] = "DELETE FROM promises;"
+                                "DELETE FROM promise_tags;"
                                 "DELETE FROM callbacks;"
                                 "DELETE FROM listeners;"
                                 "DELETE FROM tasks;"
@@ -324,6 +356,10 @@ typedef struct {
     dev_t wal_dev;
     ino_t wal_ino;
     sqlite3_stmt *q[Q__COUNT];
+    /* A promise search keeps one open tag list per tag of its filter:
+     * tag_seek_sql, prepared on first need, n_tagq of them. */
+    sqlite3_stmt **tagq;
+    size_t n_tagq;
 } sq_store_t;
 
 static sq_store_t *sq(store_t *st)
@@ -663,6 +699,9 @@ static void sq_close(store_t *st)
     sq_store_t *s = sq(st);
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(s->q[i]);
+    for (size_t i = 0; i < s->n_tagq; i++)
+        sqlite3_finalize(s->tagq[i]);
+    free(s->tagq);
     sqlite3_close(s->db);
     kvbuf_free(&s->buf);
     free(s->path);
@@ -852,7 +891,18 @@ static int sq_promise_insert(store_t *st, const promise_t *p)
     rc |= sqlite3_bind_int64(q, 9, p->created_at);
     rc |= p->has_settled_at ? sqlite3_bind_int64(q, 10, p->settled_at) : sqlite3_bind_null(q, 10);
     rc |= bind_str(q, 11, kvmap_get(&p->tags, "resonate:branch"));
-    return sq_run(s, q, rc, what);
+    if (sq_run(s, q, rc, what) != STORE_OK)
+        return STORE_ERR;
+    /* The tag index; tags never change after this (settle keeps them). */
+    q = s->q[Q_PROMISE_TAG_INSERT];
+    for (size_t i = 0; i < p->tags.n; i++) {
+        rc = bind_str(q, 1, p->tags.items[i].key);
+        rc |= bind_str(q, 2, p->tags.items[i].val);
+        rc |= bind_str(q, 3, p->id);
+        if (sq_run(s, q, rc, what) != STORE_OK)
+            return STORE_ERR;
+    }
+    return STORE_OK;
 }
 
 static int sq_promise_settle(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
@@ -897,14 +947,27 @@ static int bind_upper(sqlite3_stmt *q, int i, const char *prefix)
     return rc;
 }
 
+/* The lower bound of r's id range: the cursor (excluded) or the prefix
+ * (included), whichever is higher; "" included when neither. */
+static const char *search_lower(const search_req_t *r, bool *inclusive)
+{
+    const char *lo = r->cursor ? r->cursor : "";
+    *inclusive = r->cursor == NULL;
+    if (r->id_prefix && strcmp(lo, r->id_prefix) < 0) {
+        lo = r->id_prefix;
+        *inclusive = true;
+    }
+    return lo;
+}
+
 /* Binds the parameters shared by the search statements: ?1/?2 the lower id
  * bound and whether it is included, ?3 state name (or NULL), ?4 tag filter
  * (or NULL), the LIMIT at limit_i (one more than asked, to learn whether
- * more rows exist) and the upper id bound at limit_i + 1. The id range is
- * [id_prefix, bind_upper) intersected with (cursor, ...): a cursor below
- * the prefix starts at the prefix. */
+ * more rows exist; with scan_cap, STORE_SEARCH_SCAN_MAX more as well) and the upper id bound at
+ * limit_i + 1. The id range is [id_prefix, bind_upper) intersected with (cursor, ...): a cursor
+ * below the prefix starts at the prefix. */
 static int bind_search(sq_store_t *s, sqlite3_stmt *q, const search_req_t *r,
-                       const char *state_name, bool tags, int limit_i, size_t *want,
+                       const char *state_name, bool tags, bool scan_cap, int limit_i, size_t *want,
                        const char *what)
 {
     size_t tg = NO_TEXT, tg_end = NO_TEXT;
@@ -913,42 +976,254 @@ static int bind_search(sq_store_t *s, sqlite3_stmt *q, const search_req_t *r,
         return -1;
     int64_t lim = r->limit < 0 ? 0 : r->limit;
     *want = (size_t)lim;
-    const char *lo = r->cursor ? r->cursor : "";
-    bool inclusive = r->cursor == NULL;
-    if (r->id_prefix && strcmp(lo, r->id_prefix) < 0) {
-        lo = r->id_prefix;
-        inclusive = true;
-    }
+    bool inclusive;
+    const char *lo = search_lower(r, &inclusive);
     int rc = bind_str(q, 1, lo);
     rc |= sqlite3_bind_int(q, 2, inclusive);
     rc |= bind_str(q, 3, state_name);
     if (tags)
         rc |= bind_buf(s, q, 4, tg, tg_end);
-    rc |= sqlite3_bind_int64(q, limit_i, lim == INT64_MAX ? lim : lim + 1);
+    /* With scan_cap the caller counts the page and the rejected rows. */
+    int64_t rows = scan_cap ? lim + STORE_SEARCH_SCAN_MAX : lim;
+    rc |= sqlite3_bind_int64(q, limit_i, rows >= INT64_MAX - 1 ? INT64_MAX : rows + 1);
     rc |= bind_upper(q, limit_i + 1, r->id_prefix);
     return rc;
 }
 
+/* ---- promise search: a leapfrog join of sorted id lists --------------------
+ *
+ * Each filter of a promise search is a sorted list of ids, read from one
+ * index: the state from promises_state, each tag from promise_tags, and with
+ * no filter at all the primary key; the id range [lower, upper) bounds every
+ * list. The matches are the ids present in every list. The join seeks each
+ * list in turn to the current candidate: a list whose next id is past it
+ * rejects the candidate and proposes its own id, so one call costs one seek
+ * (O(log n)) per list per candidate, and the candidates are only ids of the
+ * lists themselves. A single filter thus costs what it returns; when several
+ * filters each match many rows but rarely together, the rejected candidates
+ * are capped at STORE_SEARCH_SCAN_MAX per call and the cursor continues. */
+
+typedef struct {
+    sqlite3_stmt *q;           /* ?1 lower bound (rebound to seek), ?2 upper, ?3.. filter */
+    bool open;                 /* stepped since ?1 was last bound */
+    bool end;                  /* no id >= the last seek target: final, targets only grow */
+    const unsigned char *head; /* current id while open && !end */
+    int head_len;
+} lf_list_t;
+
+/* A growing copy of one id (ids are bytes; no terminator needed inside). */
+typedef struct {
+    char *p;
+    int len;
+    size_t cap;
+} lf_id_t;
+
+static int lf_id_set(lf_id_t *x, const void *p, int len)
+{
+    if ((size_t)len + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 64;
+        while (cap < (size_t)len + 1)
+            cap *= 2;
+        char *np = realloc(x->p, cap);
+        if (!np)
+            return -1;
+        x->p = np;
+        x->cap = cap;
+    }
+    memcpy(x->p, p, (size_t)len);
+    x->p[len] = '\0';
+    x->len = len;
+    return 0;
+}
+
+/* Byte order, as SQLite's BINARY collation compares TEXT. */
+static int lf_cmp(const unsigned char *a, int an, const char *b, int bn)
+{
+    int c = memcmp(a, b, (size_t)(an < bn ? an : bn));
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* 1 with L->head set, 0 at the end of the list, -1 on error. */
+static int lf_step(lf_list_t *L)
+{
+    int rc = sqlite3_step(L->q);
+    if (rc == SQLITE_ROW) {
+        L->head = sqlite3_column_text(L->q, 0);
+        L->head_len = sqlite3_column_bytes(L->q, 0);
+        return L->head ? 1 : -1;
+    }
+    if (rc == SQLITE_DONE) {
+        L->end = true;
+        return 0;
+    }
+    return -1;
+}
+
+static bool lf_reached(const lf_list_t *L, const lf_id_t *x, bool strict)
+{
+    int c = lf_cmp(L->head, L->head_len, x->p, x->len);
+    return c > 0 || (c == 0 && !strict);
+}
+
+/* Moves L to its first id >= x (> x when strict): 1 found (L->head), 0 none,
+ * -1 error. The next id is often the one wanted (dense matches, the step
+ * after a match), so one step is tried before a new seek. */
+static int lf_seek(lf_list_t *L, const lf_id_t *x, bool strict)
+{
+    if (L->end)
+        return 0;
+    if (L->open) {
+        if (lf_reached(L, x, strict))
+            return 1;
+        int r = lf_step(L);
+        if (r <= 0 || lf_reached(L, x, strict))
+            return r;
+    }
+    sqlite3_reset(L->q);
+    if (sqlite3_bind_text(L->q, 1, x->p, x->len, SQLITE_TRANSIENT) != SQLITE_OK)
+        return -1;
+    L->open = true;
+    int r = lf_step(L);
+    if (r == 1 && strict && !lf_reached(L, x, strict))
+        r = lf_step(L);
+    return r;
+}
+
+/* The i-th tag statement of s, prepared on first use. */
+static sqlite3_stmt *tag_stmt(sq_store_t *s, size_t i)
+{
+    if (i >= s->n_tagq) {
+        sqlite3_stmt **nq = realloc(s->tagq, (i + 1) * sizeof *nq);
+        if (!nq)
+            return NULL;
+        s->tagq = nq;
+        for (; s->n_tagq <= i; s->n_tagq++) {
+            s->tagq[s->n_tagq] = NULL;
+            if (sqlite3_prepare_v3(s->db, tag_seek_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                   &s->tagq[s->n_tagq], NULL) != SQLITE_OK)
+                return NULL;
+        }
+    }
+    return s->tagq[i];
+}
+
 static int sq_promise_search(store_t *st, arena_t *a, const search_req_t *r, promise_t **out,
-                             size_t *n, bool *more)
+                             size_t *n, const char **cursor)
 {
     static const char what[] = "promise_search";
     sq_store_t *s = sq(st);
-    sqlite3_stmt *q = s->q[Q_PROMISE_SEARCH];
     *out = NULL;
     *n = 0;
-    *more = false;
+    *cursor = NULL;
     if (r->has_state && !pstate_valid((pstate_t)r->state))
         return sq_failf(s, what, "invalid promise state");
-    size_t want;
-    int brc = bind_search(s, q, r, r->has_state ? pstate_name((pstate_t)r->state) : NULL, true, 5,
-                          &want, what);
-    if (brc < 0) {
-        sq_done(q);
+    if (sq_guard(s, what) != STORE_OK)
         return STORE_ERR;
+    size_t want = r->limit < 0 ? 0 : (size_t)r->limit;
+    size_t k = r->tags.n + (r->has_state ? 1 : 0);
+    if (k == 0)
+        k = 1;
+    lf_list_t *L = calloc(k, sizeof *L);
+    lf_id_t x = {0};
+    promise_t *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int ret = STORE_ERR;
+    if (!L) {
+        sq_failf(s, what, "out of memory");
+        goto done;
     }
-    return sq_collect(s, a, q, brc, rd_promise, sizeof(promise_t), (void **)out, n, &want, more,
-                      what);
+    /* The lists: every tag, then the state; the primary key when neither. */
+    size_t nl = 0;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < r->tags.n; i++, nl++) {
+        if (!(L[nl].q = tag_stmt(s, i))) {
+            sq_fail(s, what);
+            goto done;
+        }
+        rc |= bind_str(L[nl].q, 3, r->tags.items[i].key);
+        rc |= bind_str(L[nl].q, 4, r->tags.items[i].val);
+    }
+    if (r->has_state) {
+        L[nl].q = s->q[Q_PROMISE_IDS_STATE];
+        rc |= bind_str(L[nl++].q, 3, pstate_name((pstate_t)r->state));
+    }
+    if (nl == 0)
+        L[nl++].q = s->q[Q_PROMISE_IDS];
+    for (size_t i = 0; i < nl; i++)
+        rc |= bind_upper(L[i].q, 2, r->id_prefix);
+    bool strict;
+    const char *lo = search_lower(r, &strict);
+    strict = !strict;
+    if (rc != SQLITE_OK || lf_id_set(&x, lo, (int)strlen(lo)) != 0) {
+        sq_failf(s, what, rc != SQLITE_OK ? sqlite3_errmsg(s->db) : "out of memory");
+        goto done;
+    }
+    /* x is the candidate; x_open: it is an id of some list, not yet matched
+     * or rejected (the starting bound is not). agree counts the lists seen
+     * to hold x since it became the candidate. */
+    bool x_open = false;
+    size_t agree = 0, rejected = 0;
+    for (size_t i = 0;; i = (i + 1) % nl) {
+        int f = lf_seek(&L[i], &x, strict);
+        if (f < 0) {
+            sq_fail(s, what);
+            goto done;
+        }
+        if (f == 0)
+            break; /* a list is exhausted: no further match */
+        if (!strict && lf_cmp(L[i].head, L[i].head_len, x.p, x.len) == 0) {
+            agree++;
+        } else {
+            if (x_open && ++rejected >= STORE_SEARCH_SCAN_MAX) {
+                /* Every id up to x is decided; a full page keeps the
+                 * cursor at its last id, as without the cap. */
+                *cursor = cnt && cnt == want ? arr[cnt - 1].id : arena_strndup(a, x.p, x.len);
+                break;
+            }
+            if (lf_id_set(&x, L[i].head, L[i].head_len) != 0) {
+                sq_failf(s, what, "out of memory");
+                goto done;
+            }
+            strict = false;
+            x_open = true;
+            agree = 1;
+        }
+        if (agree < nl)
+            continue;
+        /* x is in every list: a match. */
+        if (cnt == want) {
+            *cursor = cnt ? arr[cnt - 1].id : NULL;
+            break;
+        }
+        promise_t *p = NULL;
+        sqlite3_stmt *g = s->q[Q_PROMISE_GET];
+        arr = grow(a, arr, cnt, &cap, sizeof *arr);
+        if (sq_get_one(s, a, g, sqlite3_bind_text(g, 1, x.p, x.len, SQLITE_STATIC), rd_promise,
+                       sizeof *p, (void **)&p, what) != STORE_OK)
+            goto done;
+        if (!p) {
+            sq_failf(s, what, "corrupt index in database: a listed promise is missing");
+            goto done;
+        }
+        arr[cnt++] = *p;
+        strict = true;
+        x_open = false;
+        agree = 0;
+    }
+    ret = STORE_OK;
+done:
+    for (size_t i = 0; L && i < k; i++)
+        if (L[i].q)
+            sq_done(L[i].q);
+    free(L);
+    free(x.p);
+    if (ret == STORE_OK) {
+        *out = arr;
+        *n = cnt;
+    } else {
+        *cursor = NULL;
+    }
+    return ret;
 }
 
 static int sq_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
@@ -1079,20 +1354,25 @@ static int sq_task_update(store_t *st, const char *id, tstate_t state, int64_t v
 }
 
 static int sq_task_search(store_t *st, arena_t *a, const search_req_t *r, task_t **out, size_t *n,
-                          bool *more)
+                          const char **cursor)
 {
     static const char what[] = "task_search";
     sq_store_t *s = sq(st);
-    sqlite3_stmt *q = s->q[Q_TASK_SEARCH];
+    sqlite3_stmt *q = s->q[r->has_state ? Q_TASK_SEARCH_STATE : Q_TASK_SEARCH];
     *out = NULL;
     *n = 0;
-    *more = false;
+    *cursor = NULL;
     if (r->has_state && !tstate_valid((tstate_t)r->state))
         return sq_failf(s, what, "invalid task state");
     size_t want;
-    int brc = bind_search(s, q, r, r->has_state ? tstate_name((tstate_t)r->state) : NULL, false, 4,
-                          &want, what);
-    return sq_collect(s, a, q, brc, rd_task, sizeof(task_t), (void **)out, n, &want, more, what);
+    bool more;
+    int brc = bind_search(s, q, r, r->has_state ? tstate_name((tstate_t)r->state) : NULL, false,
+                          false, 4, &want, what);
+    if (sq_collect(s, a, q, brc, rd_task, sizeof(task_t), (void **)out, n, &want, &more, what) !=
+        STORE_OK)
+        return STORE_ERR;
+    *cursor = more && *n ? (*out)[*n - 1].id : NULL;
+    return STORE_OK;
 }
 
 static int sq_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
@@ -1253,23 +1533,65 @@ static int sq_schedule_delete(store_t *st, const char *id, bool *found)
     return STORE_OK;
 }
 
+/* Schedules have no tag index (they are few): the scan reads the id range
+ * in order and stops after STORE_SEARCH_SCAN_MAX rows that do not match. */
 static int sq_schedule_search(store_t *st, arena_t *a, const search_req_t *r, schedule_t **out,
-                              size_t *n, bool *more)
+                              size_t *n, const char **cursor)
 {
     static const char what[] = "schedule_search";
     sq_store_t *s = sq(st);
     sqlite3_stmt *q = s->q[Q_SCHEDULE_SEARCH];
     *out = NULL;
     *n = 0;
-    *more = false;
-    size_t want;
-    int brc = bind_search(s, q, r, NULL, true, 5, &want, what);
-    if (brc < 0) {
-        sq_done(q);
-        return STORE_ERR;
+    *cursor = NULL;
+    schedule_t *arr = NULL;
+    size_t want, cnt = 0, cap = 0, rejected = 0;
+    int ret = STORE_ERR;
+    int brc = bind_search(s, q, r, NULL, true, true, 5, &want, what);
+    if (brc != SQLITE_OK) {
+        if (brc > 0)
+            sq_fail(s, what);
+        goto done;
     }
-    return sq_collect(s, a, q, brc, rd_schedule, sizeof(schedule_t), (void **)out, n, &want, more,
-                      what);
+    if (sq_guard(s, what) != STORE_OK)
+        goto done;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!sqlite3_column_int(q, 10)) {
+            if (++rejected < STORE_SEARCH_SCAN_MAX)
+                continue;
+            /* The cap: every id up to this one is decided; a full page
+             * keeps the cursor at its last id, as without the cap. */
+            *cursor = cnt && cnt == want ? arr[cnt - 1].id : col_str(a, q, 0);
+            if (!*cursor) {
+                sq_failf(s, what, "corrupt row in database");
+                goto done;
+            }
+            break;
+        }
+        if (cnt == want) {
+            *cursor = cnt ? arr[cnt - 1].id : NULL;
+            break;
+        }
+        arr = grow(a, arr, cnt, &cap, sizeof *arr);
+        if (rd_schedule(a, q, &arr[cnt]) != 0) {
+            sq_failf(s, what, "corrupt row in database");
+            goto done;
+        }
+        cnt++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sq_fail(s, what);
+        goto done;
+    }
+    *out = arr;
+    *n = cnt;
+    ret = STORE_OK;
+done:
+    sq_done(q);
+    if (ret != STORE_OK)
+        *cursor = NULL;
+    return ret;
 }
 
 static int sq_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
@@ -1450,6 +1772,11 @@ fail:
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
+}
+
+const char *const *store_sqlite_migrations(void)
+{
+    return migrations;
 }
 
 int store_sqlite_exec(store_t *st, const char *text)

@@ -13,7 +13,14 @@
 #include "core/store.h"
 
 /* Current schema version written by this build. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
+
+/* A search call stops after rejecting this many candidate rows, i.e. where
+ * no single index serves the whole filter: a promise search by several
+ * filters (state and tags, each indexed, intersected), a schedule search by
+ * tags (not indexed). The page then ends early with a cursor to continue
+ * (core/store.h). A search by one filter only rejects nothing. */
+#define STORE_SEARCH_SCAN_MAX 2000
 
 /* store_ping fails when the database's file system has less free space
  * than this (twice the default largest request body). */

@@ -17,6 +17,10 @@
 int store_sqlite_migrate(sqlite3 *db, const char *const *steps, int n_steps, char *err,
                          size_t errlen);
 
+/* The schema steps of this build (migrations[v] takes version v to v + 1),
+ * STORE_SCHEMA_VERSION of them: tests build files of older versions. */
+const char *const *store_sqlite_migrations(void);
+
 /* Runs constant SQL on the store's connection (tests use it to provoke
  * failures, e.g. PRAGMA max_page_count). Never pass user data. Returns
  * STORE_OK, or STORE_ERR with st->errmsg set. */

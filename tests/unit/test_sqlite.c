@@ -348,70 +348,71 @@ START_TEST(promise_search_filters_by_state_and_every_tag)
     insert_promise("d", PSTATE_PENDING, 10, NO_KVS);
     promise_t *ps;
     size_t n;
-    bool more;
+    const char *cur;
 
     search_req_t q = search(10, NULL);
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a,b,c,d");
-    ck_assert(!more);
+    ck_assert_ptr_null(cur);
 
     q.has_state = true;
     q.state = PSTATE_PENDING;
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a,c,d");
 
     q.tags = KVS({"k", "v"});
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a");
 
     q.has_state = false;
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a,b");
     assert_kvmap_eq(&ps[1].tags, &KVS({"k", "v"}));
 
     q.tags = KVS({"k", "v"}, {"x.y\"z", "1"});
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a");
 
     q.tags = KVS({"k", "v"}, {"missing", "1"});
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
-START_TEST(promise_search_pages_with_cursor_and_more_flag)
+START_TEST(promise_search_pages_with_cursor_set_to_the_last_id_while_more_match)
 {
     const char *ids[] = {"a", "b", "c", "d", "e"};
     for (size_t i = 0; i < 5; i++)
         insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
     promise_t *ps;
     size_t n;
-    bool more;
+    const char *cur;
 
     search_req_t q = search(2, NULL);
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "a,b");
-    ck_assert(more);
+    ck_assert_str_eq(cur, "b");
 
     q.cursor = "b";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "c,d");
-    ck_assert(more);
+    ck_assert_str_eq(cur, "d");
 
     q.cursor = "d";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "e");
-    ck_assert(!more);
+    ck_assert_ptr_null(cur);
 
     q.cursor = "c";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "d,e");
-    ck_assert(!more); /* exactly limit left: no further page */
+    ck_assert_ptr_null(cur); /* exactly limit left: no further page */
 
+    /* Limit 0 (never from the wire): no page, so no cursor either. */
     q = search(0, NULL);
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 0);
-    ck_assert(more);
+    ck_assert_ptr_null(cur);
 }
 END_TEST
 
@@ -422,14 +423,14 @@ START_TEST(promise_search_orders_and_pages_ids_by_bytes)
         insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
     promise_t *ps;
     size_t n;
-    bool more;
+    const char *cur;
     search_req_t q = search(10, NULL);
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 6);
     ck_assert_str_eq(promise_ids(ps, n), ",B,Z,a,aa,é");
 
     q.cursor = "";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "B,Z,a,aa,é");
 }
 END_TEST
@@ -452,49 +453,336 @@ START_TEST(promise_search_with_id_prefix_returns_only_ids_starting_with_it)
         insert_promise(ids[i], PSTATE_PENDING, 10, NO_KVS);
     promise_t *ps;
     size_t n;
-    bool more;
+    const char *cur;
     search_req_t q = search(10, NULL);
     q.id_prefix = "ab";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "ab,abc,ab\xff,ab\xff\xff,ab\xff\xffz");
     /* A prefix ending in 0xFF bytes: the upper bound moves to the byte
      * before them. */
     q.id_prefix = "ab\xff";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "ab\xff,ab\xff\xff,ab\xff\xffz");
     /* Only 0xFF bytes: no upper bound at all. */
     q.id_prefix = "\xff\xff";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "\xff\xff,\xff\xff"
                                          "a");
     /* Cursor below the prefix: from the prefix on; inside: after it; above:
      * nothing. */
     q.id_prefix = "ab";
     q.cursor = "a";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 5);
     q.cursor = "abc";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_str_eq(promise_ids(ps, n), "ab\xff,ab\xff\xff,ab\xff\xffz");
     q.cursor = "ac";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 0);
-    ck_assert(!more);
+    ck_assert_ptr_null(cur);
     /* Paging inside the prefix reports more only for matches. */
     q = search(4, NULL);
     q.id_prefix = "ab";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, 4);
-    ck_assert(more);
+    ck_assert_ptr_nonnull(cur);
     q = search(5, NULL);
     q.id_prefix = "ab";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
-    ck_assert(!more);
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_ptr_null(cur);
     /* "" is no restriction. */
     q = search(20, NULL);
     q.id_prefix = "";
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &more));
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
     ck_assert_uint_eq(n, sizeof ids / sizeof *ids);
+}
+END_TEST
+
+/* ---- searches against a brute-force filter ----------------------------------
+ *
+ * Random promises, tasks and schedules (a fixed seed), then many random
+ * searches, each paged to its end and compared with a plain filter over
+ * the rows as inserted. While the id range holds fewer rows than
+ * STORE_SEARCH_SCAN_MAX a page is exact (limit matches, cursor = last id
+ * exactly when more match); past it, a page may end early with a cursor,
+ * but paging on yields exactly the matches. */
+
+static schedule_t mk_schedule(const char *id, int64_t next_run_at, kvmap_t tags);
+
+static uint64_t rnd_state;
+
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rnd_state >> 33) % n;
+}
+
+/* Ids over a small alphabet (0xFF included) so that prefixes and cursors
+ * hit many rows. */
+static const char *rnd_id(void)
+{
+    static const char alpha[] = {'a', 'b', 'c', '\xff'};
+    size_t len = 1 + rnd(7);
+    char *id = arena_alloc(fx.a, len + 1);
+    for (size_t i = 0; i < len; i++)
+        id[i] = alpha[rnd(4)];
+    id[len] = '\0';
+    return id;
+}
+
+/* Each of four keys (sorted) with probability 1/2, values "0".."2". */
+static kvmap_t rnd_tags(size_t max)
+{
+    static const char *const keys[] = {"k0", "k1", "k2", "resonate:x"};
+    static const char *const vals[] = {"0", "1", "2"};
+    kvmap_t m = {arena_alloc(fx.a, 4 * sizeof(kv_t)), 0};
+    for (size_t i = 0; i < 4 && m.n < max; i++)
+        if (rnd(2))
+            m.items[m.n++] = (kv_t){keys[i], vals[rnd(3)]};
+    return m;
+}
+
+typedef struct {
+    const char *id;
+    int state;
+    kvmap_t tags;
+} row_t;
+
+static bool row_matches(const row_t *r, const search_req_t *q, bool use_state, bool use_tags)
+{
+    if (q->id_prefix && strncmp(r->id, q->id_prefix, strlen(q->id_prefix)) != 0)
+        return false;
+    if (use_state && q->has_state && r->state != q->state)
+        return false;
+    for (size_t i = 0; use_tags && i < q->tags.n; i++) {
+        const char *v = kvmap_get(&r->tags, q->tags.items[i].key);
+        if (!v || strcmp(v, q->tags.items[i].val) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef enum { S_PROMISE, S_TASK, S_SCHEDULE } skind_t;
+
+/* One page of kind as ids. */
+static void search_page(skind_t kind, const search_req_t *q, const char ***ids, size_t *n,
+                        const char **cur)
+{
+    *ids = NULL;
+    if (kind == S_PROMISE) {
+        promise_t *ps;
+        OK(store_promise_search(fx.st, fx.a, q, &ps, n, cur));
+        *ids = arena_alloc(fx.a, (*n + 1) * sizeof(char *));
+        for (size_t i = 0; i < *n; i++)
+            (*ids)[i] = ps[i].id;
+    } else if (kind == S_TASK) {
+        task_t *ts;
+        OK(store_task_search(fx.st, fx.a, q, &ts, n, cur));
+        *ids = arena_alloc(fx.a, (*n + 1) * sizeof(char *));
+        for (size_t i = 0; i < *n; i++)
+            (*ids)[i] = ts[i].id;
+    } else {
+        schedule_t *ss;
+        OK(store_schedule_search(fx.st, fx.a, q, &ss, n, cur));
+        *ids = arena_alloc(fx.a, (*n + 1) * sizeof(char *));
+        for (size_t i = 0; i < *n; i++)
+            (*ids)[i] = ss[i].id;
+    }
+}
+
+/* Pages q through to its end (at most max_pages pages) and compares every
+ * page with the brute-force matches of rows. */
+static void check_search(skind_t kind, const row_t *rows, size_t n_rows, search_req_t q,
+                         size_t max_pages)
+{
+    const char **want = arena_alloc(fx.a, (n_rows + 1) * sizeof(char *));
+    size_t n_want = 0;
+    for (size_t i = 0; i < n_rows; i++)
+        if (row_matches(&rows[i], &q, kind != S_SCHEDULE, kind != S_TASK) &&
+            (!q.cursor || strcmp(rows[i].id, q.cursor) > 0))
+            want[n_want++] = rows[i].id;
+    qsort(want, n_want, sizeof *want, cmp_str);
+    /* The rows of the id range, sorted: fewer than the cap ahead of the
+     * cursor means an exact page. */
+    const char **scope = arena_alloc(fx.a, (n_rows + 1) * sizeof(char *));
+    size_t n_scope = 0, ahead = 0;
+    for (size_t i = 0; i < n_rows; i++)
+        if (row_matches(&rows[i], &q, false, false))
+            scope[n_scope++] = rows[i].id;
+    qsort(scope, n_scope, sizeof *scope, cmp_str);
+    size_t at = 0;
+    for (size_t page = 0; page < max_pages; page++) {
+        while (ahead < n_scope && q.cursor && strcmp(scope[ahead], q.cursor) <= 0)
+            ahead++;
+        const char **ids;
+        size_t n;
+        const char *cur;
+        search_page(kind, &q, &ids, &n, &cur);
+        ck_assert_uint_le(n, (size_t)q.limit);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_uint_lt(at + i, n_want);
+            ck_assert_str_eq(ids[i], want[at + i]);
+        }
+        at += n;
+        if (n_scope - ahead < STORE_SEARCH_SCAN_MAX || kind == S_TASK) {
+            ck_assert_uint_eq(n, (size_t)q.limit < n_want - (at - n) ? (size_t)q.limit
+                                                                     : n_want - (at - n));
+            if (at < n_want)
+                ck_assert_str_eq(cur, ids[n - 1]);
+            else
+                ck_assert_ptr_null(cur);
+        }
+        if (!cur) {
+            ck_assert_uint_eq(at, n_want);
+            return;
+        }
+        /* Progress: the cursor never goes back. */
+        if (q.cursor)
+            ck_assert_int_gt(strcmp(cur, q.cursor), 0);
+        if (n)
+            ck_assert_int_ge(strcmp(cur, ids[n - 1]), 0);
+        q.cursor = cur;
+    }
+}
+
+static search_req_t rnd_search(bool tags)
+{
+    static const int64_t limits[] = {1, 2, 3, 10, 100, 1000};
+    static const char *const prefixes[] = {"a", "ab", "\xff", "c\xff", "", "ba"};
+    search_req_t q = {0};
+    q.limit = limits[rnd(6)];
+    q.has_state = rnd(2);
+    if (tags)
+        q.tags = rnd_tags(1 + rnd(3));
+    if (rnd(3) == 0)
+        q.cursor = rnd(4) ? rnd_id() : "";
+    if (rnd(3) == 0)
+        q.id_prefix = prefixes[rnd(6)];
+    return q;
+}
+
+START_TEST(searches_match_a_brute_force_filter_on_random_data)
+{
+    rnd_state = 11;
+    enum { N_PROMISES = 3000, N_TASKS = 800, N_SCHEDULES = 400, N_QUERIES = 300 };
+    row_t *ps = arena_alloc(fx.a, N_PROMISES * sizeof *ps);
+    row_t *ts = arena_alloc(fx.a, N_TASKS * sizeof *ts);
+    row_t *ss = arena_alloc(fx.a, N_SCHEDULES * sizeof *ss);
+    size_t np = 0, nt = 0, ns = 0;
+    OK(store_begin(fx.st));
+    while (np < N_PROMISES) {
+        promise_t *old;
+        row_t r = {rnd_id(), (int)rnd(5), rnd_tags(4)};
+        OK(store_promise_get(fx.st, fx.a, r.id, &old));
+        if (old)
+            continue;
+        insert_promise(r.id, (pstate_t)r.state, 10, r.tags);
+        ps[np++] = r;
+    }
+    /* Settling changes the state, never the tags. */
+    for (size_t i = 0; i < np; i += 7) {
+        if (ps[i].state != PSTATE_PENDING)
+            continue;
+        OK(store_promise_settle(fx.st, ps[i].id, PSTATE_RESOLVED, NULL, 20));
+        ps[i].state = PSTATE_RESOLVED;
+    }
+    while (nt < N_TASKS) {
+        task_t *old;
+        row_t r = {rnd_id(), (int)rnd(5), NO_KVS};
+        OK(store_task_get(fx.st, fx.a, r.id, &old));
+        if (old)
+            continue;
+        OK(store_task_insert(fx.st, r.id, (tstate_t)r.state, 0));
+        ts[nt++] = r;
+    }
+    while (ns < N_SCHEDULES) {
+        schedule_t *old;
+        row_t r = {rnd_id(), 0, rnd_tags(4)};
+        OK(store_schedule_get(fx.st, fx.a, r.id, &old));
+        if (old)
+            continue;
+        schedule_t s = mk_schedule(r.id, 10, r.tags);
+        OK(store_schedule_insert(fx.st, &s));
+        ss[ns++] = r;
+    }
+    OK(store_commit(fx.st));
+    for (int i = 0; i < N_QUERIES; i++) {
+        search_req_t q = rnd_search(true);
+        if (q.has_state)
+            q.state = (int)rnd(5);
+        check_search(S_PROMISE, ps, np, q, 30);
+        q = rnd_search(true);
+        check_search(S_SCHEDULE, ss, ns, q, 30);
+        q = rnd_search(false);
+        if (q.has_state)
+            q.state = (int)rnd(5);
+        check_search(S_TASK, ts, nt, q, 30);
+    }
+}
+END_TEST
+
+/* Two filters that each match many rows but never the same one until the
+ * last: every call rejects at most STORE_SEARCH_SCAN_MAX candidates and
+ * answers a cursor to continue from. */
+START_TEST(a_search_whose_filters_rarely_meet_stops_at_the_scan_cap_with_a_cursor)
+{
+    size_t total = 3 * STORE_SEARCH_SCAN_MAX;
+    OK(store_begin(fx.st));
+    for (size_t i = 0; i < total; i++)
+        insert_promise(arena_printf(fx.a, "p%06zu", i), i % 2 ? PSTATE_RESOLVED : PSTATE_PENDING,
+                       10, i % 2 ? KVS({"x", "1"}) : KVS({"y", "1"}));
+    insert_promise("z", PSTATE_RESOLVED, 10, KVS({"y", "1"}));
+    OK(store_commit(fx.st));
+    search_req_t q = search(10, NULL);
+    q.tags = KVS({"y", "1"});
+    q.has_state = true;
+    q.state = PSTATE_RESOLVED;
+    promise_t *ps;
+    size_t n, calls = 0;
+    const char *cur;
+    do {
+        OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+        calls++;
+        if (cur) {
+            ck_assert_uint_eq(n, 0);
+            ck_assert(!q.cursor || strcmp(cur, q.cursor) > 0);
+        }
+        q.cursor = cur;
+    } while (cur && calls < 100);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ps[0].id, "z");
+    /* total candidates, each rejected once: about total / cap calls */
+    ck_assert_uint_ge(calls, 3);
+    ck_assert_uint_le(calls, 5);
+
+    /* Schedules have no tag index: the same cap bounds the rows read. */
+    OK(store_begin(fx.st));
+    for (size_t i = 0; i < total; i++) {
+        schedule_t s = mk_schedule(arena_printf(fx.a, "s%06zu", i), 10, KVS({"y", "1"}));
+        OK(store_schedule_insert(fx.st, &s));
+    }
+    schedule_t s = mk_schedule("z", 10, KVS({"x", "1"}));
+    OK(store_schedule_insert(fx.st, &s));
+    OK(store_commit(fx.st));
+    q = search(10, NULL);
+    q.tags = KVS({"x", "1"});
+    schedule_t *ss;
+    calls = 0;
+    do {
+        OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
+        calls++;
+        q.cursor = cur;
+    } while (cur && calls < 100);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ss[0].id, "z");
+    ck_assert_uint_ge(calls, 3);
+    ck_assert_uint_le(calls, 5);
 }
 END_TEST
 
@@ -699,24 +987,24 @@ START_TEST(task_search_filters_state_and_pages)
     OK(store_task_insert(fx.st, "d", TSTATE_PENDING, 0));
     task_t *ts;
     size_t n;
-    bool more;
+    const char *cur;
     search_req_t q = search(2, NULL);
     q.has_state = true;
     q.state = TSTATE_PENDING;
-    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &cur));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(ts[0].id, "a");
     ck_assert_str_eq(ts[1].id, "c");
     ck_assert_int_eq(ts[1].version, 1);
-    ck_assert(more);
+    ck_assert_ptr_nonnull(cur);
     q.cursor = "c";
-    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &cur));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ts[0].id, "d");
-    ck_assert(!more);
+    ck_assert_ptr_null(cur);
 
     q = search(10, "a");
-    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &more));
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &cur));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(ts[0].id, "b");
     ck_assert_int_eq(ts[0].state, TSTATE_HALTED);
@@ -956,21 +1244,21 @@ START_TEST(schedule_search_matches_promise_tags_and_pages)
     OK(store_schedule_insert(fx.st, &s));
     schedule_t *ss;
     size_t n;
-    bool more;
+    const char *cur;
     search_req_t q = search(2, NULL);
     q.tags = KVS({"k", "v"});
-    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(ss[0].id, "a");
     ck_assert_str_eq(ss[1].id, "c");
-    ck_assert(more);
+    ck_assert_ptr_nonnull(cur);
     q.cursor = "c";
-    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ss[0].id, "d");
-    ck_assert(!more);
+    ck_assert_ptr_null(cur);
     q = search(10, NULL);
-    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &more));
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
     ck_assert_uint_eq(n, 4);
 }
 END_TEST
@@ -1071,6 +1359,7 @@ END_TEST
 START_TEST(reset_deletes_every_row_and_keeps_the_schema)
 {
     fill_everything();
+    insert_promise("tagged", PSTATE_PENDING, 10, KVS({"k", "v"}));
     OK(store_reset(fx.st));
     store_snap_t sn;
     OK(store_snap(fx.st, fx.a, &sn));
@@ -1080,6 +1369,14 @@ START_TEST(reset_deletes_every_row_and_keeps_the_schema)
     schedule_t *g = (schedule_t *)1;
     OK(store_schedule_get(fx.st, fx.a, "s", &g));
     ck_assert_ptr_null(g);
+    /* the tag index is empty too (a stale row would fail the search) */
+    promise_t *ps;
+    size_t n;
+    const char *cur;
+    search_req_t q = search(10, NULL);
+    q.tags = KVS({"k", "v"});
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_uint_eq(n, 0);
     /* the same keys can be written again */
     fill_everything();
     OK(store_snap(fx.st, fx.a, &sn));
@@ -1217,6 +1514,65 @@ START_TEST(a_file_database_uses_wal_and_checkpoint_truncates_it)
     ck_assert_int_eq(stat(wal, &sb), 0);
     ck_assert_int_eq(sb.st_size, 0);
     ck_assert_ptr_nonnull(get_promise("p49"));
+}
+END_TEST
+
+/* Version 3 indexes the tags of the promises already stored. */
+START_TEST(migrating_a_version_2_file_fills_the_tag_index)
+{
+    store_close(fx.st);
+    fx.st = NULL;
+    remove_db(fx.path);
+    sqlite3 *db;
+    char err[256];
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(store_sqlite_migrate(db, store_sqlite_migrations(), 2, err, sizeof err), 0);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "INSERT INTO promises (id, state, tags, timeout_at, created_at)"
+                     " VALUES ('a', 'pending', '{\"k\":\"v\",\"x\":\"\\u00fc\"}', 10, 1),"
+                     " ('b', 'resolved', '{\"k\":\"v\"}', 10, 1),"
+                     " ('c', 'pending', '{}', 10, 1);"
+                     "INSERT INTO tasks (id, state, version) VALUES ('t', 'halted', 0)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(raw_user_version(fx.path), 2);
+
+    fx.st = open_file(fx.path);
+    ck_assert_int_eq(raw_user_version(fx.path), STORE_SCHEMA_VERSION);
+    promise_t *ps;
+    size_t n;
+    const char *cur;
+    search_req_t q = search(10, NULL);
+    q.tags = KVS({"k", "v"});
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_str_eq(promise_ids(ps, n), "a,b");
+    q.tags = KVS({"x", "ü"});
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_str_eq(promise_ids(ps, n), "a");
+    q.tags = NO_KVS;
+    q.has_state = true;
+    q.state = PSTATE_RESOLVED;
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_str_eq(promise_ids(ps, n), "b");
+    task_t *ts;
+    q.state = TSTATE_HALTED;
+    OK(store_task_search(fx.st, fx.a, &q, &ts, &n, &cur));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ts[0].id, "t");
+    /* exactly the three tag rows */
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(key || '=' || value || '@' || id)"
+                                        " FROM (SELECT * FROM promise_tags ORDER BY id, key)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "k=v@a,x=ü@a,k=v@b");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 END_TEST
 
@@ -1610,7 +1966,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, kvjson_decode_sorts_keys_and_reads_every_escape);
     tcase_add_test(mem, kvjson_decode_rejects_what_is_not_a_string_map);
     tcase_add_test(mem, promise_search_filters_by_state_and_every_tag);
-    tcase_add_test(mem, promise_search_pages_with_cursor_and_more_flag);
+    tcase_add_test(mem, promise_search_pages_with_cursor_set_to_the_last_id_while_more_match);
     tcase_add_test(mem, promise_search_orders_and_pages_ids_by_bytes);
     tcase_add_test(mem, promise_search_with_id_prefix_returns_only_ids_starting_with_it);
     tcase_add_test(mem, promise_due_returns_pending_by_timeout_then_id_up_to_limit);
@@ -1640,12 +1996,22 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, a_memory_database_passes_check_and_ping);
     suite_add_tcase(s, mem);
 
+    /* Thousands of rows and queries: longer than the default timeout under
+     * the sanitizers on a loaded machine. */
+    TCase *search = tcase_create("search");
+    tcase_add_checked_fixture(search, setup_mem, teardown);
+    tcase_set_timeout(search, 60);
+    tcase_add_test(search, searches_match_a_brute_force_filter_on_random_data);
+    tcase_add_test(search, a_search_whose_filters_rarely_meet_stops_at_the_scan_cap_with_a_cursor);
+    suite_add_tcase(s, search);
+
     TCase *file = tcase_create("file");
     tcase_add_checked_fixture(file, setup_file, teardown);
     tcase_add_test(file, a_full_disk_is_a_store_error_with_a_readable_message);
     tcase_add_test(file, reopening_a_file_keeps_committed_data_and_the_schema_version);
     tcase_add_test(file, a_file_database_uses_wal_and_checkpoint_truncates_it);
     tcase_add_test(file, a_fresh_file_is_migrated_to_the_current_schema);
+    tcase_add_test(file, migrating_a_version_2_file_fills_the_tag_index);
     tcase_add_test(file, a_file_with_a_newer_schema_version_is_refused_untouched);
     tcase_add_test(file, open_of_a_file_that_is_not_a_database_fails_with_message);
     tcase_add_test(file, migrate_upgrades_an_older_file_one_step_at_a_time);
