@@ -109,6 +109,7 @@ format:
 bench: resonate
 	bench/run.sh
 	bench/mixed.sh
+	bench/search.sh
 
 # Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)) and
 # the example configuration; /etc/resonate/resonate.toml is created from the
