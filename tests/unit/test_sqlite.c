@@ -1375,12 +1375,10 @@ START_TEST(reset_deletes_every_row_and_keeps_the_schema)
     OK(store_schedule_get(fx.st, fx.a, "s", &g));
     ck_assert_ptr_null(g);
     /* the tag index is empty too (a stale row would fail the search) */
-    promise_t *ps;
+    search_req_t q = {.limit = 10, .tags = KVS({"k", "v"})};
+    const char **ids, *cur;
     size_t n;
-    const char *cur;
-    search_req_t q = search(10, NULL);
-    q.tags = KVS({"k", "v"});
-    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    search_page(S_PROMISE, &q, &ids, &n, &cur);
     ck_assert_uint_eq(n, 0);
     /* the same keys can be written again */
     fill_everything();
