@@ -373,6 +373,7 @@ int server_main(const char *cmd, int argc, char **argv)
                    .tag_value_max_bytes = (size_t)cfg.limits_tag_value_max_bytes,
                    .tags_max_bytes = (size_t)cfg.limits_tags_max_bytes,
                    .cron_max_bytes = (size_t)cfg.limits_cron_max_bytes},
+        .threads = (unsigned)cfg.server_threads,
         .max_connections = (unsigned)cfg.server_max_connections,
         .max_conns_per_ip = (unsigned)cfg.server_max_connections_per_ip,
         .request_timeout_ms = cfg.server_request_timeout,

@@ -412,6 +412,7 @@ END_TEST
 START_TEST(connection_and_poll_limits_have_bounded_defaults)
 {
     ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.server_threads, 0); /* four per core */
     ck_assert_int_eq(cfg.server_max_connections, 20000);
     ck_assert_int_eq(cfg.server_max_connections_per_ip, 1000);
     ck_assert_int_eq(cfg.server_request_timeout, 30000);
@@ -433,6 +434,10 @@ START_TEST(connection_and_poll_limits_have_bounded_defaults)
     assert_error(load(false, f1, NULL), CONF_EUSAGE,
                  "flag --server-max-connections: invalid value '0' for server.max_connections: "
                  "expected an integer from 1 to 1000000");
+    const char *f3[] = {"--server-threads", "2000", NULL};
+    assert_error(load(false, f3, NULL), CONF_EUSAGE,
+                 "flag --server-threads: invalid value '2000' for server.threads: expected an "
+                 "integer from 0 to 1024");
     const char *f2[] = {"--transports-http-poll-buffer-bytes", "0", NULL};
     assert_error(load(false, f2, NULL), CONF_EUSAGE,
                  "flag --transports-http-poll-buffer-bytes: invalid value '0' for "
