@@ -169,6 +169,8 @@ START_TEST(dev_server_serves_api_and_metrics_until_sigterm_then_returns_0)
                 "\"data\":{}}",
                 NULL),
         200);
+    /* /metrics starts listening just after the API: wait for it too. */
+    wait_up(metrics);
     char *text = NULL;
     ck_assert_int_eq(request(metrics, NULL, &text), 200);
     ck_assert_ptr_nonnull(strstr(text, "promise.create"));
