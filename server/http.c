@@ -375,16 +375,9 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
 {
     if (!is_get(method))
         return send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET");
-    const char *group = url + strlen("/poll/");
-    const char *slash = strchr(group, '/');
-    if (!h->cfg.hub || !slash || slash == group || !slash[1] || strchr(slash + 1, '/'))
+    char g[POLL_NAME_MAX + 1], id[POLL_NAME_MAX + 1];
+    if (!h->cfg.hub || !poll_parse_path(url, g, id))
         return send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
-    char g[256];
-    size_t gl = (size_t)(slash - group);
-    if (gl >= sizeof g || strlen(slash + 1) >= 256)
-        return send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
-    memcpy(g, group, gl);
-    g[gl] = '\0';
     /* Any valid token may listen; a prefixed one only hears about its own
      * ids (DECISIONS.md #11). */
     const char *prefix = NULL;
@@ -418,7 +411,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     unsigned status;
     char why[320];
     struct MHD_Response *r =
-        poll_open(h->cfg.hub, conn, g, slash + 1, prefix, tenant, &status, why, sizeof why);
+        poll_open(h->cfg.hub, conn, g, id, prefix, tenant, &status, why, sizeof why);
     if (!r) {
         log_debug("poll rejected group=%s status=%u reason=%s", g, status, why);
         size_t n = strlen(why);
@@ -429,7 +422,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         return send_buffer(h, conn, status, body, n, MHD_RESPMEM_MUST_FREE, "text/plain");
     }
     track_set(h, conn, TRACK_EXEMPT);
-    log_debug("poll stream opened group=%s id=%s", g, slash + 1);
+    log_debug("poll stream opened group=%s id=%s", g, id);
     cors_apply(h, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);

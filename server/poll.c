@@ -427,6 +427,24 @@ static void stream_free(void *cls)
     free(s);
 }
 
+bool poll_parse_path(const char *url, char group[POLL_NAME_MAX + 1], char id[POLL_NAME_MAX + 1])
+{
+    static const char root[] = "/poll/";
+    if (strncmp(url, root, sizeof root - 1) != 0)
+        return false;
+    const char *g = url + sizeof root - 1;
+    const char *slash = strchr(g, '/');
+    if (!slash || slash == g || !slash[1] || strchr(slash + 1, '/'))
+        return false;
+    size_t gl = (size_t)(slash - g), il = strlen(slash + 1);
+    if (gl > POLL_NAME_MAX || il > POLL_NAME_MAX)
+        return false;
+    memcpy(group, g, gl);
+    group[gl] = '\0';
+    memcpy(id, slash + 1, il + 1);
+    return true;
+}
+
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
                                const char *id, const char *prefix, const char *tenant,
                                unsigned *status, char *err, size_t errlen)

@@ -35,6 +35,15 @@
 
 typedef struct poll_hub poll_hub_t;
 
+/* Longest group or id of a stream path, in bytes. */
+#define POLL_NAME_MAX 255
+
+/* Splits url, the path of GET /poll/<group>/<id> as libmicrohttpd hands it
+ * (percent-decoded, query string already removed), into group and id: each
+ * 1 to POLL_NAME_MAX bytes, without '/'. Returns false for any other path
+ * (the caller answers 404); group and id are then unspecified. Pure. */
+bool poll_parse_path(const char *url, char group[POLL_NAME_MAX + 1], char id[POLL_NAME_MAX + 1]);
+
 typedef struct {
     size_t max_streams;  /* most concurrent streams (further opens: 503) */
     size_t max_tenant;   /* most concurrent streams of one tenant (429); 0 = no limit */

@@ -5,7 +5,8 @@
  * (": connected", "data: <json>", ": keep-alive", each ended by a blank
  * line), routing (uni, any with round robin, any preferring its id), prefix
  * filtering, the per-stream queue bound, the stream limit, hang-ups and
- * close_all. Every read has a deadline. */
+ * close_all. Every read has a deadline. Also the parser of the stream path
+ * GET /poll/:group/:id (poll_parse_path). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -337,6 +338,54 @@ START_TEST(close_all_ends_every_stream_and_refuses_new_ones)
 }
 END_TEST
 
+/* ---- the stream path (poll_parse_path) ---------------------------------- */
+
+START_TEST(poll_path_yields_group_and_id)
+{
+    char g[POLL_NAME_MAX + 1], id[POLL_NAME_MAX + 1];
+    ck_assert(poll_parse_path("/poll/default/w1", g, id));
+    ck_assert_str_eq(g, "default");
+    ck_assert_str_eq(id, "w1");
+    ck_assert(poll_parse_path("/poll/a b:c@d/\xc3\xa9?x", g, id));
+    ck_assert_str_eq(g, "a b:c@d");
+    ck_assert_str_eq(id, "\xc3\xa9?x");
+}
+END_TEST
+
+START_TEST(poll_path_without_group_or_id_or_with_more_segments_is_refused)
+{
+    static const char *const bad[] = {
+        "",           "/poll",       "/poll/",     "/poll/g",   "/poll/g/", "/poll//w",
+        "/poll/g/w/", "/poll/g/w/x", "/polls/g/w", "/POLL/g/w", "poll/g/w", "/poll///",
+    };
+    char g[POLL_NAME_MAX + 1], id[POLL_NAME_MAX + 1];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!poll_parse_path(bad[i], g, id), "accepted \"%s\"", bad[i]);
+}
+END_TEST
+
+START_TEST(poll_path_group_and_id_are_bounded_by_poll_name_max)
+{
+    char url[2 * POLL_NAME_MAX + 16], g[POLL_NAME_MAX + 1], id[POLL_NAME_MAX + 1];
+    strcpy(url, "/poll/");
+    memset(url + 6, 'g', POLL_NAME_MAX);
+    strcpy(url + 6 + POLL_NAME_MAX, "/");
+    memset(url + 7 + POLL_NAME_MAX, 'i', POLL_NAME_MAX);
+    url[7 + 2 * POLL_NAME_MAX] = '\0';
+    ck_assert(poll_parse_path(url, g, id));
+    ck_assert_uint_eq(strlen(g), POLL_NAME_MAX);
+    ck_assert_uint_eq(strlen(id), POLL_NAME_MAX);
+
+    strcat(url, "i"); /* id one byte over */
+    ck_assert(!poll_parse_path(url, g, id));
+
+    strcpy(url, "/poll/");
+    memset(url + 6, 'g', POLL_NAME_MAX + 1); /* group one byte over */
+    strcpy(url + 7 + POLL_NAME_MAX, "/w");
+    ck_assert(!poll_parse_path(url, g, id));
+}
+END_TEST
+
 static Suite *poll_suite(void)
 {
     Suite *s = suite_create("poll");
@@ -354,6 +403,11 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
     suite_add_tcase(s, tc);
+    TCase *path = tcase_create("path");
+    tcase_add_test(path, poll_path_yields_group_and_id);
+    tcase_add_test(path, poll_path_without_group_or_id_or_with_more_segments_is_refused);
+    tcase_add_test(path, poll_path_group_and_id_are_bounded_by_poll_name_max);
+    suite_add_tcase(s, path);
     return s;
 }
 UNIT_SUITE(poll_suite)
