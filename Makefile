@@ -27,6 +27,17 @@ LIB_SRC  := $(sort $(wildcard core/*.c store/*.c auth/*.c conf/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_LIB  := $(filter-out cli/main.c,$(CLI_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/*.c fuzz/seed/*.c))
+
+# Fuzzing (fuzz/README.md): one libFuzzer target per fuzz/*.c but replay.c.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(sort $(patsubst fuzz/%.c,%,$(filter-out fuzz/replay.c,$(wildcard fuzz/*.c))))
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  = $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+               $(PKG_CFLAGS)
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
+FUZZ_REPLAY  := $(addprefix $(BUILD)/san/fuzz-replay/,$(FUZZ_TARGETS))
 
 # `make V=1` shows full command lines.
 Q = $(if $(V),,@)
@@ -35,7 +46,8 @@ rel_obj = $(patsubst %.c,$(BUILD)/rel/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
 cov_obj = $(patsubst %.c,$(BUILD)/cov/%.o,$(1))
 
-.PHONY: all test unit coverage check-format check-layers format bench install clean
+.PHONY: all test unit coverage check-format check-layers format bench install clean fuzz \
+        fuzz-build fuzz-replay
 all: resonate
 
 resonate: $(BUILD)/rel/resonate
@@ -93,18 +105,55 @@ coverage: $(BUILD)/cov/unit $(call cov_obj,cli/main.c)
 
 # The whole suite: unit tests (release + sanitizers), then the tests that drive
 # a running server (differential, end-to-end). Prints `N passed, N failed`.
-test: resonate $(BUILD)/rel/unit $(BUILD)/san/unit $(BUILD)/san/resonate
+test: resonate $(BUILD)/rel/unit $(BUILD)/san/unit $(BUILD)/san/resonate $(FUZZ_REPLAY)
+	fuzz/run.sh --replay $(BUILD)/san/fuzz-replay $(FUZZ_TARGETS)
 	BUILD=$(BUILD) tests/run.sh
+
+# Fuzzing: libFuzzer targets built with clang against the library sources,
+# sanitizers on. `make fuzz` replays fuzz/regressions/ and runs each target
+# FUZZ_SECONDS; `make fuzz-build` only builds them. The replay binaries (gcc,
+# sanitizers, no libFuzzer) let `make test` replay the regressions and the
+# seed corpus without clang.
+$(BUILD)/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  CC fuzz $<")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz/libresonate.a: $(patsubst %.c,$(BUILD)/fuzz/%.o,$(LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/fuzz/%.o $(BUILD)/fuzz/libresonate.a
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  LD fuzz $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/fuzz-replay/%: $(BUILD)/san/fuzz/%.o $(BUILD)/san/fuzz/replay.o \
+                            $(call san_obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Kept, so an unchanged target is not recompiled at every run.
+.SECONDARY: $(patsubst %.c,$(BUILD)/fuzz/%.o,$(FUZZ_SRC)) $(patsubst %.c,$(BUILD)/san/%.o,$(FUZZ_SRC))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) fuzz/run.sh $(BUILD)/fuzz/bin $(FUZZ_TARGETS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	fuzz/run.sh --replay $(BUILD)/san/fuzz-replay $(FUZZ_TARGETS)
 
 # Dependency rules between the folders (docs/architecture.md).
 check-layers: $(call rel_obj,$(LIB_SRC) $(CLI_SRC))
 	scripts/check-layers.sh $(BUILD)/rel
 
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC) \
+	    $(wildcard */*.h tests/unit/*.h)
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h tests/unit/*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC) $(wildcard */*.h tests/unit/*.h)
 
 bench: resonate
 	bench/run.sh
