@@ -134,7 +134,8 @@ $(BUILD)/san/fuzz-replay/%: $(BUILD)/san/fuzz/%.o $(BUILD)/san/fuzz/replay.o \
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Kept, so an unchanged target is not recompiled at every run.
-.SECONDARY: $(patsubst %.c,$(BUILD)/fuzz/%.o,$(FUZZ_SRC)) $(patsubst %.c,$(BUILD)/san/%.o,$(FUZZ_SRC))
+.SECONDARY: $(patsubst %.c,$(BUILD)/fuzz/%.o,$(FUZZ_SRC)) \
+            $(patsubst %.c,$(BUILD)/san/%.o,$(FUZZ_SRC))
 
 fuzz-build: $(FUZZ_BINS)
 
