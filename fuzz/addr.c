@@ -10,18 +10,13 @@
 #include <string.h>
 
 #include "core/addr.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192)
         return 0;
-    char *s = malloc(size + 1);
-    if (!s)
-        abort();
-    memcpy(s, data, size);
-    s[size] = '\0';
+    char *s = fuzz_cstr(data, size);
     addr_t a;
     memset(&a, 0xa5, sizeof a);
     bool ok = addr_parse(s, &a);

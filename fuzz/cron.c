@@ -17,8 +17,7 @@
 #include <time.h>
 
 #include "core/cron.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -56,11 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)
         return 0;
-    char *expr = malloc(size + 1);
-    if (!expr)
-        abort();
-    memcpy(expr, data, size);
-    expr[size] = '\0';
+    char *expr = fuzz_cstr(data, size);
     size_t elen = strlen(expr);
 
     cron_t c;

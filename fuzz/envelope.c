@@ -14,8 +14,7 @@
 #include <string.h>
 
 #include "core/wire.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 /* Every id an accepted request names is a NUL-terminated string. */
 static void touch_ids(const request_t *req, arena_t *a)

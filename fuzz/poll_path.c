@@ -15,18 +15,13 @@
 #include <string.h>
 
 #include "server/poll.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)
         return 0;
-    char *url = malloc(size + 1);
-    if (!url)
-        abort();
-    memcpy(url, data, size);
-    url[size] = '\0';
+    char *url = fuzz_cstr(data, size);
     char group[POLL_NAME_MAX + 1], id[POLL_NAME_MAX + 1];
     if (poll_parse_path(url, group, id)) {
         size_t gl = strlen(group), il = strlen(id);

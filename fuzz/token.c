@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "fuzz/fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* 2027-01-15T08:00:00Z: the seed tokens were minted in December 2026, most
  * with exp in 2036. */
@@ -155,11 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > AUTH_MAX_TOKEN + 16)
         return 0;
-    char *token = malloc(size + 1);
-    if (!token)
-        abort();
-    memcpy(token, data, size);
-    token[size] = '\0';
+    char *token = fuzz_cstr(data, size);
     verify_with(pem_verifier, token);
     verify_with(jwks_verifier, token);
     verify_with(unsigned_verifier, token);

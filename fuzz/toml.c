@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "conf/toml.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz/fuzz.h"
 
 /* items must come back unchanged from encoding and parsing again. */
 static void check_roundtrip(char *const *items, size_t n)
@@ -73,11 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    char *s = malloc(size + 1);
-    if (!s)
-        abort();
-    memcpy(s, data, size);
-    s[size] = '\0';
+    char *s = fuzz_cstr(data, size);
     char **items = NULL;
     size_t n = 0;
     if (toml_parse_string_array(s, &items, &n, err, sizeof err) == 0) {
