@@ -10,7 +10,10 @@
  *  - unsigned mode ("none"): the signature is not checked, so the fuzzer
  *    reaches the claims path (exp, nbf, iss, aud, role, prefix) with any
  *    header and payload it invents.
- * Verification runs at a fixed time. A verified token's claims then go
+ * An input starting with '{' is taken as the decoded parts of a token,
+ * "header JSON\npayload JSON[\nsignature bytes]", and base64url-encoded into
+ * one, so mutations work on the JSON the claims path parses rather than on
+ * its encoding. Verification runs at a fixed time. A verified token's claims then go
  * through auth_authorize with fixed resource ids, and every reason text
  * through auth_reason_label. Checks: the status is one of the documented
  * ones, claims are zeroed on failure, a prefix is NUL-terminated within its
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "core/base64.h"
 #include "fuzz/fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -151,11 +155,32 @@ static void verify_with(auth_t *au, const char *token)
     }
 }
 
+/* "header\npayload[\nsignature]" as a token: each part base64url-encoded,
+ * joined with '.'. Returns a malloc'd string. */
+static char *encode_parts(const uint8_t *data, size_t size)
+{
+    char *out = malloc(b64_encoded_len(B64_URL, size) + 8), *o = out;
+    if (!out)
+        abort();
+    size_t start = 0;
+    for (int part = 0; part < 3; part++) {
+        size_t end = start;
+        while (end < size && (part == 2 || data[end] != '\n'))
+            end++;
+        if (part)
+            *o++ = '.';
+        b64_encode(B64_URL, data + start, end - start, o);
+        o += strlen(o);
+        start = end < size ? end + 1 : end;
+    }
+    return out;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > AUTH_MAX_TOKEN + 16)
         return 0;
-    char *token = fuzz_cstr(data, size);
+    char *token = size && data[0] == '{' ? encode_parts(data, size) : fuzz_cstr(data, size);
     verify_with(pem_verifier, token);
     verify_with(jwks_verifier, token);
     verify_with(unsigned_verifier, token);
