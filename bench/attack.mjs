@@ -23,7 +23,7 @@
 //   node bench/attack.mjs [--bin PATH] [--phases ABC] [--big N] [--children N] [--fences N]
 //                         [--streams N]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
+import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -67,44 +67,53 @@ const server = await startServer({
 const pid = server.child.pid;
 const rpc = (tok, kind, data, opts) => server.rpc(kind, data, { auth: tok }, opts);
 
-// Billing's client: its own address and one keep-alive connection.
-const billingAgent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: "127.0.0.2" });
-function billingGet(id) {
-  const body = JSON.stringify({ kind: "promise.get", head: { corrId: "b", version: "2026-04-01", auth: BILLING }, data: { id } });
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port: server.port, method: "POST", path: "/", agent: billingAgent,
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: 60000 },
-    (res) => { res.resume(); res.on("end", () => resolve(res.statusCode)); });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end(body);
-  });
-}
-
 // ---- meters ----
 function rssMiB() {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
-function meter() {
+// Billing's client runs on a worker thread of its own, with its own address
+// and one keep-alive connection, so the attacker's JSON work on this
+// thread's event loop never delays (or is counted in) billing's requests.
+const PROBE = `
+const { workerData, parentPort } = require("node:worker_threads");
+const http = require("node:http");
+const { port, token, stop } = workerData;
+const flag = new Int32Array(stop);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: "127.0.0.2" });
+const body = JSON.stringify({ kind: "promise.get", head: { corrId: "b", version: "2026-04-01", auth: token },
+  data: { id: "billing:probe" } });
+const get = () => new Promise((resolve) => {
+  const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/", agent, timeout: 60000,
+    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+    (res) => { res.resume(); res.on("end", resolve); });
+  req.on("error", resolve);
+  req.on("timeout", () => req.destroy());
+  req.end(body);
+});
+(async () => {
   const lat = [];
+  while (Atomics.load(flag, 0) === 0) {
+    const t0 = performance.now();
+    await get();
+    lat.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  parentPort.postMessage(lat);
+  agent.destroy();
+})();
+`;
+function meter() {
   let peak = rssMiB();
-  let stop = false;
   const rss = setInterval(() => { peak = Math.max(peak, rssMiB()); }, 50);
-  const probe = (async () => {
-    while (!stop) {
-      const t0 = performance.now();
-      try {
-        await billingGet("billing:probe");
-      } catch { /* counted as the time it took */ }
-      lat.push(performance.now() - t0);
-      await sleep(20);
-    }
-  })();
+  const stop = new SharedArrayBuffer(4);
+  const w = new Worker(PROBE, { eval: true, workerData: { port: server.port, token: BILLING, stop } });
+  const result = new Promise((resolve) => w.once("message", resolve));
   return {
     async end() {
-      stop = true;
-      await probe;
+      Atomics.store(new Int32Array(stop), 0, 1);
+      const lat = await result;
+      await w.terminate();
       clearInterval(rss);
       lat.sort((a, b) => a - b);
       const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN);
