@@ -22,33 +22,36 @@ if [ $test = 1 ]; then
 fi
 if [ $fuzz = 1 ]; then
     pkgs+=(clang)
-    # libfuzzer-N-dev must match clang's major version (Debian's clang is a
-    # dependency package on clang-N); when clang is not installed yet, the
-    # version is read from the clang package's dependency.
-    v=$(clang -dumpversion 2>/dev/null | cut -d. -f1 || true)
-    [ -n "$v" ] || v=$(apt-cache depends clang 2>/dev/null | sed -n 's/.*Depends: clang-\([0-9]*\)$/\1/p' |
-        head -n 1)
-    [ -n "$v" ] && pkgs+=("libfuzzer-$v-dev")
 fi
 
-missing=()
-for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-# A Node.js installed outside Debian's packages (e.g. /usr/bin/node from
-# NodeSource) counts as present.
-if command -v node >/dev/null && command -v npm >/dev/null; then
-    tmp=()
-    for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || tmp+=("$p"); done
-    missing=("${tmp[@]+"${tmp[@]}"}")
-fi
-
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""
+# Installs the packages named that are not installed yet.
+install_missing() {
+    local missing=() p sudo=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
     [ "$(id -u)" = 0 ] || sudo="sudo"
     echo "installing: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# A Node.js installed outside Debian's packages (e.g. /usr/bin/node from
+# NodeSource) counts as present.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    tmp=()
+    for p in "${pkgs[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || tmp+=("$p"); done
+    pkgs=("${tmp[@]}")
+fi
+install_missing "${pkgs[@]}"
+
+# libfuzzer-N-dev must match the major version of the clang installed above
+# (Debian's clang is a dependency package on clang-N), so it is read from
+# clang itself once clang is there.
+if [ $fuzz = 1 ]; then
+    v=$(clang -dumpversion | cut -d. -f1)
+    install_missing "libfuzzer-$v-dev"
 fi
 
 if [ $test = 1 ]; then
