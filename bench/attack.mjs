@@ -21,7 +21,7 @@
 // 127.0.0.1 only; every loop is bounded in count and time.
 //
 //   node bench/attack.mjs [--bin PATH] [--phases ABC] [--big N] [--children N] [--fences N]
-//                         [--streams N]
+//                         [--streams N] [--threads N]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
@@ -45,6 +45,7 @@ const CHILDREN = Number(arg("children", 150)); // phase B: children in the branc
 const FENCES = Number(arg("fences", 4)); // phase B: concurrent fences
 const STREAMS = Number(arg("streams", 1000)); // phase C: streams one token tries to open
 const PHASES = arg("phases", "ABC"); // which phases to run
+const THREADS = arg("threads", null); // --server-threads of the server (default: its own)
 const PAYLOAD = Buffer.alloc(1_400_000, "x").toString("base64"); // ~1.87 MB of base64
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const FAR = Date.now() + 3600_000;
@@ -61,7 +62,8 @@ const BILLING = await token("billing:");
 
 const server = await startServer({
   mode: "serve", debug: false, bin: BIN,
-  args: ["--auth-publickey", pem, "--storage-sqlite-path", path.join(dir, "r.db"), "--level", "warn"],
+  args: ["--auth-publickey", pem, "--storage-sqlite-path", path.join(dir, "r.db"), "--level", "warn",
+    ...(THREADS ? ["--server-threads", THREADS] : [])],
   env: { ASAN_OPTIONS: "detect_leaks=0" },
 });
 const pid = server.child.pid;
