@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned threads = 4 * (n > 0 ? (unsigned)n : 1); /* as server/http.c by default */
+    unsigned threads = n > 0 ? (unsigned)n : 1; /* as server/http.c by default */
 
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);

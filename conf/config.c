@@ -194,7 +194,7 @@ static const opt_t opts[] = {
     {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30, NULL,
      "BYTES", "largest request body (larger: 413)"},
     {"server.threads", "--server-threads", T_INT, OFF(server_threads), 0, 1024, NULL, "N",
-     "HTTP worker threads (0 = four per core)"},
+     "HTTP worker threads (0 = one per core)"},
     {"server.max_connections", "--server-max-connections", T_INT, OFF(server_max_connections), 1,
      1000000, NULL, "N", "most open HTTP connections (poll streams included)"},
     {"server.max_connections_per_ip", "--server-max-connections-per-ip", T_INT,

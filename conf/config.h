@@ -38,7 +38,7 @@ typedef struct {
     int64_t limits_tag_value_max_bytes;
     int64_t limits_tags_max_bytes;
     int64_t limits_cron_max_bytes;
-    int64_t server_threads;                /* HTTP worker threads; 0 = four per core */
+    int64_t server_threads;                /* HTTP worker threads; 0 = one per core */
     int64_t server_max_connections;        /* all open connections */
     int64_t server_max_connections_per_ip; /* 0 = no limit */
     int64_t server_request_timeout;        /* ms; 0 = no deadline */

@@ -702,7 +702,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     unsigned threads = h->cfg.threads;
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = 4 * (n > 0 ? (unsigned)n : 1);
+        threads = n > 0 ? (unsigned)n : 1;
     }
 
     struct sockaddr_storage ss;

@@ -40,7 +40,7 @@ typedef struct {
     unsigned max_connections;   /* 0 = 20000 */
     unsigned max_conns_per_ip;  /* 0 = no limit */
     int64_t request_timeout_ms; /* 0 = no deadline */
-    unsigned threads;           /* HTTP threads; 0 = four per core */
+    unsigned threads;           /* HTTP threads; 0 = one per core */
     exec_t *exec;               /* borrowed */
     reads_t *reads;             /* borrowed; NULL = reads go to the store thread too */
     poll_hub_t *hub;            /* borrowed; NULL = poll transport disabled */

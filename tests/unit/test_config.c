@@ -412,7 +412,7 @@ END_TEST
 START_TEST(connection_and_poll_limits_have_bounded_defaults)
 {
     ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
-    ck_assert_int_eq(cfg.server_threads, 0); /* four per core */
+    ck_assert_int_eq(cfg.server_threads, 0); /* one per core */
     ck_assert_int_eq(cfg.server_max_connections, 20000);
     ck_assert_int_eq(cfg.server_max_connections_per_ip, 1000);
     ck_assert_int_eq(cfg.server_request_timeout, 30000);
