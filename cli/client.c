@@ -1788,15 +1788,26 @@ static void help_line(FILE *f, const char *flag, const char *text)
     }
 }
 
+/* The options of every command (parse_args knows them by name). */
+static const opt_t COMMON_OPTS[] = {
+    {"server", 'S', "URL", 0, CLIENT_DEFAULT_URL, "server address (env RESONATE_URL)"},
+    {"token", 'T', "JWT", 0, NULL, "token, when the server has auth on (env RESONATE_TOKEN)"},
+    {"json", 0, NULL, 0, NULL, "print the answer's data as JSON (for scripts)"},
+    {"help", 'h', NULL, 0, NULL, "print this help"},
+};
+
 static void print_common_opts(FILE *f)
 {
-    char def[96];
-    snprintf(def, sizeof def, "server address (env RESONATE_URL) [default: %s]\n",
-             CLIENT_DEFAULT_URL);
-    help_line(f, "-S, --server <URL>", def);
-    help_line(f, "-T, --token <JWT>", "token, when the server has auth on (env RESONATE_TOKEN)\n");
-    help_line(f, "    --json", "print the answer's data as JSON (for scripts)\n");
-    help_line(f, "-h, --help", "print this help\n");
+    for (size_t i = 0; i < N(COMMON_OPTS); i++) {
+        const opt_t *o = &COMMON_OPTS[i];
+        char n[64], text[160];
+        snprintf(n, sizeof n, "%c%c%s--%s%s%s%s", o->shrt ? '-' : ' ', o->shrt ? o->shrt : ' ',
+                 o->shrt ? ", " : "  ", o->name, o->meta ? " <" : "", o->meta ? o->meta : "",
+                 o->meta ? ">" : "");
+        snprintf(text, sizeof text, "%s%s%s%s\n", o->help, o->def ? " [default: " : "",
+                 o->def ? o->def : "", o->def ? "]" : "");
+        help_line(f, n, text);
+    }
 }
 
 static void cmd_path(const args_t *a, char *buf, size_t len)
@@ -1857,6 +1868,60 @@ static void print_group_help(FILE *f, const group_t *g)
     fprintf(f, "\nOptions (accepted before or after the command):\n");
     print_common_opts(f);
     fprintf(f, "\nRun 'resonate %s <COMMAND> --help' for the options of a command.\n", g->name);
+}
+
+/* ------------------------------------------------------------------ */
+/* the tables, for cli/doc.c                                           */
+
+_Static_assert(CLIENT_DOC_MAX_OPTS == MAX_OPTS && CLIENT_DOC_MAX_POS == MAX_POS,
+               "client.h's documentation limits follow the tables");
+
+static void opt_doc(const opt_t *o, client_opt_doc_t *out)
+{
+    *out = (client_opt_doc_t){.name = o->name,
+                              .shrt = o->shrt,
+                              .meta = o->meta,
+                              .help = o->help,
+                              .def = o->def,
+                              .required = (o->flags & O_REQ) != 0,
+                              .repeatable = (o->flags & O_MULTI) != 0};
+}
+
+size_t client_doc_groups(void)
+{
+    return N(GROUPS);
+}
+
+size_t client_doc_commands(size_t g)
+{
+    return GROUPS[g].cmds ? GROUPS[g].ncmds : 1;
+}
+
+void client_doc_command(size_t g, size_t c, client_cmd_doc_t *out)
+{
+    const group_t *gr = &GROUPS[g];
+    const cmd_t *cmd = gr->cmds ? &gr->cmds[c] : gr->self;
+    *out = (client_cmd_doc_t){.group = gr->name,
+                              .alias = gr->alias,
+                              .group_summary = gr->summary,
+                              .name = gr->cmds ? cmd->name : NULL,
+                              .summary = cmd->summary,
+                              .kind = cmd->run ? NULL : cmd->kind,
+                              .notes = cmd->notes};
+    for (int i = 0; i < MAX_POS && cmd->pos[i].name; i++) {
+        out->pos[i] = cmd->pos[i].name;
+        out->pos_help[i] = cmd->pos[i].help;
+    }
+    for (int i = 0; i < MAX_OPTS && cmd->opts[i].name; i++)
+        opt_doc(&cmd->opts[i], &out->opts[out->nopts++]);
+}
+
+bool client_doc_common_opt(size_t i, client_opt_doc_t *out)
+{
+    if (i >= N(COMMON_OPTS))
+        return false;
+    opt_doc(&COMMON_OPTS[i], out);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */

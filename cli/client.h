@@ -24,6 +24,52 @@ int client_main(int argc, char **argv);
  * the top-level usage text. */
 void client_print_commands(FILE *f);
 
+/* ---- the command tables, for the reference documentation (cli/doc.c) ---- */
+
+#define CLIENT_DOC_MAX_OPTS 8
+#define CLIENT_DOC_MAX_POS 2
+
+/* One option of a client command, as --help shows it. */
+typedef struct {
+    const char *name; /* long name without the dashes ("server") */
+    char shrt;        /* short letter ('S'), 0 if none */
+    const char *meta; /* value placeholder ("URL"); NULL: takes no value */
+    const char *help; /* may hold '\n' (continued on the next --help line) */
+    const char *def;  /* default shown in --help, NULL if none */
+    bool required;
+    bool repeatable;
+} client_opt_doc_t;
+
+/* One client command: `resonate GROUP NAME` (or `resonate GROUP` when the
+ * group is a single command; then name is NULL). */
+typedef struct {
+    const char *group; /* "promises" */
+    const char *alias; /* "promise", NULL if none */
+    const char *group_summary;
+    const char *name;                    /* "create"; NULL for a single-command group */
+    const char *summary;                 /* first line of --help */
+    const char *kind;                    /* protocol kind sent; NULL when more than one request */
+    const char *notes;                   /* closing paragraph of --help, NULL if none */
+    const char *pos[CLIENT_DOC_MAX_POS]; /* positional arguments, NULL-padded */
+    const char *pos_help[CLIENT_DOC_MAX_POS]; /* their help */
+    client_opt_doc_t opts[CLIENT_DOC_MAX_OPTS];
+    size_t nopts;
+} client_cmd_doc_t;
+
+/* Number of command groups (promises, tasks, schedules, invoke, tree). */
+size_t client_doc_groups(void);
+
+/* Number of commands of group g (< client_doc_groups()): its subcommands,
+ * or 1 for a single-command group. */
+size_t client_doc_commands(size_t g);
+
+/* Fills *out with command c of group g. Strings point into static tables. */
+void client_doc_command(size_t g, size_t c, client_cmd_doc_t *out);
+
+/* The options every client command takes (-S, -T, --json, -h), in --help
+ * order: fills *out with the i-th and returns true, false past the last. */
+bool client_doc_common_opt(size_t i, client_opt_doc_t *out);
+
 /* ---- pure helpers, exposed for the unit tests ---- */
 
 /* Standard base64 (RFC 4648 §4, padded) of n bytes. The result is malloc'd

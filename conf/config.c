@@ -1119,49 +1119,102 @@ static void help_entry(void (*out)(const char *line, void *arg), void *arg, cons
     }
 }
 
-void conf_print_flags(void (*out)(const char *line, void *arg), void *arg)
+/* Flags of serve and dev that are not keys of the table. */
+static const struct {
+    const char *flag;
+    char shrt;
+    const char *meta;
+    const char *help;
+} extra_flags[] = {
+    {"--config", 0, "FILE",
+     "read FILE instead of the first resonate.toml found in the working directory or a parent"},
+    {"--api-auth-public-key", 0, "FILE", "alias of --auth-publickey (the older Go server's name)"},
+    {"--help", 'h', NULL, "print this help"},
+};
+
+void conf_each_flag(void (*fn)(const conf_flag_t *flag, void *arg), void *arg)
 {
+    static const char *const type_names[] = {[T_STR] = "string",
+                                             [T_INT] = "integer",
+                                             [T_BOOL] = "boolean",
+                                             [T_SWITCH] = "boolean",
+                                             [T_LIST] = "list of strings"};
     conf_t d;
     conf_defaults(&d, false);
-    char left[96], def[128], text[512];
+    char def[128];
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            out("", arg);
-            out("Accepted for compatibility with the Rust server, not implemented: setting one",
-                arg);
-            out("only logs a warning; turning the feature on (storage type postgres/mysql,", arg);
-            out("--storage-mysql-url, gcps/bash_exec enabled, push auth mode other than none) is",
-                arg);
-            out("an error.", arg);
-        }
         for (size_t i = 0; i < N_OPTS; i++) {
             const opt_t *o = &opts[i];
             if ((o->off == NOOFF) != (pass == 1))
                 continue;
-            snprintf(left, sizeof left, "%s%s%s", o->flag, o->meta ? " " : "",
-                     o->meta ? o->meta : "");
             def[0] = '\0';
             if (o->off != NOOFF && o->type != T_SWITCH && o->type != T_LIST) {
                 char v[96];
                 format_value(&d, o, v, sizeof v);
                 if (strcmp(o->key, "storage.sqlite.path") == 0)
-                    snprintf(def, sizeof def, " [default: serve %s, dev :memory:]", v);
+                    snprintf(def, sizeof def, "serve %s, dev :memory:", v);
                 else if (strcmp(v, "(unset)") != 0)
-                    snprintf(def, sizeof def, " [default: %s]", v);
+                    snprintf(def, sizeof def, "%s", v);
             }
-            snprintf(text, sizeof text, "%s%s", o->help, def);
-            help_entry(out, arg, left, text);
+            conf_flag_t f = {.key = o->key,
+                             .flag = o->flag,
+                             .meta = o->meta,
+                             .help = o->help,
+                             .type = type_names[o->type],
+                             .def = def,
+                             .min = o->type == T_INT ? o->min : 0,
+                             .max = o->type == T_INT ? o->max : 0,
+                             .implemented = o->off != NOOFF,
+                             .repeatable = o->type == T_LIST};
+            fn(&f, arg);
         }
-        if (pass == 0) {
-            help_entry(out, arg, "--config FILE",
-                       "read FILE instead of the first resonate.toml found in the working "
-                       "directory or a parent");
-            help_entry(out, arg, "--api-auth-public-key FILE",
-                       "alias of --auth-publickey (the older Go server's name)");
-            help_entry(out, arg, "-h, --help", "print this help");
+        for (size_t i = 0; pass == 0 && i < sizeof extra_flags / sizeof *extra_flags; i++) {
+            conf_flag_t f = {.flag = extra_flags[i].flag,
+                             .shrt = extra_flags[i].shrt,
+                             .meta = extra_flags[i].meta,
+                             .help = extra_flags[i].help,
+                             .def = "",
+                             .implemented = true};
+            fn(&f, arg);
         }
     }
     conf_free(&d);
+}
+
+typedef struct {
+    void (*out)(const char *line, void *arg);
+    void *arg;
+    bool compat_shown;
+} print_state_t;
+
+static void print_flag(const conf_flag_t *f, void *arg)
+{
+    print_state_t *ps = arg;
+    if (!f->implemented && !ps->compat_shown) {
+        ps->compat_shown = true;
+        ps->out("", ps->arg);
+        ps->out("Accepted for compatibility with the Rust server, not implemented: setting one",
+                ps->arg);
+        ps->out("only logs a warning; turning the feature on (storage type postgres/mysql,",
+                ps->arg);
+        ps->out("--storage-mysql-url, gcps/bash_exec enabled, push auth mode other than none) is",
+                ps->arg);
+        ps->out("an error.", ps->arg);
+    }
+    char shrt[8] = "", left[96], text[512];
+    if (f->shrt)
+        snprintf(shrt, sizeof shrt, "-%c, ", f->shrt);
+    snprintf(left, sizeof left, "%s%s%s%s", shrt, f->flag, f->meta ? " " : "",
+             f->meta ? f->meta : "");
+    snprintf(text, sizeof text, "%s%s%s%s", f->help, f->def[0] ? " [default: " : "", f->def,
+             f->def[0] ? "]" : "");
+    help_entry(ps->out, ps->arg, left, text);
+}
+
+void conf_print_flags(void (*out)(const char *line, void *arg), void *arg)
+{
+    print_state_t ps = {.out = out, .arg = arg};
+    conf_each_flag(print_flag, &ps);
 }
 
 int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen)

@@ -141,6 +141,25 @@ void conf_each(const conf_t *cfg,
  * compatibility with the Rust server. */
 void conf_print_flags(void (*out)(const char *line, void *arg), void *arg);
 
+/* One serve/dev flag as the reference documentation needs it (man pages,
+ * shell completion: cli/doc.c), from the same table and in the same order
+ * as conf_print_flags. Valid during the callback only. */
+typedef struct {
+    const char *key;  /* dotted key; NULL for flags that are not keys (--config, -h) */
+    const char *flag; /* "--server-port" */
+    char shrt;        /* short form ('h' for -h), 0 if none */
+    const char *meta; /* value placeholder ("PORT", "true|false"); NULL: takes no value */
+    const char *help;
+    const char *type; /* "string", "integer", "boolean", "list of strings"; NULL */
+    const char *def;  /* default as --help shows it; "" when none */
+    int64_t min, max; /* bounds of an integer */
+    bool implemented; /* false: accepted for compatibility only */
+    bool repeatable;  /* a list flag: each use adds a value */
+} conf_flag_t;
+
+/* Calls fn for every flag conf_print_flags lists, in its order. */
+void conf_each_flag(void (*fn)(const conf_flag_t *flag, void *arg), void *arg);
+
 /* Parses a client duration: one or more <digits><unit> groups with units
  * ms, s, m, h, d (e.g. "1h30m", "250ms"). Returns 0 with the total in *ms,
  * or -1 with a message in err. A zero total is an error. */

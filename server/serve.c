@@ -33,16 +33,20 @@ static void print_line(const char *line, void *arg)
     fprintf((FILE *)arg, "%s\n", line);
 }
 
-void server_help(const char *cmd)
+const char *server_description(const char *cmd)
 {
-    printf("Usage: resonate %s [OPTIONS]\n\n%s\n\n", cmd,
-           strcmp(cmd, "dev") == 0
+    return strcmp(cmd, "dev") == 0
                ? "Run the server for development: like serve, but the database is :memory:\n"
                  "(nothing survives a restart) unless --storage-sqlite-path is given, whatever\n"
                  "resonate.toml or the environment say."
                : "Run the server. State is kept in the SQLite file given by\n"
                  "--storage-sqlite-path (default resonate.db); an answer is sent only after\n"
-                 "its write is on disk.");
+                 "its write is on disk.";
+}
+
+void server_help(const char *cmd)
+{
+    printf("Usage: resonate %s [OPTIONS]\n\n%s\n\n", cmd, server_description(cmd));
     printf("Configuration, later wins: built-in defaults < resonate.toml (--config FILE,\n"
            "else the first resonate.toml in the working directory or a parent) <\n"
            "RESONATE_* environment variables (`__` between levels, e.g.\n"

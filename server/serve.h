@@ -17,6 +17,10 @@
  * shutdown, 1 when the server could not start, 2 for a usage error. */
 int server_main(const char *cmd, int argc, char **argv);
 
+/* The paragraph that describes `resonate <cmd>` ("serve" or "dev") in its
+ * --help and its man page. */
+const char *server_description(const char *cmd);
+
 /* Prints `resonate <cmd> --help` (every flag of the configuration table) to
  * standard output. */
 void server_help(const char *cmd);
