@@ -14,7 +14,9 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 CPPFLAGS += -I. -D_GNU_SOURCE
-REL_CFLAGS = $(WARN) -O2 -g $(PKG_CFLAGS)
+# CFLAGS, CPPFLAGS and LDFLAGS from the caller (e.g. dpkg-buildflags'
+# hardening in the Debian package) apply to the release build.
+REL_CFLAGS = $(WARN) -O2 -g $(PKG_CFLAGS) $(CFLAGS)
 SAN_CFLAGS = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all $(PKG_CFLAGS)
 COV_CFLAGS = $(WARN) -O0 -g --coverage $(PKG_CFLAGS)
@@ -47,7 +49,7 @@ san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
 cov_obj = $(patsubst %.c,$(BUILD)/cov/%.o,$(1))
 
 .PHONY: all test unit coverage check-format check-layers format bench install clean fuzz \
-        fuzz-build fuzz-replay
+        fuzz-build fuzz-replay deb
 all: resonate
 
 resonate: $(BUILD)/rel/resonate
@@ -55,7 +57,7 @@ resonate: $(BUILD)/rel/resonate
 
 $(BUILD)/rel/resonate: $(call rel_obj,$(LIB_SRC) $(CLI_SRC))
 	$(if $(V),,@echo "  LD      $@")
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(REL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) $(CLI_SRC))
 	$(if $(V),,@echo "  LD      $@")
@@ -63,7 +65,7 @@ $(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) $(CLI_SRC))
 
 $(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(REL_CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
@@ -161,13 +163,18 @@ bench: resonate
 	bench/mixed.sh
 	bench/search.sh
 
-# Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)) and
-# the example configuration; /etc/resonate/resonate.toml is created from the
-# example only when absent, so a reinstall never overwrites a configuration.
+# Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)),
+# the example configuration, the man pages and the bash and zsh completion
+# (both printed by the binary from its flag tables: `resonate help --man`,
+# `--completion`); /etc/resonate/resonate.toml is created from the example
+# only when absent, so a reinstall never overwrites a configuration.
 # INSTALL_BIN picks the binary to install (default: ./resonate, built here).
 BINDIR        ?= $(PREFIX)/bin
 SYSCONFDIR    ?= /etc
 UNITDIR       ?= $(PREFIX)/lib/systemd/system
+MANDIR        ?= $(PREFIX)/share/man
+BASHCOMPDIR   ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR    ?= $(PREFIX)/share/zsh/site-functions
 INSTALL_BIN   ?= resonate
 install: $(INSTALL_BIN)
 	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/resonate
@@ -179,6 +186,22 @@ install: $(INSTALL_BIN)
 	install -m 0644 resonate.toml.example $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml ] || \
 	    install -m 0644 resonate.toml.example $(DESTDIR)$(SYSCONFDIR)/resonate/resonate.toml
+	rm -rf $(BUILD)/doc && mkdir -p $(BUILD)/doc
+	$(abspath $(INSTALL_BIN)) help --completion bash > $(BUILD)/doc/resonate.bash
+	$(abspath $(INSTALL_BIN)) help --completion zsh > $(BUILD)/doc/_resonate
+	install -D -m 0644 $(BUILD)/doc/resonate.bash $(DESTDIR)$(BASHCOMPDIR)/resonate
+	install -D -m 0644 $(BUILD)/doc/_resonate $(DESTDIR)$(ZSHCOMPDIR)/_resonate
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	for p in $$($(abspath $(INSTALL_BIN)) help --man-pages); do \
+	    $(abspath $(INSTALL_BIN)) help --man $$p > $(BUILD)/doc/$$p && \
+	    install -m 0644 $(BUILD)/doc/$$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p || exit 1; \
+	done
+
+# The Debian package resonate_<version>_<arch>.deb (debian/), built with
+# dpkg-buildpackage from a copy of the tree in $(BUILD)/deb; it lands in
+# $(BUILD)/. Needs ./scripts/deps.sh --deb. scripts/deb-check.sh checks it.
+deb:
+	BUILD=$(BUILD) scripts/deb.sh
 
 clean:
 	rm -rf $(BUILD) resonate
