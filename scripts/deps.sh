@@ -2,16 +2,19 @@
 # Installs what resonate-c needs on Debian (bookworm or later): the build
 # dependencies, with --test also what the test suite needs (Check, Node
 # packages), with --fuzz what `make fuzz` needs (clang and the libFuzzer of
-# clang's version). Installs only what is missing; safe to run again.
+# clang's version), with --deb what `make deb` and scripts/deb-check.sh
+# need (debhelper, lintian, man-db, ...). Installs only what is missing;
+# safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-test=0 fuzz=0
+test=0 fuzz=0 deb=0
 for a in "$@"; do
     case "$a" in
     --test) test=1 ;;
     --fuzz) fuzz=1 ;;
-    *) echo "usage: scripts/deps.sh [--test] [--fuzz]" >&2; exit 2 ;;
+    --deb) deb=1 ;; # issue 14: the Debian package
+    *) echo "usage: scripts/deps.sh [--test] [--fuzz] [--deb]" >&2; exit 2 ;;
     esac
 done
 
@@ -22,6 +25,12 @@ if [ $test = 1 ]; then
 fi
 if [ $fuzz = 1 ]; then
     pkgs+=(clang)
+fi
+# issue 14: `make deb` (debhelper, dpkg-buildpackage, Check for the package's
+# unit tests) and scripts/deb-check.sh (lintian, man -w, systemd-analyze,
+# curl and python3 for the smoke test).
+if [ $deb = 1 ]; then
+    pkgs+=(debhelper dpkg-dev check lintian man-db systemd curl python3)
 fi
 
 # Installs the packages named that are not installed yet.
