@@ -826,6 +826,15 @@ static void completion_bash(FILE *f)
         fprintf(f, "%s ", d.group);
     }
     fputs("help\"\n        ;;\n", f);
+    fputs("    help)\n        [[ -z $sub ]] && subs=\"", f);
+    for (size_t i = 0; i < N(SERVER_CMDS); i++)
+        fprintf(f, "%s ", SERVER_CMDS[i].name);
+    for (size_t g = 0; g < client_doc_groups(); g++) {
+        client_cmd_doc_t d;
+        client_doc_command(g, 0, &d);
+        fprintf(f, "%s%s", g ? " " : "", d.group);
+    }
+    fputs("\"\n        ;;\n", f);
 
     ws.n = 0;
     words_server(&ws, &fl);
@@ -1080,6 +1089,20 @@ int doc_main(int argc, char **argv)
         doc_usage(stdout);
         return 0;
     }
+    /* resonate help COMMAND [SUBCOMMAND]: that command's --help */
+    if (strcmp(argv[0], "serve") == 0 || strcmp(argv[0], "dev") == 0) {
+        server_help(argv[0]);
+        return 0;
+    }
+    if (strcmp(argv[0], "token") == 0) {
+        token_help(stdout);
+        return 0;
+    }
+    if (client_is_command(argv[0]) && argc <= 2) {
+        char help[] = "--help";
+        char *args[] = {argv[0], argc == 2 ? argv[1] : help, help, NULL};
+        return client_main(argc == 2 ? 3 : 2, args);
+    }
     if (argc == 1 && strcmp(argv[0], "--man-pages") == 0) {
         doc_man_pages(stdout);
         return 0;
@@ -1092,7 +1115,8 @@ int doc_main(int argc, char **argv)
             return 0;
     } else {
         snprintf(err, sizeof err,
-                 "usage: resonate help [--man-pages | --man PAGE | --completion bash|zsh]");
+                 "usage: resonate help [COMMAND [SUBCOMMAND] | --man-pages | --man PAGE | "
+                 "--completion bash|zsh]");
     }
     fprintf(stderr, "error: %s\n", err);
     return 2;

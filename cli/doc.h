@@ -36,8 +36,9 @@ int doc_man(const char *page, FILE *f, char *err, size_t errlen);
 int doc_completion(const char *shell, FILE *f, char *err, size_t errlen);
 
 /* Runs `resonate help argv...` (argv excludes "help"): no argument prints
- * the usage; --man-pages, --man PAGE and --completion SHELL print the
- * above. Returns the exit status: 0, or 2 for a usage error. */
+ * the usage, a command (and subcommand) its --help; --man-pages, --man PAGE
+ * and --completion SHELL print the above. Returns the exit status: 0, or 2
+ * for a usage error. */
 int doc_main(int argc, char **argv);
 
 #endif

@@ -202,6 +202,12 @@ test("--version prints the version, the protocol and each linked library's versi
   assert.equal(run(["-V"]), out);
 });
 
+test("help COMMAND [SUBCOMMAND] prints that command's --help", () => {
+  for (const args of [["serve"], ["token"], ["tasks"], ["tasks", "claim"], ["invoke"]]) {
+    assert.equal(run(["help", ...args]), run([...args, "--help"]), `help ${args.join(" ")}`);
+  }
+});
+
 test("help refuses unknown pages, shells and arguments with exit 2", () => {
   for (const [args, msg] of [
     [["help", "--man", "resonate-nope"], /no man page 'resonate-nope'; the pages are: resonate resonate-serve/],
