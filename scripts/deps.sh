@@ -28,9 +28,9 @@ if [ $fuzz = 1 ]; then
 fi
 # issue 14: `make deb` (debhelper, dpkg-buildpackage, Check for the package's
 # unit tests) and scripts/deb-check.sh (lintian, man -w, systemd-analyze,
-# curl and python3 for the smoke test).
+# zsh -n on the completion, curl and python3 for the smoke test).
 if [ $deb = 1 ]; then
-    pkgs+=(debhelper dpkg-dev check lintian man-db systemd curl python3)
+    pkgs+=(debhelper dpkg-dev check lintian man-db systemd zsh curl python3)
 fi
 
 # Installs the packages named that are not installed yet.
