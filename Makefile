@@ -29,6 +29,13 @@ LIB_SRC  := $(sort $(wildcard core/*.c store/*.c auth/*.c conf/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_LIB  := $(filter-out cli/main.c,$(CLI_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+
+# The web console (server/ui.h): the files of ui/ become byte arrays in a
+# generated file that server/ui.c includes, so the binary serves them
+# without reading ui/ or fetching anything.
+UI_SRC   := $(sort $(wildcard ui/*))
+UI_GEN   := $(BUILD)/gen/ui_assets.inc
+CPPFLAGS += -I$(BUILD)/gen
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c fuzz/seed/*.c))
 
 # Fuzzing (fuzz/README.md): one libFuzzer target per fuzz/*.c but replay.c.
@@ -89,6 +96,13 @@ $(BUILD)/cov/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CC cov  $<")
 	$(Q)$(CC) $(CPPFLAGS) $(COV_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(UI_GEN): scripts/embed-ui.sh $(UI_SRC)
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  GEN     $@")
+	$(Q)scripts/embed-ui.sh $(UI_SRC) > $@.tmp && mv $@.tmp $@
+
+$(foreach f,rel san cov fuzz,$(BUILD)/$(f)/server/ui.o): $(UI_GEN)
 
 # Unit tests only, both flavours (fast inner loop).
 unit: $(BUILD)/rel/unit $(BUILD)/san/unit

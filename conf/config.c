@@ -220,6 +220,8 @@ static const opt_t opts[] = {
      check_origin, "ORIGIN",
      "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list",
      OFF(n_cors_origins)},
+    {"ui.enabled", "--ui-enabled", T_BOOL, OFF(ui_enabled), 0, 0, NULL, "true|false",
+     "serve the web console at GET /ui on the API port (it calls POST / like any client)"},
     {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, check_storage_type, "TYPE",
      "storage backend: sqlite"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
@@ -384,6 +386,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->limits_cron_max_bytes = LIMITS_CRON_MAX_BYTES;
     c->storage_type = strdup("sqlite");
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
+    c->ui_enabled = dev;
     c->auth_require_exp = true;
     c->auth_leeway = 60;
     c->tasks_lease_timeout = 15000;
@@ -1153,6 +1156,8 @@ void conf_each_flag(void (*fn)(const conf_flag_t *flag, void *arg), void *arg)
                 format_value(&d, o, v, sizeof v);
                 if (strcmp(o->key, "storage.sqlite.path") == 0)
                     snprintf(def, sizeof def, "serve %s, dev :memory:", v);
+                else if (strcmp(o->key, "ui.enabled") == 0)
+                    snprintf(def, sizeof def, "serve false, dev true");
                 else if (strcmp(v, "(unset)") != 0)
                     snprintf(def, sizeof def, "%s", v);
             }

@@ -44,6 +44,7 @@ typedef struct {
     int64_t server_request_timeout;        /* ms; 0 = no deadline */
     char **cors_origins;                   /* server.cors.allow_origins; "*" = any */
     size_t n_cors_origins;
+    bool ui_enabled; /* GET /ui console; default: dev true, serve false */
     char *storage_type;
     char *storage_sqlite_path;
     char *auth_publickey; /* NULL: auth off */

@@ -34,6 +34,7 @@
 #include "core/addr.h"
 #include "server/listen.h"
 #include "server/log.h"
+#include "server/ui.h"
 
 /* What a connection is doing, for the request deadline. */
 typedef enum {
@@ -369,6 +370,38 @@ static bool is_get(const char *method)
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
+/* GET|HEAD /ui and /ui/<file>: the web console (ui.h), its security
+ * headers on every answer; an unknown file is 404, another method 405. */
+static enum MHD_Result send_ui(const http_t *h, struct MHD_Connection *conn, const char *url,
+                               const char *method)
+{
+    static const char missing[] = "Not Found: no such file in the console (see GET /ui)\n";
+    const ui_asset_t *a = is_get(method) ? ui_find(url) : NULL;
+    unsigned status = !is_get(method) ? MHD_HTTP_METHOD_NOT_ALLOWED
+                      : a             ? MHD_HTTP_OK
+                                      : MHD_HTTP_NOT_FOUND;
+    struct MHD_Response *r =
+        a ? MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT)
+        : status == MHD_HTTP_NOT_FOUND
+            ? MHD_create_response_from_buffer(sizeof missing - 1, (void *)missing,
+                                              MHD_RESPMEM_PERSISTENT)
+            : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            a ? a->content_type : "text/plain; charset=utf-8");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    size_t n;
+    const ui_header_t *hd = ui_security_headers(&n);
+    for (size_t i = 0; i < n; i++)
+        MHD_add_response_header(r, hd[i].name, hd[i].value);
+    cors_apply(h, conn, r);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* GET /poll/<group>/<id>: opens an SSE stream. */
 static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const char *url,
                                  const char *method)
@@ -622,6 +655,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (strncmp(url, "/poll/", 6) == 0)
             return open_poll(h, conn, url, method);
+        if (strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0)
+            return h->cfg.ui ? send_ui(h, conn, url, method)
+                             : send_empty(h, conn, MHD_HTTP_NOT_FOUND, NULL);
         if (is_legacy(url))
             return send_buffer(h, conn, MHD_HTTP_GONE, (void *)legacy_body, sizeof legacy_body - 1,
                                MHD_RESPMEM_PERSISTENT, "application/json");

@@ -1,7 +1,8 @@
 /* http.h - the libmicrohttpd front end.
  *
  * Routes: POST / (the RPC envelope), GET /poll/:group/:id (SSE, see poll.h),
- * GET|HEAD /health and /ready, the removed REST paths (410). A request is parsed and validated on
+ * GET|HEAD /health and /ready, GET|HEAD /ui and /ui/<file> (the web console,
+ * ui.h; 404 unless ui is set), the removed REST paths (410). A request is parsed and validated on
  * an HTTP thread, then its connection is suspended while the store thread runs it; the store thread
  * resumes the connection after the commit and the HTTP thread writes the answer. No HTTP thread
  * ever waits for the store thread. With a reads pool, the read kinds (engine_is_read) are answered
@@ -35,6 +36,7 @@ typedef struct {
     const char *bind;           /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
     uint16_t port;              /* 0 = pick a free port (see http_port) */
     bool debug;                 /* debug.* operations and resonate:debug_time */
+    bool ui;                    /* serve the web console at GET /ui (ui.h) */
     size_t max_body;            /* bytes; larger bodies get 413 */
     limits_t limits;            /* sizes inside a request; larger: 400 */
     unsigned max_connections;   /* 0 = 20000 */

@@ -370,6 +370,7 @@ int server_main(const char *cmd, int argc, char **argv)
         .bind = cfg.server_bind,
         .port = (uint16_t)cfg.server_port,
         .debug = cfg.debug,
+        .ui = cfg.ui_enabled,
         .max_body = (size_t)cfg.server_max_body,
         .limits = {.id_max_bytes = (size_t)cfg.limits_id_max_bytes,
                    .tags_max_count = (size_t)cfg.limits_tags_max_count,
@@ -416,6 +417,8 @@ int server_main(const char *cmd, int argc, char **argv)
     log_info("Server listening bind=%s port=%u server_url=%s storage=%s debug=%s auth=%s",
              cfg.server_bind, (unsigned)http_port(h), url, cfg.storage_sqlite_path,
              cfg.debug ? "on" : "off", auth ? "on" : "off");
+    if (cfg.ui_enabled)
+        log_info("Web console at %s/ui (ui.enabled; --ui-enabled false turns it off)", url);
     notify_systemd("READY=1\nSTATUS=Serving");
 
     int sig = wait_for_signal(&set, hub, auth, cfg.http_poll_keepalive);

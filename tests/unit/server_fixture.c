@@ -52,6 +52,7 @@ void fixture_start(const fixture_config_t *cfg)
     http_config_t hc = {.bind = "127.0.0.1",
                         .port = 0,
                         .debug = cfg->debug,
+                        .ui = cfg->ui,
                         .max_body = cfg->max_body,
                         .threads = 2,
                         .exec = fx.ex,

@@ -16,6 +16,7 @@
 
 typedef struct {
     bool debug;                /* debug.* kinds and resonate:debug_time */
+    bool ui;                   /* the web console at GET /ui */
     size_t max_body;           /* 0 = the protocol's 2 MiB */
     const char *auth;          /* auth.publickey_path ("none": unsigned); NULL = off */
     char *const *cors_origins; /* NULL = no CORS */

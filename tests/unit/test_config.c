@@ -156,6 +156,28 @@ START_TEST(dev_forces_memory_database_unless_the_flag_says_otherwise)
 }
 END_TEST
 
+START_TEST(ui_is_on_for_dev_and_off_for_serve_unless_set)
+{
+    ck_assert_int_eq(load(true, NULL, NULL), CONF_OK);
+    ck_assert(cfg.ui_enabled);
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert(!cfg.ui_enabled);
+    const char *on[] = {"--ui-enabled", "true", NULL};
+    ck_assert_int_eq(load(false, on, NULL), CONF_OK);
+    ck_assert(cfg.ui_enabled);
+    const char *off[] = {"--ui-enabled=false", NULL};
+    ck_assert_int_eq(load(true, off, NULL), CONF_OK);
+    ck_assert(!cfg.ui_enabled);
+    const char *env[] = {"RESONATE_UI__ENABLED=true", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert(cfg.ui_enabled);
+    write_file(file, "[ui]\nenabled = false\n");
+    ck_assert_int_eq(load(true, NULL, NULL), CONF_OK);
+    ck_assert(!cfg.ui_enabled);
+    ck_assert_ptr_nonnull(strstr(conf_source(&cfg, "ui.enabled"), "resonate.toml:2"));
+}
+END_TEST
+
 typedef struct {
     char keys[64][64];
     char values[64][256];
@@ -658,6 +680,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_flag_replaces_the_search);
     tcase_add_test(tc, file_search_walks_up_to_parent_directories);
     tcase_add_test(tc, dev_forces_memory_database_unless_the_flag_says_otherwise);
+    tcase_add_test(tc, ui_is_on_for_dev_and_off_for_serve_unless_set);
     tcase_add_test(tc, example_file_loads_and_changes_no_default);
     tcase_add_test(tc, example_file_mentions_every_implemented_key);
     tcase_add_test(tc, every_implemented_key_has_a_flag_in_help);

@@ -3,7 +3,8 @@
  * edge (malformed JSON, body limit, methods, removed REST paths, debug
  * kinds), /health and /ready, an SSE stream that receives the execute of a
  * task addressed to it (front end, store thread, outbox and hub together),
- * authentication and prefix authorization in unsigned mode, and CORS. */
+ * authentication and prefix authorization in unsigned mode, CORS, and the
+ * web console at /ui (content types, security headers, 404s, disabled). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -39,6 +40,11 @@ static void setup_plain(void)
 static void setup_auth(void)
 {
     fixture_start(&(fixture_config_t){.debug = true, .auth = "none"});
+}
+
+static void setup_ui(void)
+{
+    fixture_start(&(fixture_config_t){.ui = true});
 }
 
 static char *const any_origin[] = {"*"};
@@ -312,6 +318,92 @@ START_TEST(cors_preflight_and_answers_carry_the_allowed_origin)
 }
 END_TEST
 
+/* The headers every /ui answer must carry (hdr: the response header block). */
+static void assert_ui_headers(const char *hdr)
+{
+    const char *csp = strcasestr(hdr, "Content-Security-Policy: ");
+    ck_assert_msg(csp != NULL, "no CSP in:\n%s", hdr);
+    char line[512];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(csp, "\r\n"), csp);
+    ck_assert_ptr_nonnull(strstr(line, "default-src 'none'"));
+    ck_assert_ptr_nonnull(strstr(line, "script-src 'self'"));
+    ck_assert_ptr_nonnull(strstr(line, "style-src 'self'"));
+    ck_assert_ptr_nonnull(strstr(line, "frame-ancestors 'none'"));
+    ck_assert_ptr_null(strstr(line, "unsafe-inline"));
+    ck_assert_ptr_null(strstr(line, "unsafe-eval"));
+    ck_assert_ptr_nonnull(strcasestr(hdr, "X-Frame-Options: DENY"));
+    ck_assert_ptr_nonnull(strcasestr(hdr, "Referrer-Policy: no-referrer"));
+    ck_assert_ptr_nonnull(strcasestr(hdr, "X-Content-Type-Options: nosniff"));
+}
+
+START_TEST(ui_serves_its_files_with_their_types_and_security_headers)
+{
+    static const struct {
+        const char *path, *type, *needle;
+    } cases[] = {
+        {"/ui", "Content-Type: text/html; charset=utf-8", "<script src=\"/ui/console.js\""},
+        {"/ui/", "Content-Type: text/html; charset=utf-8", "<script src=\"/ui/console.js\""},
+        {"/ui/index.html", "Content-Type: text/html; charset=utf-8", "<!doctype html>"},
+        {"/ui/console.js", "Content-Type: text/javascript; charset=utf-8", "\"use strict\""},
+        {"/ui/console.css", "Content-Type: text/css; charset=utf-8", ".state-pending"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *body = NULL, *hdr = NULL;
+        ck_assert_int_eq(fixture_http("GET", cases[i].path, NULL, NULL, &body, &hdr), 200);
+        ck_assert_msg(strcasestr(hdr, cases[i].type), "%s:\n%s", cases[i].path, hdr);
+        ck_assert_msg(strstr(body, cases[i].needle), "%s lacks %s", cases[i].path, cases[i].needle);
+        assert_ui_headers(hdr);
+        free(body);
+        free(hdr);
+    }
+    char *body = NULL, *hdr = NULL;
+    ck_assert_int_eq(fixture_http("HEAD", "/ui", NULL, NULL, &body, &hdr), 200);
+    ck_assert_ptr_nonnull(strcasestr(hdr, "Content-Type: text/html"));
+    assert_ui_headers(hdr);
+    free(body);
+    free(hdr);
+}
+END_TEST
+
+START_TEST(ui_unknown_files_are_404_and_other_methods_405)
+{
+    static const char *const missing[] = {"/ui/nope.js", "/ui/index.html/x", "/ui/console.js.map",
+                                          "/ui//console.js", "/ui/Console.js"};
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+        char *body = NULL, *hdr = NULL;
+        ck_assert_int_eq(fixture_http("GET", missing[i], NULL, NULL, &body, &hdr), 404);
+        ck_assert_ptr_nonnull(strcasestr(hdr, "Content-Type: text/plain"));
+        assert_ui_headers(hdr);
+        free(body);
+        free(hdr);
+    }
+    /* Only /ui and /ui/... are the console. */
+    ck_assert_int_eq(fixture_http("GET", "/uix", NULL, NULL, NULL, NULL), 404);
+    ck_assert_int_eq(fixture_http("GET", "/console.js", NULL, NULL, NULL, NULL), 404);
+    char *hdr = NULL;
+    ck_assert_int_eq(fixture_http("POST", "/ui", "x", NULL, NULL, &hdr), 405);
+    ck_assert_ptr_nonnull(strcasestr(hdr, "Allow: GET, HEAD"));
+    assert_ui_headers(hdr);
+    free(hdr);
+    /* The API next to it is unchanged. */
+    ck_assert_int_eq(rpc("promise.get", "{\"id\":\"p\"}", NULL, NULL), 404);
+}
+END_TEST
+
+START_TEST(ui_disabled_is_404_for_every_console_path)
+{
+    static const char *const paths[] = {"/ui", "/ui/", "/ui/index.html", "/ui/console.js",
+                                        "/ui/console.css"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char *body = NULL, *hdr = NULL;
+        ck_assert_int_eq(fixture_http("GET", paths[i], NULL, NULL, &body, &hdr), 404);
+        ck_assert_msg(!body || !strstr(body, "<html"), "%s served while disabled", paths[i]);
+        free(body);
+        free(hdr);
+    }
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -329,6 +421,7 @@ static Suite *http_suite(void)
     TCase *tp = tcase_create("plain");
     tcase_add_checked_fixture(tp, setup_plain, teardown);
     tcase_add_test(tp, debug_kinds_are_403_unless_debug_is_on);
+    tcase_add_test(tp, ui_disabled_is_404_for_every_console_path);
     suite_add_tcase(s, tp);
     TCase *ta = tcase_create("auth");
     tcase_add_checked_fixture(ta, setup_auth, teardown);
@@ -336,6 +429,11 @@ static Suite *http_suite(void)
     tcase_add_test(ta, requests_without_a_valid_token_are_401);
     tcase_add_test(ta, prefixed_token_reaches_only_ids_under_its_prefix);
     suite_add_tcase(s, ta);
+    TCase *tui = tcase_create("ui");
+    tcase_add_checked_fixture(tui, setup_ui, teardown);
+    tcase_add_test(tui, ui_serves_its_files_with_their_types_and_security_headers);
+    tcase_add_test(tui, ui_unknown_files_are_404_and_other_methods_405);
+    suite_add_tcase(s, tui);
     TCase *tcors = tcase_create("cors");
     tcase_add_checked_fixture(tcors, setup_cors, teardown);
     tcase_add_test(tcors, cors_preflight_and_answers_carry_the_allowed_origin);
