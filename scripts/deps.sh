@@ -23,6 +23,11 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 if [ $test = 1 ]; then
     pkgs+=(check nodejs npm clang-format curl wrk systemd python3 openssl)
 fi
+# issue 13: the web console's browser tests (tests/ui) drive Debian's
+# chromium with playwright-core (tests/node); no browser is downloaded.
+if [ $test = 1 ]; then
+    pkgs+=(chromium)
+fi
 if [ $fuzz = 1 ]; then
     pkgs+=(clang)
 fi

@@ -55,6 +55,11 @@
     return e;
   }
 
+  /** Replaces parent's children with kids (null, undefined and false left out). */
+  function fill(parent, ...kids) {
+    parent.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+  }
+
   const link = (href, text, props) => el("a", { href, ...(props || {}) }, text);
   const promiseHref = (id) => "#/promise/" + encodeURIComponent(id);
   const treeHref = (id) => "#/tree/" + encodeURIComponent(id);
@@ -415,7 +420,7 @@
         timeCell(p.timeoutAt),
         el("td", { class: "id" }, p.tags && p.tags["resonate:origin"] && p.tags["resonate:origin"] !== p.id
           ? link(treeHref(p.tags["resonate:origin"]), p.tags["resonate:origin"]) : link(treeHref(p.id), "tree")))));
-      out.replaceChildren(list.length
+      fill(out, list.length
         ? el("table", { class: "promises" },
           el("thead", {}, el("tr", {}, ["id", "state", "function", "age", "timeout", "workflow"].map((h) => el("th", {}, h)))), body)
         : el("p", { class: "empty" }, "No promise matches."), stamp());
@@ -432,6 +437,7 @@
     if (headers && Object.keys(headers).length) rows.push(el("h4", {}, "headers"), kvTable(headers));
     const d = decodeData(v && v.data);
     if (d.kind === "none") rows.push(el("p", { class: "empty" }, "no data"));
+    else if (d.text === "") rows.push(el("p", { class: "empty" }, "empty data (\"\")"));
     else {
       rows.push(el("pre", { class: "data " + d.kind }, d.text));
       rows.push(el("span", { class: "decoded-note" }, d.kind === "json" ? "base64 JSON, formatted" : d.note));
@@ -462,13 +468,14 @@
       el("p", { class: "note" }, "The value is sent base64-encoded as the SDKs expect: the JSON you write, or the text as a JSON string."),
       value, el("div", { class: "actions" }, enc,
         el("button", { type: "button", id: "resolve", onclick: () => settle("resolved") }, "Resolve…"),
-        el("button", { type: "button", id: "reject", onclick: () => settle("rejected") }, "Reject…")),
-      answer);
+        el("button", { type: "button", id: "reject", onclick: () => settle("rejected") }, "Reject…")));
+    // Outside the settle box, which hides once the promise is settled.
+    const answerBox = el("div", { class: "panel", hidden: true }, el("h3", {}, "The server's answer to the settle"), answer);
     const cbOut = el("div", {});
     const cbBox = el("div", { class: "panel" }, el("h3", {}, "Callbacks and listeners"),
       el("p", { class: "note" }, "The protocol shows these only through debug.snap, which a server started with --debug answers (it reads the whole store)."),
       el("button", { type: "button", onclick: () => loadCallbacks().catch(showError) }, "Load from debug.snap"), cbOut);
-    const node = el("section", { "data-view": "promise" }, el("h2", {}, "Promise ", el("span", { class: "id" }, id)), details, el("div", { class: "panels" }, settleBox, cbBox));
+    const node = el("section", { "data-view": "promise" }, el("h2", {}, "Promise ", el("span", { class: "id" }, id)), details, answerBox, el("div", { class: "panels" }, settleBox, cbBox));
 
     async function settle(state) {
       let data;
@@ -476,6 +483,7 @@
         data = enc.value === "json" ? JSON.stringify(JSON.parse(value.value || "null")) : JSON.stringify(value.value);
       } catch (e) {
         answer.textContent = `Not sent: the value is not valid JSON (${e.message}). Choose "text" to send it as a string.`;
+        answerBox.hidden = false;
         return;
       }
       const verb = state === "resolved" ? "Resolve" : "Reject";
@@ -483,6 +491,7 @@
       const r = await rpc("promise.settle", { id, state, value: { data: b64(data) } }).catch((e) => (showError(e), null));
       if (!r) return;
       answer.textContent = `HTTP ${r.status}\n${r.text}`;
+      answerBox.hidden = false;
       if (r.status < 200 || r.status > 299) showError(new ApiError("promise.settle", r.status, typeof r.data === "string" ? r.data : r.text));
       await load().catch(showError);
     }
@@ -492,7 +501,7 @@
       const d = ok(r);
       const cbs = (d.callbacks || []).filter((c) => c.awaited === id || c.awaiter === id);
       const ls = (d.listeners || []).filter((l) => l.id === id);
-      cbOut.replaceChildren(
+      fill(cbOut,
         el("h4", {}, "callbacks"),
         cbs.length ? el("ul", {}, cbs.map((c) => el("li", {}, link(promiseHref(c.awaiter), c.awaiter), " waits for ", link(promiseHref(c.awaited), c.awaited)))) : el("p", { class: "empty" }, "none"),
         el("h4", {}, "listeners"),
@@ -502,7 +511,7 @@
     async function load() {
       const r = await rpc("promise.get", { id });
       if (r.status === 404) {
-        details.replaceChildren(el("p", { class: "empty" }, `No promise "${id}" (404: ${typeof r.data === "string" ? r.data : r.text}).`));
+        fill(details, el("p", { class: "empty" }, `No promise "${id}" (404: ${typeof r.data === "string" ? r.data : r.text}).`));
         settleBox.hidden = true;
         return;
       }
@@ -517,7 +526,7 @@
       const origin = tags["resonate:origin"] || id;
       const parent = tags["resonate:parent"];
       const f = funcOf(p);
-      details.replaceChildren(
+      fill(details,
         el("div", { class: "actions" }, stateBadge(p.state), link(treeHref(origin), "Call tree", { id: "tree-link" }),
           parent && parent !== id ? link(promiseHref(parent), `Parent: ${parent}`) : null, stamp()),
         el("div", { class: "panels" },
@@ -625,7 +634,7 @@
           kids.length ? el("ul", {}, kids.map(draw)) : null);
       }
       const top = byId.get(root) || { id: root, p: { id: root }, kids: [], seen: false };
-      out.replaceChildren(
+      fill(out,
         el("div", { class: "legend" }, Object.keys(counts).sort().map((s) => el("span", {}, stateBadge(s), ` ${counts[s]}`)),
           el("span", {}, `${nodes.length} promises`), stamp()),
         capped ? el("p", { class: "error" }, `Only the first ${TREE_MAX_PAGES * TREE_PAGE} promises of this workflow are drawn.`) : null,
@@ -656,7 +665,7 @@
       const d = ok(await rpc("task.search", q));
       const list = d.tasks || [];
       pg.update(list.length, d.cursor);
-      out.replaceChildren(list.length
+      fill(out, list.length
         ? el("table", { class: "tasks" },
           el("thead", {}, el("tr", {}, ["id", "state", "version", "resumes", "pid", "lease ttl"].map((h) => el("th", {}, h)))),
           el("tbody", {}, list.map((t) => el("tr", { "data-id": t.id },
@@ -692,7 +701,7 @@
       const d = ok(await rpc("schedule.search", q));
       const list = d.schedules || [];
       pg.update(list.length, d.cursor);
-      out.replaceChildren(list.length
+      fill(out, list.length
         ? el("table", { class: "schedules" },
           el("thead", {}, el("tr", {}, ["id", "cron", "next run", "last run", "promise template"].map((h) => el("th", {}, h)))),
           el("tbody", {}, list.map((s) => {
