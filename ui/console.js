@@ -303,7 +303,6 @@
     if (!r || r.status === 401) return; // needToken said why
     $("login").hidden = true;
     $("login-msg").textContent = "";
-    showWho();
     route();
   }
 
@@ -756,8 +755,10 @@
     const v = current;
     try {
       await v.refresh();
+      showWho();
     } catch (e) {
-      showError(e);
+      // A 401 is said by the token form (needToken), not as an error here.
+      if (e.status !== 401) showError(e);
     } finally {
       busy = false;
     }
@@ -776,10 +777,8 @@
     setInterval(() => {
       if ($("auto").checked && !document.hidden) refresh();
     }, REFRESH_MS);
-    // Is auth on? A search without a token answers 401 if so.
-    const r = await rpc("promise.search", { limit: 1 }).catch((e) => (showError(e), null));
-    if (r && r.status === 401) return; // needToken shows the form
-    showWho();
+    // The first view's own request tells whether auth is on: a 401 shows
+    // the token form (no separate probe, one round trip to the first rows).
     route();
   }
 
