@@ -473,7 +473,7 @@
     const cbOut = el("div", {});
     const cbBox = el("div", { class: "panel" }, el("h3", {}, "Callbacks and listeners"),
       el("p", { class: "note" }, "The protocol shows these only through debug.snap, which a server started with --debug answers (it reads the whole store)."),
-      el("button", { type: "button", onclick: () => loadCallbacks().catch(showError) }, "Load from debug.snap"), cbOut);
+      el("button", { type: "button", id: "load-callbacks", onclick: () => loadCallbacks().catch(showError) }, "Load from debug.snap"), cbOut);
     const node = el("section", { "data-view": "promise" }, el("h2", {}, "Promise ", el("span", { class: "id" }, id)), details, answerBox, el("div", { class: "panels" }, settleBox, cbBox));
 
     async function settle(state) {
@@ -502,9 +502,9 @@
       const ls = (d.listeners || []).filter((l) => l.id === id);
       fill(cbOut,
         el("h4", {}, "callbacks"),
-        cbs.length ? el("ul", {}, cbs.map((c) => el("li", {}, link(promiseHref(c.awaiter), c.awaiter), " waits for ", link(promiseHref(c.awaited), c.awaited)))) : el("p", { class: "empty" }, "none"),
+        cbs.length ? el("ul", { class: "callbacks" }, cbs.map((c) => el("li", {}, link(promiseHref(c.awaiter), c.awaiter), " waits for ", link(promiseHref(c.awaited), c.awaited)))) : el("p", { class: "empty" }, "none"),
         el("h4", {}, "listeners"),
-        ls.length ? el("ul", {}, ls.map((l) => el("li", { class: "id" }, l.address))) : el("p", { class: "empty" }, "none"));
+        ls.length ? el("ul", { class: "listeners" }, ls.map((l) => el("li", { class: "id" }, l.address))) : el("p", { class: "empty" }, "none"));
     }
 
     async function load() {

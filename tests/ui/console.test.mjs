@@ -18,7 +18,8 @@ const b64 = (s) => Buffer.from(s, "utf8").toString("base64");
 test("a waiting workflow is found, drawn and resolved by hand from the console, and finishes", { timeout: T }, async (t) => {
   const scope = new Scope(t, "0.11.5");
   await loadSdk("0.11.5");
-  const srv = await scope.server(); // `dev`: the console is on by default
+  // `dev`: the console is on by default; --debug for debug.snap (callbacks).
+  const srv = await scope.server({ debug: true });
   const r = await scope.client(srv);
   const announced = deferred();
   function double(ctx, n) {
@@ -117,6 +118,15 @@ test("a waiting workflow is found, drawn and resolved by hand from the console, 
   // The root is drawn at the top, its children inside it.
   assert.equal(await page.locator("ul.tree > li > .node").getAttribute("data-id"), root);
   await b.shot("3-tree-waiting");
+
+  // The workflow's task waits on the latent promise: a callback (debug.snap).
+  await page.locator(`.node[data-id="${root}"] a`).click();
+  await page.click("#load-callbacks");
+  await page.locator("ul.callbacks li", { hasText: latent }).waitFor();
+  assert.equal(await page.locator("ul.callbacks li").textContent(), `${root} waits for ${latent}`);
+  await b.shot("3b-promise-callbacks");
+  await page.click("#tree-link");
+  await page.locator(`.node[data-id="${latent}"]`).waitFor();
 
   // Resolve the waiting promise through the button, confirming the dialog.
   await page.locator(`.node[data-id="${latent}"] a`).click();
