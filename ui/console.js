@@ -31,6 +31,8 @@
   let corr = 0;
   let current = null; // the mounted view: {refresh()}
   let busy = false;
+  let again = false; // refresh once more when the one under way ends
+  let loads = 0; // results drawn so far (data-loads of each list, for tests)
   let downSince = null;
 
   const $ = (id) => document.getElementById(id);
@@ -390,41 +392,67 @@
     return { list, next };
   }
 
+  /**
+   * A list view: a filter form (controls; submitting moves to hashOf()), a
+   * table of one page and the pager. page(cursor) loads {list, next};
+   * rowOf(item) is a table row of heads.length cells.
+   */
+  function listView({ name, title, controls, hashOf, page, heads, rowOf, none, note }) {
+    const out = el("div", { class: "results" });
+    const pg = pager(() => load().catch(showError));
+    const form = el("form", { class: "filters", onsubmit: (e) => {
+      e.preventDefault();
+      go(hashOf(), pg, load);
+    } }, controls, el("button", { type: "submit" }, "Search"));
+    const node = el("section", { "data-view": name }, el("h2", {}, title), form, out, pg.node,
+      note ? el("p", { class: "note" }, note) : null);
+
+    async function load() {
+      const { list, next } = await page(pg.cursor());
+      pg.update(list.length, next);
+      out.dataset.loads = String(++loads);
+      fill(out, list.length
+        ? el("table", { class: name }, el("thead", {}, el("tr", {}, heads.map((h) => el("th", {}, h)))),
+          el("tbody", {}, list.map((x) => rowOf(x))))
+        : el("p", { class: "empty" }, none), stamp());
+    }
+    return { node, refresh: load };
+  }
+
+  /** One page of a search kind: {list: data[key], next: its cursor}. */
+  async function searchPage(kind, key, filter, cursor) {
+    const d = ok(await rpc(kind, { limit: PAGE, ...filter, ...(cursor ? { cursor } : {}) }));
+    return { list: d[key] || [], next: d.cursor };
+  }
+
   function promisesView(params) {
     const prefix = el("input", { type: "search", id: "f-prefix", placeholder: "id prefix", value: params.get("prefix") || "" });
     const state = select(["", ...PROMISE_STATES], params.get("state") || "", "any state");
     state.id = "f-state";
     const tags = el("input", { type: "text", id: "f-tags", placeholder: "tags: key=value, key2=value2", value: params.get("tags") || "" });
-    const form = el("form", { class: "filters", onsubmit: (e) => {
-      e.preventDefault();
-      const q = new URLSearchParams();
-      if (prefix.value) q.set("prefix", prefix.value);
-      if (state.value) q.set("state", state.value);
-      if (tags.value) q.set("tags", tags.value);
-      go("#/promises?" + q.toString(), pg, load);
-    } }, prefix, state, tags, el("button", { type: "submit" }, "Search"));
-    const out = el("div", { class: "results" });
-    const pg = pager(() => load().catch(showError));
-    const node = el("section", { "data-view": "promises" }, el("h2", {}, "Promises"), form, out, pg.node);
-
-    async function load() {
-      const filterTags = parseTags(tags.value);
-      const { list, next } = await searchPromises(prefix.value, state.value, filterTags, pg.cursor());
-      pg.update(list.length, next);
-      const body = el("tbody", {}, list.map((p) => el("tr", { "data-id": p.id },
+    return listView({
+      name: "promises",
+      title: "Promises",
+      controls: [prefix, state, tags],
+      hashOf: () => {
+        const q = new URLSearchParams();
+        if (prefix.value) q.set("prefix", prefix.value);
+        if (state.value) q.set("state", state.value);
+        if (tags.value) q.set("tags", tags.value);
+        return "#/promises?" + q.toString();
+      },
+      page: (cursor) => searchPromises(prefix.value, state.value, parseTags(tags.value), cursor),
+      heads: ["id", "state", "function", "age", "timeout", "workflow"],
+      rowOf: (p) => el("tr", { "data-id": p.id },
         el("td", { class: "id" }, link(promiseHref(p.id), p.id)),
         el("td", {}, stateBadge(p.state)),
         el("td", {}, funcOf(p)),
         el("td", { class: "time", title: fmtTime(p.createdAt) }, typeof p.createdAt === "number" ? fmtSpan(Date.now() - p.createdAt) : ""),
         timeCell(p.timeoutAt),
         el("td", { class: "id" }, p.tags && p.tags["resonate:origin"] && p.tags["resonate:origin"] !== p.id
-          ? link(treeHref(p.tags["resonate:origin"]), p.tags["resonate:origin"]) : link(treeHref(p.id), "tree")))));
-      fill(out, list.length
-        ? el("table", { class: "promises" },
-          el("thead", {}, el("tr", {}, ["id", "state", "function", "age", "timeout", "workflow"].map((h) => el("th", {}, h)))), body)
-        : el("p", { class: "empty" }, "No promise matches."), stamp());
-    }
-    return { node, refresh: load };
+          ? link(treeHref(p.tags["resonate:origin"]), p.tags["resonate:origin"]) : link(treeHref(p.id), "tree"))),
+      none: "No promise matches.",
+    });
   }
 
   // ------------------------------------------------------------------
@@ -648,35 +676,23 @@
 
   function tasksView(params) {
     const state = select(["", ...TASK_STATES], params.get("state") || "", "any state");
-    const out = el("div", { class: "results" });
-    const pg = pager(() => load().catch(showError));
-    const form = el("form", { class: "filters", onsubmit: (e) => {
-      e.preventDefault();
-      go("#/tasks" + (state.value ? "?state=" + encodeURIComponent(state.value) : ""), pg, load);
-    } }, state, el("button", { type: "submit" }, "Search"));
-    const node = el("section", { "data-view": "tasks" }, el("h2", {}, "Tasks"), form, out, pg.node,
-      el("p", { class: "note" }, "A task's lease lasts ttl ms from its acquisition or last heartbeat; the protocol does not expose the expiry instant itself."));
-
-    async function load() {
-      const q = { limit: PAGE };
-      if (state.value) q.state = state.value;
-      if (pg.cursor()) q.cursor = pg.cursor();
-      const d = ok(await rpc("task.search", q));
-      const list = d.tasks || [];
-      pg.update(list.length, d.cursor);
-      fill(out, list.length
-        ? el("table", { class: "tasks" },
-          el("thead", {}, el("tr", {}, ["id", "state", "version", "resumes", "pid", "lease ttl"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, list.map((t) => el("tr", { "data-id": t.id },
-            el("td", { class: "id" }, link(promiseHref(t.id), t.id)),
-            el("td", {}, stateBadge(t.state)),
-            el("td", { class: "num" }, String(t.version)),
-            el("td", { class: "num" }, String(t.resumes)),
-            el("td", { class: "id" }, t.pid === undefined ? "" : t.pid),
-            el("td", { class: "num" }, t.ttl === undefined ? "" : `${t.ttl} ms`)))))
-        : el("p", { class: "empty" }, "No task matches."), stamp());
-    }
-    return { node, refresh: load };
+    return listView({
+      name: "tasks",
+      title: "Tasks",
+      controls: [state],
+      hashOf: () => "#/tasks" + (state.value ? "?state=" + encodeURIComponent(state.value) : ""),
+      page: (cursor) => searchPage("task.search", "tasks", state.value ? { state: state.value } : {}, cursor),
+      heads: ["id", "state", "version", "resumes", "pid", "lease ttl"],
+      rowOf: (t) => el("tr", { "data-id": t.id },
+        el("td", { class: "id" }, link(promiseHref(t.id), t.id)),
+        el("td", {}, stateBadge(t.state)),
+        el("td", { class: "num" }, String(t.version)),
+        el("td", { class: "num" }, String(t.resumes)),
+        el("td", { class: "id" }, t.pid === undefined ? "" : t.pid),
+        el("td", { class: "num" }, t.ttl === undefined ? "" : `${t.ttl} ms`)),
+      none: "No task matches.",
+      note: "A task's lease lasts ttl ms from its acquisition or last heartbeat; the protocol does not expose the expiry instant itself.",
+    });
   }
 
   // ------------------------------------------------------------------
@@ -684,41 +700,31 @@
 
   function schedulesView(params) {
     const tags = el("input", { type: "text", placeholder: "promise tags: key=value", value: params.get("tags") || "" });
-    const out = el("div", { class: "results" });
-    const pg = pager(() => load().catch(showError));
-    const form = el("form", { class: "filters", onsubmit: (e) => {
-      e.preventDefault();
-      go("#/schedules" + (tags.value ? "?tags=" + encodeURIComponent(tags.value) : ""), pg, load);
-    } }, tags, el("button", { type: "submit" }, "Search"));
-    const node = el("section", { "data-view": "schedules" }, el("h2", {}, "Schedules"), form, out, pg.node);
-
-    async function load() {
-      const q = { limit: PAGE };
-      const t = parseTags(tags.value);
-      if (Object.keys(t).length) q.tags = t;
-      if (pg.cursor()) q.cursor = pg.cursor();
-      const d = ok(await rpc("schedule.search", q));
-      const list = d.schedules || [];
-      pg.update(list.length, d.cursor);
-      fill(out, list.length
-        ? el("table", { class: "schedules" },
-          el("thead", {}, el("tr", {}, ["id", "cron", "next run", "last run", "promise template"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, list.map((s) => {
-            const d2 = decodeData(s.promiseParam && s.promiseParam.data);
-            return el("tr", { "data-id": s.id },
-              el("td", { class: "id" }, s.id),
-              el("td", { class: "id" }, s.cron),
-              timeCell(s.nextRunAt),
-              typeof s.lastRunAt === "number" ? timeCell(s.lastRunAt) : el("td", {}, "never"),
-              el("td", {}, dl([
-                ["id", s.promiseId], ["timeout", `${s.promiseTimeout} ms`],
-                ["tags", Object.entries(s.promiseTags || {}).map(([k, v]) => `${k}=${v}`).join(", ")],
-                d2.kind === "none" ? null : ["param", el("pre", { class: "data" }, d2.text)],
-              ])));
-          })))
-        : el("p", { class: "empty" }, "No schedule matches."), stamp());
-    }
-    return { node, refresh: load };
+    return listView({
+      name: "schedules",
+      title: "Schedules",
+      controls: [tags],
+      hashOf: () => "#/schedules" + (tags.value ? "?tags=" + encodeURIComponent(tags.value) : ""),
+      page: (cursor) => {
+        const t = parseTags(tags.value);
+        return searchPage("schedule.search", "schedules", Object.keys(t).length ? { tags: t } : {}, cursor);
+      },
+      heads: ["id", "cron", "next run", "last run", "promise template"],
+      rowOf: (s) => {
+        const param = decodeData(s.promiseParam && s.promiseParam.data);
+        return el("tr", { "data-id": s.id },
+          el("td", { class: "id" }, s.id),
+          el("td", { class: "id" }, s.cron),
+          timeCell(s.nextRunAt),
+          typeof s.lastRunAt === "number" ? timeCell(s.lastRunAt) : el("td", {}, "never"),
+          el("td", {}, dl([
+            ["id", s.promiseId], ["timeout", `${s.promiseTimeout} ms`],
+            ["tags", Object.entries(s.promiseTags || {}).map(([k, v]) => `${k}=${v}`).join(", ")],
+            param.kind === "none" ? null : ["param", el("pre", { class: "data" }, param.text)],
+          ])));
+      },
+      none: "No schedule matches.",
+    });
   }
 
   // ------------------------------------------------------------------
@@ -750,8 +756,13 @@
   }
 
   async function refresh() {
-    if (!current || busy || (authOn && !token)) return;
+    if (!current || (authOn && !token)) return;
+    if (busy) {
+      again = true; // e.g. a new view mounted while a refresh was under way
+      return;
+    }
     busy = true;
+    again = false;
     const v = current;
     try {
       await v.refresh();
@@ -761,6 +772,7 @@
       if (e.status !== 401) showError(e);
     } finally {
       busy = false;
+      if (again) refresh();
     }
   }
 

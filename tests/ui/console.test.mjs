@@ -193,7 +193,9 @@ test("with auth on a prefixed token sees only its tenant's ids, and HTML in the 
   };
   const XSS = '<img src=x onerror="window.__xss=1">';
   const far = Date.now() + 3600_000;
-  const mine = ["acme/order-1", "acme/order-2", "acme/xss", `acme/${XSS}`];
+  const named = ["acme/order-1", "acme/order-2", "acme/xss", `acme/${XSS}`];
+  const bulk = Array.from({ length: 60 }, (_, i) => `acme/bulk-${String(i).padStart(3, "0")}`);
+  const mine = [...named, ...bulk];
   // Ids that share the prefix's characters but are not inside it.
   const theirs = ["acme", "acme-evil/x", "acme2/order-1", "acmecorp/plan", "acme.x", "other/1"];
   for (const id of [...mine, ...theirs]) {
@@ -227,18 +229,51 @@ test("with auth on a prefixed token sees only its tenant's ids, and HTML in the 
   assert.match(await page.locator("#who").textContent(), /prefix "acme\/"/);
 
   const ids = async () => page.locator("table.promises tbody tr").evaluateAll((rs) => rs.map((x) => x.dataset.id));
-  assert.deepEqual((await ids()).sort(), [...mine].sort());
+  /** Does action, then waits until the list was drawn again. */
+  const redrawn = async (action) => {
+    const loads = async () => Number((await page.locator(".results").getAttribute("data-loads")) || 0);
+    const before = await loads();
+    await action();
+    await waitFor(async () => (await loads()) > before, 10000, "the list drawn again");
+    return ids();
+  };
+  /** Every page of the current search, following Next. */
+  const allPages = async () => {
+    const pages = [await ids()];
+    while (await page.locator(".pager button", { hasText: "Next" }).isEnabled()) {
+      pages.push(await redrawn(() => page.click(".pager button >> text=Next")));
+      assert.ok(pages.length < 10, "paging does not end");
+    }
+    return pages;
+  };
+  const sorted = (xs) => [...xs].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
   await b.shot("10-tenant-promises");
-  // A prefix typed by the user cannot widen the token's scope.
+  // Pages of 50, through the cursor: the tenant's ids, every one once.
+  let pages = await allPages();
+  assert.deepEqual(pages.map((p) => p.length), [50, 14]);
+  assert.deepEqual(pages.flat(), sorted(mine));
+  // Back to the first page.
+  assert.deepEqual(await redrawn(() => page.click(".pager button >> text=Previous")), pages[0]);
+  // Search by id prefix, paged too.
+  await page.fill("#f-prefix", "acme/bulk-");
+  pages = [await redrawn(() => page.click("form.filters button[type=submit]"))];
+  pages = [...pages, ...(await allPages()).slice(1)];
+  assert.deepEqual(pages.map((p) => p.length), [50, 10]);
+  assert.deepEqual(pages.flat(), bulk);
+  // A prefix typed by the user cannot widen the token's scope: "acme" is
+  // also the start of other tenants' ids.
   await page.fill("#f-prefix", "acme");
-  await page.click("form.filters button[type=submit]");
-  await waitFor(async () => (await page.locator("#f-prefix").inputValue()) === "acme" && (await ids()).length > 0, 5000, "search by prefix acme");
-  await page.locator("table.promises").waitFor();
-  assert.deepEqual((await ids()).sort(), [...mine].sort());
+  pages = [await redrawn(() => page.click("form.filters button[type=submit]"))];
+  pages = [...pages, ...(await allPages()).slice(1)];
+  assert.deepEqual(pages.flat(), sorted(mine));
+  await page.fill("#f-prefix", "acme/o");
+  assert.deepEqual(await redrawn(() => page.click("form.filters button[type=submit]")), ["acme/order-1", "acme/order-2"]);
   const text = await page.locator("main").textContent();
   for (const id of theirs.filter((x) => x !== "acme")) assert.ok(!text.includes(id), `${id} visible to acme/`);
   // The id holding HTML is a text row, not an element.
-  assert.ok(text.includes(`acme/${XSS}`));
+  await page.fill("#f-prefix", "acme/<");
+  assert.deepEqual(await redrawn(() => page.click("form.filters button[type=submit]")), [`acme/${XSS}`]);
+  assert.equal(await page.locator("img").count(), 0);
 
   // Tasks and schedules are scoped too.
   await page.click('nav a[data-nav="schedules"]');
