@@ -29,6 +29,7 @@ LIB_SRC  := $(sort $(wildcard core/*.c store/*.c auth/*.c conf/*.c server/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_LIB  := $(filter-out cli/main.c,$(CLI_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/*.c fuzz/seed/*.c))
 
 # The web console (server/ui.h): the files of ui/ become byte arrays in a
 # generated file that server/ui.c includes, so the binary serves them
@@ -36,7 +37,6 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 UI_SRC   := $(sort $(wildcard ui/*))
 UI_GEN   := $(BUILD)/gen/ui_assets.inc
 CPPFLAGS += -I$(BUILD)/gen
-FUZZ_SRC := $(sort $(wildcard fuzz/*.c fuzz/seed/*.c))
 
 # Fuzzing (fuzz/README.md): one libFuzzer target per fuzz/*.c but replay.c.
 FUZZ_CC      ?= clang
