@@ -29,16 +29,22 @@
 
 struct auth {
     char *path;
+    char *revoked_path; /* NULL: no revocation list */
     char *iss;
     char *aud;
     bool require_exp;
     bool unsigned_mode;
     int64_t leeway_s;
     pthread_mutex_t reload_lock; /* one reload at a time */
-    pthread_mutex_t ks_lock;     /* guards ks and next_gen */
+    pthread_mutex_t ks_lock;     /* guards ks, rl and next_gen */
     auth_keyset_t *ks;           /* NULL in unsigned mode */
+    auth_revoked_t *rl;          /* NULL without a revocation list */
     uint64_t next_gen;
-    _Atomic uint64_t gen; /* generation of ks, read lock-free by cache lookups */
+    /* Generation of (ks, rl): set after either is swapped, still under
+     * ks_lock, and read lock-free by cache lookups. A verification reads it
+     * BEFORE taking ks and rl, so the entry it stores is stamped no later
+     * than the pair it was checked against. */
+    _Atomic uint64_t gen;
     auth_cache_t *cache;
     _Atomic uint64_t n_verifications, n_hits, n_rejected, n_reloads;
 };
@@ -108,6 +114,7 @@ auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen)
     au->path = dup_or_null(cfg->publickey_path, &oom);
     au->iss = dup_or_null(cfg->iss, &oom);
     au->aud = dup_or_null(cfg->aud, &oom);
+    au->revoked_path = dup_or_null(cfg->revoked_path, &oom);
     au->cache = auth_cache_new(cfg->cache_size ? cfg->cache_size : AUTH_CACHE_DEFAULT);
     if (oom || !au->cache) {
         auth_errf(err, errlen, "out of memory");
@@ -119,6 +126,8 @@ auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen)
         au->ks->gen = ++au->next_gen;
         atomic_store(&au->gen, au->ks->gen);
     }
+    if (au->revoked_path && auth_revoked_load(au->revoked_path, &au->rl, err, errlen) != 0)
+        goto fail;
     return au;
 fail:
     auth_free(au);
@@ -130,10 +139,12 @@ void auth_free(auth_t *au)
     if (!au)
         return;
     auth_keyset_release(au->ks);
+    auth_revoked_release(au->rl);
     auth_cache_free(au->cache);
     pthread_mutex_destroy(&au->reload_lock);
     pthread_mutex_destroy(&au->ks_lock);
     free(au->path);
+    free(au->revoked_path);
     free(au->iss);
     free(au->aud);
     free(au);
@@ -144,14 +155,54 @@ bool auth_is_unsigned(const auth_t *au)
     return au->unsigned_mode;
 }
 
-static auth_keyset_t *keyset_acquire(auth_t *au)
+/* Takes a reference to the current key set and, when rl is not NULL, to
+ * the current revocation list (NULL when there is none). */
+static auth_keyset_t *keyset_acquire(auth_t *au, auth_revoked_t **rl)
 {
     pthread_mutex_lock(&au->ks_lock);
     auth_keyset_t *ks = au->ks;
     if (ks)
         atomic_fetch_add(&ks->refs, 1);
+    if (rl)
+        *rl = auth_revoked_retain(au->rl);
     pthread_mutex_unlock(&au->ks_lock);
     return ks;
+}
+
+int auth_revoked_reload(auth_t *au, char *err, size_t errlen)
+{
+    auth_revoked_t *rl = NULL, *old;
+    if (!au->revoked_path) {
+        auth_errf(err, errlen, "no revocation file configured (auth.revoked)");
+        return -1;
+    }
+    pthread_mutex_lock(&au->reload_lock);
+    if (auth_revoked_load(au->revoked_path, &rl, err, errlen) != 0) {
+        pthread_mutex_unlock(&au->reload_lock);
+        return -1;
+    }
+    pthread_mutex_lock(&au->ks_lock);
+    old = au->rl;
+    au->rl = rl;
+    atomic_store(&au->gen, ++au->next_gen);
+    pthread_mutex_unlock(&au->ks_lock);
+    auth_cache_clear(au->cache);
+    auth_revoked_release(old);
+    pthread_mutex_unlock(&au->reload_lock);
+    return 0;
+}
+
+void auth_revoked_describe(auth_t *au, char *buf, size_t buflen)
+{
+    auth_revoked_t *rl = NULL;
+    auth_keyset_release(keyset_acquire(au, &rl));
+    size_t nj, ns;
+    auth_revoked_counts(rl, &nj, &ns);
+    if (rl)
+        auth_errf(buf, buflen, "%zu jti, %zu sub", nj, ns);
+    else
+        auth_errf(buf, buflen, "none");
+    auth_revoked_release(rl);
 }
 
 int auth_reload(auth_t *au, char *err, size_t errlen)
@@ -216,7 +267,7 @@ void auth_describe(auth_t *au, char *buf, size_t buflen)
         auth_errf(buf, buflen, "unsigned mode (no signature verification)");
         return;
     }
-    auth_keyset_t *ks = keyset_acquire(au);
+    auth_keyset_t *ks = keyset_acquire(au, NULL);
     append(buf, buflen, &o, "%zu key%s:", ks->n, ks->n == 1 ? "" : "s");
     for (size_t i = 0; i < ks->n; i++) {
         const auth_key_t *k = &ks->keys[i];
@@ -477,8 +528,23 @@ static auth_status_t reject_alg(const char *alg, char *why, size_t whylen)
     return AUTH_UNAUTHORIZED;
 }
 
-static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *token, size_t len,
-                                 int64_t now, auth_cached_t *c, char *why, size_t whylen)
+/* Whether the verified claims name a revoked token (revoke.c). */
+static bool is_revoked(const auth_revoked_t *rl, json_t *claims)
+{
+    if (!rl)
+        return false;
+    bool has_iat = false;
+    int64_t iat = 0;
+    /* A non-numeric iat counts as none: revoked under a `before` rule. */
+    if (read_time(claims, "iat", false, &has_iat, &iat) != 0)
+        has_iat = false;
+    return auth_revoked_match(rl, json_string_value(json_object_get(claims, "jti")),
+                              json_string_value(json_object_get(claims, "sub")), has_iat, iat);
+}
+
+static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const auth_revoked_t *rl,
+                                 const char *token, size_t len, int64_t now, auth_cached_t *c,
+                                 char *why, size_t whylen)
 {
     auth_status_t st = AUTH_UNAUTHORIZED;
     json_t *header = NULL, *claims = NULL;
@@ -550,6 +616,10 @@ static auth_status_t verify_full(auth_t *au, auth_keyset_t *ks, const char *toke
     }
     if (!(claims = decode_object(dec[1], declen[1], "claims", why, whylen)))
         goto cleanup;
+    if (is_revoked(rl, claims)) {
+        auth_errf(why, whylen, "token revoked");
+        goto cleanup;
+    }
     st = check_claims(au, claims, now, c, why, whylen);
 cleanup:
     json_decref(header);
@@ -578,20 +648,25 @@ auth_status_t auth_verify(auth_t *au, const char *token, int64_t now_s, auth_cla
         goto done;
     }
     SHA256((const unsigned char *)token, len, key);
-    if (auth_cache_get(au->cache, key, atomic_load(&au->gen), now_s, &c)) {
+    uint64_t gen = atomic_load(&au->gen);
+    if (auth_cache_get(au->cache, key, gen, now_s, &c)) {
         atomic_fetch_add(&au->n_hits, 1);
         /* Cached successes still expire: the clock is checked again. */
         st = check_times(au, &c, now_s, why, whylen);
         goto done;
     }
     atomic_fetch_add(&au->n_verifications, 1);
-    auth_keyset_t *ks = keyset_acquire(au);
-    st = verify_full(au, ks, token, len, now_s, &c, why, whylen);
+    auth_revoked_t *rl = NULL;
+    auth_keyset_t *ks = keyset_acquire(au, &rl);
+    st = verify_full(au, ks, rl, token, len, now_s, &c, why, whylen);
     if (st == AUTH_OK) {
         int64_t evict_at = c.claims.has_exp ? sat_add(sat_add(c.claims.exp, au->leeway_s), 1)
                                             : sat_add(now_s, AUTH_CACHE_MAX_AGE);
-        auth_cache_put(au->cache, key, ks ? ks->gen : 0, evict_at, &c);
+        /* gen was read before ks and rl were taken: if either was replaced
+         * since, this entry is already unreachable. */
+        auth_cache_put(au->cache, key, gen, evict_at, &c);
     }
+    auth_revoked_release(rl);
     auth_keyset_release(ks);
 done:
     if (st == AUTH_OK)
@@ -653,6 +728,7 @@ const char *auth_reason_label(const char *why)
         {"wrong audience", "wrong_audience"},
         {"token has no aud claim", "wrong_audience"},
         {"token has no prefix claim", "no_prefix"},
+        {"token revoked", "revoked"},
         {"prefix claim", "bad_prefix"},
         {"outside prefix", "outside_prefix"},
         {"operation not allowed for prefix", "outside_prefix"},

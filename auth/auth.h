@@ -7,7 +7,11 @@
  * and its claims (exp, nbf, iss, aud, role, prefix); auth_authorize checks the
  * verified claims against the resource ids of one operation. Successful
  * verifications are cached by a SHA-256 of the token, so a worker's repeated
- * token costs one signature check. auth/ knows neither HTTP, SQL nor the
+ * token costs one signature check. An optional revocation list (jti, sub,
+ * sub before a time) is checked right after the signature; every reload of
+ * the keys or of the list starts a new cache generation, so a cached
+ * success never outlives the list it was checked against. auth/ knows
+ * neither HTTP, SQL nor the
  * protocol envelope: callers hand it a token, a time and resource ids.
  * Reason texts written to why/err never contain the token. */
 #ifndef RESONATE_AUTH_H
@@ -40,6 +44,8 @@ typedef struct {
     bool require_exp;  /* tokens without exp are rejected */
     int64_t leeway_s;  /* clock skew allowed for exp and nbf, >= 0 */
     size_t cache_size; /* verified-token cache entries, 0 = default */
+    /* revocation list file (format: auth/revoke.c, README), NULL = none */
+    const char *revoked_path;
 } auth_config_t;
 
 /* Fills cfg with the defaults: require_exp, 60 s leeway, default cache. */
@@ -72,9 +78,11 @@ typedef struct {
     uint64_t reloads;       /* successful auth_reload calls */
 } auth_stats_t;
 
-/* Loads the keys named by cfg (copied; cfg may be freed afterwards). Returns
- * NULL with the reason in err when the file cannot be read or holds no usable
- * key. Free with auth_free. */
+/* Loads the keys named by cfg (copied; cfg may be freed afterwards), and the
+ * revocation list when one is named. Returns NULL with the reason in err
+ * when a file cannot be read, the key file holds no usable key or the
+ * revocation list has a bad line (its number is in err). Free with
+ * auth_free. */
 auth_t *auth_new(const auth_config_t *cfg, char *err, size_t errlen);
 
 /* Releases au; no call on au may be running. NULL is a no-op. */
@@ -98,8 +106,9 @@ auth_status_t auth_authorize(const auth_claims_t *claims, const char *const *ids
  * set of labels, for metrics (bounded cardinality, unlike the texts):
  * no_token, too_large, malformed, unsupported_alg, unknown_kid,
  * key_mismatch, bad_signature, expired, not_yet_valid, no_exp, bad_claim,
- * wrong_issuer, wrong_audience, no_prefix, bad_prefix, outside_prefix,
- * internal; "other" for any other text. Returns a static string. */
+ * wrong_issuer, wrong_audience, no_prefix, bad_prefix, revoked,
+ * outside_prefix, internal; "other" for any other text. Returns a static
+ * string. */
 const char *auth_reason_label(const char *why);
 
 /* Re-reads the key file (SIGHUP). On success swaps the key set atomically
@@ -107,6 +116,16 @@ const char *auth_reason_label(const char *why);
  * returns 0. On failure keeps the old keys and returns -1 with the reason in
  * err. In unsigned mode it is a successful no-op. */
 int auth_reload(auth_t *au, char *err, size_t errlen);
+
+/* Re-reads the revocation list (SIGHUP). On success swaps it in, starts a
+ * new cache generation (no cached success of a now-revoked token is used
+ * again) and returns 0. On failure (unreadable file, a bad line: its number
+ * is in err) keeps the previous list and returns -1. Without a configured
+ * file it returns -1. */
+int auth_revoked_reload(auth_t *au, char *err, size_t errlen);
+
+/* "3 jti, 1 sub" for the log; "none" without a list. */
+void auth_revoked_describe(auth_t *au, char *buf, size_t buflen);
 
 /* Writes a one-line description of the loaded keys for the startup log, e.g.
  * "2 keys: RSA-2048 (kid a), Ed25519" or "unsigned mode". */
@@ -128,6 +147,7 @@ typedef struct {
     const char *aud;
     const char *sub;
     const char *kid; /* header "kid" */
+    const char *jti; /* claim "jti"; NULL = random (128 bits, base64url), "" = none */
     int64_t ttl_s;   /* exp = now + ttl_s; <= 0 = no exp claim */
     int64_t now_s;   /* iat; 0 = the current time */
 } auth_mint_opts_t;

@@ -3,11 +3,12 @@
  * Workers send the same token with every request; caching the outcome of a
  * successful verification turns a signature check (tens of microseconds for
  * RSA) into a hash and a lookup. Only successes are stored, each stamped with
- * the key-set generation it was verified under, so a reload makes old entries
+ * the generation (key set and revocation list) it was verified under, so a reload makes old entries
  * unreachable even if a verification that began before the reload stores its
- * result after it. The table is set-associative with a fixed size (bounded
- * memory whatever tokens arrive) and its sets are spread over a few mutexes
- * so HTTP threads rarely wait for one another. */
+ * result after it. The generation also changes when the revocation list is
+ * reloaded, so no cached success outlives the list it was checked against. The table is
+ * set-associative with a fixed size (bounded memory whatever tokens arrive) and its sets are spread
+ * over a few mutexes so HTTP threads rarely wait for one another. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -70,6 +70,36 @@ unsigned char *auth_ecdsa_raw_to_der(const unsigned char *raw, size_t rawlen, si
 int auth_ecdsa_der_to_raw(const unsigned char *der, size_t derlen, size_t coordinate_len,
                           unsigned char *raw);
 
+/* ---- revocation list (revoke.c) ---- */
+
+/* An immutable, reference-counted list of revocation entries. */
+typedef struct auth_revoked auth_revoked_t;
+
+/* Parses the text of a revocation file (format: revoke.c). name is used in
+ * messages ("revocation file 'x'"). On success stores a list with one
+ * reference in *out and returns 0; on the first bad line returns -1 with its
+ * number and what was expected in err. An empty text is an empty list. */
+int auth_revoked_parse(const char *text, size_t len, const char *name, auth_revoked_t **out,
+                       char *err, size_t errlen);
+
+/* Reads and parses the file at path (at most 64 MiB). */
+int auth_revoked_load(const char *path, auth_revoked_t **out, char *err, size_t errlen);
+
+/* True when a token with these claims is revoked: jti listed, or a `sub`
+ * rule for sub without a time, or with a time and (no iat or iat < time).
+ * NULL jti/sub = the claim is absent or not a string. rl may be NULL. */
+bool auth_revoked_match(const auth_revoked_t *rl, const char *jti, const char *sub, bool has_iat,
+                        int64_t iat);
+
+/* Distinct jti entries and subjects with a rule. */
+void auth_revoked_counts(const auth_revoked_t *rl, size_t *n_jti, size_t *n_sub);
+
+/* Adds one reference (NULL is a no-op) and returns rl. */
+auth_revoked_t *auth_revoked_retain(auth_revoked_t *rl);
+
+/* Drops one reference; frees the list with the last one. NULL is a no-op. */
+void auth_revoked_release(auth_revoked_t *rl);
+
 /* ---- verified-token cache ---- */
 
 /* What a cache hit must re-check against the clock. */
@@ -85,7 +115,8 @@ typedef struct auth_cache auth_cache_t;
 auth_cache_t *auth_cache_new(size_t capacity);
 void auth_cache_free(auth_cache_t *c);
 
-/* Finds the entry for key made under key set gen and not evicted by now_s. */
+/* Finds the entry for key made under generation gen (of the key set and
+ * revocation list) and not evicted by now_s. */
 bool auth_cache_get(auth_cache_t *c, const unsigned char key[32], uint64_t gen, int64_t now_s,
                     auth_cached_t *out);
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "auth/internal.h"
@@ -39,6 +40,20 @@ static json_t *make_claims(const auth_mint_opts_t *o, int64_t now)
     if (!c)
         return NULL;
     int bad = json_object_set_new(c, "iat", json_integer(now));
+    /* A random jti lets one token be revoked without its siblings. */
+    char rnd[32];
+    const char *jti = o->jti;
+    if (!jti) {
+        unsigned char r[16];
+        if (RAND_bytes(r, sizeof r) != 1) {
+            json_decref(c);
+            return NULL;
+        }
+        b64_encode(B64_URL, r, sizeof r, rnd);
+        jti = rnd;
+    }
+    if (*jti)
+        bad |= json_object_set_new(c, "jti", json_string(jti));
     if (o->ttl_s > 0)
         bad |= json_object_set_new(c, "exp", json_integer(now + o->ttl_s));
     const char *names[] = {"iss", "aud", "sub", "prefix", "role"};

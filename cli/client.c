@@ -56,6 +56,7 @@ typedef struct {
     const char *url; /* POST target: server without trailing '/', plus '/' */
     const char *server;
     const char *token;
+    const char *cacert; /* PEM CA file for https://, NULL = the system's */
 } conn_t;
 
 /* Builds the request data; returns NULL with a usage error in err. */
@@ -98,6 +99,7 @@ struct args {
     size_t nmulti;
     const char *server;
     const char *token;
+    const char *cacert;
     bool json;
     bool help;
     int64_t now;
@@ -1207,6 +1209,8 @@ static int client_post(const conn_t *c, const char *kind, json_t *data, int *sta
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "resonate-cli");
+    if (c->cacert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
 
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
@@ -1218,6 +1222,13 @@ static int client_post(const conn_t *c, const char *kind, json_t *data, int *sta
                     c->server, why);
         else if (cc == CURLE_OPERATION_TIMEDOUT)
             set_err(err, errlen, "no answer from %s: %s", c->server, why);
+        else if (cc == CURLE_PEER_FAILED_VERIFICATION)
+            set_err(err, errlen,
+                    "the certificate of %s is not trusted: %s (for a private CA pass its "
+                    "certificate with --cacert FILE or RESONATE_CACERT)",
+                    c->server, why);
+        else if (cc == CURLE_SSL_CACERT_BADFILE)
+            set_err(err, errlen, "cannot use the CA file %s: %s", c->cacert ? c->cacert : "", why);
         else if (m.too_big)
             set_err(err, errlen, "the answer from %s is larger than %u MiB", c->server,
                     MAX_REPLY >> 20);
@@ -1792,6 +1803,8 @@ static void help_line(FILE *f, const char *flag, const char *text)
 static const opt_t COMMON_OPTS[] = {
     {"server", 'S', "URL", 0, CLIENT_DEFAULT_URL, "server address (env RESONATE_URL)"},
     {"token", 'T', "JWT", 0, NULL, "token, when the server has auth on (env RESONATE_TOKEN)"},
+    {"cacert", 0, "FILE", 0, NULL,
+     "CA certificates (PEM) for an https:// server with a private CA (env RESONATE_CACERT)"},
     {"json", 0, NULL, 0, NULL, "print the answer's data as JSON (for scripts)"},
     {"help", 'h', NULL, 0, NULL, "print this help"},
 };
@@ -2009,6 +2022,8 @@ static int parse_args(args_t *a, int argc, char **argv, char *err, size_t errlen
             global = &a->server;
         else if ((is_long && strcmp(name, "token") == 0) || shrt == 'T')
             global = &a->token;
+        else if (is_long && strcmp(name, "cacert") == 0)
+            global = &a->cacert;
         else
             idx = match_cmd_opt(a->cmd, is_long ? name : NULL, shrt);
         if (!global && idx < 0) {
@@ -2111,7 +2126,8 @@ int client_main(int argc, char **argv)
     conn_t c = {.server = a.server                      ? a.server
                           : env_or_null("RESONATE_URL") ? env_or_null("RESONATE_URL")
                                                         : CLIENT_DEFAULT_URL,
-                .token = a.token ? a.token : env_or_null("RESONATE_TOKEN")};
+                .token = a.token ? a.token : env_or_null("RESONATE_TOKEN"),
+                .cacert = a.cacert ? a.cacert : env_or_null("RESONATE_CACERT")};
     if (c.token && !*c.token)
         c.token = NULL;
     for (const char *p = c.token; p && *p; p++)

@@ -21,6 +21,9 @@ const token_flag_t token_flags[] = {
     {"--aud", 0, "AUD", "claim \"aud\""},
     {"--sub", 0, "SUB", "claim \"sub\""},
     {"--kid", 0, "KID", "header \"kid\" (selects the key on the server)"},
+    {"--jti", 0, "ID",
+     "claim \"jti\", for revoking this token alone (default: a\n"
+     "random one; \"\" = none)"},
     {"--alg", 0, "ALG",
      "algorithm (default from the key: RS256, ES256/ES384, EdDSA;\n"
      "PS256/384/512 and RS384/512 for RSA keys)"},
@@ -101,6 +104,8 @@ int token_main(int argc, char **argv)
             o.kid = v;
         else if (strcmp(a, "--alg") == 0)
             o.alg = v;
+        else if (strcmp(a, "--jti") == 0)
+            o.jti = v;
         else {
             int64_t ms;
             if (conf_parse_duration(v, &ms, err, sizeof err) != 0) {

@@ -190,7 +190,11 @@ static const opt_t opts[] = {
     {"server.shutdown_timeout", "--server-shutdown-timeout", T_INT, OFF(server_shutdown_timeout), 0,
      MS_MAX, NULL, "MS", "on SIGTERM/SIGINT, exit within this many ms"},
     {"server.url", "--server-url", T_STR, OFF(server_url), 0, 0, check_url, "URL",
-     "URL advertised to workers (default http://{host}:{port})"},
+     "URL advertised to workers (default http://{host}:{port}, https:// with server.tls_cert)"},
+    {"server.tls_cert", "--server-tls-cert", T_STR, OFF(server_tls_cert), 0, 0, check_nonempty,
+     "FILE", "PEM certificate chain (server's first); with server.tls_key the API is HTTPS only"},
+    {"server.tls_key", "--server-tls-key", T_STR, OFF(server_tls_key), 0, 0, check_nonempty, "FILE",
+     "PEM private key of server.tls_cert (mode 600 or 640); SIGHUP reloads both"},
     {"server.max_body", "--server-max-body", T_INT, OFF(server_max_body), 1024, 1 << 30, NULL,
      "BYTES", "largest request body (larger: 413)"},
     {"server.threads", "--server-threads", T_INT, OFF(server_threads), 0, 1024, NULL, "N",
@@ -234,6 +238,9 @@ static const opt_t opts[] = {
      "true|false", "reject tokens without an exp claim"},
     {"auth.leeway", "--auth-leeway", T_INT, OFF(auth_leeway), 0, 86400, NULL, "SECONDS",
      "clock leeway for exp and nbf"},
+    {"auth.revoked", "--auth-revoked", T_STR, OFF(auth_revoked), 0, 0, check_nonempty, "FILE",
+     "revoked tokens, one a line: jti ID, sub SUBJECT, sub SUBJECT before UNIX-SECONDS; SIGHUP "
+     "reloads it"},
     {"tasks.lease_timeout", "--tasks-lease-timeout", T_INT, OFF(tasks_lease_timeout), 1, MS_MAX,
      NULL, "MS", "accepted as the Rust server does; leases come from each request's ttl"},
     {"tasks.retry_timeout", "--tasks-retry-timeout", T_INT, OFF(tasks_retry_timeout), 1, MS_MAX,
@@ -267,6 +274,10 @@ static const opt_t opts[] = {
      "with auth on, tokens without the admin role may name only push addresses starting with "
      "one of these URL prefixes (repeatable; default none); the flags replace the list",
      OFF(n_push_allow)},
+    {"transports.http_push.cacert", "--transports-http-push-cacert", T_STR, OFF(push_cacert), 0, 0,
+     check_nonempty, "FILE",
+     "CA certificates (PEM) that https:// push targets are verified against (default: the "
+     "system's)"},
     {"transports.http_poll.enabled", "--transports-http-poll-enabled", T_BOOL,
      OFF(http_poll_enabled), 0, 0, NULL, "true|false", "serve GET /poll/{group}/{id} (SSE)"},
     {"transports.http_poll.max_connections", "--transports-http-poll-max-connections", T_INT,
@@ -288,6 +299,11 @@ static const opt_t opts[] = {
      "ms between keep-alive comments on poll streams"},
     {"observability.metrics_port", "--observability-metrics-port", T_INT, OFF(metrics_port), 0,
      65535, NULL, "PORT", "Prometheus /metrics port (0 disables)"},
+    {"observability.metrics_tls_cert", "--observability-metrics-tls-cert", T_STR,
+     OFF(metrics_tls_cert), 0, 0, check_nonempty, "FILE",
+     "PEM certificate chain for /metrics; with metrics_tls_key /metrics is HTTPS only"},
+    {"observability.metrics_tls_key", "--observability-metrics-tls-key", T_STR,
+     OFF(metrics_tls_key), 0, 0, check_nonempty, "FILE", "PEM private key of metrics_tls_cert"},
 
     /* The Rust server's keys for features resonate-c does not have. */
     {"storage.postgres.url", "--storage-postgres-url", T_STR, NOOFF, 0, 0, NULL, "URL",
@@ -1006,7 +1022,7 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
     }
 
     st = CONF_ECONFIG;
-    static const char *const auth_keys[] = {"auth.iss", "auth.aud"};
+    static const char *const auth_keys[] = {"auth.iss", "auth.aud", "auth.revoked"};
     for (size_t i = 0; i < sizeof auth_keys / sizeof *auth_keys; i++) {
         const char *from = conf_source(c, auth_keys[i]);
         if (!c->auth_publickey && from && strcmp(from, "default") != 0) {
@@ -1014,6 +1030,20 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
                      "%s: %s is set but auth.publickey is not, so no token would be checked; "
                      "set auth.publickey (a key file, or none)",
                      from, auth_keys[i]);
+            goto cleanup;
+        }
+    }
+    /* A certificate without its key (or the reverse) would silently serve
+     * plain HTTP. */
+    static const char *const pairs[][2] = {
+        {"server.tls_cert", "server.tls_key"},
+        {"observability.metrics_tls_cert", "observability.metrics_tls_key"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        const char *a = conf_source(c, pairs[i][0]), *b = conf_source(c, pairs[i][1]);
+        bool has_a = a && strcmp(a, "default") != 0, has_b = b && strcmp(b, "default") != 0;
+        if (has_a != has_b) {
+            snprintf(err, errlen, "%s: %s is set but %s is not; set both (or neither)",
+                     has_a ? a : b, pairs[i][has_a ? 0 : 1], pairs[i][has_a ? 1 : 0]);
             goto cleanup;
         }
     }

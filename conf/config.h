@@ -30,7 +30,9 @@ typedef struct {
     int64_t server_port;
     char *server_bind;
     int64_t server_shutdown_timeout;
-    char *server_url; /* NULL: http://{host}:{port} */
+    char *server_url;      /* NULL: http://{host}:{port} */
+    char *server_tls_cert; /* PEM chain; with server_tls_key: HTTPS only */
+    char *server_tls_key;
     int64_t server_max_body;
     int64_t limits_id_max_bytes; /* [limits]: see core/limits.h */
     int64_t limits_tags_max_count;
@@ -52,6 +54,7 @@ typedef struct {
     char *auth_aud;
     bool auth_require_exp;
     int64_t auth_leeway;
+    char *auth_revoked; /* revocation list file, NULL: none */
     int64_t tasks_lease_timeout;
     int64_t tasks_retry_timeout;
     int64_t tasks_preload_max_count;
@@ -75,7 +78,10 @@ typedef struct {
     int64_t http_push_request_timeout;
     char **push_allow; /* transports.http_push.allow: URL prefixes */
     size_t n_push_allow;
+    char *push_cacert; /* CA bundle for https:// pushes, NULL: the system's */
     int64_t metrics_port;
+    char *metrics_tls_cert; /* /metrics over HTTPS with its own pair */
+    char *metrics_tls_key;
 
     char *config_file; /* the resonate.toml that was read, NULL when none */
     char **warnings;   /* for the startup log (ignored keys, ...) */

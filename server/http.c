@@ -34,6 +34,7 @@
 #include "core/addr.h"
 #include "server/listen.h"
 #include "server/log.h"
+#include "server/tls.h"
 #include "server/ui.h"
 
 /* What a connection is doing, for the request deadline. */
@@ -44,8 +45,10 @@ typedef enum {
 } track_phase_t;
 
 /* One connection; owned by the connection-notify callback, fields under
- * h->mu. */
+ * h->mu (but tls, which only the connection's own thread touches: it must
+ * stay the first member, see tls.h). */
 typedef struct track {
+    tls_conn_t tls;
     struct track *prev, *next;
     int fd;
     track_phase_t phase;
@@ -237,6 +240,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         t->fd = ci ? (int)ci->connect_fd : -1;
         t->phase = TRACK_IDLE;
         clock_gettime(CLOCK_MONOTONIC, &t->since);
+        tls_conn_init(&t->tls, h->cfg.tls);
         pthread_mutex_lock(&h->mu);
         t->next = h->tracks;
         if (h->tracks)
@@ -257,6 +261,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (t->next)
         t->next->prev = t->prev;
     pthread_mutex_unlock(&h->mu);
+    tls_conn_release(&t->tls);
     free(t);
     *socket_context = NULL;
 }
@@ -280,10 +285,14 @@ static void reap(http_t *h, const struct timespec *now)
         /* Nothing of the response is being written in these phases, and the
          * socket is non-blocking: the 408 goes out whole or not at all. An
          * idle connection gets no answer: a request the client may be
-         * sending right now must not read it as its own. */
-        if (t->phase == TRACK_RECEIVING) {
+         * sending right now must not read it as its own. Over TLS the
+         * bytes would have to be encrypted by the connection's own thread,
+         * so a late TLS request is only closed. */
+        if (t->phase == TRACK_RECEIVING && !h->cfg.tls) {
             ssize_t w = send(t->fd, h->late, h->late_len, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)w;
+        }
+        if (t->phase == TRACK_RECEIVING) {
             atomic_fetch_add(&h->timeouts, 1);
         }
         shutdown(t->fd, SHUT_RDWR); /* libmicrohttpd then reads EOF and closes */
@@ -749,7 +758,8 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     }
     const char *bind = h->cfg.bind ? h->cfg.bind : "0.0.0.0";
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0) |
+                     (h->cfg.tls ? MHD_USE_TLS : 0);
 
     /* libmicrohttpd names its own threads "MHD-worker" (this pool) and
      * "MHD-single" (the metrics daemon); it offers no option to rename
@@ -764,7 +774,10 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         /* Idle SSE streams dominate memory: keep each
          * connection's pool small. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_EXTERNAL_LOGGER,
-        listen_mhd_log, (void *)"http", MHD_OPTION_END);
+        listen_mhd_log, (void *)"http",
+        /* Last: without TLS the list ends here. */
+        h->cfg.tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, tls_priorities(),
+        MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback(), MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
                  (unsigned)h->cfg.port);

@@ -29,6 +29,7 @@
 #include "server/metrics.h"
 #include "server/poll.h"
 #include "server/reads.h"
+#include "server/tls.h"
 
 typedef struct http http_t;
 
@@ -48,6 +49,7 @@ typedef struct {
     poll_hub_t *hub;            /* borrowed; NULL = poll transport disabled */
     auth_t *auth;               /* borrowed; NULL = authentication off */
     metrics_t *metrics;         /* borrowed; NULL = not recorded */
+    tls_t *tls;                 /* borrowed; NULL = plain HTTP, else HTTPS only */
     char *const *cors_origins;  /* borrowed; allowed Origins, "*" = any; none = no CORS */
     size_t n_cors_origins;
     /* borrowed; transports.http_push.allow: with auth on, the only push

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "server/log.h"
+#include "server/tls.h"
 
 /* Statuses the server answers with; anything else is counted as "other". */
 static const int statuses[] = {200, 201, 202, 204, 300, 400, 401, 403, 404, 405,
@@ -30,10 +31,10 @@ static const int statuses[] = {200, 201, 202, 204, 300, 400, 401, 403, 404, 405,
 #define N_KINDS (OP__COUNT + 1) /* + OP_UNKNOWN */
 
 static const char *const reasons[] = {
-    "no_token",       "too_large",     "malformed",        "unsupported_alg", "unknown_kid",
-    "key_mismatch",   "bad_signature", "expired",          "not_yet_valid",   "no_exp",
-    "bad_claim",      "wrong_issuer",  "wrong_audience",   "no_prefix",       "bad_prefix",
-    "outside_prefix", "internal",      "push_not_allowed",
+    "no_token",     "too_large",      "malformed",      "unsupported_alg",  "unknown_kid",
+    "key_mismatch", "bad_signature",  "expired",        "not_yet_valid",    "no_exp",
+    "bad_claim",    "wrong_issuer",   "wrong_audience", "no_prefix",        "bad_prefix",
+    "revoked",      "outside_prefix", "internal",       "push_not_allowed",
 };
 #define N_REASONS (sizeof reasons / sizeof *reasons + 1) /* + "other" */
 
@@ -57,6 +58,7 @@ struct metrics {
     hist_t batch_jobs, batch_secs;
     char *db_path, *wal_path; /* NULL for :memory: */
     struct MHD_Daemon *d;
+    tls_t *tls; /* borrowed; NULL = plain HTTP */
     metrics_gauges_fn gauges;
     void *gauges_arg;
 };
@@ -347,6 +349,30 @@ static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *conn, const c
     return ret;
 }
 
+/* A TLS scrape's socket context: just the pair its handshake used. */
+static void on_scrape_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    metrics_t *m = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        tls_conn_t *c = malloc(sizeof *c);
+        if (c)
+            tls_conn_init(c, m->tls);
+        *socket_context = c; /* NULL: its handshake fails */
+        return;
+    }
+    tls_conn_release(*socket_context);
+    free(*socket_context);
+    *socket_context = NULL;
+}
+
+void metrics_set_tls(metrics_t *m, tls_t *tls)
+{
+    if (m)
+        m->tls = tls;
+}
+
 int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_fn gauges,
                   void *arg, char *err, size_t errlen)
 {
@@ -364,13 +390,17 @@ int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_
      * select: with many poll streams open, the scrape's socket number can
      * exceed FD_SETSIZE. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     (ipv6 ? MHD_USE_IPv6 : 0);
+                     (ipv6 ? MHD_USE_IPv6 : 0) | (m->tls ? MHD_USE_TLS : 0);
     m->gauges = gauges;
     m->gauges_arg = arg;
+    /* The TLS options come last: without TLS the list ends before them. */
     m->d = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, m, MHD_OPTION_EXTERNAL_LOGGER,
                             listen_mhd_log, (void *)"metrics http", MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                            m->tls ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END,
+                            on_scrape_connection, m, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities(),
+                            MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback(), MHD_OPTION_END);
     if (!m->d) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", bind,
                  (unsigned)port);

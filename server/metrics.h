@@ -45,6 +45,11 @@ void metrics_auth_failure(metrics_t *m, const char *reason);
 /* One store transaction: jobs it carried and seconds spent (incl. commit). */
 void metrics_batch(metrics_t *m, size_t jobs, double seconds);
 
+/* Makes metrics_serve listen with HTTPS only, with tls's pair (borrowed;
+ * it must outlive metrics_stop). Call before metrics_serve. */
+typedef struct tls tls_t;
+void metrics_set_tls(metrics_t *m, tls_t *tls);
+
 /* Serves GET /metrics on bind:port until metrics_stop; gauges is called per
  * scrape. Returns 0, or -1 with the reason in err. */
 int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_fn gauges,

@@ -16,12 +16,14 @@ typedef struct item {
     char *body;
     size_t len;
     struct curl_slist *headers;
+    char errbuf[CURL_ERROR_SIZE];
     CURL *easy; /* while running */
     struct item *prev_active, *next_active;
 } item_t;
 
 struct push {
-    push_config_t cfg;
+    push_config_t cfg; /* cfg.cacert points at cacert */
+    char *cacert;
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -70,6 +72,14 @@ static void start_one(push_t *p, item_t *it)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    /* libcurl's defaults, set explicitly: a push carries a tenant's data,
+     * so an https:// target must prove it is the host the URL names. */
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (p->cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, p->cacert);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, it->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_PRIVATE, it);
     curl_multi_add_handle(p->multi, e);
@@ -114,10 +124,17 @@ static void *push_main(void *arg)
             long code = 0;
             curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&it);
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-            bool ok = m->data.result == CURLE_OK && code >= 200 && code < 300;
-            if (!ok)
-                log_debug("push to %s failed: %s (HTTP %ld)", it->url,
-                          curl_easy_strerror(m->data.result), code);
+            CURLcode cc = m->data.result;
+            bool ok = cc == CURLE_OK && code >= 200 && code < 300;
+            const char *why = it->errbuf[0] ? it->errbuf : curl_easy_strerror(cc);
+            if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                cc == CURLE_SSL_CONNECT_ERROR)
+                log_warn("push to %s refused: TLS: %s (the target needs a valid certificate "
+                         "for its host name, from a CA the server trusts: "
+                         "transports.http_push.cacert)",
+                         it->url, why);
+            else if (!ok)
+                log_debug("push to %s failed: %s (HTTP %ld)", it->url, why, code);
             curl_multi_remove_handle(p->multi, e);
             curl_easy_cleanup(e);
             if (it->prev_active)
@@ -143,11 +160,18 @@ push_t *push_start(const push_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     p->cfg = *cfg;
+    if (cfg->cacert && !(p->cacert = strdup(cfg->cacert))) {
+        snprintf(err, errlen, "out of memory");
+        free(p);
+        return NULL;
+    }
+    p->cfg.cacert = p->cacert;
     if (!p->cfg.concurrency)
         p->cfg.concurrency = 1;
     p->multi = curl_multi_init();
     if (!p->multi) {
         snprintf(err, errlen, "cannot initialise libcurl");
+        free(p->cacert);
         free(p);
         return NULL;
     }
@@ -156,6 +180,7 @@ push_t *push_start(const push_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start push thread");
         curl_multi_cleanup(p->multi);
         pthread_mutex_destroy(&p->mu);
+        free(p->cacert);
         free(p);
         return NULL;
     }
@@ -210,5 +235,6 @@ void push_stop(push_t *p)
     }
     curl_multi_cleanup(p->multi);
     pthread_mutex_destroy(&p->mu);
+    free(p->cacert);
     free(p);
 }

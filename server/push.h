@@ -4,7 +4,9 @@
  * work and never waits on the network. Each result (2xx = delivered) is
  * reported through the callback given to push_start, on the push thread.
  * Redirects are never followed (a 3xx is a failed delivery) and only http
- * and https are spoken. */
+ * and https are spoken. An https:// target's certificate is always
+ * verified (chain to a trusted CA, not expired, name matching the URL's
+ * host); a target that fails it is a failed delivery, logged at warn. */
 #ifndef RESONATE_PUSH_H
 #define RESONATE_PUSH_H
 
@@ -20,6 +22,7 @@ typedef struct {
     size_t concurrency; /* requests in flight at once */
     int64_t connect_timeout_ms;
     int64_t request_timeout_ms;
+    const char *cacert; /* PEM CA bundle for https:// (copied); NULL = the system's */
     push_result_fn on_result;
     void *arg;
 } push_config_t;

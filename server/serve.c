@@ -24,6 +24,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/tls.h"
 #include "store/sqlite.h"
 
 extern char **environ;
@@ -56,13 +57,63 @@ void server_help(const char *cmd)
            "Options:\n");
     conf_print_flags(print_line, stdout);
     printf("\nSignals: SIGTERM/SIGINT shut down gracefully (within --server-shutdown-timeout);\n"
-           "SIGHUP reloads the auth key file. Under systemd (Type=notify) readiness is\n"
+           "SIGHUP reloads the auth key file, the revocation list and the TLS certificates\n"
+           "and keys (a file that fails to load keeps the previous one). Under systemd "
+           "(Type=notify) readiness is\n"
            "reported through $NOTIFY_SOCKET.\n");
 }
 
+/* What SIGHUP reloads; any member may be NULL. */
+typedef struct {
+    auth_t *auth;
+    bool revoked; /* auth has a revocation file */
+    tls_t *api_tls, *metrics_tls;
+} reloadable_t;
+
+/* SIGHUP: each part reloads on its own; one that fails keeps its previous
+ * state and says why. */
+static void reload_all(const reloadable_t *r)
+{
+    char err[512], desc[256];
+    bool any = false;
+    if (r->auth) {
+        any = true;
+        if (auth_reload(r->auth, err, sizeof err) == 0) {
+            auth_describe(r->auth, desc, sizeof desc);
+            log_info("SIGHUP: auth keys reloaded (%s)", desc);
+        } else {
+            log_error("SIGHUP: key reload failed, keeping the previous keys: %s", err);
+        }
+    }
+    if (r->auth && r->revoked) {
+        if (auth_revoked_reload(r->auth, err, sizeof err) == 0) {
+            auth_revoked_describe(r->auth, desc, sizeof desc);
+            log_info("SIGHUP: revocation list reloaded (%s)", desc);
+        } else {
+            log_error("SIGHUP: revocation list reload failed, keeping the previous list: %s", err);
+        }
+    }
+    tls_t *const pairs[] = {r->api_tls, r->metrics_tls};
+    for (size_t i = 0; i < 2; i++) {
+        if (!pairs[i])
+            continue;
+        any = true;
+        if (tls_reload(pairs[i], err, sizeof err) == 0) {
+            tls_describe(pairs[i], desc, sizeof desc);
+            log_info("SIGHUP: TLS certificate reloaded (%s)", desc);
+        } else {
+            log_error("SIGHUP: TLS reload failed, keeping the previous certificate and key: %s",
+                      err);
+        }
+    }
+    if (!any)
+        log_info("SIGHUP received: auth and TLS are off, nothing to reload");
+}
+
 /* Waits for SIGTERM/SIGINT, writing SSE keep-alives meanwhile and reloading
- * the auth keys on SIGHUP. Returns the signal. */
-static int wait_for_signal(const sigset_t *set, poll_hub_t *hub, auth_t *auth, int64_t keepalive_ms)
+ * keys, revocations and certificates on SIGHUP. Returns the signal. */
+static int wait_for_signal(const sigset_t *set, poll_hub_t *hub, const reloadable_t *reload,
+                           int64_t keepalive_ms)
 {
     struct timespec every = {keepalive_ms / 1000, (keepalive_ms % 1000) * 1000000L};
     for (;;) {
@@ -74,17 +125,8 @@ static int wait_for_signal(const sigset_t *set, poll_hub_t *hub, auth_t *auth, i
         }
         if (sig == SIGTERM || sig == SIGINT)
             return sig;
-        if (sig == SIGHUP && auth) {
-            char err[512], desc[256];
-            if (auth_reload(auth, err, sizeof err) == 0) {
-                auth_describe(auth, desc, sizeof desc);
-                log_info("SIGHUP: auth keys reloaded (%s)", desc);
-            } else {
-                log_error("SIGHUP: key reload failed, keeping the previous keys: %s", err);
-            }
-        } else if (sig == SIGHUP) {
-            log_info("SIGHUP received: auth is off, nothing to reload");
-        }
+        if (sig == SIGHUP)
+            reload_all(reload);
     }
 }
 
@@ -222,6 +264,7 @@ int server_main(const char *cmd, int argc, char **argv)
     http_t *h = NULL;
     poll_hub_t *hub = NULL;
     auth_t *auth = NULL;
+    tls_t *api_tls = NULL, *metrics_tls = NULL;
     metrics_t *metrics = NULL;
     watchdog_t wd;
     bool wd_running = false;
@@ -259,7 +302,8 @@ int server_main(const char *cmd, int argc, char **argv)
     if (cfg.server_url)
         snprintf(url, sizeof url, "%s", cfg.server_url);
     else
-        snprintf(url, sizeof url, "http://%s:%lld", cfg.server_host, (long long)cfg.server_port);
+        snprintf(url, sizeof url, "%s://%s:%lld", cfg.server_tls_cert ? "https" : "http",
+                 cfg.server_host, (long long)cfg.server_port);
     log_info("Resonate Server starting version=%s protocol=%s command=%s config=%s",
              RESONATE_VERSION, PROTOCOL_VERSION, cmd, cfg.config_file ? cfg.config_file : "(none)");
     for (size_t i = 0; i < cfg.n_warnings; i++)
@@ -278,10 +322,18 @@ int server_main(const char *cmd, int argc, char **argv)
         ac.aud = cfg.auth_aud;
         ac.require_exp = cfg.auth_require_exp;
         ac.leeway_s = cfg.auth_leeway;
+        ac.revoked_path = cfg.auth_revoked;
         auth = auth_new(&ac, err, sizeof err);
         if (!auth) {
-            log_error("Fatal: cannot load auth public key '%s': %s", cfg.auth_publickey, err);
+            log_error("Fatal: cannot load auth public key '%s'%s%s: %s", cfg.auth_publickey,
+                      cfg.auth_revoked ? " or revocation list " : "",
+                      cfg.auth_revoked ? cfg.auth_revoked : "", err);
             goto done;
+        }
+        if (cfg.auth_revoked) {
+            char rdesc[256];
+            auth_revoked_describe(auth, rdesc, sizeof rdesc);
+            log_info("Revocation list loaded from %s (%s)", cfg.auth_revoked, rdesc);
         }
         char desc[256];
         auth_describe(auth, desc, sizeof desc);
@@ -297,6 +349,33 @@ int server_main(const char *cmd, int argc, char **argv)
                      cfg.n_push_allow);
     } else {
         log_info("Auth disabled: all requests accepted (use --auth-publickey to require tokens)");
+    }
+    if (cfg.server_tls_cert) {
+        char desc[512];
+        api_tls = tls_new(cfg.server_tls_cert, cfg.server_tls_key, "server.tls_cert/server.tls_key",
+                          err, sizeof err);
+        if (!api_tls) {
+            log_error("Fatal: %s", err);
+            goto done;
+        }
+        tls_describe(api_tls, desc, sizeof desc);
+        log_info("TLS enabled, the API is HTTPS only (%s)", desc);
+    }
+    if (cfg.metrics_port && cfg.metrics_tls_cert) {
+        char desc[512];
+        metrics_tls = tls_new(cfg.metrics_tls_cert, cfg.metrics_tls_key,
+                              "observability.metrics_tls_cert/metrics_tls_key", err, sizeof err);
+        if (!metrics_tls) {
+            log_error("Fatal: %s", err);
+            goto done;
+        }
+        tls_describe(metrics_tls, desc, sizeof desc);
+        log_info("TLS enabled for /metrics (%s)", desc);
+    }
+    if (cfg.push_cacert && access(cfg.push_cacert, R_OK) != 0) {
+        log_error("Fatal: cannot read transports.http_push.cacert '%s': %s", cfg.push_cacert,
+                  strerror(errno));
+        goto done;
     }
     if (cfg.http_poll_enabled) {
         poll_config_t pc = {
@@ -346,6 +425,7 @@ int server_main(const char *cmd, int argc, char **argv)
                 .hub = hub,
                 .push_enabled = cfg.http_push_enabled,
                 .push = {.concurrency = (size_t)cfg.http_push_concurrency,
+                         .cacert = cfg.push_cacert,
                          .connect_timeout_ms = cfg.http_push_connect_timeout,
                          .request_timeout_ms = cfg.http_push_request_timeout},
             },
@@ -387,6 +467,7 @@ int server_main(const char *cmd, int argc, char **argv)
         .hub = hub,
         .auth = auth,
         .metrics = metrics,
+        .tls = api_tls,
         .cors_origins = cfg.cors_origins,
         .n_cors_origins = cfg.n_cors_origins,
         .push_allow = cfg.push_allow,
@@ -399,10 +480,11 @@ int server_main(const char *cmd, int argc, char **argv)
     }
     gauge_src_t gauges = {.ex = ex, .hub = hub, .auth = auth, .http = h};
     if (metrics) {
+        metrics_set_tls(metrics, metrics_tls);
         if (metrics_serve(metrics, cfg.server_bind, (uint16_t)cfg.metrics_port, read_gauges,
                           &gauges, err, sizeof err) == 0)
-            log_info("Metrics server listening bind=%s port=%lld path=/metrics", cfg.server_bind,
-                     (long long)cfg.metrics_port);
+            log_info("Metrics server listening bind=%s port=%lld path=/metrics scheme=%s",
+                     cfg.server_bind, (long long)cfg.metrics_port, metrics_tls ? "https" : "http");
         else
             /* As the reference: the API matters more than its metrics. */
             log_error("Failed to bind metrics port: %s", err);
@@ -414,14 +496,18 @@ int server_main(const char *cmd, int argc, char **argv)
                      i ? "," : "", cfg.cors_origins[i]);
         log_info("CORS enabled origins=%s", origins);
     }
-    log_info("Server listening bind=%s port=%u server_url=%s storage=%s debug=%s auth=%s",
+    log_info("Server listening bind=%s port=%u server_url=%s storage=%s debug=%s auth=%s tls=%s",
              cfg.server_bind, (unsigned)http_port(h), url, cfg.storage_sqlite_path,
-             cfg.debug ? "on" : "off", auth ? "on" : "off");
+             cfg.debug ? "on" : "off", auth ? "on" : "off", api_tls ? "on" : "off");
     if (cfg.ui_enabled)
         log_info("Web console at %s/ui (ui.enabled; --ui-enabled false turns it off)", url);
     notify_systemd("READY=1\nSTATUS=Serving");
 
-    int sig = wait_for_signal(&set, hub, auth, cfg.http_poll_keepalive);
+    reloadable_t reload = {.auth = auth,
+                           .revoked = cfg.auth_revoked != NULL,
+                           .api_tls = api_tls,
+                           .metrics_tls = metrics_tls};
+    int sig = wait_for_signal(&set, hub, &reload, cfg.http_poll_keepalive);
     log_info("Received %s, initiating graceful shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     notify_systemd("STOPPING=1\nSTATUS=Shutting down");
     wd_running = watchdog_start(&wd, cfg.server_shutdown_timeout);
@@ -451,6 +537,8 @@ done:
     reads_free(rd);
     poll_hub_free(hub);
     metrics_free(metrics);
+    tls_free(api_tls); /* after both daemons stopped: no handshake left */
+    tls_free(metrics_tls);
     auth_free(auth);
     if (wd_running)
         watchdog_finish(&wd);
