@@ -981,6 +981,7 @@ START_TEST(reasons_map_to_a_fixed_set_of_metric_labels)
     const char *ids[] = {"b:1"};
     ck_assert_int_eq(auth_authorize(&p, ids, 1, why, sizeof why), AUTH_FORBIDDEN);
     ck_assert_str_eq(auth_reason_label(why), "outside_prefix");
+    ck_assert_str_eq(auth_reason_label("token revoked"), "revoked");
     ck_assert_str_eq(auth_reason_label("something else"), "other");
     ck_assert_str_eq(auth_reason_label(NULL), "other");
     auth_free(au);
@@ -1496,15 +1497,34 @@ START_TEST(mint_writes_the_requested_claims_and_header)
     ck_assert_str_eq(json_string_value(json_object_get(c, "iss")), "resonate");
     ck_assert_str_eq(json_string_value(json_object_get(c, "aud")), "api");
     ck_assert_str_eq(json_string_value(json_object_get(c, "sub")), "w1");
-    ck_assert_uint_eq(json_object_size(c), 7);
+    /* A random jti by default: 128 bits of base64url. */
+    char jti[64];
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(c, "jti")));
+    snprintf(jti, sizeof jti, "%s", json_string_value(json_object_get(c, "jti")));
+    ck_assert_uint_eq(strlen(jti), 22);
+    ck_assert_uint_eq(json_object_size(c), 8);
     auth_t *au = ed_auth("resonate", "api", true, 60);
     auth_claims_t cl_;
     expect_ok(au, tok, NOW, &cl_);
     ck_assert_str_eq(cl_.prefix, "worker-1");
     json_decref(h), json_decref(c);
     free(tok);
-    /* Empty options: iat only, so a verifier requiring exp refuses it. */
-    auth_mint_opts_t bare = {.now_s = NOW};
+    /* Two tokens never share the random jti; --jti sets it, "" leaves it
+     * out. */
+    char *again = mint("ed.key", &o);
+    json_t *c2 = segment_json(again, 1);
+    ck_assert_str_ne(json_string_value(json_object_get(c2, "jti")), jti);
+    json_decref(c2);
+    free(again);
+    o.jti = "leak-42";
+    again = mint("ed.key", &o);
+    c2 = segment_json(again, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(c2, "jti")), "leak-42");
+    json_decref(c2);
+    free(again);
+    /* Empty options but no jti: iat only, so a verifier requiring exp
+     * refuses it. */
+    auth_mint_opts_t bare = {.now_s = NOW, .jti = ""};
     tok = mint("ed.key", &bare);
     c = segment_json(tok, 1);
     ck_assert_uint_eq(json_object_size(c), 1);
@@ -1699,6 +1719,133 @@ START_TEST(jose_vectors_get_the_expected_outcome)
 }
 END_TEST
 
+/* ---- revocation ---- */
+
+static auth_t *revoking_auth(const char *list)
+{
+    write_pub(K.ed, "rev.pub");
+    write_str(path("rev.list"), list);
+    auth_config_t cfg;
+    auth_config_default(&cfg);
+    cfg.publickey_path = path("rev.pub");
+    cfg.revoked_path = path("rev.list");
+    return open_auth_cfg(&cfg);
+}
+
+static char *ed_token(const char *claims)
+{
+    return jws(NULL, claims, K.ed, "EdDSA", 0);
+}
+
+START_TEST(each_revocation_entry_kind_revokes_exactly_what_it_names)
+{
+    auth_t *au = revoking_auth("# leaked on 2026-12-01\n"
+                               "jti leaked-1\n"
+                               "sub mallory\n"
+                               "sub bob before 1699999000   # bob's laptop was stolen\n");
+    const long long exp = NOW + 3600;
+    char *jti_hit = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"leaked-1\"}", exp));
+    char *jti_other = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"leaked-2\"}", exp));
+    char *sub_any =
+        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"mallory\",\"iat\":%lld}", exp, NOW));
+    char *sub_close = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"mallory2\"}", exp));
+    char *bob_old =
+        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"bob\",\"iat\":1699998999}", exp));
+    char *bob_at =
+        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"bob\",\"iat\":1699999000}", exp));
+    char *bob_no_iat = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"bob\"}", exp));
+    char *bob_bad_iat =
+        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"sub\":\"bob\",\"iat\":\"x\"}", exp));
+    char *admin_mallory =
+        ed_token(cl("{\"exp\":%lld,\"role\":\"admin\",\"sub\":\"mallory\"}", exp));
+    char *expired_revoked = ed_token("{\"exp\":1,\"prefix\":\"\",\"jti\":\"leaked-1\"}");
+    expect_401(au, jti_hit, NOW, "token revoked");
+    expect_ok(au, jti_other, NOW, NULL);
+    expect_401(au, sub_any, NOW, "token revoked");
+    expect_ok(au, sub_close, NOW, NULL);
+    expect_401(au, bob_old, NOW, "token revoked");
+    expect_ok(au, bob_at, NOW, NULL);
+    expect_401(au, bob_no_iat, NOW, "token revoked");  /* safest reading */
+    expect_401(au, bob_bad_iat, NOW, "token revoked"); /* an unreadable iat is none */
+    expect_401(au, admin_mallory, NOW, "token revoked");
+    expect_401(au, expired_revoked, NOW, "token revoked"); /* the reason that matters */
+    char desc[64];
+    auth_revoked_describe(au, desc, sizeof desc);
+    ck_assert_str_eq(desc, "1 jti, 2 sub");
+    free(jti_hit), free(jti_other), free(sub_any), free(sub_close), free(bob_old);
+    free(bob_at), free(bob_no_iat), free(bob_bad_iat), free(admin_mallory), free(expired_revoked);
+    auth_free(au);
+}
+END_TEST
+
+START_TEST(a_reloaded_revocation_list_applies_to_cached_tokens_at_once)
+{
+    auth_t *au = revoking_auth("");
+    char *tok =
+        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"j1\",\"sub\":\"s1\"}", NOW + 3600));
+    expect_ok(au, tok, NOW, NULL);
+    expect_ok(au, tok, NOW, NULL); /* now cached */
+    auth_stats_t st;
+    auth_stats(au, &st);
+    ck_assert_uint_eq(st.cache_hits, 1);
+    char err[256] = "";
+    write_str(path("rev.list"), "jti j1\n");
+    ck_assert_msg(auth_revoked_reload(au, err, sizeof err) == 0, "%s", err);
+    expect_401(au, tok, NOW, "token revoked");
+    expect_401(au, tok, NOW, "token revoked"); /* failures are never cached as successes */
+    /* Taken off the list again: valid again. */
+    write_str(path("rev.list"), "# nothing\n");
+    ck_assert_msg(auth_revoked_reload(au, err, sizeof err) == 0, "%s", err);
+    expect_ok(au, tok, NOW, NULL);
+    /* A key reload does not forget the list. */
+    write_str(path("rev.list"), "sub s1\n");
+    ck_assert_msg(auth_revoked_reload(au, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(auth_reload(au, err, sizeof err) == 0, "%s", err);
+    expect_401(au, tok, NOW, "token revoked");
+    free(tok);
+    auth_free(au);
+}
+END_TEST
+
+START_TEST(an_unparsable_revocation_list_at_reload_keeps_the_previous_one)
+{
+    auth_t *au = revoking_auth("jti j1\n");
+    char *tok = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"j1\"}", NOW + 3600));
+    char *other = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"j2\"}", NOW + 3600));
+    expect_401(au, tok, NOW, "token revoked");
+    expect_ok(au, other, NOW, NULL);
+    char err[256] = "";
+    write_str(path("rev.list"), "jti j2\n\njit j1\n");
+    ck_assert_int_eq(auth_revoked_reload(au, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "rev.list' line 3") != NULL, "%s", err);
+    expect_401(au, tok, NOW, "token revoked");
+    expect_ok(au, other, NOW, NULL);
+    unlink(path("rev.list"));
+    ck_assert_int_eq(auth_revoked_reload(au, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "cannot read revocation file") != NULL, "%s", err);
+    expect_401(au, tok, NOW, "token revoked");
+    free(tok), free(other);
+    auth_free(au);
+}
+END_TEST
+
+START_TEST(an_unparsable_revocation_list_at_start_refuses_to_start)
+{
+    write_pub(K.ed, "rev.pub");
+    write_str(path("bad.list"), "jti a\nsub b before yesterday\n");
+    auth_config_t cfg;
+    auth_config_default(&cfg);
+    cfg.publickey_path = path("rev.pub");
+    cfg.revoked_path = path("bad.list");
+    char err[256] = "";
+    ck_assert_ptr_null(auth_new(&cfg, err, sizeof err));
+    ck_assert_msg(strstr(err, "bad.list' line 2") != NULL, "%s", err);
+    cfg.revoked_path = path("missing.list");
+    ck_assert_ptr_null(auth_new(&cfg, err, sizeof err));
+    ck_assert_msg(strstr(err, "missing.list") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -1743,6 +1890,11 @@ static Suite *auth_suite(void)
           cached_tokens_still_expire_and_respect_nbf, failures_are_never_cached, cache_is_bounded,
           concurrent_verification_survives_reloads}},
         {"reload", {reload_swaps_keys_and_forgets_cached_tokens, failed_reload_keeps_the_old_keys}},
+        {"revocation",
+         {each_revocation_entry_kind_revokes_exactly_what_it_names,
+          a_reloaded_revocation_list_applies_to_cached_tokens_at_once,
+          an_unparsable_revocation_list_at_reload_keeps_the_previous_one,
+          an_unparsable_revocation_list_at_start_refuses_to_start}},
         {"mint",
          {mint_writes_the_requested_claims_and_header, mint_chooses_the_algorithm_from_the_key,
           mint_reads_traditional_private_key_pems, mint_refuses_what_it_cannot_sign_properly,

@@ -553,6 +553,39 @@ START_TEST(issuer_without_public_key_is_refused)
 }
 END_TEST
 
+START_TEST(revocation_list_without_public_key_is_refused)
+{
+    const char *flags[] = {"--auth-revoked", "/etc/revoked", NULL};
+    assert_error(load(false, flags, NULL), CONF_ECONFIG,
+                 "flag --auth-revoked: auth.revoked is set but auth.publickey is not, so no token "
+                 "would be checked; set auth.publickey (a key file, or none)");
+    const char *with_key[] = {"--auth-revoked", "/etc/revoked", "--auth-publickey", "none", NULL};
+    ck_assert_int_eq(load(false, with_key, NULL), CONF_OK);
+    ck_assert_str_eq(cfg.auth_revoked, "/etc/revoked");
+}
+END_TEST
+
+START_TEST(a_tls_certificate_without_its_key_is_refused_and_the_reverse)
+{
+    const char *cert[] = {"--server-tls-cert", "c.pem", NULL};
+    assert_error(load(false, cert, NULL), CONF_ECONFIG,
+                 "flag --server-tls-cert: server.tls_cert is set but server.tls_key is not; set "
+                 "both (or neither)");
+    write_file(file, "[observability]\nmetrics_tls_key = \"k.pem\"\n");
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want,
+             "%s:2: observability.metrics_tls_key is set but observability.metrics_tls_cert is "
+             "not; set both (or neither)",
+             file);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+    unlink(file);
+    const char *both[] = {"--server-tls-cert", "c.pem", "--server-tls-key", "k.pem", NULL};
+    ck_assert_int_eq(load(false, both, NULL), CONF_OK);
+    ck_assert_str_eq(cfg.server_tls_cert, "c.pem");
+    ck_assert_str_eq(cfg.server_tls_key, "k.pem");
+}
+END_TEST
+
 START_TEST(tag_value_limit_below_id_limit_is_refused)
 {
     const char *flags[] = {"--limits-id-max-bytes", "9000", NULL};
@@ -694,6 +727,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, connection_and_poll_limits_have_bounded_defaults);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
+    tcase_add_test(tc, revocation_list_without_public_key_is_refused);
+    tcase_add_test(tc, a_tls_certificate_without_its_key_is_refused_and_the_reverse);
     tcase_add_test(tc, tag_value_limit_below_id_limit_is_refused);
     tcase_add_test(tc, unimplemented_keys_are_accepted_with_a_warning);
     tcase_add_test(tc, cors_flags_repeat_and_replace_the_configured_list);
