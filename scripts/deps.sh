@@ -68,6 +68,16 @@ if [ $fuzz = 1 ]; then
     install_missing "libfuzzer-$v-dev"
 fi
 
+# Issue 15: promtool checks conf/alerts.yml (tests/ops/alerts.test.mjs). It
+# comes in Debian's prometheus package, which would also install and start a
+# Prometheus server: only promtool is extracted, into build/tools.
+if [ $test = 1 ] && ! command -v promtool >/dev/null && [ ! -x build/tools/usr/bin/promtool ]; then
+    mkdir -p build/tools
+    (cd build/tools && apt-get download -qq prometheus && dpkg -x prometheus_*.deb . &&
+        rm -f prometheus_*.deb && find . -mindepth 1 -maxdepth 1 ! -name usr -exec rm -rf {} +) ||
+        echo "warning: could not fetch promtool; tests/ops/alerts.test.mjs will skip its check"
+fi
+
 if [ $test = 1 ]; then
     (cd tests/node && { [ -d node_modules ] && [ node_modules/.stamp -nt package-lock.json ]; } ||
         { npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; })

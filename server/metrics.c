@@ -283,10 +283,17 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
     single(f, "resonate_poll_budget_refusals_total", "counter",
            "Messages a poll stream could not take for a byte budget (retried by the outbox).", "",
            g.poll_budget_refused);
-    single(f, "resonate_poll_streams_refused_total", "counter",
+    family(f, "resonate_poll_streams_refused_total", "counter",
            "Poll streams refused, by reason (tenant: "
-           "transports.http_poll.max_connections_per_tenant).",
-           "{reason=\"tenant\"}", g.poll_tenant_refused);
+           "transports.http_poll.max_connections_per_tenant; limit: "
+           "transports.http_poll.max_connections).");
+    fprintf(f, "resonate_poll_streams_refused_total{reason=\"tenant\"} %llu\n",
+            (unsigned long long)g.poll_tenant_refused);
+    fprintf(f, "resonate_poll_streams_refused_total{reason=\"limit\"} %llu\n",
+            (unsigned long long)g.poll_limit_refused);
+    single(f, "resonate_poll_max_connections", "gauge",
+           "Poll streams allowed at once (transports.http_poll.max_connections).", "",
+           g.poll_max_streams);
     single(f, "resonate_request_timeouts_total", "counter",
            "Requests answered 408 because headers and body did not arrive within "
            "server.request_timeout.",

@@ -21,6 +21,8 @@ typedef struct {
     uint64_t poll_budget_closed;          /* streams closed for their byte budget */
     uint64_t poll_budget_refused;         /* messages refused for a byte budget */
     uint64_t poll_tenant_refused;         /* streams refused for the per-tenant limit */
+    uint64_t poll_limit_refused;          /* streams refused for max_connections */
+    size_t poll_max_streams;              /* transports.http_poll.max_connections */
     uint64_t request_timeouts;            /* requests cut off by server.request_timeout */
     int64_t outbox_depth;                 /* undelivered messages */
     uint64_t delivered, retried, dropped; /* outbox counters */

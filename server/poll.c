@@ -476,6 +476,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
                  "too many poll connections: the server allows %zu streams "
                  "(transports.http_poll.max_connections)",
                  hub->cfg.max_streams);
+        hub->stats.limit_refused++;
         pthread_mutex_unlock(&hub->mu);
         goto fail;
     }
@@ -844,6 +845,7 @@ poll_stats_t poll_stats(poll_hub_t *hub)
     pthread_mutex_lock(&hub->mu);
     poll_stats_t st = hub->stats;
     st.streams = hub->count;
+    st.max_streams = hub->cfg.max_streams;
     st.queued_bytes = hub->bytes;
     pthread_mutex_unlock(&hub->mu);
     return st;

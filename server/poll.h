@@ -105,6 +105,8 @@ typedef struct {
     uint64_t budget_closed;  /* streams closed for going over stream_bytes */
     uint64_t budget_refused; /* messages refused for a byte budget (retried later) */
     uint64_t tenant_refused; /* opens refused for max_tenant */
+    uint64_t limit_refused;  /* opens refused for max_streams */
+    size_t max_streams;      /* the configured max_streams */
 } poll_stats_t;
 poll_stats_t poll_stats(poll_hub_t *hub);
 

@@ -154,6 +154,8 @@ static void read_gauges(void *arg, metrics_gauges_t *out)
         out->poll_budget_closed = ps.budget_closed;
         out->poll_budget_refused = ps.budget_refused;
         out->poll_tenant_refused = ps.tenant_refused;
+        out->poll_limit_refused = ps.limit_refused;
+        out->poll_max_streams = ps.max_streams;
     }
     out->request_timeouts = http_request_timeouts(g->http);
     if (g->ex) {
