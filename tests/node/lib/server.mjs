@@ -7,6 +7,7 @@
 // to a server that died fails at once instead of waiting for a timeout.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -70,14 +71,35 @@ export async function readSse(body, onData) {
   }
 }
 
+/**
+ * One HTTPS request trusting only the CA certificates in ca (PEM), as
+ * fetch() would make it: resolves to {status, headers, text}. (fetch has no
+ * per-request CA; NODE_EXTRA_CA_CERTS is read only at process start.)
+ */
+export function httpsRequest(url, { method = "GET", body, headers = {}, ca, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca, signal, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode, headers: new Headers(res.headers), text }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
 let corrSeq = 0;
 
 class ServerHandle {
-  constructor(child, port, argv, tmpdir) {
+  constructor(child, port, argv, tmpdir, ca) {
     this.child = child;
     this.port = port;
     this.argv = argv;
-    this.url = `http://127.0.0.1:${port}`;
+    this.ca = ca; // PEM of the CA of the server's certificate: HTTPS
+    this.url = `${ca ? "https" : "http"}://127.0.0.1:${port}`;
     this.tmpdir = tmpdir;
     this.stderrText = "";
     this.stdoutText = "";
@@ -132,6 +154,9 @@ class ServerHandle {
     try {
       const res = await Promise.race([
         (async () => {
+          if (this.ca) {
+            return await httpsRequest(this.url + urlPath, { method, body, headers, ca: this.ca, signal: ctl.signal });
+          }
           const r = await fetch(this.url + urlPath, { method, body, headers, signal: ctl.signal });
           const text = await r.text();
           return { status: r.status, headers: r.headers, text };
@@ -228,7 +253,8 @@ process.on("exit", () => {
  *
  * options: mode ("dev" | "serve"), debug (bool), args (extra flags),
  * env (extra environment), bin, dbPath (serve: defaults to a file in a fresh
- * temporary directory that stop() removes), healthTimeoutMs, port.
+ * temporary directory that stop() removes), healthTimeoutMs, port, ca (the
+ * server has --server-tls-cert in args: PEM of its CA; requests use HTTPS).
  */
 export async function startServer(options = {}) {
   const {
@@ -270,7 +296,7 @@ export async function startServer(options = {}) {
         ...env,
       },
     });
-    const h = new ServerHandle(child, port, argv, tmpdir);
+    const h = new ServerHandle(child, port, argv, tmpdir, options.ca);
     live.add(h);
     const spawnErr = new Promise((_, reject) => child.once("error", reject));
     spawnErr.catch(() => {});
