@@ -176,6 +176,7 @@ bench: resonate
 	bench/run.sh
 	bench/mixed.sh
 	bench/search.sh
+	bench/tls.sh
 
 # Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)),
 # the example configuration, the man pages and the bash and zsh completion
