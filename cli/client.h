@@ -2,8 +2,9 @@
  *
  * They talk to a running server over the protocol (POST / envelopes), with
  * -S/--server (or RESONATE_URL) and -T/--token (or RESONATE_TOKEN); flags win
- * over the environment. Output is a short human summary by default and the
- * response data as pretty JSON with --json. */
+ * over the environment. An https:// server's certificate is verified
+ * against the system's CAs, or those of --cacert FILE (RESONATE_CACERT). Output is a short human
+ * summary by default and the response data as pretty JSON with --json. */
 #ifndef RESONATE_CLIENT_H
 #define RESONATE_CLIENT_H
 

@@ -15,7 +15,12 @@
  * it, whatever its pace: a reaper thread answers 408 to a late request and
  * shuts its socket down (a connection that sent nothing yet is just closed).
  * An open /poll stream is exempt (long-lived by design) but counts toward the
- * connection limits, as does a request waiting for the store. */
+ * connection limits, as does a request waiting for the store.
+ *
+ * With cfg.tls every route is served over HTTPS only (server/tls.h: the
+ * certificate callback, pair ownership per connection, reload); a late
+ * request is then closed without the 408, which only the connection's own
+ * thread could encrypt. */
 #ifndef RESONATE_HTTP_H
 #define RESONATE_HTTP_H
 
