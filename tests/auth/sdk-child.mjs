@@ -4,8 +4,13 @@
 // in-process: SDK 0.11.4/0.11.5 re-arm an SSE reconnect timer that stop()
 // does not clear, which would keep the test runner alive forever.
 //
-// argv[2] is JSON {version, url, group, token?, prefix?, id, arg}. Prints
-// one line, `ok <json result>` or `err <message>`, and exits.
+// Also used by tests/tls with an https:// url (NODE_EXTRA_CA_CERTS is read
+// by Node only at start-up, so a throwaway CA needs a process of its own);
+// with rpc: true the workflow takes a local step and an rpc through the
+// server to its own group, so the SDK uses both POST / and its /poll stream.
+//
+// argv[2] is JSON {version, url, group, token?, prefix?, id, arg, rpc?}.
+// Prints one line, `ok <json result>` or `err <message>`, and exits.
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -25,7 +30,13 @@ const r = new Resonate({
 function* helloAuth(ctx, greeting) {
   return yield* ctx.run((c) => `${greeting} world!`);
 }
-const workflow = r.register("workflow", helloAuth);
+r.register("double", (ctx, x) => x * 2);
+function* withRpc(ctx, x) {
+  const a = yield* ctx.run((c, y) => y + 1, x);
+  const b = yield* ctx.rpc("double", a, ctx.options({ target: cfg.group }));
+  return { a, b };
+}
+const workflow = r.register("workflow", cfg.rpc ? withRpc : helloAuth);
 try {
   console.log(`ok ${JSON.stringify(await workflow.run(cfg.id, cfg.arg))}`);
 } catch (e) {

@@ -58,8 +58,8 @@ test("the real SDK 0.11.5 runs a workflow over HTTPS (RPC and SSE) trusting the 
   const { pki, srv } = await tlsServer(t, { args: FAST });
   assert.ok(srv.url.startsWith("https://"));
   const child = spawn(process.execPath,
-    ["--import", path.resolve(HERE, "../node/polyfill.mjs"), path.join(HERE, "sdk-child.mjs"),
-      JSON.stringify({ version: "0.11.5", url: srv.url, group: "tls", id: "tls.wf.1", arg: 20 })],
+    ["--import", path.resolve(HERE, "../node/polyfill.mjs"), path.join(HERE, "../auth/sdk-child.mjs"),
+      JSON.stringify({ version: "0.11.5", url: srv.url, group: "tls", id: "tls.wf.1", arg: 20, rpc: true })],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.caFile } });
   let out = "";
   let err = "";
