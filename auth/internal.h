@@ -1,6 +1,7 @@
 /* internal.h - what the auth/ sources share with each other (and with the
  * unit tests): base64url, the JWS algorithm table, key sets, the token cache.
- * Nothing outside auth/ and tests/unit/test_auth.c includes this file. */
+ * Nothing outside auth/ includes this file but its unit tests
+ * (tests/unit/test_auth.c, test_revoke.c) and fuzz targets (fuzz/revoke.c). */
 #ifndef RESONATE_AUTH_INTERNAL_H
 #define RESONATE_AUTH_INTERNAL_H
 
