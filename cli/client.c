@@ -1804,7 +1804,7 @@ static const opt_t COMMON_OPTS[] = {
     {"server", 'S', "URL", 0, CLIENT_DEFAULT_URL, "server address (env RESONATE_URL)"},
     {"token", 'T', "JWT", 0, NULL, "token, when the server has auth on (env RESONATE_TOKEN)"},
     {"cacert", 0, "FILE", 0, NULL,
-     "CA certificates (PEM) for an https:// server with a private CA (env RESONATE_CACERT)"},
+     "CA certificates (PEM) of a private CA, for https:// (env RESONATE_CACERT)"},
     {"json", 0, NULL, 0, NULL, "print the answer's data as JSON (for scripts)"},
     {"help", 'h', NULL, 0, NULL, "print this help"},
 };

@@ -19,7 +19,7 @@ for a in "$@"; do
 done
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-      libcurl4-openssl-dev)
+      libcurl4-openssl-dev libgnutls28-dev)
 if [ $test = 1 ]; then
     pkgs+=(check nodejs npm clang-format curl wrk systemd python3 openssl)
 fi
