@@ -72,9 +72,18 @@ fi
 # comes in Debian's prometheus package, which would also install and start a
 # Prometheus server: only promtool is extracted, into build/tools.
 if [ $test = 1 ] && ! command -v promtool >/dev/null && [ ! -x build/tools/usr/bin/promtool ]; then
-    mkdir -p build/tools
-    (cd build/tools && apt-get download -qq prometheus && dpkg -x prometheus_*.deb . &&
-        rm -f prometheus_*.deb && find . -mindepth 1 -maxdepth 1 ! -name usr -exec rm -rf {} +) ||
+    fetch_promtool() {
+        local tmp
+        tmp=$(mktemp -d)
+        (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null && dpkg -x prometheus_*.deb x) &&
+            install -D -m 0755 "$tmp/x/usr/bin/promtool" build/tools/usr/bin/promtool
+        local rc=$?
+        rm -rf "$tmp"
+        return $rc
+    }
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    fetch_promtool || { $sudo apt-get update -qq && fetch_promtool; } ||
         echo "warning: could not fetch promtool; tests/ops/alerts.test.mjs will skip its check"
 fi
 
