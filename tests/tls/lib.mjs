@@ -23,17 +23,23 @@ function openssl(dir, ...args) {
  * the SANs given ("DNS:localhost,IP:127.0.0.1"), valid for days (negative:
  * already expired). Returns {cert, key} paths.
  */
-function issue(dir, name, san, days) {
+function issue(dir, name, san, days, issuer = "ca") {
   openssl(dir, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
     "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`);
-  writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`);
-  openssl(dir, "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key",
+  const ext = san ? `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`
+    : "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
+  writeFileSync(path.join(dir, `${name}.ext`), ext);
+  openssl(dir, "x509", "-req", "-in", `${name}.csr`, "-CA", `${issuer}.pem`, "-CAkey", `${issuer}.key`,
     "-CAcreateserial", "-days", String(days), "-out", `${name}.pem`, "-extfile", `${name}.ext`);
   chmodSync(path.join(dir, `${name}.key`), 0o600);
   return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };
 }
 
-/** The PKI of one test; remove() deletes it. */
+/**
+ * The PKI of one test; remove() deletes it. a, b: server pairs signed by
+ * the CA; chained: signed by an intermediate CA, its cert file holding the
+ * server's certificate then the intermediate's (a fullchain.pem).
+ */
 export function makePki() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "resonate-tls-"));
   openssl(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -47,6 +53,13 @@ export function makePki() {
     b: issue(dir, "server-b", here, 2),
     expired: issue(dir, "expired", here, -1),
     otherHost: issue(dir, "other-host", "DNS:other.example", 2),
+    chained: (() => {
+      issue(dir, "intermediate", null, 2);
+      const leaf = issue(dir, "chained", here, 2, "intermediate");
+      const full = path.join(dir, "fullchain.pem");
+      writeFileSync(full, readFileSync(leaf.cert, "utf8") + readFileSync(path.join(dir, "intermediate.pem"), "utf8"));
+      return { cert: full, key: leaf.key, leaf: leaf.cert };
+    })(),
     /** Copies pair (a, b, ...) to the files the server reads (live.pem/live.key). */
     install(pair) {
       copyFileSync(pair.cert, pki.live.cert);

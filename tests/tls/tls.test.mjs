@@ -70,6 +70,8 @@ test("the real SDK 0.11.5 runs a workflow over HTTPS (RPC and SSE) trusting the 
   await exited;
   clearTimeout(timer);
   assert.equal(out.trim(), 'ok {"a":21,"b":42}', `child stderr: ${err.slice(-2000)}`);
+  // Workers are told to call back over https:// (server.url's default).
+  assert.match(srv.stderr(), /server_url=https:\/\/localhost:\d+ .*tls=on/);
   // The workflow's promises are stored: the SDK really went through us.
   const got = await srv.request("POST", "/", { body: env("promise.get", { id: "tls.wf.1" }) });
   assert.equal(JSON.parse(got.text).data.promise?.state ?? JSON.parse(got.text).data.state, "resolved", got.text);
@@ -159,6 +161,33 @@ test("SIGHUP with a new pair keeps an open SSE stream and serves the new certifi
   assert.equal(await peerFingerprint(srv.port, pki.ca), fpB);
   assert.equal((await srv.request("GET", "/health")).status, 200);
   srv.assertHealthy();
+});
+
+test("a certificate chain (server, then intermediate) is served whole: a client trusting only the root verifies it", { timeout: T }, async (t) => {
+  const pki = makePki();
+  t.after(() => pki.remove());
+  pki.install(pki.chained);
+  const srv = await startServer({ ca: pki.ca, args: ["--server-tls-cert", pki.live.cert, "--server-tls-key", pki.live.key] });
+  t.after(() => srv.stop());
+  assert.match(srv.stderr(), /chain of 2 from/);
+  const chain = await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port: srv.port, ca: pki.ca, servername: "localhost" }, () => {
+      const leaf = s.getPeerCertificate(true);
+      resolve({ leaf: leaf.fingerprint256, issuer: leaf.issuerCertificate?.subject?.CN, authorized: s.authorized });
+      s.end();
+    });
+    s.on("error", reject);
+  });
+  assert.equal(chain.authorized, true);
+  assert.equal(chain.leaf, fingerprint(pki.chained.leaf));
+  assert.equal(chain.issuer, "intermediate");
+  assert.equal((await srv.request("GET", "/health")).status, 200);
+  // The leaf alone (no intermediate) does not verify with the root only:
+  // the test above is not vacuous.
+  pki.install({ cert: pki.chained.leaf, key: pki.chained.key });
+  srv.child.kill("SIGHUP");
+  await until(() => /TLS certificate reloaded \(server.tls_cert\/server.tls_key: chain of 1/.test(srv.stderr()), 10000, "reload");
+  await assert.rejects(peerFingerprint(srv.port, pki.ca), /unable to (verify|get local issuer)/);
 });
 
 test("a key file readable by other users refuses to start, naming the file and the chmod", { timeout: T }, async (t) => {
