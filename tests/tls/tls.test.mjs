@@ -70,6 +70,10 @@ test("the real SDK 0.11.5 runs a workflow over HTTPS (RPC and SSE) trusting the 
   await exited;
   clearTimeout(timer);
   assert.equal(out.trim(), 'ok {"a":21,"b":42}', `child stderr: ${err.slice(-2000)}`);
+  // The web console is on the same HTTPS listener.
+  const ui = await srv.request("GET", "/ui");
+  assert.equal(ui.status, 200);
+  assert.match(ui.headers.get("content-type") ?? "", /text\/html/);
   // Workers are told to call back over https:// (server.url's default).
   assert.match(srv.stderr(), /server_url=https:\/\/localhost:\d+ .*tls=on/);
   // The workflow's promises are stored: the SDK really went through us.
