@@ -87,7 +87,11 @@ if [ $test = 1 ] && ! command -v promtool >/dev/null && [ ! -x build/tools/usr/b
         echo "warning: could not fetch promtool; tests/ops/alerts.test.mjs will skip its check"
 fi
 
-if [ $test = 1 ]; then
+# A node_modules that is a symlink (a git worktree sharing another checkout's
+# packages) is left alone: npm ci would empty the folder it points to.
+if [ $test = 1 ] && [ -L tests/node/node_modules ]; then
+    echo "tests/node/node_modules is a symlink: not reinstalling the Node packages through it"
+elif [ $test = 1 ]; then
     (cd tests/node && { [ -d node_modules ] && [ node_modules/.stamp -nt package-lock.json ]; } ||
         { npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; })
 fi
