@@ -124,6 +124,13 @@ int auth_reload(auth_t *au, char *err, size_t errlen);
  * file it returns -1. */
 int auth_revoked_reload(auth_t *au, char *err, size_t errlen);
 
+/* Whether the current revocation list names token, a token auth_verify
+ * accepted earlier (an open /poll stream's): its claims are decoded again,
+ * its signature and times are not checked. False without a list, and for a
+ * malformed token. Cheap (no signature check), so a reload can ask it of
+ * every open stream. Any thread. */
+bool auth_token_revoked(auth_t *au, const char *token);
+
 /* "3 jti, 1 sub" for the log; "none" without a list. */
 void auth_revoked_describe(auth_t *au, char *buf, size_t buflen);
 

@@ -428,9 +428,10 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
      * max_connections_per_tenant): a prefixed token's prefix, else the
      * token's sub, else (no auth, no sub) the client's address. */
     char tenant[AUTH_PREFIX_MAX + 16] = "";
+    const char *tok = NULL; /* kept by the stream: a revocation ends it */
     if (h->cfg.auth) {
         char why[256] = "no token";
-        const char *tok = find_token(conn, NULL, true);
+        tok = find_token(conn, NULL, true);
         if (!tok || auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK) {
             metrics_auth_failure(h->cfg.metrics, auth_reason_label(why));
             log_debug("poll rejected group=%s status=401 reason=%s", g, why);
@@ -453,7 +454,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     unsigned status;
     char why[320];
     struct MHD_Response *r =
-        poll_open(h->cfg.hub, conn, g, id, prefix, tenant, &status, why, sizeof why);
+        poll_open(h->cfg.hub, conn, g, id, prefix, tenant, tok, &status, why, sizeof why);
     if (!r) {
         log_debug("poll rejected group=%s status=%u reason=%s", g, status, why);
         size_t n = strlen(why);

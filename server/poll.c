@@ -74,6 +74,7 @@ struct stream {
     stream_t *id_next; /* chain of the (group, id) index */
     char *id;
     char *prefix; /* NULL = every message */
+    char *owner;  /* the token it was opened with, NULL = none (poll_hub_close_if) */
     tenant_t *tenant;
     frame_t *head, *tail;
     size_t queued;   /* frames */
@@ -424,6 +425,7 @@ static void stream_free(void *cls)
     }
     free(s->id);
     free(s->prefix);
+    free(s->owner);
     free(s);
 }
 
@@ -447,7 +449,7 @@ bool poll_parse_path(const char *url, char group[POLL_NAME_MAX + 1], char id[POL
 
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
                                const char *id, const char *prefix, const char *tenant,
-                               unsigned *status, char *err, size_t errlen)
+                               const char *owner, unsigned *status, char *err, size_t errlen)
 {
     *status = MHD_HTTP_SERVICE_UNAVAILABLE;
     snprintf(err, errlen, "cannot open a poll stream: out of memory");
@@ -461,7 +463,8 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     s->fd = ci ? (int)ci->connect_fd : -1;
     s->id = strdup(id);
     s->prefix = prefix && *prefix ? strdup(prefix) : NULL;
-    if (!s->id || (prefix && *prefix && !s->prefix))
+    s->owner = owner ? strdup(owner) : NULL;
+    if (!s->id || (prefix && *prefix && !s->prefix) || (owner && !s->owner))
         goto fail;
 
     pthread_mutex_lock(&hub->mu);
@@ -538,6 +541,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
 fail:
     free(s->id);
     free(s->prefix);
+    free(s->owner);
     free(s);
     return NULL;
 }
@@ -783,6 +787,23 @@ static void keepalive_slice(poll_hub_t *hub)
         keepalive_one(g->streams[hub->ka_index++]);
         done++;
     }
+}
+
+size_t poll_hub_close_if(poll_hub_t *hub, bool (*end)(void *arg, const char *owner), void *arg)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&hub->mu);
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (group_t *g = hub->groups[i]; g; g = g->next)
+            for (size_t j = 0; j < g->n; j++) {
+                stream_t *s = g->streams[j];
+                if (!s->closing && s->owner && end(arg, s->owner)) {
+                    close_one(s);
+                    n++;
+                }
+            }
+    pthread_mutex_unlock(&hub->mu);
+    return n;
 }
 
 void poll_hub_close_all(poll_hub_t *hub)

@@ -65,14 +65,15 @@ void poll_hub_free(poll_hub_t *hub);
 /* Opens a stream for (group, id) on conn and returns the response to queue.
  * prefix: only messages whose resource id starts with it are delivered
  * (NULL = all). tenant: who opens it (token prefix, sub or client address,
- * any text), counted against max_tenant. The caller queues and destroys the
+ * any text), counted against max_tenant. owner: the token it was opened
+ * with (copied; NULL = none), for poll_hub_close_if. The caller queues and destroys the
  * response; the stream lives until the connection ends. On refusal returns
  * NULL with the HTTP status in *status (429: the tenant's limit; 503: the
  * hub is full, closing or out of memory) and a message naming the limit and
  * its setting in err. */
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
                                const char *id, const char *prefix, const char *tenant,
-                               unsigned *status, char *err, size_t errlen);
+                               const char *owner, unsigned *status, char *err, size_t errlen);
 
 /* Queues one SSE frame (the JSON text of a message) for addr. resource_id is
  * the task or promise id the message is about (for prefix filtering).
@@ -91,6 +92,12 @@ bool poll_ready(poll_hub_t *hub, const addr_t *addr, const char *resource_id);
 
 /* Queues a keep-alive comment on every idle stream. */
 void poll_keepalive(poll_hub_t *hub);
+
+/* Ends every open stream with an owner for which end(arg, owner) is true
+ * (a reload of the revocation list: the streams of tokens now revoked), as
+ * poll_hub_close_all ends one. end runs under the hub's lock, once per
+ * stream, and must not call the hub. Returns the number of streams ended. */
+size_t poll_hub_close_if(poll_hub_t *hub, bool (*end)(void *arg, const char *owner), void *arg);
 
 /* Ends every stream (shutdown) and refuses new ones. */
 void poll_hub_close_all(poll_hub_t *hub);

@@ -66,9 +66,15 @@ void server_help(const char *cmd)
 /* What SIGHUP reloads; any member may be NULL. */
 typedef struct {
     auth_t *auth;
-    bool revoked; /* auth has a revocation file */
+    bool revoked;    /* auth has a revocation file */
+    poll_hub_t *hub; /* its streams of newly revoked tokens are ended */
     tls_t *api_tls, *metrics_tls;
 } reloadable_t;
+
+static bool poll_token_revoked(void *arg, const char *token)
+{
+    return auth_token_revoked(arg, token);
+}
 
 /* SIGHUP: each part reloads on its own; one that fails keeps its previous
  * state and says why. */
@@ -88,7 +94,12 @@ static void reload_all(const reloadable_t *r)
     if (r->auth && r->revoked) {
         if (auth_revoked_reload(r->auth, err, sizeof err) == 0) {
             auth_revoked_describe(r->auth, desc, sizeof desc);
-            log_info("SIGHUP: revocation list reloaded (%s)", desc);
+            /* A stream outlives the check at its open: end those whose
+             * token the new list names (the client's reconnect gets 401). */
+            size_t ended = r->hub ? poll_hub_close_if(r->hub, poll_token_revoked, r->auth) : 0;
+            log_info("SIGHUP: revocation list reloaded (%s); %zu poll stream%s of revoked tokens "
+                     "ended",
+                     desc, ended, ended == 1 ? "" : "s");
         } else {
             log_error("SIGHUP: revocation list reload failed, keeping the previous list: %s", err);
         }
@@ -507,6 +518,7 @@ int server_main(const char *cmd, int argc, char **argv)
 
     reloadable_t reload = {.auth = auth,
                            .revoked = cfg.auth_revoked != NULL,
+                           .hub = hub,
                            .api_tls = api_tls,
                            .metrics_tls = metrics_tls};
     int sig = wait_for_signal(&set, hub, &reload, cfg.http_poll_keepalive);

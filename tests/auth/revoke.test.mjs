@@ -99,6 +99,27 @@ test("each revocation entry kind revokes exactly what it names, under the token 
   assert.equal(await outcome(srv, tokens.sub), 401);
 });
 
+// Review finding: a /poll stream was checked only when it opened, so a
+// leaked token kept hearing its tenant's messages after its revocation.
+test("a revocation ends the open /poll streams of the tokens it names, and only those", { timeout: T }, async (t) => {
+  const { srv, reload, token } = await setup(t);
+  const leaked = await token({ jti: "leak-1", sub: "svc" });
+  const kept = await token({ jti: "keep-1", sub: "svc" });
+  const byHeader = await openPoll(srv, "g", "w1", { header: `Bearer ${leaked}` });
+  const byQuery = await openPoll(srv, "g", "w2", { query: `?token=${leaked}` });
+  const other = await openPoll(srv, "g", "w3", { header: `Bearer ${kept}` });
+  for (const p of [byHeader, byQuery, other]) assert.equal(p.status, 200, p.text);
+  await reload("jti leak-1\n");
+  assert.match(srv.stderr(), /SIGHUP: revocation list reloaded \(1 jti, 0 sub\); 2 poll streams of revoked tokens ended/);
+  await until(() => byHeader.closed && byQuery.closed, 5000, "the leaked token's streams end");
+  await sleep(300);
+  assert.equal(other.closed, false, "another token's stream stays open");
+  const again = await openPoll(srv, "g", "w1", { header: `Bearer ${leaked}` });
+  assert.equal(again.status, 401, "and the reconnect is refused");
+  other.close();
+  srv.assertHealthy();
+});
+
 test("an unparsable revocation file at reload keeps the previous list and logs the line number", { timeout: T }, async (t) => {
   const { srv, reload, token } = await setup(t, "jti leak-1\n");
   const a = await token({ jti: "leak-1" });

@@ -38,7 +38,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     unsigned status = MHD_HTTP_OK;
     char why[256];
     struct MHD_Response *r =
-        poll_open(hub, conn, group, id, prefix, "tenant", &status, why, sizeof why);
+        poll_open(hub, conn, group, id, prefix, "tenant",
+                  MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "owner"), &status, why,
+                  sizeof why);
     if (!r)
         r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     else
@@ -338,6 +340,38 @@ START_TEST(close_all_ends_every_stream_and_refuses_new_ones)
 }
 END_TEST
 
+static bool owner_is(void *arg, const char *owner)
+{
+    return strcmp(owner, arg) == 0;
+}
+
+/* Review finding: a stream outlived the revocation of the token it was
+ * opened with; the reload ends exactly the streams whose owner is named. */
+START_TEST(close_if_ends_only_the_streams_whose_owner_is_named)
+{
+    client_t leaked, other, none;
+    open_stream(&leaked, "/g/w1?owner=leaked");
+    open_stream(&other, "/g/w2?owner=other");
+    open_stream(&none, "/g/w3");
+    expect_frame(&leaked, ": connected\n\n");
+    expect_frame(&other, ": connected\n\n");
+    expect_frame(&none, ": connected\n\n");
+    ck_assert_uint_eq(poll_hub_close_if(hub, owner_is, "leaked"), 1);
+    ck_assert_int_eq(read_until(leaked.fd, leaked.buf, sizeof leaked.buf, 0, "never"), -1);
+    close(leaked.fd);
+    wait_count(2);
+    /* The others still take messages. */
+    ck_assert(send_to("poll://uni@g/w2", "x", "{\"n\":1}"));
+    expect_frame(&other, "data: {\"n\":1}\n\n");
+    ck_assert(send_to("poll://uni@g/w3", "x", "{\"n\":2}"));
+    expect_frame(&none, "data: {\"n\":2}\n\n");
+    ck_assert_uint_eq(poll_hub_close_if(hub, owner_is, "nobody"), 0);
+    close(other.fd);
+    close(none.fd);
+    wait_count(0);
+}
+END_TEST
+
 /* ---- the stream path (poll_parse_path) ---------------------------------- */
 
 START_TEST(poll_path_yields_group_and_id)
@@ -402,6 +436,7 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
+    tcase_add_test(tc, close_if_ends_only_the_streams_whose_owner_is_named);
     suite_add_tcase(s, tc);
     TCase *path = tcase_create("path");
     tcase_add_test(path, poll_path_yields_group_and_id);
