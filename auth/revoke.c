@@ -15,15 +15,18 @@
  * parsed list is immutable (sorted arrays, binary search) and shared by
  * reference between verifications and the reload that replaces it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/internal.h"
 
 #define MAX_FILE (64 << 20)
 #define MAX_LINE 8192
+#define MAX_ENTRIES (1 << 20)
 #define MAX_FIELD 1024
 #define MAX_SECONDS 253402300799LL /* 9999-12-31T23:59:59Z */
 
@@ -220,6 +223,13 @@ int auth_revoked_parse(const char *text, size_t len, const char *name, auth_revo
                           lineno, i + 1, MAX_FIELD);
                 goto fail;
             }
+        if (b.n_jti + b.n_subs >= MAX_ENTRIES) {
+            auth_errf(err, errlen,
+                      "%s line %zu: more than %d entries (revoke by `sub SUBJECT before "
+                      "UNIX-SECONDS` instead of one `jti` per token)",
+                      name, lineno, MAX_ENTRIES);
+            goto fail;
+        }
         int64_t before = INT64_MAX;
         if (nf == 2 && strcmp(f[0], "jti") == 0) {
             if (add_jti(&b, f[1]) != 0)
@@ -268,15 +278,20 @@ int auth_revoked_load(const char *path, auth_revoked_t **out, char *err, size_t 
     char name[300];
     snprintf(name, sizeof name, "revocation file '%.280s'", path);
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO put in its place must not hang the reload (and
+     * with it the signal loop); fstat then refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
         auth_errf(err, errlen, "cannot read %s: %s", name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     struct stat st;
     char *buf = NULL;
     int rc = -1;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
         auth_errf(err, errlen, "%s is not a regular file of at most %d MiB", name, MAX_FILE >> 20);
         goto done;
     }

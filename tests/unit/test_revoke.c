@@ -3,6 +3,7 @@
  * matcher's rules. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/internal.h"
@@ -177,6 +178,48 @@ START_TEST(load_reads_a_file_and_names_it_in_errors)
 }
 END_TEST
 
+/* Review finding: a FIFO in the list's place hung the reload in open(),
+ * and with it the signal loop (no shutdown, no further reload). */
+START_TEST(load_refuses_a_fifo_without_waiting_for_a_writer)
+{
+    char dir[] = "/tmp/resonate-revoke-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char p[128];
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    auth_revoked_t *rl = NULL;
+    char err[256] = "";
+    int64_t t0 = unit_mono_ms();
+    ck_assert_int_eq(auth_revoked_load(p, &rl, err, sizeof err), -1);
+    ck_assert_int_lt(unit_mono_ms() - t0, 1000);
+    ck_assert_ptr_null(rl);
+    ck_assert_msg(strstr(err, "is not a regular file"), "%s", err);
+    unlink(p);
+    rmdir(dir);
+}
+END_TEST
+
+/* Review finding: only the file size (64 MiB, some 11 million short
+ * lines) bounded the entries; past 2^20 the parse stops and says why. */
+START_TEST(more_than_a_million_entries_are_refused_with_the_line)
+{
+    size_t n = (1u << 20) + 1, len = n * 6;
+    char *text = malloc(len + 1);
+    ck_assert_ptr_nonnull(text);
+    for (size_t i = 0; i < n; i++)
+        memcpy(text + 6 * i, "jti a\n", 6);
+    text[len] = '\0';
+    parse_err(text, len, "list line 1048577: more than 1048576 entries");
+    /* One fewer is taken. */
+    auth_revoked_t *rl = NULL;
+    char err[256] = "";
+    ck_assert_msg(auth_revoked_parse(text, len - 6, "list", &rl, err, sizeof err) == 0, "%s", err);
+    ck_assert(auth_revoked_match(rl, "a", NULL, false, 0));
+    auth_revoked_release(rl);
+    free(text);
+}
+END_TEST
+
 static Suite *revoke_suite(void)
 {
     Suite *s = suite_create("revoke");
@@ -186,6 +229,8 @@ static Suite *revoke_suite(void)
     tcase_add_test(tc, duplicate_subjects_keep_the_rule_that_revokes_most);
     tcase_add_test(tc, bad_lines_are_refused_with_their_number);
     tcase_add_test(tc, load_reads_a_file_and_names_it_in_errors);
+    tcase_add_test(tc, load_refuses_a_fifo_without_waiting_for_a_writer);
+    tcase_add_test(tc, more_than_a_million_entries_are_refused_with_the_line);
     suite_add_tcase(s, tc);
     tc = tcase_create("match");
     tcase_add_test(tc, sub_rules_revoke_by_subject_and_by_issue_time);
