@@ -75,19 +75,27 @@ int tls_check_key_mode(const char *path, unsigned mode, char *err, size_t errlen
 }
 
 /* Reads a whole file (at most MAX_PEM bytes) into a NUL-terminated buffer;
- * with key, first checks its permissions on the opened file. */
+ * with key, first checks its permissions on the opened file (fstat of the
+ * fd that is read: a symlink is judged by its target, and a swap after the
+ * check cannot slip in another file). O_NONBLOCK: a FIFO must not hang the
+ * start or a SIGHUP; fstat refuses it. */
 static char *read_pem(const char *path, const char *what, bool key, size_t *len, char *err,
                       size_t errlen)
 {
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0) {
         snprintf(err, errlen, "cannot read %s file '%s': %s", what, path, strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s file '%s' is not a regular file", what, path);
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot read %s file '%s': %s", what, path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s file '%s' is not a regular file (name the PEM file itself)", what,
+                 path);
         goto done;
     }
     if (key && tls_check_key_mode(path, (unsigned)st.st_mode, err, errlen) != 0)
@@ -112,12 +120,20 @@ static char *read_pem(const char *path, const char *what, bool key, size_t *len,
     }
     buf[got] = '\0';
     *len = got;
+    if (got != (size_t)st.st_size) {
+        /* Shorter than fstat said: being rewritten, or a read error. */
+        *len = 0;
+        snprintf(err, errlen,
+                 "cannot read %s file '%s': %zu of %lld bytes read (was it being rewritten? "
+                 "replace it with a rename, then send SIGHUP again)",
+                 what, path, got, (long long)st.st_size);
+    }
 done:
     close(fd);
     if (buf && *len == 0) {
+        explicit_bzero(buf, (size_t)st.st_size);
         free(buf);
         buf = NULL;
-        snprintf(err, errlen, "cannot read %s file '%s'", what, path);
     }
     return buf;
 }
