@@ -131,6 +131,11 @@ int auth_revoked_reload(auth_t *au, char *err, size_t errlen);
  * every open stream. Any thread. */
 bool auth_token_revoked(auth_t *au, const char *token);
 
+/* Whether id (a jti or sub to be minted) can be named by a revocation
+ * entry: at most 1024 bytes, no blank or control character, not starting
+ * with '#'. Returns 0, or -1 with why in err ("what ..." leads it). Pure. */
+int auth_revocable_id(const char *what, const char *id, char *err, size_t errlen);
+
 /* "3 jti, 1 sub" for the log; "none" without a list. */
 void auth_revoked_describe(auth_t *au, char *buf, size_t buflen);
 

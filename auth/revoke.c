@@ -311,6 +311,28 @@ done:
     return rc;
 }
 
+int auth_revocable_id(const char *what, const char *id, char *err, size_t errlen)
+{
+    size_t n = strlen(id);
+    const char *why = NULL;
+    if (n > MAX_FIELD)
+        why = "is longer than the 1024 bytes a revocation entry takes";
+    else if (id[0] == '#')
+        why = "starts with '#', which a revocation file reads as a comment";
+    for (size_t i = 0; !why && i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (ch == ' ' || ch == '\t')
+            why = "contains a blank, which separates the fields of a revocation entry";
+        else if (ch < 0x20 || ch == 0x7f)
+            why = "contains a control character, which a revocation file refuses";
+    }
+    if (!why)
+        return 0;
+    auth_errf(err, errlen, "%s %s, so no revocation entry could name it; choose another", what,
+              why);
+    return -1;
+}
+
 bool auth_revoked_match(const auth_revoked_t *rl, const char *jti, const char *sub, bool has_iat,
                         int64_t iat)
 {

@@ -120,6 +120,11 @@ int token_main(int argc, char **argv)
         token_help(stderr);
         return 2;
     }
+    /* --jti exists to revoke the token: one no entry can name is refused. */
+    if (o.jti && *o.jti && auth_revocable_id("--jti", o.jti, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 2;
+    }
     if (!o.prefix && !o.role)
         fprintf(stderr, "warning: the token has neither --prefix nor --role; servers reject "
                         "such tokens (use --prefix \"\" for access to every id)\n");

@@ -174,6 +174,12 @@ test("resonate token mints a random jti by default and --jti sets one to revoke 
   assert.match(claims(r1).jti, /^[A-Za-z0-9_-]{22}$/);
   assert.notEqual(claims(r1).jti, claims(r2).jti);
   assert.equal("jti" in claims(await mint("--jti", "")), false);
+  // Review finding: a jti no revocation entry can name is refused, saying why.
+  for (const bad of ["two words", "#hash", "tab\there"]) {
+    const r = await run(["token", "--private-key", privFile, "--prefix", "", "--jti", bad]);
+    assert.equal(r.code, 2, `--jti ${JSON.stringify(bad)}: ${r.stdout}`);
+    assert.match(r.stderr, /^error: --jti .*no revocation entry could name it; choose another\n$/);
+  }
   for (const tok of [named, r1, r2]) assert.equal(await outcome(srv, tok), 404);
   writeFileSync(list, `jti ci-runner-7\njti ${claims(r2).jti}\n`);
   srv.child.kill("SIGHUP");

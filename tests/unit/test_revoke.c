@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "auth/internal.h"
 #include "tests/unit/unit.h"
 
@@ -220,6 +221,38 @@ START_TEST(more_than_a_million_entries_are_refused_with_the_line)
 }
 END_TEST
 
+/* Review finding: `resonate token --jti "a b"` minted a token that no
+ * revocation entry could name (blanks split fields, '#' starts a comment). */
+START_TEST(revocable_ids_are_those_an_entry_can_name)
+{
+    char err[256] = "";
+    ck_assert_int_eq(auth_revocable_id("--jti", "ci-runner-7", err, sizeof err), 0);
+    ck_assert_int_eq(auth_revocable_id("--jti", "a#b", err, sizeof err), 0); /* # mid-field */
+    static const char *const bad[] = {"a b", "a\tb", "#a", "a\x01", "a\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(auth_revocable_id("--jti", bad[i], err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "--jti ") && strstr(err, "no revocation entry could name it"),
+                      "%s", err);
+        /* ...and indeed the parser takes no entry for it. */
+        char line[64];
+        snprintf(line, sizeof line, "jti %s\n", bad[i]);
+        auth_revoked_t *rl = NULL;
+        char perr[256];
+        if (auth_revoked_parse(line, strlen(line), "list", &rl, perr, sizeof perr) == 0) {
+            ck_assert(!auth_revoked_match(rl, bad[i], NULL, false, 0));
+            auth_revoked_release(rl);
+        }
+    }
+    char longid[1026];
+    memset(longid, 'x', 1025);
+    longid[1025] = '\0';
+    ck_assert_int_eq(auth_revocable_id("--jti", longid, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "longer than the 1024 bytes"), "%s", err);
+    longid[1024] = '\0';
+    ck_assert_int_eq(auth_revocable_id("--jti", longid, err, sizeof err), 0);
+}
+END_TEST
+
 static Suite *revoke_suite(void)
 {
     Suite *s = suite_create("revoke");
@@ -229,6 +262,7 @@ static Suite *revoke_suite(void)
     tcase_add_test(tc, duplicate_subjects_keep_the_rule_that_revokes_most);
     tcase_add_test(tc, bad_lines_are_refused_with_their_number);
     tcase_add_test(tc, load_reads_a_file_and_names_it_in_errors);
+    tcase_add_test(tc, revocable_ids_are_those_an_entry_can_name);
     tcase_add_test(tc, load_refuses_a_fifo_without_waiting_for_a_writer);
     tcase_add_test(tc, more_than_a_million_entries_are_refused_with_the_line);
     suite_add_tcase(s, tc);
