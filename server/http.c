@@ -411,6 +411,12 @@ static enum MHD_Result send_ui(const http_t *h, struct MHD_Connection *conn, con
     return ret;
 }
 
+/* poll_hub_close_if predicate: the streams of one token (arg). */
+static bool owner_is(void *arg, const char *owner)
+{
+    return strcmp(owner, arg) == 0;
+}
+
 /* GET /poll/<group>/<id>: opens an SSE stream. */
 static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const char *url,
                                  const char *method)
@@ -464,6 +470,11 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         memcpy(body, why, n + 1);
         return send_buffer(h, conn, status, body, n, MHD_RESPMEM_MUST_FREE, "text/plain");
     }
+    /* A revocation reload between the check above and the stream's
+     * registration would have missed it: now registered, check again (the
+     * stream then ends after its first comment, and the reconnect is 401). */
+    if (tok && auth_token_revoked(h->cfg.auth, tok))
+        poll_hub_close_if(h->cfg.hub, owner_is, (void *)tok);
     track_set(h, conn, TRACK_EXEMPT);
     log_debug("poll stream opened group=%s id=%s", g, id);
     cors_apply(h, conn, r);
