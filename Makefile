@@ -6,7 +6,7 @@ CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
-PKGS     = libmicrohttpd jansson sqlite3 libcrypto libcurl gnutls
+PKGS     = libmicrohttpd jansson sqlite3 libpq libcrypto libcurl gnutls
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

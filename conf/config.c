@@ -107,14 +107,17 @@ static bool check_url(const char *v, char *why, size_t n)
 
 static bool check_storage_type(const char *v, char *why, size_t n)
 {
-    if (strcmp(v, "sqlite") == 0)
+    if (strcmp(v, "sqlite") == 0 || strcmp(v, "postgres") == 0)
         return true;
-    if (strcmp(v, "postgres") == 0 || strcmp(v, "mysql") == 0)
-        snprintf(why, n, "the %s backend is not implemented by resonate-c; use 'sqlite'", v);
+    if (strcmp(v, "mysql") == 0)
+        snprintf(why, n,
+                 "the %s backend is not implemented by resonate-c; use 'sqlite' or "
+                 "'postgres'",
+                 v);
     else
         snprintf(why, n,
                  "unknown storage backend. Valid options are 'sqlite', 'postgres', and 'mysql' "
-                 "(resonate-c implements 'sqlite')");
+                 "(resonate-c implements 'sqlite' and 'postgres')");
     return false;
 }
 
@@ -227,9 +230,17 @@ static const opt_t opts[] = {
     {"ui.enabled", "--ui-enabled", T_BOOL, OFF(ui_enabled), 0, 0, NULL, "true|false",
      "serve the web console at GET /ui on the API port (it calls POST / like any client)"},
     {"storage.type", "--storage-type", T_STR, OFF(storage_type), 0, 0, check_storage_type, "TYPE",
-     "storage backend: sqlite"},
+     "storage backend: sqlite or postgres"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
      check_nonempty, "PATH", "SQLite database file (:memory: = nothing kept)"},
+    {"storage.postgres.url", "--storage-postgres-url", T_STR, OFF(storage_postgres_url), 0, 0,
+     check_nonempty, "URL",
+     "PostgreSQL connection string (postgres://user:pass@host/db or key=value; with "
+     "--storage-type postgres)"},
+    {"storage.postgres.pool_size", "--storage-postgres-pool-size", T_INT,
+     OFF(storage_postgres_pool_size), 1, 1024, NULL, "N",
+     "PostgreSQL read connections at most (the store thread and the notification listener "
+     "use one each besides)"},
     {"auth.publickey", "--auth-publickey", T_STR, OFF(auth_publickey), 0, 0, check_nonempty, "FILE",
      "public key file (PEM or JWKS), or none; enables JWT auth"},
     {"auth.iss", "--auth-iss", T_STR, OFF(auth_iss), 0, 0, NULL, "ISS", "required token issuer"},
@@ -306,10 +317,6 @@ static const opt_t opts[] = {
      OFF(metrics_tls_key), 0, 0, check_nonempty, "FILE", "PEM private key of metrics_tls_cert"},
 
     /* The Rust server's keys for features resonate-c does not have. */
-    {"storage.postgres.url", "--storage-postgres-url", T_STR, NOOFF, 0, 0, NULL, "URL",
-     "Postgres backend"},
-    {"storage.postgres.pool_size", "--storage-postgres-pool-size", T_INT, NOOFF, 0, UINT32_MAX,
-     NULL, "N", "Postgres backend"},
     {"storage.mysql.url", "--storage-mysql-url", T_STR, NOOFF, 0, 0, NULL, "URL",
      "MySQL backend (the flag is an error: it selects MySQL)"},
     {"storage.mysql.pool_size", "--storage-mysql-pool-size", T_INT, NOOFF, 0, UINT32_MAX, NULL, "N",
@@ -403,6 +410,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->storage_type = strdup("sqlite");
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
     c->ui_enabled = dev;
+    c->storage_postgres_pool_size = 10;
     c->auth_require_exp = true;
     c->auth_leeway = 60;
     c->tasks_lease_timeout = 15000;
@@ -1047,6 +1055,13 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
             goto cleanup;
         }
     }
+    if (strcmp(c->storage_type, "postgres") == 0 && !c->storage_postgres_url) {
+        snprintf(err, errlen,
+                 "%s: storage.type is postgres but storage.postgres.url is not set; set it "
+                 "(--storage-postgres-url postgres://user:pass@host/db)",
+                 conf_source(c, "storage.type"));
+        goto cleanup;
+    }
     /* resonate:origin/branch/parent carry ids and resonate:target an
      * address: a tag value must be able to hold any id that is allowed. */
     if (c->limits_tag_value_max_bytes < c->limits_id_max_bytes) {
@@ -1230,8 +1245,7 @@ static void print_flag(const conf_flag_t *f, void *arg)
         ps->out("", ps->arg);
         ps->out("Accepted for compatibility with the Rust server, not implemented: setting one",
                 ps->arg);
-        ps->out("only logs a warning; turning the feature on (storage type postgres/mysql,",
-                ps->arg);
+        ps->out("only logs a warning; turning the feature on (storage type mysql,", ps->arg);
         ps->out("--storage-mysql-url, gcps/bash_exec enabled, push auth mode other than none) is",
                 ps->arg);
         ps->out("an error.", ps->arg);

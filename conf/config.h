@@ -49,7 +49,9 @@ typedef struct {
     bool ui_enabled; /* GET /ui console; default: dev true, serve false */
     char *storage_type;
     char *storage_sqlite_path;
-    char *auth_publickey; /* NULL: auth off */
+    char *storage_postgres_url;         /* NULL: unset (required with storage.type postgres) */
+    int64_t storage_postgres_pool_size; /* read connections at most */
+    char *auth_publickey;               /* NULL: auth off */
     char *auth_iss;
     char *auth_aud;
     bool auth_require_exp;

@@ -22,7 +22,17 @@
  * nothing else.
  *
  * Errors: every function returns STORE_OK (0) or STORE_ERR (-1); after
- * STORE_ERR, store_errmsg() describes the failure until the next call.
+ * STORE_ERR, store_errmsg() describes the failure until the next call and
+ * store_fault() classifies it (STORE_FAULT_*): a transaction that lost a
+ * race with another server is worth running again, a database that cannot
+ * be reached is answered 503.
+ *
+ * Several servers: an adapter may share its database with other servers
+ * (store/postgres.c). Then background work runs where store_leader says so,
+ * an outbox row is delivered by the server that claims it
+ * (outbox_claim), and store_watch tells this server when another one may
+ * have queued messages. A single-server adapter (SQLite) is always the
+ * leader, always wins its claims and never calls the watcher.
  * Records returned by reads are allocated from the arena passed in; the
  * caller owns nothing else. */
 #ifndef RESONATE_STORE_H
@@ -33,6 +43,16 @@
 
 #define STORE_OK 0
 #define STORE_ERR (-1)
+
+/* What the last STORE_ERR was (store_fault). */
+#define STORE_FAULT_NONE 0 /* any other failure: a bug, a full disk, bad data */
+#define STORE_FAULT_CONFLICT                                                                       \
+    1 /* lost a race with another connection (unique key,                                          \
+         deadlock, serialization, lock wait timeout): roll                                         \
+         back and run the whole transaction again */
+#define STORE_FAULT_DOWN                                                                           \
+    2 /* the database is unreachable now; the adapter                                              \
+         reconnects by itself at the next check */
 
 typedef struct store store_t;
 
@@ -203,6 +223,23 @@ typedef struct store_vtab {
     int (*outbox_delete)(store_t *st, int64_t seq);
     int (*outbox_defer)(store_t *st, int64_t seq, int64_t not_before, int attempts);
     int (*outbox_count)(store_t *st, int64_t *n);
+    /* Claims row seq for delivery by this server until `until` (ms), outside
+     * a transaction (committed at once): *won is true when the row exists and
+     * no other claim on it lasts past now. outbox_due leaves out rows claimed
+     * past t by anyone; outbox_defer ends the claim. A server that dies
+     * holding a claim loses nothing: the row is due again after until. */
+    int (*outbox_claim)(store_t *st, int64_t seq, int64_t now, int64_t until, bool *won);
+
+    /* several servers */
+    /* *leader is true when this server is the one that runs background
+     * work (timeouts, retries, leases, schedules) now; outside a
+     * transaction. Another server takes over once the leader's connection
+     * is gone. */
+    int (*leader)(store_t *st, bool *leader);
+    /* Calls fn(arg) on another thread, from now until close, whenever
+     * another server may have queued a message (a hint; the outbox is still
+     * polled). fn must be cheap and thread-safe. */
+    int (*watch)(store_t *st, void (*fn)(void *arg), void *arg);
 
     /* schedules */
     int (*schedule_get)(store_t *st, arena_t *a, const char *id, schedule_t **out);
@@ -225,6 +262,7 @@ typedef struct store_vtab {
 struct store {
     const store_vtab_t *v;
     char errmsg[512];
+    int fault; /* STORE_FAULT_* of the last STORE_ERR */
     /* Outbox rows written through the wrappers below (inserts and defers,
      * committed or not), for the deliverer to skip looking at the outbox
      * when nothing can be due: how many so far, and the earliest
@@ -247,6 +285,12 @@ static inline void store_outbox_note(store_t *st, int64_t not_before)
 static inline const char *store_errmsg(const store_t *st)
 {
     return st->errmsg;
+}
+
+/* The class of the last failure (STORE_FAULT_*). */
+static inline int store_fault(const store_t *st)
+{
+    return st->fault;
 }
 
 /* One wrapper per vtable entry; the contracts are those of store_vtab_t. */
@@ -450,6 +494,22 @@ static inline int store_outbox_defer(store_t *st, int64_t seq, int64_t not_befor
 static inline int store_outbox_count(store_t *st, int64_t *n)
 {
     return st->v->outbox_count(st, n);
+}
+
+static inline int store_outbox_claim(store_t *st, int64_t seq, int64_t now, int64_t until,
+                                     bool *won)
+{
+    return st->v->outbox_claim(st, seq, now, until, won);
+}
+
+static inline int store_leader(store_t *st, bool *leader)
+{
+    return st->v->leader(st, leader);
+}
+
+static inline int store_watch(store_t *st, void (*fn)(void *arg), void *arg)
+{
+    return st->v->watch(st, fn, arg);
 }
 
 static inline int store_schedule_get(store_t *st, arena_t *a, const char *id, schedule_t **out)

@@ -11,6 +11,9 @@
 
 #include "server/log.h"
 
+/* Runs of a batch that loses races with other servers, at most. */
+#define EXEC_MAX_RETRIES 8
+
 struct exec {
     store_t *st;
     exec_config_t cfg;
@@ -20,6 +23,7 @@ struct exec {
     job_t *head, *tail; /* FIFO of submitted jobs */
     bool stopping;
     bool woken;  /* the outbox has results to record */
+    bool remote; /* another server queued messages (store_watch) */
     bool paused; /* debug.start: background work paused (store thread only) */
     bool broken; /* store_check failed last time (store thread only) */
     outbox_t *outbox;
@@ -45,7 +49,9 @@ int64_t exec_now(exec_t *ex)
 
 /* Runs one job inside the open transaction. Returns false when the
  * transaction itself is lost (SQLite rolls a whole transaction back on some
- * errors, e.g. a full disk): the batch must then be abandoned. */
+ * errors, e.g. a full disk), when the request lost a race with another
+ * server (STORE_FAULT_CONFLICT: the whole batch runs again) or when the
+ * database is unreachable: the batch must then be abandoned. */
 static bool run_job(exec_t *ex, job_t *job)
 {
     store_t *st = ex->st;
@@ -60,7 +66,7 @@ static bool run_job(exec_t *ex, job_t *job)
     if (engine_apply(&ex->cfg.engine, st, job->arena, req, &job->resp) == 0) {
         if (store_release(st) != STORE_OK)
             return false;
-    } else if (store_rollback_to(st) != STORE_OK) {
+    } else if (store_fault(st) != STORE_FAULT_NONE || store_rollback_to(st) != STORE_OK) {
         return false;
     }
     if (req->op == OP_DEBUG_START)
@@ -100,7 +106,12 @@ static bool store_usable(exec_t *ex, bool for_batch)
     return false;
 }
 
-/* One transaction over a batch of jobs; answers them after the commit. */
+/* One transaction over a batch of jobs; answers them after the commit. A
+ * batch that lost a race with another server (STORE_FAULT_CONFLICT) is
+ * rolled back and run again from the start, up to EXEC_MAX_RETRIES times:
+ * nothing of it was answered, and the rerun sees the other server's commit,
+ * so each request gets the answer a single server would give. An
+ * unreachable database answers 503; any other failure 500. */
 static void run_batch(exec_t *ex, job_t *batch)
 {
     store_t *st = ex->st;
@@ -110,31 +121,43 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, 503, err);
         goto answer;
     }
-    bool began = store_begin(st) == STORE_OK;
-    if (!began)
-        snprintf(err, sizeof err, "%s", store_errmsg(st));
-    /* Deliveries since the last commit are recorded in this transaction. */
-    if (began && ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
-        log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t jobs = 0;
-    bool ok = began;
-    for (job_t *j = batch; j && ok; j = j->next, jobs++)
-        ok = run_job(ex, j);
-    if (ok && store_commit(st) != STORE_OK)
-        ok = false;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_batch(ex->cfg.metrics, jobs,
-                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    if (!ok) {
+    for (int attempt = 0;; attempt++) {
+        bool began = store_begin(st) == STORE_OK;
+        if (!began)
+            snprintf(err, sizeof err, "%s", store_errmsg(st));
+        /* Deliveries since the last commit are recorded in this transaction. */
+        if (began && ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
+            log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        size_t jobs = 0;
+        bool ok = began;
+        for (job_t *j = batch; j && ok; j = j->next, jobs++)
+            ok = run_job(ex, j);
+        if (ok && store_commit(st) != STORE_OK)
+            ok = false;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        metrics_batch(ex->cfg.metrics, jobs,
+                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        if (ok)
+            break;
         /* Nothing of this batch is durable: no job may report success. */
+        int fault = store_fault(st);
         if (began) {
             snprintf(err, sizeof err, "%s", store_errmsg(st));
             store_rollback(st);
         }
+        if (fault == STORE_FAULT_CONFLICT && attempt < EXEC_MAX_RETRIES) {
+            log_debug("batch lost a race with another server, running it again: %s", err);
+            for (job_t *j = batch; j; j = j->next)
+                response_clear(&j->resp);
+            continue;
+        }
         log_error("batch rolled back: %s", err);
-        fail_batch(batch, 500, err);
+        if (fault == STORE_FAULT_DOWN)
+            ex->broken = true; /* logged once more when it is usable again */
+        fail_batch(batch, fault == STORE_FAULT_DOWN ? 503 : 500, err);
+        break;
     }
 answer:
     while (batch) {
@@ -151,8 +174,11 @@ static bool run_tick(exec_t *ex)
 {
     store_t *st = ex->st;
     arena_t *a = arena_new();
-    bool more = false;
+    bool more = false, leader = false;
     if (!store_usable(ex, false))
+        goto done;
+    /* With several servers on one database only the leader does it. */
+    if (store_leader(st, &leader) != STORE_OK || !leader)
         goto done;
     if (store_begin(st) != STORE_OK) {
         log_error("tick: %s", store_errmsg(st));
@@ -161,9 +187,12 @@ static bool run_tick(exec_t *ex)
     if (ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
     if (engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
-        log_error("tick failed: %s", store_errmsg(st));
+        /* A race lost to a request on another server: again at once. */
+        bool conflict = store_fault(st) == STORE_FAULT_CONFLICT;
+        if (!conflict)
+            log_error("tick failed: %s", store_errmsg(st));
         store_rollback(st);
-        more = false;
+        more = conflict;
         goto done;
     }
     if (store_commit(st) != STORE_OK) {
@@ -223,7 +252,7 @@ static void *exec_main(void *arg)
     deadline_after(&next_deliver, 0);
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        while (!ex->head && !ex->stopping && !ex->woken && !past(&next_tick) &&
+        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !past(&next_tick) &&
                !(ex->outbox && past(&next_deliver)))
             pthread_cond_timedwait(&ex->cv, &ex->mu,
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
@@ -231,6 +260,9 @@ static void *exec_main(void *arg)
             break;
         bool woken = ex->woken;
         ex->woken = false;
+        if (ex->remote)
+            deadline_after(&next_deliver, 0); /* another server queued messages */
+        ex->remote = false;
         /* Take up to max_batch jobs. */
         job_t *batch = ex->head, *last = NULL;
         size_t n = 0;
@@ -262,9 +294,12 @@ static void *exec_main(void *arg)
          * nothing due costs no look at the outbox. */
         if (ex->outbox && (past(&next_deliver) ||
                            (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
+            /* Nothing can be read while the database is unusable (one
+             * log line per outage, from store_usable). */
+            bool usable = store_usable(ex, false);
             /* While paused (debug.start) nothing is delivered, but the
              * deadline still moves on, or this loop would spin. */
-            bool more = !ex->paused && outbox_deliver(ex->outbox, ex->st, exec_now(ex));
+            bool more = usable && !ex->paused && outbox_deliver(ex->outbox, ex->st, exec_now(ex));
             deadline_after(&next_deliver, more ? 0 : ex->cfg.deliver_interval_ms);
         }
         if (past(&next_tick)) {
@@ -286,6 +321,16 @@ static void exec_wake(void *arg)
     exec_t *ex = arg;
     pthread_mutex_lock(&ex->mu);
     ex->woken = true;
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+/* store_watch's callback (on the store's listener thread). */
+static void exec_remote(void *arg)
+{
+    exec_t *ex = arg;
+    pthread_mutex_lock(&ex->mu);
+    ex->remote = true;
     pthread_cond_signal(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
 }
@@ -314,6 +359,9 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
     if (ex->cfg.max_batch == 0)
         ex->cfg.max_batch = 512;
     pthread_mutex_init(&ex->mu, NULL);
+    /* Before the thread starts, so ex->st is still this thread's. */
+    if (ex->outbox && store_watch(st, exec_remote, ex) != STORE_OK)
+        log_warn("messages of other servers are found by polling only: %s", store_errmsg(st));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -74,6 +74,19 @@ static outcome_t *track(outbox_t *ob, int64_t seq, int attempts)
     return o;
 }
 
+/* Forgets seq (in flight, not sent): another server delivers it, or a later
+ * round tries again. */
+static void untrack(outbox_t *ob, int64_t seq)
+{
+    pthread_mutex_lock(&ob->mu);
+    size_t i = lower_bound(ob, seq);
+    if (i < ob->n && ob->items[i].seq == seq) {
+        memmove(&ob->items[i], &ob->items[i + 1], (ob->n - i - 1) * sizeof *ob->items);
+        ob->n--;
+    }
+    pthread_mutex_unlock(&ob->mu);
+}
+
 /* Records the outcome of a delivery attempt; caller holds the lock. */
 static void settle_outcome(outbox_t *ob, outcome_t *o, bool delivered, int64_t now)
 {
@@ -136,6 +149,8 @@ outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
         ob->cfg.backoff_max_ms = 30000;
     if (ob->cfg.backoff_base_ms <= 0)
         ob->cfg.backoff_base_ms = 500;
+    if (ob->cfg.claim_ms <= 0)
+        ob->cfg.claim_ms = 30000;
     pthread_mutex_init(&ob->mu, NULL);
     if (cfg->push_enabled) {
         push_config_t pc = cfg->push;
@@ -201,7 +216,10 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
     pthread_mutex_lock(&ob->mu);
     size_t inflight = ob->n;
     pthread_mutex_unlock(&ob->mu);
-    if (store_outbox_due(st, a, now, ob->cfg.batch + inflight, &msgs, &n) != STORE_OK) {
+    /* Shared: rows for streams on other servers are skipped, so look
+     * further to still fill a batch. */
+    size_t want = (ob->cfg.shared ? 4 * ob->cfg.batch : ob->cfg.batch) + inflight;
+    if (store_outbox_due(st, a, now, want, &msgs, &n) != STORE_OK) {
         log_error("outbox: %s", store_errmsg(st));
         arena_free(a);
         return false;
@@ -225,9 +243,25 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         bool parsed = addr_parse(m->address, &addr);
         if (parsed && addr.scheme == ADDR_POLL && ob->cfg.hub &&
             !poll_ready(ob->cfg.hub, &addr, m->id)) {
+            if (ob->cfg.shared) {
+                /* Maybe a stream on another server: its server sends it. */
+                untrack(ob, m->seq);
+                handled--;
+                continue;
+            }
             pthread_mutex_lock(&ob->mu);
             settle_outcome(ob, find(ob, m->seq), false, now);
             pthread_mutex_unlock(&ob->mu);
+            continue;
+        }
+        /* With several servers, the one whose claim succeeds sends it. */
+        bool won = true;
+        if (ob->cfg.shared &&
+            (store_outbox_claim(st, m->seq, now, time_add_sat(now, ob->cfg.claim_ms), &won) !=
+                 STORE_OK ||
+             !won)) {
+            untrack(ob, m->seq);
+            handled--;
             continue;
         }
         /* One arena per message: a batch of large promises must not be
@@ -265,7 +299,7 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         pthread_mutex_unlock(&ob->mu);
     }
     arena_free(a);
-    return n >= ob->cfg.batch + inflight && n > 0;
+    return n >= want && n > 0 && handled >= ob->cfg.batch;
 }
 
 int outbox_flush(outbox_t *ob, store_t *st)

@@ -36,6 +36,12 @@ typedef struct {
     push_config_t push;      /* on_result/arg are set by outbox_new */
     void (*wake)(void *arg); /* asks the store thread to run soon */
     void *wake_arg;
+    /* Several servers share the outbox (storage.type postgres): a row is
+     * sent only after this server claims it (store_outbox_claim) for
+     * claim_ms, and a row for a poll address with no stream open here is
+     * left to the server that has one (no attempt is counted). */
+    bool shared;
+    int64_t claim_ms; /* 0: 30000 */
 } outbox_config_t;
 
 /* Returns NULL with the reason in err. */

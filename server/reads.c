@@ -14,14 +14,18 @@
 #include <string.h>
 
 #include "server/log.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
 struct reads {
-    char *path;
+    char *path; /* SQLite file or PostgreSQL URL */
+    store_t *(*open)(const char *path, char *err, size_t errlen);
+    size_t max_open; /* 0 = no bound */
     engine_config_t engine;
     pthread_mutex_t mu; /* guards everything below */
     store_t **idle;     /* readers not in use */
     size_t n_idle, cap;
+    size_t n_open; /* readers open, idle or in use */
     bool stopped;
 };
 
@@ -42,22 +46,68 @@ static void put_reader(reads_t *r, store_t *st)
         r->idle[r->n_idle++] = st;
         st = NULL;
     }
+    if (st)
+        r->n_open--;
     pthread_mutex_unlock(&r->mu);
     if (st)
         store_close(st);
 }
 
+/* Closes a reader that is not given back. */
+static void drop_reader(reads_t *r, store_t *st)
+{
+    pthread_mutex_lock(&r->mu);
+    r->n_open--;
+    pthread_mutex_unlock(&r->mu);
+    store_close(st);
+}
+
 /* An idle reader, or a new one; NULL with *stopped set when the pool is
- * stopped, or NULL with the reason in err when none could be opened. */
+ * stopped or every reader allowed is in use (the store thread answers
+ * then), or NULL with the reason in err when none could be opened. */
 static store_t *take_reader(reads_t *r, bool *stopped, char *err, size_t errlen)
 {
     pthread_mutex_lock(&r->mu);
     *stopped = r->stopped;
     store_t *st = !r->stopped && r->n_idle ? r->idle[--r->n_idle] : NULL;
+    bool full = !st && !*stopped && r->max_open && r->n_open >= r->max_open;
+    if (!st && !*stopped && !full)
+        r->n_open++; /* counted before it opens: the bound holds meanwhile */
     pthread_mutex_unlock(&r->mu);
+    if (full)
+        *stopped = true;
     if (st || *stopped)
         return st;
-    return store_sqlite_open_reader(r->path, err, errlen);
+    st = r->open(r->path, err, errlen);
+    if (!st) {
+        pthread_mutex_lock(&r->mu);
+        r->n_open--;
+        pthread_mutex_unlock(&r->mu);
+    }
+    return st;
+}
+
+static reads_t *pool_new(const char *path, store_t *(*open)(const char *, char *, size_t),
+                         size_t max_open, const engine_config_t *engine, char *err, size_t errlen)
+{
+    reads_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        free(r);
+        return NULL;
+    }
+    r->open = open;
+    r->max_open = max_open;
+    r->engine = *engine;
+    pthread_mutex_init(&r->mu, NULL);
+    store_t *st = open(path, err, errlen);
+    if (!st) {
+        reads_free(r);
+        return NULL;
+    }
+    r->n_open = 1;
+    put_reader(r, st);
+    return r;
 }
 
 reads_t *reads_new(const char *path, const engine_config_t *engine, char *err, size_t errlen)
@@ -65,21 +115,14 @@ reads_t *reads_new(const char *path, const engine_config_t *engine, char *err, s
     err[0] = '\0';
     if (strcmp(path, ":memory:") == 0)
         return NULL;
-    reads_t *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path))) {
-        snprintf(err, errlen, "out of memory");
-        free(r);
-        return NULL;
-    }
-    r->engine = *engine;
-    pthread_mutex_init(&r->mu, NULL);
-    store_t *st = store_sqlite_open_reader(path, err, errlen);
-    if (!st) {
-        reads_free(r);
-        return NULL;
-    }
-    put_reader(r, st);
-    return r;
+    return pool_new(path, store_sqlite_open_reader, 0, engine, err, errlen);
+}
+
+reads_t *reads_new_postgres(const char *url, size_t max_open, const engine_config_t *engine,
+                            char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return pool_new(url, store_postgres_open_reader, max_open, engine, err, errlen);
 }
 
 int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp)
@@ -100,7 +143,11 @@ int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp)
     if (rc < 0) {
         /* A reader that failed once is not trusted again. */
         log_error("read failed: %s", store_errmsg(st));
-        store_close(st);
+        if (store_fault(st) == STORE_FAULT_DOWN) {
+            response_clear(resp);
+            response_error(resp, 503, "Service unavailable: %s", store_errmsg(st));
+        }
+        drop_reader(r, st);
         return 0;
     }
     put_reader(r, st);

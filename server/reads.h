@@ -38,12 +38,22 @@ typedef struct reads reads_t;
  * thread). */
 reads_t *reads_new(const char *path, const engine_config_t *engine, char *err, size_t errlen);
 
+/* A pool of PostgreSQL readers (store_postgres_open_reader) on url, at
+ * most max_open of them at once (storage.postgres.pool_size; 0 = no
+ * bound): a read arriving while all are in use goes to the store thread.
+ * Opens one at once. NULL with the reason in err. A reader that fails
+ * because the database is unreachable answers 503 and is replaced by a new
+ * connection at the next read. */
+reads_t *reads_new_postgres(const char *url, size_t max_open, const engine_config_t *engine,
+                            char *err, size_t errlen);
+
 /* Answers req (req->now set) into resp with a reader, allocating from a.
  * Returns 0 when resp holds the answer: engine_read's, or 503 naming the
  * cause when no reader could be opened, or 500 on a read error (the store
  * thread is unaffected either way). Returns ENGINE_READ_WRITER (resp left
  * empty) when the store thread must answer: not a read kind, a read needing
- * a write (see engine_read), or the pool is stopped. */
+ * a write (see engine_read), the pool is stopped, or every reader it may
+ * open is in use. */
 int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp);
 
 /* Closes every idle reader; a reader in use is closed when its request ends.

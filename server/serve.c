@@ -25,6 +25,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/tls.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
 extern char **environ;
@@ -41,8 +42,9 @@ const char *server_description(const char *cmd)
                  "(nothing survives a restart) unless --storage-sqlite-path is given, whatever\n"
                  "resonate.toml or the environment say."
                : "Run the server. State is kept in the SQLite file given by\n"
-                 "--storage-sqlite-path (default resonate.db); an answer is sent only after\n"
-                 "its write is on disk.";
+                 "--storage-sqlite-path (default resonate.db), or with --storage-type postgres\n"
+                 "in the PostgreSQL database of --storage-postgres-url, which several servers\n"
+                 "may share; an answer is sent only after its write is committed.";
 }
 
 void server_help(const char *cmd)
@@ -405,19 +407,32 @@ int server_main(const char *cmd, int argc, char **argv)
         }
     }
     if (cfg.metrics_port) {
-        metrics = metrics_new(cfg.storage_sqlite_path);
+        metrics =
+            metrics_new(strcmp(cfg.storage_type, "postgres") == 0 ? NULL : cfg.storage_sqlite_path);
         if (!metrics) {
             log_error("Fatal: out of memory");
             goto done;
         }
     }
 
-    st = store_sqlite_open(cfg.storage_sqlite_path, err, sizeof err);
-    if (!st) {
-        log_error("Fatal: Failed to open SQLite database '%s': %s", cfg.storage_sqlite_path, err);
-        goto done;
+    bool postgres = strcmp(cfg.storage_type, "postgres") == 0;
+    if (postgres) {
+        st = store_postgres_open(cfg.storage_postgres_url, err, sizeof err);
+        if (!st) {
+            log_error("Fatal: Failed to open the PostgreSQL database: %s", err);
+            goto done;
+        }
+        log_info("Using PostgreSQL backend pool_size=%lld",
+                 (long long)cfg.storage_postgres_pool_size);
+    } else {
+        st = store_sqlite_open(cfg.storage_sqlite_path, err, sizeof err);
+        if (!st) {
+            log_error("Fatal: Failed to open SQLite database '%s': %s", cfg.storage_sqlite_path,
+                      err);
+            goto done;
+        }
+        log_info("Using SQLite backend path=%s", cfg.storage_sqlite_path);
     }
-    log_info("Using SQLite backend path=%s", cfg.storage_sqlite_path);
     exec_config_t ec = {
         .engine = {.retry_timeout = cfg.tasks_retry_timeout,
                    .preload_max_count = (size_t)cfg.tasks_preload_max_count,
@@ -436,6 +451,7 @@ int server_main(const char *cmd, int argc, char **argv)
                 .backoff_base_ms = cfg.messages_retry_base,
                 .backoff_max_ms = cfg.messages_retry_max,
                 .hub = hub,
+                .shared = postgres,
                 .push_enabled = cfg.http_push_enabled,
                 .push = {.concurrency = (size_t)cfg.http_push_concurrency,
                          .cacert = cfg.push_cacert,
@@ -449,10 +465,13 @@ int server_main(const char *cmd, int argc, char **argv)
         log_error("Fatal: %s", err);
         goto done;
     }
-    rd = reads_new(cfg.storage_sqlite_path, &ec.engine, err, sizeof err);
+    rd = postgres
+             ? reads_new_postgres(cfg.storage_postgres_url, (size_t)cfg.storage_postgres_pool_size,
+                                  &ec.engine, err, sizeof err)
+             : reads_new(cfg.storage_sqlite_path, &ec.engine, err, sizeof err);
     if (!rd && err[0]) {
-        log_error("Fatal: Failed to open a read connection to '%s': %s", cfg.storage_sqlite_path,
-                  err);
+        log_error("Fatal: Failed to open a read connection to '%s': %s",
+                  postgres ? "PostgreSQL" : cfg.storage_sqlite_path, err);
         goto done;
     }
     log_info("Reads path=%s", rd ? "read-only connections" : "store thread (in-memory database)");
@@ -510,8 +529,9 @@ int server_main(const char *cmd, int argc, char **argv)
         log_info("CORS enabled origins=%s", origins);
     }
     log_info("Server listening bind=%s port=%u server_url=%s storage=%s debug=%s auth=%s tls=%s",
-             cfg.server_bind, (unsigned)http_port(h), url, cfg.storage_sqlite_path,
-             cfg.debug ? "on" : "off", auth ? "on" : "off", api_tls ? "on" : "off");
+             cfg.server_bind, (unsigned)http_port(h), url,
+             postgres ? "postgres" : cfg.storage_sqlite_path, cfg.debug ? "on" : "off",
+             auth ? "on" : "off", api_tls ? "on" : "off");
     if (cfg.ui_enabled)
         log_info("Web console at %s/ui (ui.enabled; --ui-enabled false turns it off)", url);
     notify_systemd("READY=1\nSTATUS=Serving");

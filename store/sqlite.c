@@ -1537,6 +1537,34 @@ static int sq_outbox_count(store_t *st, int64_t *n)
     return ret;
 }
 
+/* One server per file (the file is locked by its writer): every claim is
+ * won, this server is always the leader and no other server ever queues a
+ * message (core/store.h). */
+static int sq_outbox_claim(store_t *st, int64_t seq, int64_t now, int64_t until, bool *won)
+{
+    (void)st;
+    (void)seq;
+    (void)now;
+    (void)until;
+    *won = true;
+    return STORE_OK;
+}
+
+static int sq_leader(store_t *st, bool *leader)
+{
+    (void)st;
+    *leader = true;
+    return STORE_OK;
+}
+
+static int sq_watch(store_t *st, void (*fn)(void *arg), void *arg)
+{
+    (void)st;
+    (void)fn;
+    (void)arg;
+    return STORE_OK;
+}
+
 /* ---- schedules --------------------------------------------------------------- */
 
 static int sq_schedule_get(store_t *st, arena_t *a, const char *id, schedule_t **out)
@@ -1742,6 +1770,9 @@ static const store_vtab_t sqlite_vtab = {
     .outbox_delete = sq_outbox_delete,
     .outbox_defer = sq_outbox_defer,
     .outbox_count = sq_outbox_count,
+    .outbox_claim = sq_outbox_claim,
+    .leader = sq_leader,
+    .watch = sq_watch,
     .schedule_get = sq_schedule_get,
     .schedule_insert = sq_schedule_insert,
     .schedule_delete = sq_schedule_delete,

@@ -486,13 +486,16 @@ START_TEST(value_rules_have_their_own_messages)
         {"--server-host", "",
          "flag --server-host: invalid value '' for server.host: must not be "
          "empty"},
-        {"--storage-type", "postgres",
-         "flag --storage-type: invalid value 'postgres' for storage.type: the postgres backend "
-         "is not implemented by resonate-c; use 'sqlite'"},
+        {"--storage-type", "mysql",
+         "flag --storage-type: invalid value 'mysql' for storage.type: the mysql backend "
+         "is not implemented by resonate-c; use 'sqlite' or 'postgres'"},
         {"--storage-type", "oracle",
          "flag --storage-type: invalid value 'oracle' for storage.type: unknown storage "
          "backend. Valid options are 'sqlite', 'postgres', and 'mysql' (resonate-c implements "
-         "'sqlite')"},
+         "'sqlite' and 'postgres')"},
+        {"--storage-postgres-pool-size", "0",
+         "flag --storage-postgres-pool-size: invalid value '0' for storage.postgres.pool_size: "
+         "expected an integer from 1 to 1024"},
         {"--storage-mysql-url", "mysql://x",
          "flag --storage-mysql-url: the MySQL backend is not implemented by resonate-c (this "
          "flag selects it)"},
@@ -600,26 +603,46 @@ START_TEST(tag_value_limit_below_id_limit_is_refused)
 }
 END_TEST
 
+START_TEST(postgres_storage_needs_a_url_from_any_layer)
+{
+    const char *type[] = {"--storage-type", "postgres", NULL};
+    ck_assert_int_eq(load(false, type, NULL), CONF_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(err, "storage.postgres.url is not set"));
+    const char *env[] = {"RESONATE_STORAGE__POSTGRES__URL=postgresql:///r?host=/tmp",
+                         "RESONATE_STORAGE__POSTGRES__POOL_SIZE=3", NULL};
+    ck_assert_int_eq(load(false, type, env), CONF_OK);
+    ck_assert_str_eq(cfg.storage_type, "postgres");
+    ck_assert_str_eq(cfg.storage_postgres_url, "postgresql:///r?host=/tmp");
+    ck_assert_int_eq(cfg.storage_postgres_pool_size, 3);
+    ck_assert_uint_eq(cfg.n_warnings, 0);
+    /* the default stays sqlite: a url alone selects nothing */
+    const char *url[] = {"--storage-postgres-url", "postgres://x", NULL};
+    ck_assert_int_eq(load(false, url, NULL), CONF_OK);
+    ck_assert_str_eq(cfg.storage_type, "sqlite");
+    ck_assert_int_eq(cfg.storage_postgres_pool_size, 10);
+}
+END_TEST
+
 START_TEST(unimplemented_keys_are_accepted_with_a_warning)
 {
-    write_file(file, "[storage.postgres]\nurl = \"postgres://x\"\npool_size = 5\n"
+    write_file(file, "[storage.mysql]\nurl = \"mysql://x\"\npool_size = 5\n"
                      "[transports.gcps]\nenabled = false\n"
                      "[transports.http_push.auth]\nmode = \"none\"\n");
     const char *flags[] = {"--observability-otlp-endpoint", "x:4317", NULL};
     ck_assert_int_eq(load(false, flags, NULL), CONF_OK);
-    /* two postgres keys and the otlp flag; the disabled values say nothing */
+    /* two mysql keys and the otlp flag; the disabled values say nothing */
     ck_assert_uint_eq(cfg.n_warnings, 3);
     char want[PATH_MAX + 128];
     snprintf(want, sizeof want,
-             "storage.postgres.url (%s:2) is not implemented by resonate-c and is ignored", file);
+             "storage.mysql.url (%s:2) is not implemented by resonate-c and is ignored", file);
     ck_assert_str_eq(cfg.warnings[0], want);
     ck_assert_str_eq(cfg.warnings[2], "observability.otlp_endpoint (flag "
                                       "--observability-otlp-endpoint) is not implemented by "
                                       "resonate-c and is ignored");
     /* still type-checked */
-    write_file(file, "[storage.postgres]\npool_size = \"5\"\n");
+    write_file(file, "[storage.mysql]\npool_size = \"5\"\n");
     ck_assert_int_eq(load(false, NULL, NULL), CONF_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(err, "storage.postgres.pool_size: expected an integer"));
+    ck_assert_ptr_nonnull(strstr(err, "storage.mysql.pool_size: expected an integer"));
 }
 END_TEST
 
@@ -730,6 +753,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, revocation_list_without_public_key_is_refused);
     tcase_add_test(tc, a_tls_certificate_without_its_key_is_refused_and_the_reverse);
     tcase_add_test(tc, tag_value_limit_below_id_limit_is_refused);
+    tcase_add_test(tc, postgres_storage_needs_a_url_from_any_layer);
     tcase_add_test(tc, unimplemented_keys_are_accepted_with_a_warning);
     tcase_add_test(tc, cors_flags_repeat_and_replace_the_configured_list);
     tcase_add_test(tc, switches_aliases_and_equals_forms);

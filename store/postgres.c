@@ -1,0 +1,1724 @@
+/* postgres.c - the PostgreSQL adapter of the storage port (see postgres.h,
+ * core/store.h, docs/postgres.md).
+ *
+ * One libpq connection per store_t, every statement prepared once per
+ * connection (again after a reconnect) and run with text parameters. Rows
+ * mirror store/sqlite.c's schema: tags and headers as canonical JSON text
+ * (store/kvjson.c), states by their wire names, ids with COLLATE "C" so that
+ * ORDER BY id and the id ranges of searches are byte order, as the port
+ * requires whatever the database's locale. Tag filters use jsonb
+ * containment on the tags text.
+ *
+ * Concurrency between servers (several writers on one database): the
+ * writer's reads of a promise, task or schedule inside a transaction lock
+ * the row (FOR UPDATE); READ COMMITTED then makes each statement see the
+ * latest commit, so a settle, an acquire or a fence waits for the other
+ * server's transaction and decides on its result. What a lock cannot cover
+ * (a key that does not exist yet) the unique keys catch; those failures,
+ * deadlocks and lock timeouts are STORE_FAULT_CONFLICT, retried by the
+ * caller as a whole transaction. */
+#include "store/postgres.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "store/kvjson.h"
+
+/* ---- schema ---------------------------------------------------------------- */
+
+/* migrations[v] takes a database from version v to v + 1; a release that
+ * changes the schema appends a step, never edits an old one. */
+static const char *const migrations[] = {
+    /* 0 -> 1: the initial schema (store/sqlite.c's version 3, plus outbox
+     * claims and one health row per connection). */
+    "CREATE TABLE promises ("
+    "  id            text COLLATE \"C\" PRIMARY KEY,"
+    "  state         text NOT NULL CHECK (state IN ('pending', 'resolved', 'rejected',"
+    "                  'rejected_canceled', 'rejected_timedout')),"
+    "  param_headers text,"
+    "  param_data    text,"
+    "  value_headers text,"
+    "  value_data    text,"
+    "  tags          text NOT NULL,"
+    "  branch        text COLLATE \"C\","
+    "  timeout_at    bigint NOT NULL,"
+    "  created_at    bigint NOT NULL,"
+    "  settled_at    bigint"
+    ");"
+    "CREATE INDEX promises_due ON promises (timeout_at, id) WHERE state = 'pending';"
+    "CREATE INDEX promises_branch ON promises (branch, id) WHERE branch IS NOT NULL;"
+    "CREATE INDEX promises_state ON promises (state, id);"
+    "CREATE TABLE callbacks ("
+    "  awaited text COLLATE \"C\" NOT NULL,"
+    "  awaiter text COLLATE \"C\" NOT NULL,"
+    "  ready   boolean NOT NULL,"
+    "  PRIMARY KEY (awaited, awaiter)"
+    ");"
+    "CREATE INDEX callbacks_awaiter ON callbacks (awaiter, ready);"
+    "CREATE TABLE listeners ("
+    "  promise_id text COLLATE \"C\" NOT NULL,"
+    "  address    text COLLATE \"C\" NOT NULL,"
+    "  PRIMARY KEY (promise_id, address)"
+    ");"
+    "CREATE TABLE tasks ("
+    "  id      text COLLATE \"C\" PRIMARY KEY,"
+    "  state   text NOT NULL CHECK (state IN ('pending', 'acquired', 'suspended', 'halted',"
+    "            'fulfilled')),"
+    "  version bigint NOT NULL"
+    ");"
+    "CREATE INDEX tasks_state ON tasks (state, id);"
+    "CREATE TABLE task_timers ("
+    "  id         text COLLATE \"C\" PRIMARY KEY,"
+    "  type       integer NOT NULL CHECK (type IN (0, 1)),"
+    "  timeout_at bigint NOT NULL,"
+    "  pid        text COLLATE \"C\","
+    "  ttl        bigint NOT NULL"
+    ");"
+    "CREATE INDEX task_timers_due ON task_timers (timeout_at, id);"
+    "CREATE INDEX task_timers_pid ON task_timers (pid, id) WHERE type = 1;"
+    /* claim_until: the row is being delivered by some server until then
+     * (ms); 0 = unclaimed. */
+    "CREATE TABLE outbox ("
+    "  seq         bigserial PRIMARY KEY,"
+    "  kind        text NOT NULL CHECK (kind IN ('execute', 'unblock')),"
+    "  id          text COLLATE \"C\" NOT NULL,"
+    "  version     bigint NOT NULL,"
+    "  address     text COLLATE \"C\" NOT NULL,"
+    "  not_before  bigint NOT NULL,"
+    "  attempts    integer NOT NULL,"
+    "  claim_until bigint NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX outbox_execute ON outbox (id) WHERE kind = 'execute';"
+    "CREATE UNIQUE INDEX outbox_unblock ON outbox (id, address) WHERE kind = 'unblock';"
+    "CREATE TABLE schedules ("
+    "  id                    text COLLATE \"C\" PRIMARY KEY,"
+    "  cron                  text NOT NULL,"
+    "  promise_id            text NOT NULL,"
+    "  promise_timeout       bigint NOT NULL,"
+    "  promise_param_headers text,"
+    "  promise_param_data    text,"
+    "  promise_tags          text NOT NULL,"
+    "  created_at            bigint NOT NULL,"
+    "  next_run_at           bigint NOT NULL,"
+    "  last_run_at           bigint"
+    ");"
+    "CREATE INDEX schedules_due ON schedules (next_run_at, id);"
+    /* The readiness probe's rows, one per backend pid (servers never
+     * contend on one row). */
+    "CREATE TABLE health ("
+    "  pid        integer PRIMARY KEY,"
+    "  written_at bigint NOT NULL"
+    ");",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(N_MIGRATIONS == PG_SCHEMA_VERSION,
+               "PG_SCHEMA_VERSION must equal the number of migrations");
+
+/* Advisory lock keys (any constant 64-bit numbers, "resonate" + purpose). */
+#define KEY_MIGRATE "7370291846120001"
+#define KEY_LEADER "7370291846120002"
+
+#define CHANNEL "resonate_outbox"
+
+/* Milliseconds between two attempts to reconnect a lost connection. */
+#define PG_RECONNECT_MS 500
+
+/* ---- statements ------------------------------------------------------------ */
+
+#define PROMISE_COLS                                                                               \
+    "id, state, param_headers, param_data, value_headers, value_data, tags, timeout_at, "          \
+    "created_at, settled_at"
+#define TASK_SELECT                                                                                \
+    "SELECT t.id, t.state, t.version,"                                                             \
+    " (SELECT count(*) FROM callbacks c WHERE c.awaiter = t.id AND c.ready),"                      \
+    " l.pid, l.ttl, l.id IS NOT NULL"                                                              \
+    " FROM tasks t LEFT JOIN task_timers l ON l.id = t.id AND l.type = 1 "
+#define TIMER_COLS "id, type, timeout_at, pid, ttl"
+#define OUTBOX_COLS "seq, kind, id, version, address, not_before, attempts"
+#define SCHEDULE_COLS                                                                              \
+    "id, cron, promise_id, promise_timeout, promise_param_headers, promise_param_data, "           \
+    "promise_tags, created_at, next_run_at, last_run_at"
+/* Search parameters shared by every search: $1 the lower id bound, $2
+ * whether it is included, $4 the row limit, $5 the upper bound (NULL =
+ * none); $3 the state (promises, tasks) or the tag filter (schedules) and,
+ * for promises, $6 the tag filter: NULL = no filter. */
+#define SEARCH_RANGE(col)                                                                          \
+    col " >= $1::text AND (" col " > $1::text OR $2::bool) AND ($5::text IS NULL OR " col          \
+        " < $5::text)"
+
+enum {
+    Q_PING,
+    Q_PROMISE_GET,
+    Q_PROMISE_GET_LOCK,
+    Q_PROMISE_INSERT,
+    Q_PROMISE_SETTLE,
+    Q_PROMISE_SEARCH,
+    Q_PROMISE_DUE,
+    Q_PROMISE_BRANCH,
+    Q_CALLBACK_INSERT,
+    Q_CALLBACK_AWAITERS,
+    Q_CALLBACK_MARK_READY,
+    Q_CALLBACK_DELETE_AWAITER,
+    Q_CALLBACK_DELETE_READY,
+    Q_LISTENER_INSERT,
+    Q_LISTENER_TAKE,
+    Q_TASK_LOCK,
+    Q_TASK_GET,
+    Q_TASK_INSERT,
+    Q_TASK_UPDATE,
+    Q_TASK_SEARCH,
+    Q_TIMER_GET,
+    Q_TIMER_SET,
+    Q_TIMER_DELETE,
+    Q_TIMER_DUE,
+    Q_TIMER_BY_PID,
+    Q_OUTBOX_EXECUTE,
+    Q_OUTBOX_UNBLOCK,
+    Q_OUTBOX_DUE,
+    Q_OUTBOX_DELETE,
+    Q_OUTBOX_DEFER,
+    Q_OUTBOX_COUNT,
+    Q_OUTBOX_CLAIM,
+    Q_LEADER,
+    Q_SCHEDULE_GET,
+    Q_SCHEDULE_GET_LOCK,
+    Q_SCHEDULE_INSERT,
+    Q_SCHEDULE_DELETE,
+    Q_SCHEDULE_SEARCH,
+    Q_SCHEDULE_DUE,
+    Q_SCHEDULE_ADVANCE,
+    Q_SNAP_PROMISES,
+    Q_SNAP_CALLBACKS,
+    Q_SNAP_LISTENERS,
+    Q_SNAP_TASKS,
+    Q_SNAP_TIMERS,
+    Q_SNAP_MESSAGES,
+    Q__COUNT,
+};
+
+static const char *const sql[Q__COUNT] = {
+    [Q_PING] = "INSERT INTO health (pid, written_at) VALUES (pg_backend_pid(), $1::bigint)"
+               " ON CONFLICT (pid) DO UPDATE SET written_at = excluded.written_at",
+
+    [Q_PROMISE_GET] = "SELECT " PROMISE_COLS " FROM promises WHERE id = $1::text",
+    [Q_PROMISE_GET_LOCK] = "SELECT " PROMISE_COLS " FROM promises WHERE id = $1::text FOR UPDATE",
+    [Q_PROMISE_INSERT] =
+        "INSERT INTO promises (" PROMISE_COLS ", branch)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $11)",
+    [Q_PROMISE_SETTLE] = "UPDATE promises SET state = $2, value_headers = $3, value_data = $4,"
+                         " settled_at = $5::bigint WHERE id = $1::text",
+    [Q_PROMISE_SEARCH] = "SELECT " PROMISE_COLS " FROM promises WHERE " SEARCH_RANGE(
+        "id") " AND ($3::text IS NULL OR state = $3::text)"
+              " AND ($6::jsonb IS NULL OR tags::jsonb @> $6::jsonb) ORDER BY id LIMIT $4::bigint",
+    [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= $1::bigint"
+                      " ORDER BY timeout_at, id LIMIT $2::bigint",
+    [Q_PROMISE_BRANCH] = "SELECT " PROMISE_COLS " FROM promises WHERE branch = $1::text"
+                         " AND ($2::text IS NULL OR id <> $2::text) ORDER BY id LIMIT $3::bigint",
+
+    [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready)"
+                          " VALUES ($1, $2, $3::bool) ON CONFLICT (awaited, awaiter) DO NOTHING",
+    [Q_CALLBACK_AWAITERS] = "SELECT awaiter FROM callbacks WHERE awaited = $1::text"
+                            " ORDER BY awaiter",
+    [Q_CALLBACK_MARK_READY] = "UPDATE callbacks SET ready = true WHERE awaited = $1::text"
+                              " AND NOT ready",
+    [Q_CALLBACK_DELETE_AWAITER] = "DELETE FROM callbacks WHERE awaiter = $1::text",
+    [Q_CALLBACK_DELETE_READY] = "DELETE FROM callbacks WHERE awaiter = $1::text AND ready",
+
+    [Q_LISTENER_INSERT] = "INSERT INTO listeners (promise_id, address) VALUES ($1, $2)"
+                          " ON CONFLICT (promise_id, address) DO NOTHING",
+    [Q_LISTENER_TAKE] = "WITH d AS (DELETE FROM listeners WHERE promise_id = $1::text"
+                        " RETURNING address) SELECT address FROM d ORDER BY address COLLATE \"C\"",
+
+    /* The row lock first, then a fresh statement (READ COMMITTED: a new
+     * snapshot) reads the task with its timer and callbacks as committed
+     * by whoever held the lock before. */
+    [Q_TASK_LOCK] = "SELECT 1 FROM tasks WHERE id = $1::text FOR UPDATE",
+    [Q_TASK_GET] = TASK_SELECT "WHERE t.id = $1::text",
+    [Q_TASK_INSERT] = "INSERT INTO tasks (id, state, version) VALUES ($1, $2, $3::bigint)",
+    [Q_TASK_UPDATE] = "UPDATE tasks SET state = $2, version = $3::bigint WHERE id = $1::text",
+    [Q_TASK_SEARCH] = TASK_SELECT "WHERE " SEARCH_RANGE(
+        "t.id") " AND ($3::text IS NULL OR t.state = $3::text) ORDER BY t.id LIMIT $4::bigint",
+
+    [Q_TIMER_GET] = "SELECT " TIMER_COLS " FROM task_timers WHERE id = $1::text",
+    [Q_TIMER_SET] = "INSERT INTO task_timers (" TIMER_COLS ")"
+                    " VALUES ($1, $2::integer, $3::bigint, $4, $5::bigint)"
+                    " ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
+                    " timeout_at = excluded.timeout_at, pid = excluded.pid, ttl = excluded.ttl",
+    [Q_TIMER_DELETE] = "DELETE FROM task_timers WHERE id = $1::text",
+    [Q_TIMER_DUE] = "SELECT " TIMER_COLS " FROM task_timers WHERE timeout_at <= $1::bigint"
+                    " ORDER BY timeout_at, id LIMIT $2::bigint",
+    [Q_TIMER_BY_PID] = "SELECT id FROM task_timers WHERE type = 1 AND pid = $1::text ORDER BY id",
+
+    /* The replacement takes a fresh seq (and drops any claim): an in-flight
+     * delivery of the old row then deletes nothing. */
+    [Q_OUTBOX_EXECUTE] =
+        "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
+        " VALUES ('execute', $1, $2::bigint, $3, $4::bigint, 0)"
+        " ON CONFLICT (id) WHERE kind = 'execute' DO UPDATE SET"
+        " seq = nextval(pg_get_serial_sequence('outbox', 'seq')), version = excluded.version,"
+        " address = excluded.address, not_before = excluded.not_before, attempts = 0,"
+        " claim_until = 0",
+    [Q_OUTBOX_UNBLOCK] = "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
+                         " VALUES ('unblock', $1, 0, $2, 0, 0)"
+                         " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
+    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= $1::bigint"
+                     " AND claim_until <= $1::bigint ORDER BY seq LIMIT $2::bigint",
+    [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = $1::bigint",
+    [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = $2::bigint, attempts = $3::integer,"
+                       " claim_until = 0 WHERE seq = $1::bigint",
+    [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    [Q_OUTBOX_CLAIM] = "UPDATE outbox SET claim_until = $3::bigint WHERE seq = $1::bigint"
+                       " AND claim_until <= $2::bigint RETURNING seq",
+    [Q_LEADER] = "SELECT pg_try_advisory_lock(" KEY_LEADER ")",
+
+    [Q_SCHEDULE_GET] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE id = $1::text",
+    [Q_SCHEDULE_GET_LOCK] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE id = $1::text"
+                            " FOR UPDATE",
+    [Q_SCHEDULE_INSERT] = "INSERT INTO schedules (" SCHEDULE_COLS ")"
+                          " VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8::bigint, $9::bigint,"
+                          " $10::bigint)",
+    [Q_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE id = $1::text RETURNING 1",
+    [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE " SEARCH_RANGE(
+        "id") " AND ($3::jsonb IS NULL OR promise_tags::jsonb @> $3::jsonb)"
+              " ORDER BY id LIMIT $4::bigint",
+    [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= $1::bigint"
+                       " ORDER BY next_run_at, id LIMIT $2::bigint",
+    [Q_SCHEDULE_ADVANCE] = "UPDATE schedules SET last_run_at = $2::bigint,"
+                           " next_run_at = $3::bigint WHERE id = $1::text",
+
+    [Q_SNAP_PROMISES] = "SELECT " PROMISE_COLS " FROM promises ORDER BY id",
+    [Q_SNAP_CALLBACKS] = "SELECT awaited, awaiter FROM callbacks WHERE NOT ready"
+                         " ORDER BY awaiter, awaited",
+    [Q_SNAP_LISTENERS] = "SELECT promise_id, address FROM listeners ORDER BY promise_id, address",
+    [Q_SNAP_TASKS] = TASK_SELECT "ORDER BY t.id",
+    [Q_SNAP_TIMERS] = "SELECT " TIMER_COLS " FROM task_timers ORDER BY id",
+    [Q_SNAP_MESSAGES] = "SELECT " OUTBOX_COLS " FROM outbox"
+                        " ORDER BY kind <> 'execute', id, address",
+};
+
+static const char reset_sql[] = "DELETE FROM promises; DELETE FROM callbacks;"
+                                " DELETE FROM listeners; DELETE FROM tasks;"
+                                " DELETE FROM task_timers; DELETE FROM outbox;"
+                                " DELETE FROM schedules";
+
+/* Per-session settings: bounded lock waits (a conflict, retried), and no
+ * transaction left open by a stuck server holds locks forever. */
+static const char session_sql[] = "SET lock_timeout = '5000ms';"
+                                  " SET idle_in_transaction_session_timeout = '60s';"
+                                  " SET default_transaction_isolation = 'read committed'";
+
+_Static_assert(PG_LOCK_TIMEOUT_MS == 5000, "session_sql's lock_timeout must match");
+
+/* ---- the store object -------------------------------------------------------- */
+
+typedef struct {
+    store_t base; /* first: a store_t * is a pg_store_t * */
+    PGconn *conn;
+    char *url;
+    bool reader;
+    bool in_tx;
+    bool leader;              /* this connection holds the leader lock */
+    bool notify;              /* the open transaction queued outbox rows */
+    struct timespec last_try; /* of the last failed reconnect */
+    kvbuf_t buf;              /* encoded JSON of the call in progress */
+    /* store_watch's listener thread (its own connection). */
+    pthread_t lthread;
+    bool lrunning;
+    _Atomic bool lstop;
+    _Atomic int writer_pid; /* our own notifications are not news */
+    void (*wfn)(void *arg);
+    void *warg;
+} pg_store_t;
+
+static pg_store_t *pg(store_t *st)
+{
+    return (pg_store_t *)st;
+}
+
+/* Copies src into dst on one line: libpq's messages end in a newline and
+ * may hold several lines (with tabs) inside. */
+static void copy_msg(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+    char *o = dst;
+    for (const char *p = dst; *p; p++) {
+        bool ws = *p == '\n' || *p == '\t' || *p == ' ';
+        if (ws && (o == dst || o[-1] == ' '))
+            continue;
+        *o++ = ws ? ' ' : *p;
+    }
+    while (o > dst && o[-1] == ' ')
+        o--;
+    *o = '\0';
+}
+
+static int pg_failf(pg_store_t *s, int fault, const char *what, const char *reason)
+{
+    char msg[440];
+    copy_msg(msg, sizeof msg, reason);
+    snprintf(s->base.errmsg, sizeof s->base.errmsg, "%s: %s", what, msg);
+    s->base.fault = fault;
+    return STORE_ERR;
+}
+
+static bool conn_ok(const pg_store_t *s)
+{
+    return s->conn && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+/* The fault class of a failed result (NULL: out of memory or connection). */
+static int classify(pg_store_t *s, const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!conn_ok(s) || !state)
+        return conn_ok(s) ? STORE_FAULT_NONE : STORE_FAULT_DOWN;
+    /* 08: connection exception; 57P01-3: shutdown, crash, cannot connect */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+        return STORE_FAULT_DOWN;
+    /* serialization failure, deadlock, unique violation, lock timeout */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "55P03") == 0)
+        return STORE_FAULT_CONFLICT;
+    return STORE_FAULT_NONE;
+}
+
+static int pg_fail_res(pg_store_t *s, const PGresult *r, const char *what)
+{
+    int fault = classify(s, r);
+    const char *msg = r ? PQresultErrorMessage(r) : NULL;
+    if (!msg || !*msg)
+        msg = s->conn ? PQerrorMessage(s->conn) : "not connected";
+    if (fault == STORE_FAULT_DOWN) {
+        char why[200];
+        copy_msg(why, sizeof why, msg);
+        char full[420];
+        snprintf(full, sizeof full,
+                 "PostgreSQL is unreachable (%s); the server reconnects by itself once it is "
+                 "back: check that it runs and storage.postgres.url",
+                 why);
+        return pg_failf(s, fault, what, full);
+    }
+    return pg_failf(s, fault, what, msg);
+}
+
+/* Runs prepared statement q with n text parameters (NULL = SQL NULL). On
+ * success *out (when non-NULL) receives the result, to PQclear. */
+static int pg_query(pg_store_t *s, int q, int n, const char *const *v, PGresult **out,
+                    const char *what)
+{
+    if (out)
+        *out = NULL;
+    if (!conn_ok(s))
+        return pg_fail_res(s, NULL, what);
+    char name[16];
+    snprintf(name, sizeof name, "q%d", q);
+    PGresult *r = PQexecPrepared(s->conn, name, n, v, NULL, NULL, 0);
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return STORE_OK;
+    }
+    pg_fail_res(s, r, what);
+    PQclear(r);
+    return STORE_ERR;
+}
+
+/* Runs constant SQL text (no parameters); *out as pg_query. */
+static int pg_exec(pg_store_t *s, const char *text, PGresult **out, const char *what)
+{
+    if (out)
+        *out = NULL;
+    if (!conn_ok(s))
+        return pg_fail_res(s, NULL, what);
+    PGresult *r = PQexec(s->conn, text);
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return STORE_OK;
+    }
+    pg_fail_res(s, r, what);
+    PQclear(r);
+    return STORE_ERR;
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+typedef char num_t[24];
+
+static const char *i64(num_t b, int64_t v)
+{
+    snprintf(b, sizeof(num_t), "%" PRId64, v);
+    return b;
+}
+
+static const char *lim(num_t b, size_t v)
+{
+    return i64(b, v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+#define NO_TEXT ((size_t)-1)
+
+/* Appends m as JSON and a NUL to s->buf; *off is its start. */
+static int enc_kvmap(pg_store_t *s, const kvmap_t *m, size_t *off, const char *what)
+{
+    *off = s->buf.len;
+    if (kvjson_encode(&s->buf, m) != 0)
+        return pg_failf(s, STORE_FAULT_NONE, what, "out of memory encoding JSON");
+    if (s->buf.len == s->buf.cap) {
+        size_t cap = s->buf.cap * 2 + 16;
+        char *p = realloc(s->buf.p, cap);
+        if (!p)
+            return pg_failf(s, STORE_FAULT_NONE, what, "out of memory encoding JSON");
+        s->buf.p = p;
+        s->buf.cap = cap;
+    }
+    s->buf.p[s->buf.len++] = '\0';
+    return STORE_OK;
+}
+
+static int enc_headers(pg_store_t *s, const pvalue_t *v, size_t *off, const char *what)
+{
+    if (!v || !v->has_headers) {
+        *off = NO_TEXT;
+        return STORE_OK;
+    }
+    return enc_kvmap(s, &v->headers, off, what);
+}
+
+/* The text at off of s->buf (after every encoding: the buffer may move). */
+static const char *buf_at(const pg_store_t *s, size_t off)
+{
+    return off == NO_TEXT ? NULL : s->buf.p + off;
+}
+
+/* ---- row readers -------------------------------------------------------------- */
+
+static const char *col_str(arena_t *a, const PGresult *r, int row, int i)
+{
+    if (PQgetisnull(r, row, i))
+        return NULL;
+    return arena_strndup(a, PQgetvalue(r, row, i), (size_t)PQgetlength(r, row, i));
+}
+
+static int64_t col_i64(const PGresult *r, int row, int i)
+{
+    return PQgetisnull(r, row, i) ? 0 : strtoll(PQgetvalue(r, row, i), NULL, 10);
+}
+
+static bool col_bool(const PGresult *r, int row, int i)
+{
+    return !PQgetisnull(r, row, i) && PQgetvalue(r, row, i)[0] == 't';
+}
+
+static int col_kvmap(arena_t *a, const PGresult *r, int row, int i, kvmap_t *m)
+{
+    if (PQgetisnull(r, row, i)) {
+        m->items = NULL;
+        m->n = 0;
+        return 0;
+    }
+    return kvjson_decode(a, PQgetvalue(r, row, i), (size_t)PQgetlength(r, row, i), m);
+}
+
+static int col_pvalue(arena_t *a, const PGresult *r, int row, int i, pvalue_t *v)
+{
+    v->has_headers = !PQgetisnull(r, row, i);
+    if (v->has_headers && col_kvmap(a, r, row, i, &v->headers) != 0)
+        return -1;
+    v->data = col_str(a, r, row, i + 1);
+    return 0;
+}
+
+static int rd_promise(arena_t *a, const PGresult *r, int row, void *out)
+{
+    promise_t *p = out;
+    memset(p, 0, sizeof *p);
+    p->id = col_str(a, r, row, 0);
+    int ps = PQgetisnull(r, row, 1) ? -1 : pstate_parse(PQgetvalue(r, row, 1));
+    if (!p->id || ps < 0)
+        return -1;
+    p->state = (pstate_t)ps;
+    if (col_pvalue(a, r, row, 2, &p->param) != 0 || col_pvalue(a, r, row, 4, &p->value) != 0 ||
+        col_kvmap(a, r, row, 6, &p->tags) != 0)
+        return -1;
+    p->timeout_at = col_i64(r, row, 7);
+    p->created_at = col_i64(r, row, 8);
+    p->has_settled_at = !PQgetisnull(r, row, 9);
+    p->settled_at = col_i64(r, row, 9);
+    return 0;
+}
+
+static int rd_task(arena_t *a, const PGresult *r, int row, void *out)
+{
+    task_t *t = out;
+    memset(t, 0, sizeof *t);
+    t->id = col_str(a, r, row, 0);
+    int ts = PQgetisnull(r, row, 1) ? -1 : tstate_parse(PQgetvalue(r, row, 1));
+    if (!t->id || ts < 0)
+        return -1;
+    t->state = (tstate_t)ts;
+    t->version = col_i64(r, row, 2);
+    t->resumes = col_i64(r, row, 3);
+    t->has_lease = col_bool(r, row, 6);
+    if (t->has_lease) {
+        t->pid = col_str(a, r, row, 4);
+        t->ttl = col_i64(r, row, 5);
+    }
+    return 0;
+}
+
+static int rd_timer(arena_t *a, const PGresult *r, int row, void *out)
+{
+    task_timer_t *t = out;
+    t->id = col_str(a, r, row, 0);
+    t->type = (int)col_i64(r, row, 1);
+    t->timeout = col_i64(r, row, 2);
+    t->pid = col_str(a, r, row, 3);
+    t->ttl = col_i64(r, row, 4);
+    return t->id ? 0 : -1;
+}
+
+static int rd_outbox(arena_t *a, const PGresult *r, int row, void *out)
+{
+    outbox_msg_t *m = out;
+    m->seq = col_i64(r, row, 0);
+    if (PQgetisnull(r, row, 1))
+        return -1;
+    m->kind = strcmp(PQgetvalue(r, row, 1), "execute") == 0 ? MSG_EXECUTE : MSG_UNBLOCK;
+    m->id = col_str(a, r, row, 2);
+    m->version = col_i64(r, row, 3);
+    m->address = col_str(a, r, row, 4);
+    m->not_before = col_i64(r, row, 5);
+    m->attempts = (int)col_i64(r, row, 6);
+    return m->id && m->address ? 0 : -1;
+}
+
+static int rd_schedule(arena_t *a, const PGresult *r, int row, void *out)
+{
+    schedule_t *s = out;
+    memset(s, 0, sizeof *s);
+    s->id = col_str(a, r, row, 0);
+    s->cron = col_str(a, r, row, 1);
+    s->promise_id = col_str(a, r, row, 2);
+    if (!s->id || !s->cron || !s->promise_id)
+        return -1;
+    s->promise_timeout = col_i64(r, row, 3);
+    if (col_pvalue(a, r, row, 4, &s->promise_param) != 0 ||
+        col_kvmap(a, r, row, 6, &s->promise_tags) != 0)
+        return -1;
+    s->created_at = col_i64(r, row, 7);
+    s->next_run_at = col_i64(r, row, 8);
+    s->has_last_run_at = !PQgetisnull(r, row, 9);
+    s->last_run_at = col_i64(r, row, 9);
+    return 0;
+}
+
+static int rd_string(arena_t *a, const PGresult *r, int row, void *out)
+{
+    const char **s = out;
+    *s = col_str(a, r, row, 0);
+    return *s ? 0 : -1;
+}
+
+static int rd_callback(arena_t *a, const PGresult *r, int row, void *out)
+{
+    callback_t *c = out;
+    c->awaited = col_str(a, r, row, 0);
+    c->awaiter = col_str(a, r, row, 1);
+    return c->awaited && c->awaiter ? 0 : -1;
+}
+
+static int rd_listener(arena_t *a, const PGresult *r, int row, void *out)
+{
+    listener_t *l = out;
+    l->promise_id = col_str(a, r, row, 0);
+    l->address = col_str(a, r, row, 1);
+    return l->promise_id && l->address ? 0 : -1;
+}
+
+typedef int (*reader_fn)(arena_t *a, const PGresult *r, int row, void *out);
+
+/* Reads the rows of r with rd into an arena array of size-byte elements:
+ * at most max rows (0 = all) and, with max_bytes, no row that would take
+ * the sum of the rows' stored bytes past it. *more (when non-NULL) says
+ * whether a row was left out. Clears r. */
+static int pg_collect(pg_store_t *s, arena_t *a, PGresult *r, reader_fn rd, size_t size, void **out,
+                      size_t *n, size_t max, size_t max_bytes, bool *more, const char *what)
+{
+    int rows = PQntuples(r), cols = PQnfields(r);
+    size_t cnt = 0, bytes = 0;
+    char *arr = rows ? arena_alloc(a, (size_t)rows * size) : NULL;
+    if (more)
+        *more = false;
+    for (int i = 0; i < rows; i++) {
+        size_t rb = 0;
+        for (int c = 0; max_bytes && c < cols; c++)
+            rb += (size_t)PQgetlength(r, i, c);
+        if ((max && cnt == max) || (max_bytes && rb > max_bytes - bytes)) {
+            if (more)
+                *more = true;
+            break;
+        }
+        bytes += rb;
+        if (rd(a, r, i, arr + cnt * size) != 0) {
+            PQclear(r);
+            *out = NULL;
+            *n = 0;
+            return pg_failf(s, STORE_FAULT_NONE, what, "corrupt row in database");
+        }
+        cnt++;
+    }
+    PQclear(r);
+    *out = cnt ? arr : NULL;
+    *n = cnt;
+    return STORE_OK;
+}
+
+/* Runs q and collects every row. */
+static int pg_rows(pg_store_t *s, arena_t *a, int q, int n, const char *const *v, reader_fn rd,
+                   size_t size, void **out, size_t *cnt, const char *what)
+{
+    PGresult *r;
+    *out = NULL;
+    *cnt = 0;
+    if (pg_query(s, q, n, v, &r, what) != STORE_OK)
+        return STORE_ERR;
+    return pg_collect(s, a, r, rd, size, out, cnt, 0, 0, NULL, what);
+}
+
+/* Runs q and reads at most one row; *out stays NULL when there is none. */
+static int pg_one(pg_store_t *s, arena_t *a, int q, int n, const char *const *v, reader_fn rd,
+                  size_t size, void **out, const char *what)
+{
+    size_t cnt;
+    return pg_rows(s, a, q, n, v, rd, size, out, &cnt, what);
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+/* Server notices ("relation already exists, skipping") are not errors:
+ * libpq would print them on stderr. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static PGconn *connect_url(const char *url, char *err, size_t errlen)
+{
+    /* Our defaults first: the URL's own words override them (libpq reads
+     * the keywords in order and expands dbname in place). */
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", PG_CONNECT_TIMEOUT_S);
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {timeout, "resonate", url, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[400];
+        copy_msg(msg, sizeof msg, PQerrorMessage(c));
+        snprintf(err, errlen,
+                 "cannot connect to PostgreSQL: %s; check that the server runs and that "
+                 "storage.postgres.url (user, password, host, database) is right",
+                 msg);
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    return c;
+}
+
+/* Session settings and prepared statements of a new connection. */
+static int setup_conn(pg_store_t *s, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(s->conn, session_sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errlen, "session settings: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    for (int i = 0; ok && i < Q__COUNT; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "q%d", i);
+        r = PQprepare(s->conn, name, sql[i], 0, NULL);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(err, errlen, "preparing statement %d: %s", i, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    if (ok && !s->reader)
+        atomic_store(&s->writer_pid, PQbackendPID(s->conn));
+    return ok ? 0 : -1;
+}
+
+/* A new connection in place of a lost one. */
+static int reconnect(pg_store_t *s)
+{
+    char err[512];
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = NULL;
+    s->leader = false; /* the lock went with the old session */
+    s->in_tx = false;
+    s->notify = false;
+    s->conn = connect_url(s->url, err, sizeof err);
+    if (s->conn && setup_conn(s, err, sizeof err) != 0) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+    }
+    if (!s->conn)
+        return pg_failf(s, STORE_FAULT_DOWN, "reconnect", err);
+    return STORE_OK;
+}
+
+/* ---- lifecycle and transactions -------------------------------------------- */
+
+static void pg_close(store_t *st)
+{
+    if (!st)
+        return;
+    pg_store_t *s = pg(st);
+    if (s->lrunning) {
+        atomic_store(&s->lstop, true);
+        pthread_join(s->lthread, NULL);
+    }
+    if (s->conn)
+        PQfinish(s->conn);
+    kvbuf_free(&s->buf);
+    free(s->url);
+    free(s);
+}
+
+/* Outside a transaction: reconnects a lost connection (one attempt). */
+static int pg_check(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    if (conn_ok(s))
+        return STORE_OK;
+    if (s->in_tx)
+        return pg_fail_res(s, NULL, "check");
+    /* At most one attempt per PG_RECONNECT_MS: a connect may block up to
+     * PG_CONNECT_TIMEOUT_S, and the store thread answers 503s meanwhile. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t since = (int64_t)(now.tv_sec - s->last_try.tv_sec) * 1000 +
+                    (now.tv_nsec - s->last_try.tv_nsec) / 1000000;
+    if (s->last_try.tv_sec && since < PG_RECONNECT_MS)
+        return STORE_ERR; /* errmsg and fault still those of the last attempt */
+    if (reconnect(s) == STORE_OK) {
+        s->last_try.tv_sec = 0;
+        return STORE_OK;
+    }
+    s->last_try = now;
+    return STORE_ERR;
+}
+
+static int pg_ping(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    if (pg_check(st) != STORE_OK)
+        return STORE_ERR;
+    num_t now;
+    const char *v[] = {i64(now, (int64_t)time(NULL))};
+    return pg_query(s, Q_PING, 1, v, NULL, "ping");
+}
+
+static int pg_begin(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    s->notify = false;
+    if (pg_exec(s, s->reader ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", NULL,
+                "begin") != STORE_OK)
+        return STORE_ERR;
+    s->in_tx = true;
+    return STORE_OK;
+}
+
+static int pg_commit(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    /* Delivered with the commit, or not at all (a rollback drops it). */
+    if (s->notify && pg_exec(s, "NOTIFY " CHANNEL, NULL, "commit") != STORE_OK)
+        return STORE_ERR;
+    PGresult *r;
+    if (pg_exec(s, "COMMIT", &r, "commit") != STORE_OK)
+        return STORE_ERR;
+    /* COMMIT of a failed transaction "succeeds" as a ROLLBACK. */
+    bool rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+    PQclear(r);
+    s->in_tx = false;
+    s->notify = false;
+    if (rolled_back)
+        return pg_failf(s, STORE_FAULT_NONE, "commit",
+                        "the transaction was rolled back after an earlier error");
+    return STORE_OK;
+}
+
+static int pg_rollback(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    bool was = s->in_tx;
+    s->in_tx = false;
+    s->notify = false;
+    if (!was || !conn_ok(s))
+        return STORE_OK;
+    return pg_exec(s, "ROLLBACK", NULL, "rollback");
+}
+
+static int pg_savepoint(store_t *st)
+{
+    return pg_exec(pg(st), "SAVEPOINT req", NULL, "savepoint");
+}
+
+static int pg_release(store_t *st)
+{
+    return pg_exec(pg(st), "RELEASE SAVEPOINT req", NULL, "release");
+}
+
+static int pg_rollback_to(store_t *st)
+{
+    pg_store_t *s = pg(st);
+    if (!s->in_tx)
+        return pg_failf(s, STORE_FAULT_NONE, "rollback_to", "no transaction is open");
+    if (pg_exec(s, "ROLLBACK TO SAVEPOINT req", NULL, "rollback_to") != STORE_OK)
+        return STORE_ERR;
+    return pg_exec(s, "RELEASE SAVEPOINT req", NULL, "rollback_to");
+}
+
+static int pg_checkpoint(store_t *st)
+{
+    (void)st; /* PostgreSQL checkpoints by itself */
+    return STORE_OK;
+}
+
+/* ---- promises -------------------------------------------------------------- */
+
+static int pg_promise_get(store_t *st, arena_t *a, const char *id, promise_t **out)
+{
+    pg_store_t *s = pg(st);
+    const char *v[] = {id};
+    /* A read inside the writer's transaction is a read-for-write. */
+    int q = s->in_tx && !s->reader ? Q_PROMISE_GET_LOCK : Q_PROMISE_GET;
+    return pg_one(s, a, q, 1, v, rd_promise, sizeof(promise_t), (void **)out, "promise_get");
+}
+
+static bool pstate_valid(pstate_t v)
+{
+    return (int)v >= PSTATE_PENDING && (int)v <= PSTATE_REJECTED_TIMEDOUT;
+}
+
+static bool tstate_valid(tstate_t v)
+{
+    return (int)v >= TSTATE_PENDING && (int)v <= TSTATE_FULFILLED;
+}
+
+static int pg_promise_insert(store_t *st, const promise_t *p)
+{
+    static const char what[] = "promise_insert";
+    pg_store_t *s = pg(st);
+    if (!pstate_valid(p->state))
+        return pg_failf(s, STORE_FAULT_NONE, what, "invalid promise state");
+    size_t ph, vh, tg;
+    s->buf.len = 0;
+    if (enc_headers(s, &p->param, &ph, what) != STORE_OK ||
+        enc_headers(s, &p->value, &vh, what) != STORE_OK ||
+        enc_kvmap(s, &p->tags, &tg, what) != STORE_OK)
+        return STORE_ERR;
+    num_t t1, t2, t3;
+    const char *v[] = {p->id,
+                       pstate_name(p->state),
+                       buf_at(s, ph),
+                       p->param.data,
+                       buf_at(s, vh),
+                       p->value.data,
+                       buf_at(s, tg),
+                       i64(t1, p->timeout_at),
+                       i64(t2, p->created_at),
+                       p->has_settled_at ? i64(t3, p->settled_at) : NULL,
+                       kvmap_get(&p->tags, "resonate:branch")};
+    return pg_query(s, Q_PROMISE_INSERT, 11, v, NULL, what);
+}
+
+static int pg_promise_settle(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
+                             int64_t settled_at)
+{
+    static const char what[] = "promise_settle";
+    pg_store_t *s = pg(st);
+    if (!pstate_valid(state))
+        return pg_failf(s, STORE_FAULT_NONE, what, "invalid promise state");
+    size_t vh;
+    s->buf.len = 0;
+    if (enc_headers(s, value, &vh, what) != STORE_OK)
+        return STORE_ERR;
+    num_t t;
+    const char *v[] = {id, pstate_name(state), buf_at(s, vh), value ? value->data : NULL,
+                       i64(t, settled_at)};
+    return pg_query(s, Q_PROMISE_SETTLE, 5, v, NULL, what);
+}
+
+/* The least string above every string that starts with prefix, under byte
+ * order (COLLATE "C" on UTF-8 text): the prefix with its last character
+ * replaced by the next code point (characters at U+10FFFF dropped first).
+ * Malloc'd into *up; NULL when there is none (no prefix, or only such
+ * characters). Returns -1 when memory runs out. */
+static int upper_bound(const char *prefix, char **up)
+{
+    *up = NULL;
+    size_t n = prefix ? strlen(prefix) : 0;
+    while (n > 0) {
+        size_t start = n - 1;
+        while (start > 0 && ((unsigned char)prefix[start] & 0xC0) == 0x80)
+            start--;
+        const unsigned char *c = (const unsigned char *)prefix + start;
+        size_t len = n - start;
+        uint32_t cp;
+        if (len == 1)
+            cp = c[0];
+        else if (len == 2)
+            cp = (uint32_t)(c[0] & 0x1F) << 6 | (c[1] & 0x3F);
+        else if (len == 3)
+            cp = (uint32_t)(c[0] & 0x0F) << 12 | (uint32_t)(c[1] & 0x3F) << 6 | (c[2] & 0x3F);
+        else
+            cp = (uint32_t)(c[0] & 0x07) << 18 | (uint32_t)(c[1] & 0x3F) << 12 |
+                 (uint32_t)(c[2] & 0x3F) << 6 | (c[3] & 0x3F);
+        if (cp >= 0x10FFFF) {
+            n = start;
+            continue;
+        }
+        cp++;
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            cp = 0xE000;
+        char *out = malloc(start + 5);
+        if (!out)
+            return -1;
+        memcpy(out, prefix, start);
+        char *o = out + start;
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xC0 | cp >> 6);
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xE0 | cp >> 12);
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | cp >> 18);
+            *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        }
+        *o = '\0';
+        *up = out;
+        return 0;
+    }
+    return 0;
+}
+
+/* The lower bound of r's id range: the cursor (excluded) or the prefix
+ * (included), whichever is higher; "" included when neither. */
+static const char *search_lower(const search_req_t *r, bool *inclusive)
+{
+    const char *lo = r->cursor ? r->cursor : "";
+    *inclusive = r->cursor == NULL;
+    if (r->id_prefix && strcmp(lo, r->id_prefix) < 0) {
+        lo = r->id_prefix;
+        *inclusive = true;
+    }
+    return lo;
+}
+
+/* A search: statement q with the shared parameters ($1 lower, $2
+ * inclusive, $3 p3, $4 limit + 1, $5 upper) and p6 when q takes six. One
+ * row past the limit tells whether more match; *cursor is then the last id
+ * returned (the port's contract; this adapter examines rows without a cap). */
+static int pg_search(pg_store_t *s, arena_t *a, int q, const search_req_t *r, const char *p3,
+                     const char *p6, int nparams, reader_fn rd, size_t size, void **out, size_t *n,
+                     const char **cursor, const char *what)
+{
+    *out = NULL;
+    *n = 0;
+    *cursor = NULL;
+    char *up;
+    if (upper_bound(r->id_prefix, &up) != 0)
+        return pg_failf(s, STORE_FAULT_NONE, what, "out of memory");
+    bool inclusive;
+    const char *lo = search_lower(r, &inclusive);
+    size_t want = r->limit < 0 ? 0 : (size_t)r->limit;
+    num_t l;
+    const char *v[] = {lo, inclusive ? "true" : "false", p3, lim(l, want + 1), up, p6};
+    PGresult *res;
+    int rc = pg_query(s, q, nparams, v, &res, what);
+    free(up);
+    if (rc != STORE_OK)
+        return STORE_ERR;
+    bool more;
+    if (pg_collect(s, a, res, rd, size, out, n, want ? want : 1, 0, &more, what) != STORE_OK)
+        return STORE_ERR;
+    if (want == 0) {
+        /* limit 0: nothing returned, nothing to continue from */
+        *out = NULL;
+        *n = 0;
+        return STORE_OK;
+    }
+    /* id is the first member of promise_t, task_t and schedule_t. */
+    if (more && *n)
+        *cursor = *(const char *const *)((char *)*out + (*n - 1) * size);
+    return STORE_OK;
+}
+
+static int pg_promise_search(store_t *st, arena_t *a, const search_req_t *r, promise_t **out,
+                             size_t *n, const char **cursor)
+{
+    static const char what[] = "promise_search";
+    pg_store_t *s = pg(st);
+    if (r->has_state && !pstate_valid((pstate_t)r->state))
+        return pg_failf(s, STORE_FAULT_NONE, what, "invalid promise state");
+    size_t tg = NO_TEXT;
+    s->buf.len = 0;
+    if (r->tags.n > 0 && enc_kvmap(s, &r->tags, &tg, what) != STORE_OK)
+        return STORE_ERR;
+    return pg_search(s, a, Q_PROMISE_SEARCH, r,
+                     r->has_state ? pstate_name((pstate_t)r->state) : NULL, buf_at(s, tg), 6,
+                     rd_promise, sizeof(promise_t), (void **)out, n, cursor, what);
+}
+
+static int pg_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
+                          size_t *n)
+{
+    num_t b1, b2;
+    const char *v[] = {i64(b1, t), lim(b2, limit)};
+    return pg_rows(pg(st), a, Q_PROMISE_DUE, 2, v, rd_string, sizeof(const char *), (void **)ids, n,
+                   "promise_due");
+}
+
+static int pg_promise_branch(store_t *st, arena_t *a, const char *branch, const char *exclude_id,
+                             size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more)
+{
+    static const char what[] = "promise_branch";
+    pg_store_t *s = pg(st);
+    num_t b;
+    const char *v[] = {branch, exclude_id, lim(b, max_n ? max_n + 1 : SIZE_MAX)};
+    PGresult *r;
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (pg_query(s, Q_PROMISE_BRANCH, 3, v, &r, what) != STORE_OK)
+        return STORE_ERR;
+    return pg_collect(s, a, r, rd_promise, sizeof(promise_t), (void **)out, n, max_n, max_bytes,
+                      more, what);
+}
+
+/* ---- callbacks and listeners ------------------------------------------------ */
+
+static int pg_callback_insert(store_t *st, const char *awaited, const char *awaiter, bool ready)
+{
+    const char *v[] = {awaited, awaiter, ready ? "true" : "false"};
+    return pg_query(pg(st), Q_CALLBACK_INSERT, 3, v, NULL, "callback_insert");
+}
+
+static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
+                             size_t *n)
+{
+    static const char what[] = "callback_ready";
+    pg_store_t *s = pg(st);
+    const char *v[] = {awaited};
+    if (pg_rows(s, a, Q_CALLBACK_AWAITERS, 1, v, rd_string, sizeof(const char *), (void **)awaiters,
+                n, what) != STORE_OK)
+        return STORE_ERR;
+    if (*n && pg_query(s, Q_CALLBACK_MARK_READY, 1, v, NULL, what) != STORE_OK) {
+        *awaiters = NULL;
+        *n = 0;
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+static int pg_callback_delete_awaiter(store_t *st, const char *awaiter)
+{
+    const char *v[] = {awaiter};
+    return pg_query(pg(st), Q_CALLBACK_DELETE_AWAITER, 1, v, NULL, "callback_delete_awaiter");
+}
+
+static int pg_callback_delete_ready(store_t *st, const char *awaiter)
+{
+    const char *v[] = {awaiter};
+    return pg_query(pg(st), Q_CALLBACK_DELETE_READY, 1, v, NULL, "callback_delete_ready");
+}
+
+static int pg_listener_insert(store_t *st, const char *promise_id, const char *address)
+{
+    const char *v[] = {promise_id, address};
+    return pg_query(pg(st), Q_LISTENER_INSERT, 2, v, NULL, "listener_insert");
+}
+
+static int pg_listener_take(store_t *st, arena_t *a, const char *promise_id,
+                            const char ***addresses, size_t *n)
+{
+    const char *v[] = {promise_id};
+    return pg_rows(pg(st), a, Q_LISTENER_TAKE, 1, v, rd_string, sizeof(const char *),
+                   (void **)addresses, n, "listener_take");
+}
+
+/* ---- tasks and their timers ------------------------------------------------- */
+
+static int pg_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
+{
+    pg_store_t *s = pg(st);
+    const char *v[] = {id};
+    *out = NULL;
+    if (s->in_tx && !s->reader && pg_query(s, Q_TASK_LOCK, 1, v, NULL, "task_get") != STORE_OK)
+        return STORE_ERR;
+    return pg_one(s, a, Q_TASK_GET, 1, v, rd_task, sizeof(task_t), (void **)out, "task_get");
+}
+
+static int task_write(store_t *st, int q, const char *id, tstate_t state, int64_t version,
+                      const char *what)
+{
+    pg_store_t *s = pg(st);
+    if (!tstate_valid(state))
+        return pg_failf(s, STORE_FAULT_NONE, what, "invalid task state");
+    num_t b;
+    const char *v[] = {id, tstate_name(state), i64(b, version)};
+    return pg_query(s, q, 3, v, NULL, what);
+}
+
+static int pg_task_insert(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return task_write(st, Q_TASK_INSERT, id, state, version, "task_insert");
+}
+
+static int pg_task_update(store_t *st, const char *id, tstate_t state, int64_t version)
+{
+    return task_write(st, Q_TASK_UPDATE, id, state, version, "task_update");
+}
+
+static int pg_task_search(store_t *st, arena_t *a, const search_req_t *r, task_t **out, size_t *n,
+                          const char **cursor)
+{
+    static const char what[] = "task_search";
+    pg_store_t *s = pg(st);
+    if (r->has_state && !tstate_valid((tstate_t)r->state))
+        return pg_failf(s, STORE_FAULT_NONE, what, "invalid task state");
+    return pg_search(s, a, Q_TASK_SEARCH, r, r->has_state ? tstate_name((tstate_t)r->state) : NULL,
+                     NULL, 5, rd_task, sizeof(task_t), (void **)out, n, cursor, what);
+}
+
+static int pg_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
+{
+    const char *v[] = {id};
+    return pg_one(pg(st), a, Q_TIMER_GET, 1, v, rd_timer, sizeof(task_timer_t), (void **)out,
+                  "timer_get");
+}
+
+static int pg_timer_set(store_t *st, const task_timer_t *t)
+{
+    num_t b1, b2, b3;
+    const char *v[] = {t->id, i64(b1, t->type), i64(b2, t->timeout), t->pid, i64(b3, t->ttl)};
+    return pg_query(pg(st), Q_TIMER_SET, 5, v, NULL, "timer_set");
+}
+
+static int pg_timer_delete(store_t *st, const char *id)
+{
+    const char *v[] = {id};
+    return pg_query(pg(st), Q_TIMER_DELETE, 1, v, NULL, "timer_delete");
+}
+
+static int pg_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
+                        size_t *n)
+{
+    num_t b1, b2;
+    const char *v[] = {i64(b1, t), lim(b2, limit)};
+    return pg_rows(pg(st), a, Q_TIMER_DUE, 2, v, rd_timer, sizeof(task_timer_t), (void **)out, n,
+                   "timer_due");
+}
+
+static int pg_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n)
+{
+    const char *v[] = {pid};
+    return pg_rows(pg(st), a, Q_TIMER_BY_PID, 1, v, rd_string, sizeof(const char *), (void **)ids,
+                   n, "timer_by_pid");
+}
+
+/* ---- outbox ------------------------------------------------------------------ */
+
+static int pg_outbox_execute(store_t *st, const char *task_id, int64_t version, const char *address,
+                             int64_t not_before)
+{
+    pg_store_t *s = pg(st);
+    num_t b1, b2;
+    const char *v[] = {task_id, i64(b1, version), address, i64(b2, not_before)};
+    s->notify = true;
+    return pg_query(s, Q_OUTBOX_EXECUTE, 4, v, NULL, "outbox_execute");
+}
+
+static int pg_outbox_unblock(store_t *st, const char *promise_id, const char *address)
+{
+    pg_store_t *s = pg(st);
+    const char *v[] = {promise_id, address};
+    s->notify = true;
+    return pg_query(s, Q_OUTBOX_UNBLOCK, 2, v, NULL, "outbox_unblock");
+}
+
+static int pg_outbox_due(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
+                         size_t *n)
+{
+    num_t b1, b2;
+    const char *v[] = {i64(b1, t), lim(b2, limit)};
+    return pg_rows(pg(st), a, Q_OUTBOX_DUE, 2, v, rd_outbox, sizeof(outbox_msg_t), (void **)out, n,
+                   "outbox_due");
+}
+
+static int pg_outbox_delete(store_t *st, int64_t seq)
+{
+    num_t b;
+    const char *v[] = {i64(b, seq)};
+    return pg_query(pg(st), Q_OUTBOX_DELETE, 1, v, NULL, "outbox_delete");
+}
+
+static int pg_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
+{
+    pg_store_t *s = pg(st);
+    num_t b1, b2, b3;
+    const char *v[] = {i64(b1, seq), i64(b2, not_before), i64(b3, attempts)};
+    s->notify = true; /* another server may hold the stream it waits for */
+    return pg_query(s, Q_OUTBOX_DEFER, 3, v, NULL, "outbox_defer");
+}
+
+static int pg_outbox_count(store_t *st, int64_t *n)
+{
+    pg_store_t *s = pg(st);
+    PGresult *r;
+    if (pg_query(s, Q_OUTBOX_COUNT, 0, NULL, &r, "outbox_count") != STORE_OK)
+        return STORE_ERR;
+    *n = PQntuples(r) ? col_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return STORE_OK;
+}
+
+static int pg_outbox_claim(store_t *st, int64_t seq, int64_t now, int64_t until, bool *won)
+{
+    pg_store_t *s = pg(st);
+    num_t b1, b2, b3;
+    const char *v[] = {i64(b1, seq), i64(b2, now), i64(b3, until)};
+    PGresult *r;
+    *won = false;
+    if (pg_query(s, Q_OUTBOX_CLAIM, 3, v, &r, "outbox_claim") != STORE_OK)
+        return STORE_ERR;
+    *won = PQntuples(r) == 1;
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* ---- several servers ----------------------------------------------------------- */
+
+static int pg_leader(store_t *st, bool *leader)
+{
+    pg_store_t *s = pg(st);
+    *leader = false;
+    if (!s->leader) {
+        PGresult *r;
+        if (pg_query(s, Q_LEADER, 0, NULL, &r, "leader") != STORE_OK)
+            return STORE_ERR;
+        s->leader = PQntuples(r) == 1 && col_bool(r, 0, 0);
+        PQclear(r);
+    }
+    *leader = s->leader && conn_ok(s);
+    return STORE_OK;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The listener thread: LISTEN on its own connection, fn(arg) for every
+ * notification from another backend, reconnecting (and calling fn once,
+ * as messages may have been queued meanwhile) after a loss. */
+static void *listen_main(void *arg)
+{
+    pg_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "resonate-listen");
+    PGconn *c = NULL;
+    while (!atomic_load(&s->lstop)) {
+        if (!c) {
+            char err[512];
+            c = connect_url(s->url, err, sizeof err);
+            PGresult *r = c ? PQexec(c, "LISTEN " CHANNEL) : NULL;
+            bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+            PQclear(r);
+            if (!ok) {
+                if (c)
+                    PQfinish(c);
+                c = NULL;
+                for (int i = 0; i < 10 && !atomic_load(&s->lstop); i++)
+                    sleep_ms(100);
+                continue;
+            }
+            s->wfn(s->warg);
+        }
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        int pr = poll(&pfd, 1, 200);
+        if (pr < 0 && errno != EINTR)
+            sleep_ms(100);
+        if (pr <= 0)
+            continue;
+        if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
+        bool news = false;
+        PGnotify *nt;
+        while ((nt = PQnotifies(c))) {
+            news |= nt->be_pid != atomic_load(&s->writer_pid);
+            PQfreemem(nt);
+        }
+        if (news)
+            s->wfn(s->warg);
+    }
+    if (c)
+        PQfinish(c);
+    return NULL;
+}
+
+static int pg_watch(store_t *st, void (*fn)(void *arg), void *arg)
+{
+    pg_store_t *s = pg(st);
+    if (s->lrunning || s->reader)
+        return pg_failf(s, STORE_FAULT_NONE, "watch",
+                        s->reader ? "a reader cannot watch" : "already watching");
+    s->wfn = fn;
+    s->warg = arg;
+    atomic_store(&s->lstop, false);
+    int rc = pthread_create(&s->lthread, NULL, listen_main, s);
+    if (rc != 0)
+        return pg_failf(s, STORE_FAULT_NONE, "watch", strerror(rc));
+    s->lrunning = true;
+    return STORE_OK;
+}
+
+/* ---- schedules --------------------------------------------------------------- */
+
+static int pg_schedule_get(store_t *st, arena_t *a, const char *id, schedule_t **out)
+{
+    pg_store_t *s = pg(st);
+    const char *v[] = {id};
+    int q = s->in_tx && !s->reader ? Q_SCHEDULE_GET_LOCK : Q_SCHEDULE_GET;
+    return pg_one(s, a, q, 1, v, rd_schedule, sizeof(schedule_t), (void **)out, "schedule_get");
+}
+
+static int pg_schedule_insert(store_t *st, const schedule_t *sc)
+{
+    static const char what[] = "schedule_insert";
+    pg_store_t *s = pg(st);
+    size_t ph, tg;
+    s->buf.len = 0;
+    if (enc_headers(s, &sc->promise_param, &ph, what) != STORE_OK ||
+        enc_kvmap(s, &sc->promise_tags, &tg, what) != STORE_OK)
+        return STORE_ERR;
+    num_t b1, b2, b3, b4;
+    const char *v[] = {sc->id,
+                       sc->cron,
+                       sc->promise_id,
+                       i64(b1, sc->promise_timeout),
+                       buf_at(s, ph),
+                       sc->promise_param.data,
+                       buf_at(s, tg),
+                       i64(b2, sc->created_at),
+                       i64(b3, sc->next_run_at),
+                       sc->has_last_run_at ? i64(b4, sc->last_run_at) : NULL};
+    return pg_query(s, Q_SCHEDULE_INSERT, 10, v, NULL, what);
+}
+
+static int pg_schedule_delete(store_t *st, const char *id, bool *found)
+{
+    pg_store_t *s = pg(st);
+    const char *v[] = {id};
+    PGresult *r;
+    *found = false;
+    if (pg_query(s, Q_SCHEDULE_DELETE, 1, v, &r, "schedule_delete") != STORE_OK)
+        return STORE_ERR;
+    *found = PQntuples(r) > 0;
+    PQclear(r);
+    return STORE_OK;
+}
+
+static int pg_schedule_search(store_t *st, arena_t *a, const search_req_t *r, schedule_t **out,
+                              size_t *n, const char **cursor)
+{
+    static const char what[] = "schedule_search";
+    pg_store_t *s = pg(st);
+    size_t tg = NO_TEXT;
+    s->buf.len = 0;
+    if (r->tags.n > 0 && enc_kvmap(s, &r->tags, &tg, what) != STORE_OK)
+        return STORE_ERR;
+    return pg_search(s, a, Q_SCHEDULE_SEARCH, r, buf_at(s, tg), NULL, 5, rd_schedule,
+                     sizeof(schedule_t), (void **)out, n, cursor, what);
+}
+
+static int pg_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
+                           size_t *n)
+{
+    num_t b1, b2;
+    const char *v[] = {i64(b1, t), lim(b2, limit)};
+    return pg_rows(pg(st), a, Q_SCHEDULE_DUE, 2, v, rd_schedule, sizeof(schedule_t), (void **)out,
+                   n, "schedule_due");
+}
+
+static int pg_schedule_advance(store_t *st, const char *id, int64_t last_run_at,
+                               int64_t next_run_at)
+{
+    num_t b1, b2;
+    const char *v[] = {id, i64(b1, last_run_at), i64(b2, next_run_at)};
+    return pg_query(pg(st), Q_SCHEDULE_ADVANCE, 3, v, NULL, "schedule_advance");
+}
+
+/* ---- debug ------------------------------------------------------------------- */
+
+static int pg_reset(store_t *st)
+{
+    return pg_exec(pg(st), reset_sql, NULL, "reset");
+}
+
+static int pg_snap(store_t *st, arena_t *a, store_snap_t *out)
+{
+    static const char what[] = "snap";
+    pg_store_t *s = pg(st);
+    memset(out, 0, sizeof *out);
+    if (pg_rows(s, a, Q_SNAP_PROMISES, 0, NULL, rd_promise, sizeof(promise_t),
+                (void **)&out->promises, &out->n_promises, what) != STORE_OK ||
+        pg_rows(s, a, Q_SNAP_CALLBACKS, 0, NULL, rd_callback, sizeof(callback_t),
+                (void **)&out->callbacks, &out->n_callbacks, what) != STORE_OK ||
+        pg_rows(s, a, Q_SNAP_LISTENERS, 0, NULL, rd_listener, sizeof(listener_t),
+                (void **)&out->listeners, &out->n_listeners, what) != STORE_OK ||
+        pg_rows(s, a, Q_SNAP_TASKS, 0, NULL, rd_task, sizeof(task_t), (void **)&out->tasks,
+                &out->n_tasks, what) != STORE_OK ||
+        pg_rows(s, a, Q_SNAP_TIMERS, 0, NULL, rd_timer, sizeof(task_timer_t), (void **)&out->timers,
+                &out->n_timers, what) != STORE_OK ||
+        pg_rows(s, a, Q_SNAP_MESSAGES, 0, NULL, rd_outbox, sizeof(outbox_msg_t),
+                (void **)&out->messages, &out->n_messages, what) != STORE_OK) {
+        memset(out, 0, sizeof *out);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+static const store_vtab_t postgres_vtab = {
+    .close = pg_close,
+    .ping = pg_ping,
+    .check = pg_check,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .checkpoint = pg_checkpoint,
+    .promise_get = pg_promise_get,
+    .promise_insert = pg_promise_insert,
+    .promise_settle = pg_promise_settle,
+    .promise_search = pg_promise_search,
+    .promise_due = pg_promise_due,
+    .promise_branch = pg_promise_branch,
+    .callback_insert = pg_callback_insert,
+    .callback_ready = pg_callback_ready,
+    .callback_delete_awaiter = pg_callback_delete_awaiter,
+    .callback_delete_ready = pg_callback_delete_ready,
+    .listener_insert = pg_listener_insert,
+    .listener_take = pg_listener_take,
+    .task_get = pg_task_get,
+    .task_insert = pg_task_insert,
+    .task_update = pg_task_update,
+    .task_search = pg_task_search,
+    .timer_get = pg_timer_get,
+    .timer_set = pg_timer_set,
+    .timer_delete = pg_timer_delete,
+    .timer_due = pg_timer_due,
+    .timer_by_pid = pg_timer_by_pid,
+    .outbox_execute = pg_outbox_execute,
+    .outbox_unblock = pg_outbox_unblock,
+    .outbox_due = pg_outbox_due,
+    .outbox_delete = pg_outbox_delete,
+    .outbox_defer = pg_outbox_defer,
+    .outbox_count = pg_outbox_count,
+    .outbox_claim = pg_outbox_claim,
+    .leader = pg_leader,
+    .watch = pg_watch,
+    .schedule_get = pg_schedule_get,
+    .schedule_insert = pg_schedule_insert,
+    .schedule_delete = pg_schedule_delete,
+    .schedule_search = pg_schedule_search,
+    .schedule_due = pg_schedule_due,
+    .schedule_advance = pg_schedule_advance,
+    .reset = pg_reset,
+    .snap = pg_snap,
+};
+
+/* ---- open and migrate ------------------------------------------------------ */
+
+/* The schema version recorded in the database (0 when it has none). */
+static int read_version(PGconn *c, int *version, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT max(version) FROM resonate_schema");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "reading the schema version: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    *version = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return 0;
+}
+
+static int exec_ok(PGconn *c, const char *text, const char *what, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, text);
+    ExecStatusType es = PQresultStatus(r);
+    if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+        char msg[400];
+        copy_msg(msg, sizeof msg, PQresultErrorMessage(r));
+        snprintf(err, errlen, "%s: %s", what, msg);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* Brings the database to this build's schema in one transaction, under a
+ * transaction-level advisory lock: servers starting together wait for each
+ * other, and each step runs once. A newer schema is refused untouched. */
+static int migrate(PGconn *c, char *err, size_t errlen)
+{
+    int version;
+    if (exec_ok(c, "BEGIN", "starting schema migration", err, errlen) != 0)
+        return -1;
+    if (exec_ok(c, "SELECT pg_advisory_xact_lock(" KEY_MIGRATE ")", "locking for migration", err,
+                errlen) != 0 ||
+        exec_ok(c, "CREATE TABLE IF NOT EXISTS resonate_schema (version integer NOT NULL)",
+                "creating resonate_schema", err, errlen) != 0 ||
+        read_version(c, &version, err, errlen) != 0)
+        goto fail;
+    if (version > N_MIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this build supports (%d); use a "
+                 "newer resonate or another database",
+                 version, N_MIGRATIONS);
+        goto fail;
+    }
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char what[64];
+        snprintf(what, sizeof what, "schema migration %d -> %d", v, v + 1);
+        if (exec_ok(c, migrations[v], what, err, errlen) != 0)
+            goto fail;
+    }
+    if (version < N_MIGRATIONS) {
+        char set[128];
+        snprintf(set, sizeof set,
+                 "DELETE FROM resonate_schema; INSERT INTO resonate_schema VALUES (%d)",
+                 N_MIGRATIONS);
+        if (exec_ok(c, set, "setting the schema version", err, errlen) != 0)
+            goto fail;
+    }
+    return exec_ok(c, "COMMIT", "committing schema migration", err, errlen);
+fail:
+    PQclear(PQexec(c, "ROLLBACK"));
+    return -1;
+}
+
+static pg_store_t *pg_new(const char *url, bool reader, char *err, size_t errlen)
+{
+    pg_store_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->url = strdup(url))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->base.v = &postgres_vtab;
+    s->reader = reader;
+    s->conn = connect_url(url, err, errlen);
+    if (!s->conn) {
+        pg_close(&s->base);
+        return NULL;
+    }
+    return s;
+}
+
+store_t *store_postgres_open(const char *url, char *err, size_t errlen)
+{
+    pg_store_t *s = pg_new(url, false, err, errlen);
+    if (!s)
+        return NULL;
+    char why[512];
+    if (migrate(s->conn, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (setup_conn(s, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (pg_ping(&s->base) != STORE_OK) {
+        snprintf(err, errlen, "the database does not take a write: %s (a read-only standby?)",
+                 s->base.errmsg);
+        goto fail;
+    }
+    return &s->base;
+fail:
+    pg_close(&s->base);
+    return NULL;
+}
+
+store_t *store_postgres_open_reader(const char *url, char *err, size_t errlen)
+{
+    pg_store_t *s = pg_new(url, true, err, errlen);
+    if (!s)
+        return NULL;
+    int version;
+    char why[512];
+    if (read_version(s->conn, &version, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (version != PG_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "schema version %d, this build reads %d: open the writer (which migrates) "
+                 "before any reader",
+                 version, PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (setup_conn(s, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    return &s->base;
+fail:
+    pg_close(&s->base);
+    return NULL;
+}
+
+int store_postgres_exec(store_t *st, const char *text)
+{
+    return pg_exec(pg(st), text, NULL, "exec");
+}
