@@ -20,8 +20,12 @@ done
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
       libcurl4-openssl-dev libgnutls28-dev)
+# PostgreSQL backend (issue 12): libpq to build; the server to test it
+# (tests/run.sh starts a throwaway cluster, no system service needed).
+pkgs+=(libpq-dev)
 if [ $test = 1 ]; then
     pkgs+=(check nodejs npm clang-format curl wrk systemd python3 openssl)
+    pkgs+=(postgresql)
 fi
 # issue 13: the web console's browser tests (tests/ui) drive Debian's
 # chromium with playwright-core (tests/node); no browser is downloaded.

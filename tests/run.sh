@@ -29,6 +29,28 @@ if ! (cd tests/node && node -e 'const fs = require("fs"); for (const m of Object
     exit 1
 fi
 
+# PostgreSQL backend (issue 12): its tests (the store's unit tests, the
+# differential test, the multi-server tests) run against the database named
+# by RESONATE_TEST_PG_URL; without one, a throwaway cluster is started here
+# (scripts/pg-cluster.sh: initdb in a temporary directory, Unix socket only)
+# when PostgreSQL's server binaries are installed, and stopped at the end.
+pg_dir=""
+if [ -z "${RESONATE_TEST_PG_URL:-}" ]; then
+    pg_dir=$(mktemp -d /tmp/resonate-pg.XXXXXX)
+    if url=$(scripts/pg-cluster.sh start "$pg_dir" 2>"$pg_dir.err"); then
+        export RESONATE_TEST_PG_URL="$url"
+        trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+        echo "== PostgreSQL tests on a throwaway cluster in $pg_dir"
+    else
+        echo "== PostgreSQL tests SKIPPED: no cluster could be started ($(tail -n 1 "$pg_dir.err"));"
+        echo "   install postgresql (./scripts/deps.sh --test) or set RESONATE_TEST_PG_URL"
+        rm -rf "$pg_dir"
+    fi
+    rm -f "$pg_dir.err"
+else
+    echo "== PostgreSQL tests on RESONATE_TEST_PG_URL"
+fi
+
 echo "== layering"
 if scripts/check-layers.sh "$BUILD/rel"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 

@@ -1,4 +1,10 @@
-/* test_sqlite.c - the SQLite store: records, queries, transactions, schema. */
+/* test_sqlite.c - the SQLite store: records, queries, transactions, schema.
+ *
+ * The tests of the port's contract (the "memory" and "search" cases) run
+ * against the PostgreSQL adapter too, as the case "postgres", when
+ * RESONATE_TEST_PG_URL names a database the tests may empty
+ * (scripts/pg-cluster.sh starts one); tests/unit/test_postgres.c has that
+ * adapter's own tests. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +17,7 @@
 #include "core/wire.h"
 #include "store/kvjson.h"
 #include "store/sqlite_internal.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 #include "tests/unit/unit.h"
 
@@ -31,6 +38,17 @@ static void setup_mem(void)
     fx.path[0] = '\0';
     fx.st = store_sqlite_open(":memory:", err, sizeof err);
     ck_assert_msg(fx.st != NULL, "open: %s", err);
+    fx.a = arena_new();
+}
+
+/* The PostgreSQL adapter on RESONATE_TEST_PG_URL, emptied. */
+static void setup_pg(void)
+{
+    char err[512] = "";
+    fx.path[0] = '\0';
+    fx.st = store_postgres_open(getenv("RESONATE_TEST_PG_URL"), err, sizeof err);
+    ck_assert_msg(fx.st != NULL, "open: %s", err);
+    ck_assert_int_eq(store_reset(fx.st), STORE_OK);
     fx.a = arena_new();
 }
 
@@ -222,7 +240,7 @@ START_TEST(promise_insert_of_existing_id_fails_with_message)
     insert_promise("p", PSTATE_PENDING, 10, NO_KVS);
     promise_t p = mk_promise("p", PSTATE_PENDING, 10);
     ck_assert_int_eq(store_promise_insert(fx.st, &p), STORE_ERR);
-    ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "UNIQUE"));
+    ck_assert_ptr_nonnull(strcasestr(store_errmsg(fx.st), "unique"));
     ck_assert_ptr_nonnull(strstr(store_errmsg(fx.st), "promise_insert"));
 }
 END_TEST
@@ -2065,6 +2083,60 @@ static Suite *sqlite_suite(void)
     tcase_add_test(search, searches_match_a_brute_force_filter_on_random_data);
     tcase_add_test(search, a_search_whose_filters_rarely_meet_stops_at_the_scan_cap_with_a_cursor);
     suite_add_tcase(s, search);
+
+    /* The same contract on PostgreSQL (tests/run.sh starts a cluster). */
+    if (getenv("RESONATE_TEST_PG_URL")) {
+        TCase *pgc = tcase_create("postgres");
+        tcase_add_checked_fixture(pgc, setup_pg, teardown);
+        tcase_add_test(pgc, promise_round_trip_keeps_every_field);
+        tcase_add_test(pgc, promise_absent_and_empty_headers_and_data_stay_distinct);
+        tcase_add_test(pgc, promise_get_of_missing_id_returns_null);
+        tcase_add_test(pgc, promise_insert_of_existing_id_fails_with_message);
+        tcase_add_test(pgc, promise_settle_stores_value_and_leaves_the_due_queue);
+        tcase_add_test(pgc, promise_settle_with_absent_value_stores_nulls);
+        tcase_add_test(pgc, tags_with_escapes_and_unicode_round_trip);
+        tcase_add_test(pgc, kvjson_encoding_matches_wire_dump_byte_for_byte);
+        tcase_add_test(pgc, kvjson_decode_sorts_keys_and_reads_every_escape);
+        tcase_add_test(pgc, kvjson_decode_rejects_what_is_not_a_string_map);
+        tcase_add_test(pgc, promise_search_filters_by_state_and_every_tag);
+        tcase_add_test(pgc, promise_search_pages_with_cursor_set_to_the_last_id_while_more_match);
+        tcase_add_test(pgc, promise_search_orders_and_pages_ids_by_bytes);
+        /* ids of raw 0xFF bytes are not text in PostgreSQL (the wire only
+         * carries UTF-8): test_postgres.c checks prefixes of UTF-8 ids. */
+        tcase_add_test(pgc, promise_due_returns_pending_by_timeout_then_id_up_to_limit);
+        tcase_add_test(pgc, promise_branch_returns_promises_of_the_branch_except_excluded);
+        tcase_add_test(pgc, promise_branch_stops_at_the_count_and_byte_bounds);
+        tcase_add_test(pgc, callback_ready_marks_every_callback_and_returns_awaiters_sorted);
+        tcase_add_test(pgc, callback_insert_of_existing_pair_keeps_it_unchanged);
+        tcase_add_test(pgc, callback_deletes_remove_ready_or_all_of_an_awaiter);
+        tcase_add_test(pgc, listener_take_returns_sorted_addresses_once);
+        tcase_add_test(pgc, task_get_reports_resumes_and_lease_from_its_timer);
+        tcase_add_test(pgc, task_insert_of_existing_id_fails);
+        tcase_add_test(pgc, task_search_filters_state_and_pages);
+        tcase_add_test(pgc, timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id);
+        tcase_add_test(pgc, timer_by_pid_lists_the_leases_held_by_a_process);
+        tcase_add_test(pgc, outbox_execute_replaces_an_older_execute_of_the_same_task);
+        tcase_add_test(pgc, outbox_unblock_is_queued_once_per_promise_and_address);
+        tcase_add_test(pgc, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
+        tcase_add_test(pgc, outbox_seq_is_never_reused_after_deleting_the_newest_row);
+        tcase_add_test(pgc, schedule_round_trip_advance_and_delete);
+        tcase_add_test(pgc, schedule_search_matches_promise_tags_and_pages);
+        tcase_add_test(pgc, schedule_due_orders_by_next_run_then_id_up_to_limit);
+        tcase_add_test(pgc, snap_lists_every_entity_in_the_documented_order);
+        tcase_add_test(pgc, reset_deletes_every_row_and_keeps_the_schema);
+        tcase_add_test(pgc, rollback_discards_the_transaction_and_commit_keeps_it);
+        tcase_add_test(pgc, rollback_to_undoes_only_the_writes_since_the_savepoint);
+        tcase_add_test(pgc, rollback_to_without_a_transaction_fails_with_message);
+        tcase_add_test(pgc, a_memory_database_passes_check_and_ping);
+        tcase_set_timeout(pgc, 60);
+        suite_add_tcase(s, pgc);
+    } else {
+        static bool said;
+        if (!said)
+            fprintf(stderr, "postgres store tests SKIPPED: RESONATE_TEST_PG_URL is not set "
+                            "(scripts/pg-cluster.sh start prints one)\n");
+        said = true;
+    }
 
     TCase *file = tcase_create("file");
     tcase_add_checked_fixture(file, setup_file, teardown);

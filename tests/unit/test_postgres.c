@@ -1,0 +1,374 @@
+/* test_postgres.c - what the PostgreSQL adapter adds to the port's contract
+ * (test_sqlite.c runs that contract against it): migrations by several
+ * servers at once, row locks and conflicts between connections, losing and
+ * regaining the connection, leadership, outbox claims and notifications.
+ *
+ * Runs when RESONATE_TEST_PG_URL names a database the tests may empty and
+ * rebuild (scripts/pg-cluster.sh starts one; tests/run.sh does it itself). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/postgres.h"
+#include "tests/unit/unit.h"
+
+#define OK(st, call) ck_assert_msg((call) == STORE_OK, "%s: %s", #call, store_errmsg(st))
+
+static const char *url(void)
+{
+    return getenv("RESONATE_TEST_PG_URL");
+}
+
+static store_t *open_pg(void)
+{
+    char err[512] = "";
+    store_t *st = store_postgres_open(url(), err, sizeof err);
+    ck_assert_msg(st != NULL, "open: %s", err);
+    return st;
+}
+
+static store_t *a_st, *b_st; /* two servers' writers */
+static arena_t *ar;
+
+static void setup(void)
+{
+    a_st = open_pg();
+    b_st = open_pg();
+    OK(a_st, store_reset(a_st));
+    ar = arena_new();
+}
+
+static void teardown(void)
+{
+    store_close(a_st);
+    store_close(b_st);
+    a_st = b_st = NULL;
+    arena_free(ar);
+}
+
+static promise_t pending(const char *id)
+{
+    promise_t p = {0};
+    p.id = id;
+    p.state = PSTATE_PENDING;
+    p.timeout_at = INT64_C(1) << 50;
+    p.created_at = 1;
+    return p;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+static void *open_and_close(void *arg)
+{
+    char err[512] = "";
+    store_t *st = store_postgres_open(url(), err, sizeof err);
+    if (!st)
+        snprintf(arg, 512, "%s", err);
+    store_close(st);
+    return NULL;
+}
+
+START_TEST(servers_starting_together_migrate_the_schema_once)
+{
+    /* An empty database, then four servers at once. */
+    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promises, callbacks, listeners, tasks, "
+                                       "task_timers, outbox, schedules, health, resonate_schema"));
+    enum { N = 4 };
+    pthread_t th[N];
+    char errs[N][512];
+    for (int i = 0; i < N; i++) {
+        errs[i][0] = '\0';
+        ck_assert_int_eq(pthread_create(&th[i], NULL, open_and_close, errs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(errs[i][0] == '\0', "server %d: %s", i, errs[i]);
+    }
+    /* One version row; the tables work. */
+    store_close(a_st);
+    a_st = open_pg();
+    OK(a_st, store_postgres_exec(a_st, "DO $$ BEGIN IF (SELECT count(*) FROM resonate_schema) "
+                                       "<> 1 THEN RAISE 'version rows'; END IF; END $$"));
+    promise_t p = pending("m");
+    OK(a_st, store_promise_insert(a_st, &p));
+}
+END_TEST
+
+START_TEST(a_database_with_a_newer_schema_is_refused_untouched)
+{
+    OK(a_st, store_postgres_exec(a_st, "UPDATE resonate_schema SET version = 99"));
+    char err[512] = "";
+    store_t *st = store_postgres_open(url(), err, sizeof err);
+    OK(a_st, store_postgres_exec(a_st, "UPDATE resonate_schema SET version = 1"));
+    ck_assert_ptr_null(st);
+    ck_assert_ptr_nonnull(strstr(err, "schema version 99 is newer than this build supports"));
+}
+END_TEST
+
+START_TEST(an_unreachable_database_fails_the_open_with_what_to_check)
+{
+    char err[512] = "";
+    store_t *st =
+        store_postgres_open("postgresql:///resonate?host=/nonexistent-dir", err, sizeof err);
+    ck_assert_ptr_null(st);
+    ck_assert_ptr_nonnull(strstr(err, "cannot connect to PostgreSQL"));
+    ck_assert_ptr_nonnull(strstr(err, "storage.postgres.url"));
+}
+END_TEST
+
+/* ---- two writers --------------------------------------------------------------- */
+
+START_TEST(a_second_insert_of_one_id_is_a_conflict_to_retry)
+{
+    promise_t p = pending("dup");
+    OK(a_st, store_begin(a_st));
+    OK(a_st, store_promise_insert(a_st, &p));
+    OK(a_st, store_commit(a_st));
+    OK(b_st, store_begin(b_st));
+    ck_assert_int_eq(store_promise_insert(b_st, &p), STORE_ERR);
+    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
+    OK(b_st, store_rollback(b_st));
+    /* a retry sees the row */
+    OK(b_st, store_begin(b_st));
+    promise_t *got = NULL;
+    OK(b_st, store_promise_get(b_st, ar, "dup", &got));
+    ck_assert_ptr_nonnull(got);
+    OK(b_st, store_commit(b_st));
+}
+END_TEST
+
+typedef struct {
+    _Atomic bool done;
+    pstate_t seen;
+    char err[512];
+} getter_t;
+
+/* Server B reads "x" for write (and releases at commit). */
+static void *locked_get(void *arg)
+{
+    getter_t *g = arg;
+    arena_t *a = arena_new();
+    promise_t *p = NULL;
+    if (store_begin(b_st) != STORE_OK || store_promise_get(b_st, a, "x", &p) != STORE_OK || !p ||
+        store_commit(b_st) != STORE_OK)
+        snprintf(g->err, sizeof g->err, "%s", p ? store_errmsg(b_st) : "no row");
+    else
+        g->seen = p->state;
+    arena_free(a);
+    atomic_store(&g->done, true);
+    return NULL;
+}
+
+START_TEST(a_read_for_write_waits_for_the_other_writer_and_sees_its_commit)
+{
+    promise_t p = pending("x");
+    OK(a_st, store_promise_insert(a_st, &p));
+    OK(a_st, store_begin(a_st));
+    promise_t *mine = NULL;
+    OK(a_st, store_promise_get(a_st, ar, "x", &mine));
+    ck_assert_ptr_nonnull(mine);
+    getter_t g = {.seen = PSTATE_PENDING};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, locked_get, &g), 0);
+    unit_sleep_ms(300);
+    ck_assert_msg(!atomic_load(&g.done), "B read the row while A held it");
+    pvalue_t v = {0};
+    OK(a_st, store_promise_settle(a_st, "x", PSTATE_RESOLVED, &v, 5));
+    OK(a_st, store_commit(a_st));
+    pthread_join(th, NULL);
+    ck_assert_msg(g.err[0] == '\0', "B: %s", g.err);
+    ck_assert_int_eq(g.seen, PSTATE_RESOLVED);
+}
+END_TEST
+
+START_TEST(a_lost_connection_is_down_and_check_reconnects)
+{
+    ck_assert_int_eq(store_postgres_exec(a_st, "SELECT pg_terminate_backend(pg_backend_pid())"),
+                     STORE_ERR);
+    ck_assert_int_eq(store_fault(a_st), STORE_FAULT_DOWN);
+    ck_assert_ptr_nonnull(strstr(store_errmsg(a_st), "reconnects by itself"));
+    promise_t *got = NULL;
+    ck_assert_int_eq(store_promise_get(a_st, ar, "nope", &got), STORE_ERR);
+    ck_assert_int_eq(store_fault(a_st), STORE_FAULT_DOWN);
+    OK(a_st, store_check(a_st));
+    OK(a_st, store_ping(a_st));
+    promise_t p = pending("after");
+    OK(a_st, store_promise_insert(a_st, &p));
+}
+END_TEST
+
+START_TEST(a_commit_after_the_transaction_failed_is_not_reported_as_kept)
+{
+    OK(a_st, store_begin(a_st));
+    ck_assert_int_eq(store_postgres_exec(a_st, "SELECT 1/0"), STORE_ERR);
+    ck_assert_int_eq(store_commit(a_st), STORE_ERR);
+    ck_assert_ptr_nonnull(strstr(store_errmsg(a_st), "rolled back"));
+}
+END_TEST
+
+/* ---- several servers ----------------------------------------------------------- */
+
+START_TEST(one_leader_at_a_time_and_another_takes_over_when_it_closes)
+{
+    bool la = false, lb = true;
+    OK(a_st, store_leader(a_st, &la));
+    OK(b_st, store_leader(b_st, &lb));
+    ck_assert(la);
+    ck_assert(!lb);
+    store_close(a_st);
+    a_st = open_pg();
+    int64_t until = unit_mono_ms() + 3000;
+    while (!lb && unit_mono_ms() < until) {
+        OK(b_st, store_leader(b_st, &lb));
+        if (!lb)
+            unit_sleep_ms(20);
+    }
+    ck_assert(lb);
+    OK(a_st, store_leader(a_st, &la));
+    ck_assert(!la);
+}
+END_TEST
+
+START_TEST(one_claim_of_a_message_wins_until_it_expires)
+{
+    OK(a_st, store_outbox_unblock(a_st, "p", "poll://any@g"));
+    outbox_msg_t *m;
+    size_t n;
+    OK(a_st, store_outbox_due(a_st, ar, 100, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    bool won = false;
+    OK(a_st, store_outbox_claim(a_st, m[0].seq, 100, 200, &won));
+    ck_assert(won);
+    OK(b_st, store_outbox_claim(b_st, m[0].seq, 150, 250, &won));
+    ck_assert(!won);
+    /* claimed rows are not due for anyone until the claim ends */
+    OK(b_st, store_outbox_due(b_st, ar, 150, 10, &m, &n));
+    ck_assert_uint_eq(n, 0);
+    OK(b_st, store_outbox_due(b_st, ar, 200, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    OK(b_st, store_outbox_claim(b_st, m[0].seq, 200, 300, &won));
+    ck_assert(won);
+    /* a defer ends the claim */
+    OK(b_st, store_outbox_defer(b_st, m[0].seq, 0, 1));
+    OK(a_st, store_outbox_due(a_st, ar, 201, 10, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(m[0].attempts, 1);
+}
+END_TEST
+
+static _Atomic int wakes;
+
+static void count_wake(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&wakes, 1);
+}
+
+static bool wait_wakes(int at_least, long ms)
+{
+    int64_t until = unit_mono_ms() + ms;
+    while (atomic_load(&wakes) < at_least && unit_mono_ms() < until)
+        unit_sleep_ms(5);
+    return atomic_load(&wakes) >= at_least;
+}
+
+START_TEST(a_commit_that_queues_a_message_wakes_the_other_servers)
+{
+    atomic_store(&wakes, 0);
+    OK(b_st, store_watch(b_st, count_wake, NULL));
+    ck_assert(wait_wakes(1, 3000)); /* once at connect: something may be queued */
+    unit_sleep_ms(100);
+    atomic_store(&wakes, 0);
+    /* rolled back: nothing to say */
+    OK(a_st, store_begin(a_st));
+    OK(a_st, store_outbox_unblock(a_st, "p", "poll://any@g"));
+    OK(a_st, store_rollback(a_st));
+    /* committed: B hears of it promptly */
+    int64_t t0 = unit_mono_ms();
+    OK(a_st, store_begin(a_st));
+    OK(a_st, store_outbox_execute(a_st, "t", 1, "poll://any@g", 0));
+    OK(a_st, store_commit(a_st));
+    ck_assert(wait_wakes(1, 2000));
+    ck_assert_int_lt(unit_mono_ms() - t0, 1000);
+    ck_assert_int_eq(atomic_load(&wakes), 1);
+    /* B's own commits are not news to B */
+    OK(b_st, store_begin(b_st));
+    OK(b_st, store_outbox_unblock(b_st, "q", "poll://any@g"));
+    OK(b_st, store_commit(b_st));
+    unit_sleep_ms(300);
+    ck_assert_int_eq(atomic_load(&wakes), 1);
+}
+END_TEST
+
+/* ---- text ---------------------------------------------------------------------- */
+
+START_TEST(a_prefix_search_takes_exactly_the_ids_that_start_with_it_in_byte_order)
+{
+    static const char *const ids[] = {
+        "ab",
+        "abc",
+        "ab\xc3\xbf",
+        "ab\xf4\x8f\xbf\xbf",
+        "ab\xf4\x8f\xbf\xbfz",
+        "ab\xef\xbf\xbf",
+        "ac",
+        "aa",
+        "ab\xed\x9f\xbf",
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        promise_t p = pending(ids[i]);
+        OK(a_st, store_promise_insert(a_st, &p));
+    }
+    search_req_t q = {.limit = 100, .id_prefix = "ab"};
+    promise_t *ps;
+    size_t n;
+    const char *cursor;
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 7);
+    const char *const want[] = {"ab",
+                                "abc",
+                                "ab\xc3\xbf",
+                                "ab\xed\x9f\xbf",
+                                "ab\xef\xbf\xbf",
+                                "ab\xf4\x8f\xbf\xbf",
+                                "ab\xf4\x8f\xbf\xbfz"};
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(ps[i].id, want[i]);
+    /* a prefix ending in U+D7FF (the next is U+E000) and in U+10FFFF (none) */
+    q.id_prefix = "ab\xed\x9f\xbf";
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 1);
+    q.id_prefix = "ab\xf4\x8f\xbf\xbf";
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 2);
+}
+END_TEST
+
+static Suite *postgres_suite(void)
+{
+    Suite *s = suite_create("postgres");
+    if (!url()) {
+        fprintf(stderr, "postgres adapter tests SKIPPED: RESONATE_TEST_PG_URL is not set "
+                        "(scripts/pg-cluster.sh start prints one)\n");
+        return s;
+    }
+    TCase *tc = tcase_create("postgres");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, servers_starting_together_migrate_the_schema_once);
+    tcase_add_test(tc, a_database_with_a_newer_schema_is_refused_untouched);
+    tcase_add_test(tc, an_unreachable_database_fails_the_open_with_what_to_check);
+    tcase_add_test(tc, a_second_insert_of_one_id_is_a_conflict_to_retry);
+    tcase_add_test(tc, a_read_for_write_waits_for_the_other_writer_and_sees_its_commit);
+    tcase_add_test(tc, a_lost_connection_is_down_and_check_reconnects);
+    tcase_add_test(tc, a_commit_after_the_transaction_failed_is_not_reported_as_kept);
+    tcase_add_test(tc, one_leader_at_a_time_and_another_takes_over_when_it_closes);
+    tcase_add_test(tc, one_claim_of_a_message_wins_until_it_expires);
+    tcase_add_test(tc, a_commit_that_queues_a_message_wakes_the_other_servers);
+    tcase_add_test(tc, a_prefix_search_takes_exactly_the_ids_that_start_with_it_in_byte_order);
+    suite_add_tcase(s, tc);
+    return s;
+}
+UNIT_SUITE(postgres_suite)
