@@ -77,7 +77,7 @@ for flavour in rel san; do
 done
 
 # Node tests: each file is run by node's test runner against a fresh server.
-node_tests=$(ls tests/diff/*.test.mjs tests/e2e/*.test.mjs tests/cli/*.test.mjs tests/ops/*.test.mjs tests/auth/*.test.mjs tests/transport/*.test.mjs tests/reads/*.test.mjs tests/ui/*.test.mjs tests/tls/*.test.mjs 2>/dev/null || true)
+node_tests=$(ls tests/diff/*.test.mjs tests/e2e/*.test.mjs tests/cli/*.test.mjs tests/ops/*.test.mjs tests/auth/*.test.mjs tests/transport/*.test.mjs tests/reads/*.test.mjs tests/ui/*.test.mjs tests/tls/*.test.mjs tests/multi/*.test.mjs 2>/dev/null || true)
 if [ -n "$node_tests" ]; then
     echo "== server tests"
     log=$(mktemp)
