@@ -26,6 +26,7 @@ struct exec {
     bool remote; /* another server queued messages (store_watch) */
     bool paused; /* debug.start: background work paused (store thread only) */
     bool broken; /* store_check failed last time (store thread only) */
+    bool leader; /* ran background work at the last tick (store thread only) */
     outbox_t *outbox;
     _Atomic int64_t last_now;
     _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
@@ -178,7 +179,14 @@ static bool run_tick(exec_t *ex)
     if (!store_usable(ex, false))
         goto done;
     /* With several servers on one database only the leader does it. */
-    if (store_leader(st, &leader) != STORE_OK || !leader)
+    if (store_leader(st, &leader) != STORE_OK)
+        leader = false;
+    if (leader != ex->leader && ex->cfg.outbox.shared)
+        log_info("%s", leader ? "background work (timeouts, retries, leases, schedules) runs "
+                                "on this server now"
+                              : "background work runs on another server now");
+    ex->leader = leader;
+    if (!leader)
         goto done;
     if (store_begin(st) != STORE_OK) {
         log_error("tick: %s", store_errmsg(st));
