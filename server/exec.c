@@ -48,26 +48,33 @@ int64_t exec_now(exec_t *ex)
     return now > prev ? now : prev;
 }
 
-/* Runs one job inside the open transaction. Returns false when the
- * transaction itself is lost (SQLite rolls a whole transaction back on some
- * errors, e.g. a full disk), when the request lost a race with another
- * server (STORE_FAULT_CONFLICT: the whole batch runs again) or when the
- * database is unreachable: the batch must then be abandoned. */
-static bool run_job(exec_t *ex, job_t *job)
+/* Runs one job inside the open transaction, in its own savepoint when sp
+ * (or always for a readiness probe, whose failure must not cost the batch).
+ * Returns false when the transaction itself is lost (SQLite rolls a whole
+ * transaction back on some errors, e.g. a full disk; without a savepoint
+ * any failure loses it), when the request lost a race with another server
+ * (STORE_FAULT_CONFLICT: the whole batch runs again) or when the database
+ * is unreachable: the batch must then be abandoned. */
+static bool run_job(exec_t *ex, job_t *job, bool sp)
 {
     store_t *st = ex->st;
     if (!job->req) {
-        response_set(&job->resp, store_ping(st) == STORE_OK ? 200 : 503, NULL);
-        return true;
+        if (store_savepoint(st) != STORE_OK)
+            return false;
+        bool up = store_ping(st) == STORE_OK;
+        response_set(&job->resp, up ? 200 : 503, NULL);
+        if (up)
+            return store_release(st) == STORE_OK;
+        return store_fault(st) == STORE_FAULT_NONE && store_rollback_to(st) == STORE_OK;
     }
     request_t *req = (request_t *)job->req;
     req->now = (ex->cfg.debug && req->has_debug_time) ? req->debug_time : exec_now(ex);
-    if (store_savepoint(st) != STORE_OK)
+    if (sp && store_savepoint(st) != STORE_OK)
         return false;
     if (engine_apply(&ex->cfg.engine, st, job->arena, req, &job->resp) == 0) {
-        if (store_release(st) != STORE_OK)
+        if (sp && store_release(st) != STORE_OK)
             return false;
-    } else if (store_fault(st) != STORE_FAULT_NONE || store_rollback_to(st) != STORE_OK) {
+    } else if (!sp || store_fault(st) != STORE_FAULT_NONE || store_rollback_to(st) != STORE_OK) {
         return false;
     }
     if (req->op == OP_DEBUG_START)
@@ -112,7 +119,8 @@ static bool store_usable(exec_t *ex, bool for_batch)
  * rolled back and run again from the start, up to EXEC_MAX_RETRIES times:
  * nothing of it was answered, and the rerun sees the other server's commit,
  * so each request gets the answer a single server would give. An
- * unreachable database answers 503; any other failure 500. */
+ * unreachable database answers 503; any other failure 500. An optimistic
+ * store (core/store.h) runs without savepoints until a request fails. */
 static void run_batch(exec_t *ex, job_t *batch)
 {
     store_t *st = ex->st;
@@ -122,6 +130,8 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, 503, err);
         goto answer;
     }
+    /* An optimistic store runs the batch without savepoints first. */
+    bool sp = !st->optimistic;
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
@@ -134,7 +144,7 @@ static void run_batch(exec_t *ex, job_t *batch)
         size_t jobs = 0;
         bool ok = began;
         for (job_t *j = batch; j && ok; j = j->next, jobs++)
-            ok = run_job(ex, j);
+            ok = run_job(ex, j, sp);
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -148,8 +158,16 @@ static void run_batch(exec_t *ex, job_t *batch)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
             store_rollback(st);
         }
-        if (fault == STORE_FAULT_CONFLICT && attempt < EXEC_MAX_RETRIES) {
+        bool again = fault == STORE_FAULT_CONFLICT && attempt < EXEC_MAX_RETRIES;
+        if (again)
             log_debug("batch lost a race with another server, running it again: %s", err);
+        /* A request failed without a savepoint: again with one per request,
+         * so that only the failing request gets its 500. */
+        if (!again && fault == STORE_FAULT_NONE && !sp) {
+            sp = true;
+            again = true;
+        }
+        if (again) {
             for (job_t *j = batch; j; j = j->next)
                 response_clear(&j->resp);
             continue;

@@ -1656,6 +1656,7 @@ static pg_store_t *pg_new(const char *url, bool reader, char *err, size_t errlen
         return NULL;
     }
     s->base.v = &postgres_vtab;
+    s->base.optimistic = true;
     s->reader = reader;
     s->conn = connect_url(url, err, errlen);
     if (!s->conn) {

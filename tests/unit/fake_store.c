@@ -14,6 +14,8 @@ static store_vtab_t wrapped;
 static _Atomic bool failing[FAKE__COUNT];
 static _Atomic int calls[FAKE__COUNT];
 static const char *_Atomic fail_id;
+static _Atomic int fail_fault; /* STORE_FAULT_* of the injected insert failures */
+static _Atomic int fail_left;  /* insert failures still to inject; -1 = no end */
 
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
@@ -87,8 +89,11 @@ static int w_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int atte
 static int w_promise_insert(store_t *st, const promise_t *p)
 {
     const char *id = atomic_load(&fail_id);
-    if (id && strcmp(p->id, id) == 0) {
+    if (id && strcmp(p->id, id) == 0 && atomic_load(&fail_left) != 0) {
+        if (atomic_load(&fail_left) > 0)
+            atomic_fetch_sub(&fail_left, 1);
         snprintf(st->errmsg, sizeof st->errmsg, "injected promise_insert failure");
+        st->fault = atomic_load(&fail_fault);
         return STORE_ERR;
     }
     return real->promise_insert(st, p);
@@ -104,6 +109,8 @@ store_t *fake_store_open(void)
         atomic_store(&calls[i], 0);
     }
     atomic_store(&fail_id, NULL);
+    atomic_store(&fail_fault, STORE_FAULT_NONE);
+    atomic_store(&fail_left, -1);
     hold_armed = hold_waiting = false;
     real = st->v;
     wrapped = *real;
@@ -132,6 +139,13 @@ int fake_store_calls(fake_call_t call)
 
 void fake_store_fail_insert(const char *id)
 {
+    fake_store_fail_insert_as(id, STORE_FAULT_NONE, -1);
+}
+
+void fake_store_fail_insert_as(const char *id, int fault, int times)
+{
+    atomic_store(&fail_fault, fault);
+    atomic_store(&fail_left, times);
     atomic_store(&fail_id, id);
 }
 

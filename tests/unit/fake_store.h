@@ -44,6 +44,10 @@ int fake_store_calls(fake_call_t call);
  * the test. */
 void fake_store_fail_insert(const char *id);
 
+/* As fake_store_fail_insert, the failures classed as fault (STORE_FAULT_*),
+ * and only the first times of them (-1: every one). */
+void fake_store_fail_insert_as(const char *id, int fault, int times);
+
 /* The next begin blocks until fake_store_release_begin; fake_store_wait_held
  * returns once a begin is blocked (false after timeout_ms). Lets a test
  * queue several jobs while the store thread is busy, so that they form one

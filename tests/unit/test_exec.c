@@ -31,6 +31,7 @@ static store_t *st;
 static exec_t *ex;
 static tjob_t jobs[MAX_JOBS];
 static int n_jobs;
+static bool optimistic; /* the store of the next start() is optimistic */
 
 static void on_done(job_t *job)
 {
@@ -47,6 +48,7 @@ static void on_done(job_t *job)
 static void start(int64_t tick_ms)
 {
     st = fake_store_open();
+    st->optimistic = optimistic;
     exec_config_t cfg = {.engine = {.retry_timeout = 30000},
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
@@ -60,6 +62,14 @@ static void setup(void)
 {
     memset(jobs, 0, sizeof jobs);
     n_jobs = 0;
+    start(3600 * 1000);
+}
+
+static void setup_optimistic(void)
+{
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
+    optimistic = true;
     start(3600 * 1000);
 }
 
@@ -191,6 +201,72 @@ START_TEST(failed_request_is_rolled_back_alone_and_the_rest_of_its_batch_kept)
     ck_assert_int_eq(submit_wait(get_job("a")), 200);
     ck_assert_int_eq(submit_wait(get_job("bad")), 404);
     ck_assert_int_eq(submit_wait(get_job("c")), 200);
+}
+END_TEST
+
+START_TEST(a_batch_that_lost_a_race_runs_again_and_every_job_gets_its_answer)
+{
+    fake_store_fail_insert_as("b", STORE_FAULT_CONFLICT, 2);
+    tjob_t *b[] = {create_job("a"), create_job("b"), create_job("c")};
+    submit_batch(b, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(b[i]->job.resp.status, 200);
+    /* the gate probe's batch, then the jobs' batch three times */
+    ck_assert_int_eq(fake_store_calls(FAKE_BEGIN), 1 + 3);
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), 1 + 1);
+    ck_assert_int_eq(submit_wait(get_job("a")), 200);
+    ck_assert_int_eq(submit_wait(get_job("b")), 200);
+}
+END_TEST
+
+START_TEST(a_batch_losing_every_rerun_answers_500_and_keeps_nothing)
+{
+    fake_store_fail_insert_as("b", STORE_FAULT_CONFLICT, -1);
+    tjob_t *b[] = {create_job("a"), create_job("b")};
+    submit_batch(b, 2);
+    fake_store_fail_insert(NULL);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(b[i]->job.resp.status, 500);
+    /* the gate probe's batch, then 1 + EXEC_MAX_RETRIES runs */
+    ck_assert_int_eq(fake_store_calls(FAKE_BEGIN), 1 + 9);
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+}
+END_TEST
+
+START_TEST(an_unreachable_database_answers_the_batch_503_and_keeps_nothing)
+{
+    fake_store_fail_insert_as("b", STORE_FAULT_DOWN, 1);
+    tjob_t *probe = new_job(NULL);
+    tjob_t *b[] = {create_job("a"), create_job("b"), probe};
+    submit_batch(b, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(b[i]->job.resp.status, 503);
+    ck_assert_ptr_nonnull(strstr(message(b[0]), "injected promise_insert failure"));
+    ck_assert_int_eq(submit_wait(get_job("a")), 404);
+}
+END_TEST
+
+START_TEST(an_optimistic_store_runs_without_savepoints_until_a_request_fails)
+{
+    tjob_t *ok[] = {create_job("a"), create_job("b")};
+    submit_batch(ok, 2);
+    ck_assert_int_eq(ok[0]->job.resp.status, 200);
+    /* only the gate probe of submit_batch (probes always have one) */
+    ck_assert_int_eq(fake_store_calls(FAKE_SAVEPOINT), 1);
+    /* a failing request: the batch runs again, a savepoint per request,
+     * and only that request fails */
+    fake_store_fail_insert("bad");
+    tjob_t *b[] = {create_job("c"), create_job("bad"), create_job("d")};
+    submit_batch(b, 3);
+    ck_assert_int_eq(b[0]->job.resp.status, 200);
+    ck_assert_int_eq(b[1]->job.resp.status, 500);
+    ck_assert_int_eq(b[2]->job.resp.status, 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_SAVEPOINT), 1 + 1 + 3);
+    ck_assert_int_eq(fake_store_calls(FAKE_ROLLBACK_TO), 1);
+    fake_store_fail_insert(NULL);
+    ck_assert_int_eq(submit_wait(get_job("c")), 200);
+    ck_assert_int_eq(submit_wait(get_job("bad")), 404);
+    ck_assert_int_eq(submit_wait(get_job("d")), 200);
 }
 END_TEST
 
@@ -417,6 +493,9 @@ static Suite *exec_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, jobs_of_one_batch_are_answered_only_after_its_commit);
     tcase_add_test(tc, failed_request_is_rolled_back_alone_and_the_rest_of_its_batch_kept);
+    tcase_add_test(tc, a_batch_that_lost_a_race_runs_again_and_every_job_gets_its_answer);
+    tcase_add_test(tc, a_batch_losing_every_rerun_answers_500_and_keeps_nothing);
+    tcase_add_test(tc, an_unreachable_database_answers_the_batch_503_and_keeps_nothing);
     tcase_add_test(tc, failed_commit_answers_every_job_of_the_batch_500_and_keeps_nothing);
     tcase_add_test(tc, failed_rollback_to_savepoint_fails_the_whole_batch_and_keeps_nothing);
     tcase_add_test(tc, failed_savepoint_fails_the_whole_batch);
@@ -426,6 +505,10 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, stop_finishes_queued_jobs_before_closing_the_store);
     tcase_add_test(tc, exec_now_never_goes_backwards);
     suite_add_tcase(s, tc);
+    TCase *to = tcase_create("optimistic");
+    tcase_add_checked_fixture(to, setup_optimistic, teardown);
+    tcase_add_test(to, an_optimistic_store_runs_without_savepoints_until_a_request_fails);
+    suite_add_tcase(s, to);
     TCase *tb = tcase_create("background");
     tcase_add_checked_fixture(tb, setup_ticking, teardown);
     tcase_add_test(tb, tick_times_out_due_promises_between_batches);
