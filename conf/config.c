@@ -1005,7 +1005,7 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
         goto cleanup;
 
     st = CONF_EUSAGE;
-    bool path_flag = false;
+    bool path_flag = false, type_flag = false;
     for (size_t i = 0; i < np; i++) {
         char source[96];
         snprintf(source, sizeof source, "flag %s", pend[i].flag);
@@ -1020,12 +1020,18 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
         if (rc != 0)
             goto cleanup;
         path_flag |= strcmp(pend[i].o->key, "storage.sqlite.path") == 0;
+        type_flag |= strcmp(pend[i].o->key, "storage.type") == 0;
     }
     /* `dev` never touches a file unless told to on the command line
-     * (operations.md §1.3). */
+     * (operations.md §1.3), nor a PostgreSQL database (issue 12). */
     if (src->dev && !path_flag) {
         const opt_t *o = find_key("storage.sqlite.path");
         set_str(c, o, ":memory:");
+        set_source(c, o, "dev");
+    }
+    if (src->dev && !type_flag && strcmp(c->storage_type, "sqlite") != 0) {
+        const opt_t *o = find_key("storage.type");
+        set_str(c, o, "sqlite");
         set_source(c, o, "dev");
     }
 

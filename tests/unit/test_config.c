@@ -620,6 +620,15 @@ START_TEST(postgres_storage_needs_a_url_from_any_layer)
     ck_assert_int_eq(load(false, url, NULL), CONF_OK);
     ck_assert_str_eq(cfg.storage_type, "sqlite");
     ck_assert_int_eq(cfg.storage_postgres_pool_size, 10);
+    /* dev never needs PostgreSQL unless its command line asks for it */
+    const char *penv[] = {"RESONATE_STORAGE__TYPE=postgres",
+                          "RESONATE_STORAGE__POSTGRES__URL=postgres://x", NULL};
+    ck_assert_int_eq(load(true, NULL, penv), CONF_OK);
+    ck_assert_str_eq(cfg.storage_type, "sqlite");
+    ck_assert_str_eq(conf_source(&cfg, "storage.type"), "dev");
+    const char *pflags[] = {"--storage-type", "postgres", NULL};
+    ck_assert_int_eq(load(true, pflags, penv), CONF_OK);
+    ck_assert_str_eq(cfg.storage_type, "postgres");
 }
 END_TEST
 
