@@ -6,6 +6,7 @@
 #   scripts/pg-cluster.sh start [DIR]   prints the URL on stdout (last line)
 #   scripts/pg-cluster.sh stop DIR      stops it and removes DIR
 #   scripts/pg-cluster.sh restart DIR   stops and starts it again (same data)
+#   scripts/pg-cluster.sh halt DIR      stops it, keeping DIR (start DIR again)
 #   scripts/pg-cluster.sh url DIR       prints the URL of a cluster in DIR
 #
 # Needs Debian's postgresql package (initdb, pg_ctl under
@@ -79,9 +80,10 @@ restart)
     stop "${2:?usage: pg-cluster.sh restart DIR}" keep
     start "$2"
     ;;
+halt) stop "${2:?usage: pg-cluster.sh halt DIR}" keep ;;
 url) echo "postgresql:///resonate?host=${2:?usage: pg-cluster.sh url DIR}/sock&user=postgres" ;;
 *)
-    echo "usage: scripts/pg-cluster.sh start [DIR] | stop DIR | restart DIR | url DIR" >&2
+    echo "usage: scripts/pg-cluster.sh start [DIR] | stop DIR | restart DIR | halt DIR | url DIR" >&2
     exit 2
     ;;
 esac

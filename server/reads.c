@@ -125,33 +125,61 @@ reads_t *reads_new_postgres(const char *url, size_t max_open, const engine_confi
     return pool_new(url, store_postgres_open_reader, max_open, engine, err, errlen);
 }
 
+/* Closes every idle reader: after a reader found the database gone, the
+ * others' connections are as dead. */
+static void drop_idle(reads_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->n_idle;
+    store_t **idle = r->idle;
+    r->idle = NULL;
+    r->n_idle = r->cap = 0;
+    r->n_open -= n;
+    pthread_mutex_unlock(&r->mu);
+    for (size_t i = 0; i < n; i++)
+        store_close(idle[i]);
+    free(idle);
+}
+
 int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp)
 {
     if (!engine_is_read(req->op))
         return ENGINE_READ_WRITER;
-    char err[512];
-    bool stopped;
-    store_t *st = take_reader(r, &stopped, err, sizeof err);
-    if (stopped)
-        return ENGINE_READ_WRITER;
-    if (!st) {
-        log_error("read refused: %s", err);
-        response_error(resp, 503, "Service unavailable: no read connection: %s", err);
-        return 0;
-    }
-    int rc = engine_read(&r->engine, st, a, req, resp);
-    if (rc < 0) {
+    /* A second try, on a new connection, when the first reader's
+     * connection turned out dead (a database restart leaves every idle
+     * reader so). */
+    for (int attempt = 0;; attempt++) {
+        char err[512];
+        bool stopped;
+        store_t *st = take_reader(r, &stopped, err, sizeof err);
+        if (stopped)
+            return ENGINE_READ_WRITER;
+        if (!st) {
+            log_error("read refused: %s", err);
+            response_error(resp, 503, "Service unavailable: no read connection: %s", err);
+            return 0;
+        }
+        int rc = engine_read(&r->engine, st, a, req, resp);
+        if (rc >= 0) {
+            put_reader(r, st);
+            return rc;
+        }
         /* A reader that failed once is not trusted again. */
+        bool down = store_fault(st) == STORE_FAULT_DOWN;
+        if (down && attempt == 0) {
+            drop_reader(r, st);
+            drop_idle(r);
+            response_clear(resp);
+            continue;
+        }
         log_error("read failed: %s", store_errmsg(st));
-        if (store_fault(st) == STORE_FAULT_DOWN) {
+        if (down) {
             response_clear(resp);
             response_error(resp, 503, "Service unavailable: %s", store_errmsg(st));
         }
         drop_reader(r, st);
         return 0;
     }
-    put_reader(r, st);
-    return rc;
 }
 
 void reads_stop(reads_t *r)

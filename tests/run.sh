@@ -39,6 +39,7 @@ if [ -z "${RESONATE_TEST_PG_URL:-}" ]; then
     pg_dir=$(mktemp -d /tmp/resonate-pg.XXXXXX)
     if url=$(scripts/pg-cluster.sh start "$pg_dir" 2>"$pg_dir.err"); then
         export RESONATE_TEST_PG_URL="$url"
+        export RESONATE_TEST_PG_DIR="$pg_dir" # tests/multi/outage.test.mjs stops and restarts it
         trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
         echo "== PostgreSQL tests on a throwaway cluster in $pg_dir"
     else

@@ -123,12 +123,12 @@ test("the example file starts a server and sets nothing but defaults", async (t)
 test("unimplemented Rust server keys are accepted and logged as ignored", async (t) => {
   const dir = tempDir(t);
   const port = await freePort();
-  writeFile(dir, "resonate.toml", '[storage.postgres]\nurl = "postgres://db/x"\n[transports.gcps]\nenabled = false\n');
+  writeFile(dir, "resonate.toml", '[storage.mysql]\nurl = "mysql://db/x"\n[transports.gcps]\nenabled = false\n');
   const s = await launch(["dev", "--server-port", String(port), "--server-bind", "127.0.0.1", "--observability-metrics-port", "0",
     "--observability-otlp-endpoint", "collector:4317"], { cwd: dir });
   try {
     assert.equal((await httpRequest(port, "GET", "/health")).status, 200);
-    assert.match(s.stderr(), /warn  storage\.postgres\.url \(\S+resonate\.toml:2\) is not implemented by resonate-c and is ignored/);
+    assert.match(s.stderr(), /warn  storage\.mysql\.url \(\S+resonate\.toml:2\) is not implemented by resonate-c and is ignored/);
     assert.match(s.stderr(), /warn  observability\.otlp_endpoint \(flag --observability-otlp-endpoint\) is not implemented/);
     assert.doesNotMatch(s.stderr(), /transports\.gcps\.enabled/);
   } finally {
@@ -146,8 +146,10 @@ const ERRORS = [
     /resonate\.toml:2: invalid value for server\.port: expected an integer, found a string/],
   ["out of range in the file", "resonate.toml", "[transports.http_poll]\nbuffer_size = 0\n", [], {}, 1,
     /resonate\.toml:2: invalid value '0' for transports\.http_poll\.buffer_size: expected an integer from 1 to 1000000/],
-  ["feature not implemented", "resonate.toml", "[storage]\ntype = \"postgres\"\n", [], {}, 1,
-    /resonate\.toml:2: invalid value 'postgres' for storage\.type: the postgres backend is not implemented/],
+  ["feature not implemented", "resonate.toml", "[storage]\ntype = \"mysql\"\n", [], {}, 1,
+    /resonate\.toml:2: invalid value 'mysql' for storage\.type: the mysql backend is not implemented/],
+  ["postgres without a url", "resonate.toml", "[storage]\ntype = \"postgres\"\n", [], {}, 1,
+    /resonate\.toml:2: storage\.type is postgres but storage\.postgres\.url is not set/],
   ["missing --config file", null, null, ["--config", "/nonexistent.toml"], {}, 1,
     /cannot read configuration file \/nonexistent\.toml: No such file or directory/],
   ["unknown variable", null, null, [], { RESONATE_SERVER__PROT: "1" }, 1,
