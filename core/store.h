@@ -79,6 +79,9 @@ typedef struct {
     int64_t version;    /* execute only */
     int64_t not_before; /* earliest delivery time (resonate:delay, back-off) */
     int attempts;
+    /* When the row was queued (ms), by the database's clock, for adapters
+     * shared by several servers; 0 = not kept (SQLite). */
+    int64_t queued_at;
 } outbox_msg_t;
 
 typedef struct {

@@ -151,6 +151,8 @@ outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
         ob->cfg.backoff_base_ms = 500;
     if (ob->cfg.claim_ms <= 0)
         ob->cfg.claim_ms = 30000;
+    if (ob->cfg.orphan_ms <= 0)
+        ob->cfg.orphan_ms = 1000;
     pthread_mutex_init(&ob->mu, NULL);
     if (cfg->push_enabled) {
         push_config_t pc = cfg->push;
@@ -243,8 +245,16 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         bool parsed = addr_parse(m->address, &addr);
         if (parsed && addr.scheme == ADDR_POLL && ob->cfg.hub &&
             !poll_ready(ob->cfg.hub, &addr, m->id)) {
-            if (ob->cfg.shared) {
-                /* Maybe a stream on another server: its server sends it. */
+            /* Maybe a stream on another server: its server sends it. Once
+             * no server has for orphan_ms since it became due, the server
+             * that claims it counts a failed attempt, as one server would. */
+            int64_t since = m->not_before > m->queued_at ? m->not_before : m->queued_at;
+            bool won = !ob->cfg.shared;
+            if (ob->cfg.shared && now - since >= ob->cfg.orphan_ms &&
+                store_outbox_claim(st, m->seq, now, time_add_sat(now, ob->cfg.claim_ms), &won) !=
+                    STORE_OK)
+                won = false;
+            if (!won) {
                 untrack(ob, m->seq);
                 handled--;
                 continue;

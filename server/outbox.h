@@ -39,9 +39,13 @@ typedef struct {
     /* Several servers share the outbox (storage.type postgres): a row is
      * sent only after this server claims it (store_outbox_claim) for
      * claim_ms, and a row for a poll address with no stream open here is
-     * left to the server that has one (no attempt is counted). */
+     * left to the server that has one, until orphan_ms. */
     bool shared;
     int64_t claim_ms; /* 0: 30000 */
+    /* Shared: a poll row no server has sent for this long since it became
+     * due (not_before, or queued_at when later) counts as a failed attempt,
+     * by the server that claims it (0: 1000). */
+    int64_t orphan_ms;
 } outbox_config_t;
 
 /* Returns NULL with the reason in err. */

@@ -452,6 +452,8 @@ int server_main(const char *cmd, int argc, char **argv)
                 .backoff_max_ms = cfg.messages_retry_max,
                 .hub = hub,
                 .shared = postgres,
+                /* every server has looked at a due row twice by then */
+                .orphan_ms = time_add_sat(2 * cfg.messages_poll_interval, 100),
                 .push_enabled = cfg.http_push_enabled,
                 .push = {.concurrency = (size_t)cfg.http_push_concurrency,
                          .cacert = cfg.push_cacert,

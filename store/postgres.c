@@ -95,7 +95,8 @@ static const char *const migrations[] = {
     "  address     text COLLATE \"C\" NOT NULL,"
     "  not_before  bigint NOT NULL,"
     "  attempts    integer NOT NULL,"
-    "  claim_until bigint NOT NULL DEFAULT 0"
+    "  claim_until bigint NOT NULL DEFAULT 0,"
+    "  queued_at   bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
     ");"
     "CREATE UNIQUE INDEX outbox_execute ON outbox (id) WHERE kind = 'execute';"
     "CREATE UNIQUE INDEX outbox_unblock ON outbox (id, address) WHERE kind = 'unblock';"
@@ -145,7 +146,7 @@ _Static_assert(N_MIGRATIONS == PG_SCHEMA_VERSION,
     " l.pid, l.ttl, l.id IS NOT NULL"                                                              \
     " FROM tasks t LEFT JOIN task_timers l ON l.id = t.id AND l.type = 1 "
 #define TIMER_COLS "id, type, timeout_at, pid, ttl"
-#define OUTBOX_COLS "seq, kind, id, version, address, not_before, attempts"
+#define OUTBOX_COLS "seq, kind, id, version, address, not_before, attempts, queued_at"
 #define SCHEDULE_COLS                                                                              \
     "id, cron, promise_id, promise_timeout, promise_param_headers, promise_param_data, "           \
     "promise_tags, created_at, next_run_at, last_run_at"
@@ -268,7 +269,7 @@ static const char *const sql[Q__COUNT] = {
         " ON CONFLICT (id) WHERE kind = 'execute' DO UPDATE SET"
         " seq = nextval(pg_get_serial_sequence('outbox', 'seq')), version = excluded.version,"
         " address = excluded.address, not_before = excluded.not_before, attempts = 0,"
-        " claim_until = 0",
+        " claim_until = 0, queued_at = excluded.queued_at",
     [Q_OUTBOX_UNBLOCK] = "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
                          " VALUES ('unblock', $1, 0, $2, 0, 0)"
                          " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
@@ -607,6 +608,7 @@ static int rd_outbox(arena_t *a, const PGresult *r, int row, void *out)
     m->address = col_str(a, r, row, 4);
     m->not_before = col_i64(r, row, 5);
     m->attempts = (int)col_i64(r, row, 6);
+    m->queued_at = col_i64(r, row, 7);
     return m->id && m->address ? 0 : -1;
 }
 

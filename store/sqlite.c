@@ -603,6 +603,7 @@ static int rd_outbox(arena_t *a, sqlite3_stmt *q, void *row)
     m->address = col_str(a, q, 4);
     m->not_before = sqlite3_column_int64(q, 5);
     m->attempts = sqlite3_column_int(q, 6);
+    m->queued_at = 0;
     return m->id && m->address ? 0 : -1;
 }
 

@@ -32,6 +32,7 @@ static outbox_t *ob;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int wakes;
+static bool shared; /* the next new_outbox shares its outbox (PostgreSQL) */
 
 static void on_wake(void *arg)
 {
@@ -77,7 +78,9 @@ static void new_outbox(bool push, size_t batch)
         .push_enabled = push,
         .push = {.concurrency = 2, .connect_timeout_ms = 2000, .request_timeout_ms = 2000},
         .wake = on_wake,
-        .wake_arg = &wakes};
+        .wake_arg = &wakes,
+        .shared = shared,
+        .orphan_ms = 500};
     char err[256];
     ob = outbox_new(&cfg, err, sizeof err);
     ck_assert_msg(ob != NULL, "outbox_new: %s", err);
@@ -136,6 +139,44 @@ static void wait_wakes(int n)
     pthread_mutex_unlock(&mu);
     ck_assert_msg(got >= n, "%d of %d push results within %d ms", got, n, WAIT_MS);
 }
+
+/* The row of id (asserted present). */
+static outbox_msg_t row_of(const char *id)
+{
+    outbox_msg_t *ms;
+    size_t n = rows(&ms);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ms[i].id, id) == 0)
+            return ms[i];
+    ck_abort_msg("no row for %s", id);
+    return ms[0];
+}
+
+START_TEST(shared_outbox_leaves_a_poll_row_to_other_servers_until_it_is_orphaned)
+{
+    shared = true;
+    new_outbox(false, 10);
+    /* due since 10 000: no stream here, maybe one on another server */
+    ck_assert_int_eq(store_begin(st), STORE_OK);
+    ck_assert_int_eq(store_outbox_execute(st, "t", 0, "poll://any@nobody", 10000), STORE_OK);
+    ck_assert_int_eq(store_commit(st), STORE_OK);
+    outbox_deliver(ob, st, 10000 + 499);
+    flush();
+    outbox_msg_t m = row_of("t");
+    ck_assert_int_eq(m.attempts, 0);
+    ck_assert_int_eq(m.not_before, 10000);
+    /* nobody took it for orphan_ms: one failed attempt, backed off */
+    outbox_deliver(ob, st, 10000 + 500);
+    flush();
+    m = row_of("t");
+    ck_assert_int_eq(m.attempts, 1);
+    ck_assert_int_eq(m.not_before, 10000 + 500 + BASE_MS);
+    /* not again before its back-off, plus orphan_ms, has passed */
+    outbox_deliver(ob, st, 10000 + 500 + BASE_MS + 499);
+    flush();
+    ck_assert_int_eq(row_of("t").attempts, 1);
+}
+END_TEST
 
 START_TEST(failed_delivery_backs_off_doubling_to_the_ceiling_then_is_dropped)
 {
@@ -379,6 +420,7 @@ static Suite *outbox_suite(void)
     TCase *tc = tcase_create("delivery");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, shared_outbox_leaves_a_poll_row_to_other_servers_until_it_is_orphaned);
     tcase_add_test(tc, failed_delivery_backs_off_doubling_to_the_ceiling_then_is_dropped);
     tcase_add_test(tc, outbox_is_looked_at_only_when_something_can_be_due);
     tcase_add_test(tc, in_flight_rows_are_found_whatever_order_they_are_taken_in);
