@@ -5,12 +5,22 @@
 // middle of a run, every workflow still completes (its tasks move to the
 // worker on B once their leases expire) and nothing acknowledged is lost.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, test } from "node:test";
 
 import { Scope, within } from "../e2e/lib.mjs";
 import { pgArgs, pgSkip } from "./lib.mjs";
 
 const VERSION = "0.11.5";
+
+// The SDK does not cancel a function's retry timers in stop() (those of the
+// worker whose server was killed retry for ever): end the process once the
+// tests are done, as tests/e2e/lib.mjs does for its own suites.
+after(() => {
+  setTimeout(() => {
+    process.stderr.write("multi/sdk: handles still open after the last test (SDK timers); exiting\n");
+    process.exit();
+  }, 2000).unref();
+});
 
 async function threeServers(scope) {
   const servers = [];
