@@ -59,7 +59,9 @@ load() { # label
     local per=$(((CONNS + n - 1) / n))
     for i in "${!PORTS[@]}"; do
         logs+=("$OUT/wrk-$1-$i.txt")
-        timeout $((DUR + 30)) wrk -t 1 -c "$per" -d "${DUR}s" --latency -s bench/create.lua \
+        # its own BENCH_RUN: the ids of one wrk must not be another's
+        BENCH_RUN="$BENCH_RUN-$1-$i" timeout $((DUR + 30)) wrk -t 1 -c "$per" -d "${DUR}s" --latency \
+            -s bench/create.lua \
             "http://127.0.0.1:${PORTS[$i]}/" >"${logs[$i]}" 2>&1 &
     done
     wait_wrk=0
