@@ -114,6 +114,8 @@ static bool store_usable(exec_t *ex, bool for_batch)
     return false;
 }
 
+static void run_flush(exec_t *ex);
+
 /* One transaction over a batch of jobs; answers them after the commit. A
  * batch that lost a race with another server (STORE_FAULT_CONFLICT) is
  * rolled back and run again from the start, up to EXEC_MAX_RETRIES times:
@@ -130,14 +132,20 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, 503, err);
         goto answer;
     }
-    /* An optimistic store runs the batch without savepoints first. */
+    /* An optimistic store runs the batch without savepoints first. A batch
+     * it runs again would lose the delivery outcomes flushed into the run
+     * rolled back (outbox_flush forgets them), so they go first, in a
+     * transaction of their own. */
     bool sp = !st->optimistic;
+    if (st->optimistic && ex->outbox && outbox_dirty(ex->outbox))
+        run_flush(ex);
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
-        /* Deliveries since the last commit are recorded in this transaction. */
-        if (began && ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
+        /* Deliveries since the last commit are recorded in this transaction
+         * (an optimistic store's, which may run again, got their own). */
+        if (began && ex->outbox && !st->optimistic && outbox_flush(ex->outbox, st) != STORE_OK)
             log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
