@@ -272,6 +272,10 @@ static const opt_t opts[] = {
      NULL, "MS", "delay before the first retry of a failed delivery (doubles each time)"},
     {"messages.retry_max", "--messages-retry-max", T_INT, OFF(messages_retry_max), 1, MS_MAX, NULL,
      "MS", "longest delay between delivery retries"},
+    {"messages.claim_ttl", "--messages-claim-ttl", T_INT, OFF(messages_claim_ttl), 100, MS_MAX,
+     NULL, "MS",
+     "storage.type postgres: how long a server's claim on a message lasts; a message held by a "
+     "server that died is sent by another one after it"},
     {"transports.http_push.enabled", "--transports-http-push-enabled", T_BOOL,
      OFF(http_push_enabled), 0, 0, NULL, "true|false", "deliver to http:// addresses"},
     {"transports.http_push.concurrency", "--transports-http-push-concurrency", T_INT,
@@ -423,6 +427,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->messages_max_attempts = 10;
     c->messages_retry_base = 500;
     c->messages_retry_max = 30000;
+    c->messages_claim_ttl = 30000;
     c->http_push_enabled = true;
     c->http_push_concurrency = 256;
     c->http_push_connect_timeout = 10000;

@@ -67,6 +67,7 @@ typedef struct {
     int64_t messages_max_attempts;
     int64_t messages_retry_base;
     int64_t messages_retry_max;
+    int64_t messages_claim_ttl;
     int64_t http_poll_max_connections;
     int64_t http_poll_max_connections_per_tenant; /* 0 = no limit */
     int64_t http_poll_buffer_size;

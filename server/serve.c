@@ -452,6 +452,7 @@ int server_main(const char *cmd, int argc, char **argv)
                 .backoff_max_ms = cfg.messages_retry_max,
                 .hub = hub,
                 .shared = postgres,
+                .claim_ms = cfg.messages_claim_ttl,
                 /* every server has looked at a due row twice by then */
                 .orphan_ms = time_add_sat(2 * cfg.messages_poll_interval, 100),
                 .push_enabled = cfg.http_push_enabled,
