@@ -6,8 +6,10 @@
  * mirror store/sqlite.c's schema: tags and headers as canonical JSON text
  * (store/kvjson.c), states by their wire names, ids with COLLATE "C" so that
  * ORDER BY id and the id ranges of searches are byte order, as the port
- * requires whatever the database's locale. Tag filters use jsonb
- * containment on the tags text.
+ * requires whatever the database's locale. A promise search by tags reads
+ * the ids of one tag from promise_tags (an index, in id order) and checks
+ * the state and the other tags (jsonb containment) on those rows only, at
+ * most STORE_SEARCH_SCAN_MAX of them per call.
  *
  * Concurrency between servers (several writers on one database): the
  * writer's reads of a promise, task or schedule inside a transaction lock
@@ -119,6 +121,19 @@ static const char *const migrations[] = {
     "  pid        integer PRIMARY KEY,"
     "  written_at bigint NOT NULL"
     ");",
+    /* 1 -> 2: tag searches by index (as SQLite's promise_tags). One row per
+     * tag of every promise (tags never change after create), filled here
+     * from the rows already stored; a search reads the rows of one tag in
+     * id order. A GIN index on tags::jsonb was measured too: the planner
+     * does not use it for ORDER BY id LIMIT n (docs/postgres.md). */
+    "CREATE TABLE promise_tags ("
+    "  key   text COLLATE \"C\" NOT NULL,"
+    "  value text COLLATE \"C\" NOT NULL,"
+    "  id    text COLLATE \"C\" NOT NULL,"
+    "  PRIMARY KEY (key, value, id)"
+    ");"
+    "INSERT INTO promise_tags (key, value, id)"
+    "  SELECT g.key, g.value, p.id FROM promises p, jsonb_each_text(p.tags::jsonb) g;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -152,11 +167,12 @@ _Static_assert(N_MIGRATIONS == PG_SCHEMA_VERSION,
     "promise_tags, created_at, next_run_at, last_run_at"
 /* Search parameters shared by every search: $1 the lower id bound, $2
  * whether it is included, $4 the row limit, $5 the upper bound (NULL =
- * none); $3 the state (promises, tasks) or the tag filter (schedules) and,
- * for promises, $6 the tag filter: NULL = no filter. */
-#define SEARCH_RANGE(col)                                                                          \
-    col " >= $1::text AND (" col " > $1::text OR $2::bool) AND ($5::text IS NULL OR " col          \
-        " < $5::text)"
+ * none); $3 the state (promises, tasks) or the tag filter (schedules):
+ * NULL = no filter; the statements that follow name theirs. */
+#define SEARCH_RANGE(col) SEARCH_RANGE_AT(col, "$1", "$2", "$5")
+#define SEARCH_RANGE_AT(col, lo, inclusive, up)                                                    \
+    col " >= " lo "::text AND (" col " > " lo "::text OR " inclusive "::bool) AND (" up            \
+        "::text IS NULL OR " col " < " up "::text)"
 
 enum {
     Q_PING,
@@ -165,6 +181,10 @@ enum {
     Q_PROMISE_INSERT,
     Q_PROMISE_SETTLE,
     Q_PROMISE_SEARCH,
+    Q_PROMISE_SEARCH_STATE,
+    Q_PROMISE_SEARCH_TAG,
+    Q_PROMISE_TAG_WINDOW,
+    Q_PROMISE_TAGS_INSERT,
     Q_PROMISE_DUE,
     Q_PROMISE_BRANCH,
     Q_CALLBACK_INSERT,
@@ -197,6 +217,7 @@ enum {
     Q_SCHEDULE_INSERT,
     Q_SCHEDULE_DELETE,
     Q_SCHEDULE_SEARCH,
+    Q_SCHEDULE_WINDOW,
     Q_SCHEDULE_DUE,
     Q_SCHEDULE_ADVANCE,
     Q_SNAP_PROMISES,
@@ -219,9 +240,31 @@ static const char *const sql[Q__COUNT] = {
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, $11)",
     [Q_PROMISE_SETTLE] = "UPDATE promises SET state = $2, value_headers = $3, value_data = $4,"
                          " settled_at = $5::bigint WHERE id = $1::text",
+    /* One statement per driving index, without `$n IS NULL OR` on it, so
+     * that a generic plan uses it: the primary key (no filter, every row a
+     * match; $3 is always NULL, kept for the layout), promises_state
+     * (every row a match), or the rows of the first tag in promise_tags
+     * ($6 key, $7 value), where the state ($3) and all the tags ($8, when
+     * more than one) are checked, up to the id $9 (NULL = no such bound;
+     * pg_search). */
     [Q_PROMISE_SEARCH] = "SELECT " PROMISE_COLS " FROM promises WHERE " SEARCH_RANGE(
-        "id") " AND ($3::text IS NULL OR state = $3::text)"
-              " AND ($6::jsonb IS NULL OR tags::jsonb @> $6::jsonb) ORDER BY id LIMIT $4::bigint",
+        "id") " AND $3::text IS NULL ORDER BY id LIMIT $4::bigint",
+    [Q_PROMISE_SEARCH_STATE] = "SELECT " PROMISE_COLS " FROM promises WHERE " SEARCH_RANGE(
+        "id") " AND state = $3::text ORDER BY id LIMIT $4::bigint",
+    [Q_PROMISE_SEARCH_TAG] = "SELECT " PROMISE_COLS " FROM promise_tags t JOIN promises USING (id)"
+                             " WHERE t.key = $6::text AND t.value = $7::text AND " SEARCH_RANGE(
+                                 "t.id") " AND ($9::text IS NULL OR t.id <= $9::text)"
+                                         " AND ($3::text IS NULL OR state = $3::text)"
+                                         " AND ($8::jsonb IS NULL OR tags::jsonb @> $8::jsonb)"
+                                         " ORDER BY t.id LIMIT $4::bigint",
+    /* A window statement names the last row a capped search may examine:
+     * the ($4 + 1)-th of the range ($1 lower, $2 inclusive, $3 upper), here
+     * of tag ($5, $6). */
+    [Q_PROMISE_TAG_WINDOW] = "SELECT id FROM promise_tags WHERE key = $5::text AND value ="
+                             " $6::text AND " SEARCH_RANGE_AT(
+                                 "id", "$1", "$2", "$3") " ORDER BY id OFFSET $4::bigint LIMIT 1",
+    [Q_PROMISE_TAGS_INSERT] = "INSERT INTO promise_tags (key, value, id)"
+                              " SELECT key, value, $2::text FROM jsonb_each_text($1::jsonb)",
     [Q_PROMISE_DUE] = "SELECT id FROM promises WHERE state = 'pending' AND timeout_at <= $1::bigint"
                       " ORDER BY timeout_at, id LIMIT $2::bigint",
     [Q_PROMISE_BRANCH] = "SELECT " PROMISE_COLS " FROM promises WHERE branch = $1::text"
@@ -291,8 +334,13 @@ static const char *const sql[Q__COUNT] = {
                           " $10::bigint)",
     [Q_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE id = $1::text RETURNING 1",
     [Q_SCHEDULE_SEARCH] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE " SEARCH_RANGE(
-        "id") " AND ($3::jsonb IS NULL OR promise_tags::jsonb @> $3::jsonb)"
+        "id") " AND ($6::text IS NULL OR id <= $6::text)"
+              " AND ($3::jsonb IS NULL OR promise_tags::jsonb @> $3::jsonb)"
               " ORDER BY id LIMIT $4::bigint",
+    /* Schedules have no tag index: a tag search examines the id range, up
+     * to the id $6 (NULL = no such bound; pg_search). */
+    [Q_SCHEDULE_WINDOW] = "SELECT id FROM schedules WHERE " SEARCH_RANGE_AT(
+        "id", "$1", "$2", "$3") " ORDER BY id OFFSET $4::bigint LIMIT 1",
     [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= $1::bigint"
                        " ORDER BY next_run_at, id LIMIT $2::bigint",
     [Q_SCHEDULE_ADVANCE] = "UPDATE schedules SET last_run_at = $2::bigint,"
@@ -308,7 +356,8 @@ static const char *const sql[Q__COUNT] = {
                         " ORDER BY kind <> 'execute', id, address",
 };
 
-static const char reset_sql[] = "DELETE FROM promises; DELETE FROM callbacks;"
+static const char reset_sql[] = "DELETE FROM promises; DELETE FROM promise_tags;"
+                                " DELETE FROM callbacks;"
                                 " DELETE FROM listeners; DELETE FROM tasks;"
                                 " DELETE FROM task_timers; DELETE FROM outbox;"
                                 " DELETE FROM schedules";
@@ -413,10 +462,11 @@ static int pg_fail_res(pg_store_t *s, const PGresult *r, const char *what)
     return pg_failf(s, fault, what, msg);
 }
 
-/* Runs prepared statement q with n text parameters (NULL = SQL NULL). On
- * success *out (when non-NULL) receives the result, to PQclear. */
-static int pg_query(pg_store_t *s, int q, int n, const char *const *v, PGresult **out,
-                    const char *what)
+/* Runs statement q with n text parameters (NULL = SQL NULL): prepared, or
+ * when planned, planned for these values. On success *out (when non-NULL)
+ * receives the result, to PQclear. */
+static int run_query(pg_store_t *s, int q, bool planned, int n, const char *const *v,
+                     PGresult **out, const char *what)
 {
     if (out)
         *out = NULL;
@@ -424,7 +474,8 @@ static int pg_query(pg_store_t *s, int q, int n, const char *const *v, PGresult 
         return pg_fail_res(s, NULL, what);
     char name[16];
     snprintf(name, sizeof name, "q%d", q);
-    PGresult *r = PQexecPrepared(s->conn, name, n, v, NULL, NULL, 0);
+    PGresult *r = planned ? PQexecParams(s->conn, sql[q], n, NULL, v, NULL, NULL, 0)
+                          : PQexecPrepared(s->conn, name, n, v, NULL, NULL, 0);
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
         if (out)
@@ -436,6 +487,23 @@ static int pg_query(pg_store_t *s, int q, int n, const char *const *v, PGresult 
     pg_fail_res(s, r, what);
     PQclear(r);
     return STORE_ERR;
+}
+
+/* Runs prepared statement q (see run_query). */
+static int pg_query(pg_store_t *s, int q, int n, const char *const *v, PGresult **out,
+                    const char *what)
+{
+    return run_query(s, q, false, n, v, out, what);
+}
+
+/* As pg_query, but planned for these parameter values (the unnamed
+ * statement): for searches, whose `$n IS NULL OR` bounds a cached generic
+ * plan cannot use as index bounds (it would read on past them). Planning
+ * costs about 0.2 ms. */
+static int pg_query_planned(pg_store_t *s, int q, int n, const char *const *v, PGresult **out,
+                            const char *what)
+{
+    return run_query(s, q, true, n, v, out, what);
 }
 
 /* Runs constant SQL text (no parameters); *out as pg_query. */
@@ -957,7 +1025,10 @@ static int pg_promise_insert(store_t *st, const promise_t *p)
                        i64(t2, p->created_at),
                        p->has_settled_at ? i64(t3, p->settled_at) : NULL,
                        kvmap_get(&p->tags, "resonate:branch")};
-    return pg_query(s, Q_PROMISE_INSERT, 11, v, NULL, what);
+    if (pg_query(s, Q_PROMISE_INSERT, 11, v, NULL, what) != STORE_OK)
+        return STORE_ERR;
+    const char *tv[] = {buf_at(s, tg), p->id};
+    return p->tags.n == 0 ? STORE_OK : pg_query(s, Q_PROMISE_TAGS_INSERT, 2, tv, NULL, what);
 }
 
 static int pg_promise_settle(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
@@ -1049,43 +1120,79 @@ static const char *search_lower(const search_req_t *r, bool *inclusive)
     return lo;
 }
 
+/* The last id a capped search may examine: the (PG_SEARCH_SCAN_MAX)-th of
+ * the range of window statement wq (with p5, p6 when wq takes them), as
+ * *last (arena); NULL when the range holds fewer. */
+static int search_window(pg_store_t *s, arena_t *a, int wq, const char *lo, bool inclusive,
+                         const char *up, const char *p5, const char *p6, const char **last,
+                         const char *what)
+{
+    *last = NULL;
+    num_t off;
+    const char *v[] = {lo, inclusive ? "true" : "false", up, lim(off, PG_SEARCH_SCAN_MAX - 1), p5,
+                       p6};
+    PGresult *res;
+    if (pg_query_planned(s, wq, wq == Q_PROMISE_TAG_WINDOW ? 6 : 4, v, &res, what) != STORE_OK)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    if (PQntuples(res) > 0 && !(*last = arena_strdup(a, PQgetvalue(res, 0, 0))))
+        rc = pg_failf(s, STORE_FAULT_NONE, what, "out of memory");
+    PQclear(res);
+    return rc;
+}
+
 /* A search: statement q with the shared parameters ($1 lower, $2
- * inclusive, $3 p3, $4 limit + 1, $5 upper) and p6 when q takes six. One
- * row past the limit tells whether more match; *cursor is then the last id
- * returned (the port's contract; this adapter examines rows without a cap). */
-static int pg_search(pg_store_t *s, arena_t *a, int q, const search_req_t *r, const char *p3,
-                     const char *p6, int nparams, reader_fn rd, size_t size, void **out, size_t *n,
-                     const char **cursor, const char *what)
+ * inclusive, $3 p3, $4 limit + 1, $5 upper) and then the n_extra of extra.
+ * One row past the limit tells whether more match; *cursor is then the
+ * last id returned (the port's contract).
+ *
+ * A statement that may reject rows examines at most PG_SEARCH_SCAN_MAX per
+ * call: its final parameter, the last of extra (given as NULL: no bound),
+ * is then the last id it may examine, as named by window statement wq (-1:
+ * every row examined matches, no window). When the page is not full there,
+ * the ids up to that one are decided and *cursor is it. */
+static int pg_search(pg_store_t *s, arena_t *a, int q, int wq, const search_req_t *r,
+                     const char *p3, const char *const *extra, int n_extra, reader_fn rd,
+                     size_t size, void **out, size_t *n, const char **cursor, const char *what)
 {
     *out = NULL;
     *n = 0;
     *cursor = NULL;
+    size_t want = r->limit < 0 ? 0 : (size_t)r->limit;
+    if (want == 0)
+        return STORE_OK; /* nothing returned, nothing to continue from */
     char *up;
     if (upper_bound(r->id_prefix, &up) != 0)
         return pg_failf(s, STORE_FAULT_NONE, what, "out of memory");
     bool inclusive;
     const char *lo = search_lower(r, &inclusive);
-    size_t want = r->limit < 0 ? 0 : (size_t)r->limit;
+    const char *last = NULL;
+    int rc = STORE_ERR;
+    PGresult *res = NULL;
+    if (wq >= 0 && search_window(s, a, wq, lo, inclusive, up, n_extra > 1 ? extra[0] : NULL,
+                                 n_extra > 1 ? extra[1] : NULL, &last, what) != STORE_OK)
+        goto done;
     num_t l;
-    const char *v[] = {lo, inclusive ? "true" : "false", p3, lim(l, want + 1), up, p6};
-    PGresult *res;
-    int rc = pg_query(s, q, nparams, v, &res, what);
-    free(up);
-    if (rc != STORE_OK)
-        return STORE_ERR;
+    const char *v[9] = {lo, inclusive ? "true" : "false", p3, lim(l, want + 1), up};
+    int nparams = 5;
+    for (int i = 0; i < n_extra && nparams < 9; i++)
+        v[nparams++] = extra[i];
+    if (wq >= 0)
+        v[nparams - 1] = last;
+    if (pg_query_planned(s, q, nparams, v, &res, what) != STORE_OK)
+        goto done;
     bool more;
-    if (pg_collect(s, a, res, rd, size, out, n, want ? want : 1, 0, &more, what) != STORE_OK)
-        return STORE_ERR;
-    if (want == 0) {
-        /* limit 0: nothing returned, nothing to continue from */
-        *out = NULL;
-        *n = 0;
-        return STORE_OK;
-    }
+    if (pg_collect(s, a, res, rd, size, out, n, want, 0, &more, what) != STORE_OK)
+        goto done;
+    rc = STORE_OK;
     /* id is the first member of promise_t, task_t and schedule_t. */
-    if (more && *n)
+    if ((more || (last && *n == want)) && *n)
         *cursor = *(const char *const *)((char *)*out + (*n - 1) * size);
-    return STORE_OK;
+    else if (last)
+        *cursor = last;
+done:
+    free(up);
+    return rc;
 }
 
 static int pg_promise_search(store_t *st, arena_t *a, const search_req_t *r, promise_t **out,
@@ -1095,13 +1202,19 @@ static int pg_promise_search(store_t *st, arena_t *a, const search_req_t *r, pro
     pg_store_t *s = pg(st);
     if (r->has_state && !pstate_valid((pstate_t)r->state))
         return pg_failf(s, STORE_FAULT_NONE, what, "invalid promise state");
+    const char *state = r->has_state ? pstate_name((pstate_t)r->state) : NULL;
+    if (r->tags.n == 0)
+        return pg_search(s, a, state ? Q_PROMISE_SEARCH_STATE : Q_PROMISE_SEARCH, -1, r, state,
+                         NULL, 0, rd_promise, sizeof(promise_t), (void **)out, n, cursor, what);
+    /* The first tag's rows drive; the state and the other tags reject. */
     size_t tg = NO_TEXT;
     s->buf.len = 0;
-    if (r->tags.n > 0 && enc_kvmap(s, &r->tags, &tg, what) != STORE_OK)
+    if (r->tags.n > 1 && enc_kvmap(s, &r->tags, &tg, what) != STORE_OK)
         return STORE_ERR;
-    return pg_search(s, a, Q_PROMISE_SEARCH, r,
-                     r->has_state ? pstate_name((pstate_t)r->state) : NULL, buf_at(s, tg), 6,
-                     rd_promise, sizeof(promise_t), (void **)out, n, cursor, what);
+    const char *extra[] = {r->tags.items[0].key, r->tags.items[0].val, buf_at(s, tg), NULL};
+    bool rejects = state || r->tags.n > 1;
+    return pg_search(s, a, Q_PROMISE_SEARCH_TAG, rejects ? Q_PROMISE_TAG_WINDOW : -1, r, state,
+                     extra, 4, rd_promise, sizeof(promise_t), (void **)out, n, cursor, what);
 }
 
 static int pg_promise_due(store_t *st, arena_t *a, int64_t t, size_t limit, const char ***ids,
@@ -1221,8 +1334,9 @@ static int pg_task_search(store_t *st, arena_t *a, const search_req_t *r, task_t
     pg_store_t *s = pg(st);
     if (r->has_state && !tstate_valid((tstate_t)r->state))
         return pg_failf(s, STORE_FAULT_NONE, what, "invalid task state");
-    return pg_search(s, a, Q_TASK_SEARCH, r, r->has_state ? tstate_name((tstate_t)r->state) : NULL,
-                     NULL, 5, rd_task, sizeof(task_t), (void **)out, n, cursor, what);
+    return pg_search(s, a, Q_TASK_SEARCH, -1, r,
+                     r->has_state ? tstate_name((tstate_t)r->state) : NULL, NULL, 0, rd_task,
+                     sizeof(task_t), (void **)out, n, cursor, what);
 }
 
 static int pg_timer_get(store_t *st, arena_t *a, const char *id, task_timer_t **out)
@@ -1475,8 +1589,10 @@ static int pg_schedule_search(store_t *st, arena_t *a, const search_req_t *r, sc
     s->buf.len = 0;
     if (r->tags.n > 0 && enc_kvmap(s, &r->tags, &tg, what) != STORE_OK)
         return STORE_ERR;
-    return pg_search(s, a, Q_SCHEDULE_SEARCH, r, buf_at(s, tg), NULL, 5, rd_schedule,
-                     sizeof(schedule_t), (void **)out, n, cursor, what);
+    const char *extra[] = {NULL};
+    return pg_search(s, a, Q_SCHEDULE_SEARCH, r->tags.n > 0 ? Q_SCHEDULE_WINDOW : -1, r,
+                     buf_at(s, tg), extra, 1, rd_schedule, sizeof(schedule_t), (void **)out, n,
+                     cursor, what);
 }
 
 static int pg_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,

@@ -31,7 +31,12 @@
 #include "core/store.h"
 
 /* Current schema version written by this build. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
+
+/* Rows a promise or schedule search examines at most per call before it
+ * answers a cursor (core/store.h, promise_search; the same bound as
+ * store/sqlite.h's STORE_SEARCH_SCAN_MAX). */
+#define PG_SEARCH_SCAN_MAX 2000
 
 /* A statement waiting longer than this for a row lock fails (conflict). */
 #define PG_LOCK_TIMEOUT_MS 5000

@@ -73,8 +73,9 @@ static void *open_and_close(void *arg)
 START_TEST(servers_starting_together_migrate_the_schema_once)
 {
     /* An empty database, then four servers at once. */
-    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promises, callbacks, listeners, tasks, "
-                                       "task_timers, outbox, schedules, health, resonate_schema"));
+    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promises, promise_tags, callbacks, listeners, "
+                                       "tasks, task_timers, outbox, schedules, health, "
+                                       "resonate_schema"));
     enum { N = 4 };
     pthread_t th[N];
     char errs[N][512];
@@ -101,9 +102,42 @@ START_TEST(a_database_with_a_newer_schema_is_refused_untouched)
     OK(a_st, store_postgres_exec(a_st, "UPDATE resonate_schema SET version = 99"));
     char err[512] = "";
     store_t *st = store_postgres_open(url(), err, sizeof err);
-    OK(a_st, store_postgres_exec(a_st, "UPDATE resonate_schema SET version = 1"));
+    char restore[64];
+    snprintf(restore, sizeof restore, "UPDATE resonate_schema SET version = %d", PG_SCHEMA_VERSION);
+    OK(a_st, store_postgres_exec(a_st, restore));
     ck_assert_ptr_null(st);
     ck_assert_ptr_nonnull(strstr(err, "schema version 99 is newer than this build supports"));
+}
+END_TEST
+
+/* Version 2 indexes tags (promise_tags): a database of version 1 gains the
+ * index, filled with the tags of the promises it already holds. */
+START_TEST(a_version_1_database_gains_the_tag_index_of_the_promises_it_holds)
+{
+    kv_t both[] = {{"a", "1"}, {"b", "2"}}, one[] = {{"a", "1"}};
+    promise_t p1 = pending("t1"), p2 = pending("t2"), p3 = pending("t3");
+    p1.tags = (kvmap_t){both, 2};
+    p2.tags = (kvmap_t){one, 1};
+    OK(a_st, store_promise_insert(a_st, &p1));
+    OK(a_st, store_promise_insert(a_st, &p2));
+    OK(a_st, store_promise_insert(a_st, &p3));
+    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promise_tags;"
+                                       " UPDATE resonate_schema SET version = 1"));
+    store_close(a_st);
+    a_st = open_pg();
+    search_req_t q = {.limit = 10, .tags = {one, 1}};
+    promise_t *ps;
+    size_t n;
+    const char *cursor;
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ps[0].id, "t1");
+    ck_assert_str_eq(ps[1].id, "t2");
+    q.tags = (kvmap_t){both, 2};
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ps[0].id, "t1");
+    ck_assert_ptr_null(cursor);
 }
 END_TEST
 
@@ -346,6 +380,98 @@ START_TEST(a_prefix_search_takes_exactly_the_ids_that_start_with_it_in_byte_orde
 }
 END_TEST
 
+/* ---- searches ------------------------------------------------------------------ */
+
+/* Pages search q (promises, or schedules when sched) to its end; returns the
+ * number of calls and the ids found, joined by commas, in *found. */
+static size_t page_all(search_req_t q, bool sched, char *found, size_t len)
+{
+    size_t calls = 0, at = 0;
+    found[0] = '\0';
+    const char *cursor;
+    do {
+        size_t n;
+        const char **ids = NULL;
+        if (sched) {
+            schedule_t *ss;
+            OK(a_st, store_schedule_search(a_st, ar, &q, &ss, &n, &cursor));
+            ids = n ? arena_alloc(ar, n * sizeof *ids) : NULL;
+            for (size_t i = 0; i < n; i++)
+                ids[i] = ss[i].id;
+        } else {
+            promise_t *ps;
+            OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+            ids = n ? arena_alloc(ar, n * sizeof *ids) : NULL;
+            for (size_t i = 0; i < n; i++)
+                ids[i] = ps[i].id;
+        }
+        for (size_t i = 0; i < n; i++)
+            at += (size_t)snprintf(found + at, len - at, "%s%s", at ? "," : "", ids[i]);
+        if (cursor)
+            ck_assert_msg(!q.cursor || strcmp(cursor, q.cursor) > 0, "cursor goes back");
+        q.cursor = cursor;
+        calls++;
+    } while (q.cursor && calls < 100);
+    return calls;
+}
+
+/* A tag search reads the rows of its first tag from the index (promise_tags)
+ * and rejects those of another state or without the other tags: at most
+ * PG_SEARCH_SCAN_MAX of them per call, then a cursor past them. A search by
+ * that tag alone rejects nothing and answers a full page at once. */
+START_TEST(a_tag_search_examines_at_most_the_scan_cap_per_call_and_pages_on)
+{
+    size_t total = 2 * PG_SEARCH_SCAN_MAX + 10;
+    kv_t y[] = {{"y", "1"}}, xy[] = {{"x", "1"}, {"y", "1"}};
+    OK(a_st, store_begin(a_st));
+    for (size_t i = 0; i < total; i++) {
+        promise_t p = pending(arena_printf(ar, "p%06zu", i));
+        p.tags = (kvmap_t){y, 1};
+        OK(a_st, store_promise_insert(a_st, &p));
+        schedule_t sc = {.id = arena_printf(ar, "s%06zu", i),
+                         .cron = "* * * * *",
+                         .promise_id = "x",
+                         .promise_timeout = 1000,
+                         .promise_tags = {y, 1},
+                         .created_at = 1,
+                         .next_run_at = 1};
+        OK(a_st, store_schedule_insert(a_st, &sc));
+    }
+    promise_t z = pending("z");
+    z.state = PSTATE_RESOLVED;
+    z.tags = (kvmap_t){xy, 2};
+    OK(a_st, store_promise_insert(a_st, &z));
+    schedule_t sz = {.id = "z",
+                     .cron = "* * * * *",
+                     .promise_id = "x",
+                     .promise_timeout = 1000,
+                     .promise_tags = {xy, 2},
+                     .created_at = 1,
+                     .next_run_at = 1};
+    OK(a_st, store_schedule_insert(a_st, &sz));
+    OK(a_st, store_commit(a_st));
+
+    char found[256];
+    search_req_t q = {.limit = 10, .tags = {y, 1}, .has_state = true, .state = PSTATE_RESOLVED};
+    ck_assert_uint_eq(page_all(q, false, found, sizeof found), 3);
+    ck_assert_str_eq(found, "z");
+    q = (search_req_t){.limit = 10, .tags = {xy, 2}};
+    ck_assert_uint_eq(page_all(q, false, found, sizeof found), 1); /* x drives: one row */
+    ck_assert_str_eq(found, "z");
+    q = (search_req_t){.limit = 10, .tags = {y, 1}};
+    promise_t *ps;
+    size_t n;
+    const char *cursor;
+    OK(a_st, store_promise_search(a_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 10);
+    ck_assert_str_eq(cursor, "p000009");
+    /* Schedules have no tag index: the cap bounds the rows read. */
+    q = (search_req_t){.limit = 10, .tags = {xy, 2}};
+    ck_assert_uint_eq(page_all(q, true, found, sizeof found), 3);
+    ck_assert_str_eq(found, "z");
+}
+END_TEST
+
 static Suite *postgres_suite(void)
 {
     Suite *s = suite_create("postgres");
@@ -359,6 +485,7 @@ static Suite *postgres_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, servers_starting_together_migrate_the_schema_once);
     tcase_add_test(tc, a_database_with_a_newer_schema_is_refused_untouched);
+    tcase_add_test(tc, a_version_1_database_gains_the_tag_index_of_the_promises_it_holds);
     tcase_add_test(tc, an_unreachable_database_fails_the_open_with_what_to_check);
     tcase_add_test(tc, a_second_insert_of_one_id_is_a_conflict_to_retry);
     tcase_add_test(tc, a_read_for_write_waits_for_the_other_writer_and_sees_its_commit);
@@ -368,6 +495,7 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc, one_claim_of_a_message_wins_until_it_expires);
     tcase_add_test(tc, a_commit_that_queues_a_message_wakes_the_other_servers);
     tcase_add_test(tc, a_prefix_search_takes_exactly_the_ids_that_start_with_it_in_byte_order);
+    tcase_add_test(tc, a_tag_search_examines_at_most_the_scan_cap_per_call_and_pages_on);
     suite_add_tcase(s, tc);
     return s;
 }
