@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
@@ -57,6 +58,12 @@ void doc_version(FILE *f)
     fprintf(f, "libmicrohttpd %s\n", MHD_get_version());
     fprintf(f, "jansson %s\n", jansson_version_str());
     fprintf(f, "sqlite3 %s\n", sqlite3_libversion());
+    /* 150005 = 15.5; before 10, 90624 = 9.6.24 */
+    int pq = PQlibVersion();
+    if (pq >= 100000)
+        fprintf(f, "libpq %d.%d\n", pq / 10000, pq % 10000);
+    else
+        fprintf(f, "libpq %d.%d.%d\n", pq / 10000, pq / 100 % 100, pq % 100);
 #ifdef OPENSSL_VERSION_STRING
     fprintf(f, "openssl %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
 #else

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "cli/client.h"
 #include "cli/doc.h"
 #include "cli/token.h"
@@ -241,7 +243,8 @@ START_TEST(version_names_the_protocol_and_every_library)
                       0,
                   "%s", buf);
     ck_assert_ptr_nonnull(strstr(buf, "\nprotocol 2026-04-01\n"));
-    static const char *const libs[] = {"libmicrohttpd", "jansson", "sqlite3", "openssl", "libcurl"};
+    static const char *const libs[] = {"libmicrohttpd", "jansson", "sqlite3",
+                                       "libpq",         "openssl", "libcurl"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
         char line[32];
         snprintf(line, sizeof line, "\n%s ", libs[i]);
@@ -250,6 +253,10 @@ START_TEST(version_names_the_protocol_and_every_library)
         p += strlen(line);
         ck_assert_msg(*p >= '0' && *p <= '9', "%s has no version number:\n%s", libs[i], buf);
     }
+    /* libpq's is the linked library's (PQlibVersion: 150005 = 15.5) */
+    char pq[32];
+    snprintf(pq, sizeof pq, "\nlibpq %d.%d\n", PQlibVersion() / 10000, PQlibVersion() % 10000);
+    ck_assert_msg(strstr(buf, pq) != NULL, "--version lacks '%s':\n%s", pq + 1, buf);
     free(buf);
 }
 END_TEST
