@@ -435,6 +435,7 @@ static auth_status_t check_claims(const auth_t *au, json_t *claims, int64_t now,
         auth_errf(why, whylen, "token has no exp claim");
         return AUTH_UNAUTHORIZED;
     }
+    c->claims.valid_until = c->claims.has_exp ? sat_add(c->claims.exp, au->leeway_s) : INT64_MAX;
     if (check_times(au, c, now, why, whylen) != AUTH_OK)
         return AUTH_UNAUTHORIZED;
     if (au->iss) {
@@ -626,30 +627,6 @@ cleanup:
     json_decref(claims);
     free(buf);
     return st;
-}
-
-bool auth_token_revoked(auth_t *au, const char *token)
-{
-    if (!au || !token)
-        return false;
-    auth_revoked_t *rl = NULL;
-    auth_keyset_release(keyset_acquire(au, &rl));
-    if (!rl)
-        return false;
-    bool revoked = false;
-    size_t len = strnlen(token, AUTH_MAX_TOKEN + 1);
-    const char *dot1 = len <= AUTH_MAX_TOKEN ? memchr(token, '.', len) : NULL;
-    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
-    size_t n = dot2 ? (size_t)(dot2 - dot1 - 1) : 0, declen = 0;
-    unsigned char *buf = n ? malloc(n + 1) : NULL;
-    if (buf && b64_decode(B64_URL, dot1 + 1, n, buf, &declen) == 0) {
-        json_t *claims = json_loadb((const char *)buf, declen, JSON_REJECT_DUPLICATES, NULL);
-        revoked = json_is_object(claims) && is_revoked(rl, claims);
-        json_decref(claims);
-    }
-    free(buf);
-    auth_revoked_release(rl);
-    return revoked;
 }
 
 auth_status_t auth_verify(auth_t *au, const char *token, int64_t now_s, auth_claims_t *claims,

@@ -59,7 +59,11 @@ typedef struct {
     bool has_prefix;
     char prefix[AUTH_PREFIX_MAX + 1];
     bool has_exp;
-    int64_t exp;  /* Unix seconds, when has_exp */
+    int64_t exp; /* Unix seconds, when has_exp */
+    /* The last second auth_verify accepts the token: exp + the leeway
+     * (saturating), INT64_MAX without exp. What outlives the request (an
+     * open /poll stream) must end after it. */
+    int64_t valid_until;
     bool has_sub; /* a string sub claim of at most AUTH_PREFIX_MAX bytes */
     char sub[AUTH_PREFIX_MAX + 1];
 } auth_claims_t;
@@ -123,13 +127,6 @@ int auth_reload(auth_t *au, char *err, size_t errlen);
  * is in err) keeps the previous list and returns -1. Without a configured
  * file it returns -1. */
 int auth_revoked_reload(auth_t *au, char *err, size_t errlen);
-
-/* Whether the current revocation list names token, a token auth_verify
- * accepted earlier (an open /poll stream's): its claims are decoded again,
- * its signature and times are not checked. False without a list, and for a
- * malformed token. Cheap (no signature check), so a reload can ask it of
- * every open stream. Any thread. */
-bool auth_token_revoked(auth_t *au, const char *token);
 
 /* Whether id (a jti or sub to be minted) can be named by a revocation
  * entry: at most 1024 bytes, no blank or control character, not starting

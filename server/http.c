@@ -417,6 +417,22 @@ static bool owner_is(void *arg, const char *owner)
     return strcmp(owner, arg) == 0;
 }
 
+/* Answers a /poll request whose token does not verify: 401 with the
+ * reason (never the token), as the API's errors, so a worker whose stream
+ * ended on a reload or at its token's expiry learns why on reconnecting. */
+static enum MHD_Result poll_unauthorized(http_t *h, struct MHD_Connection *conn, const char *g,
+                                         const char *why)
+{
+    metrics_auth_failure(h->cfg.metrics, auth_reason_label(why));
+    log_debug("poll rejected group=%s status=401 reason=%s", g, why);
+    char *body = malloc(strlen(why) + sizeof "Unauthorized: ");
+    if (!body)
+        return MHD_NO;
+    int n = sprintf(body, "Unauthorized: %s", why);
+    return send_buffer(h, conn, MHD_HTTP_UNAUTHORIZED, body, (size_t)n, MHD_RESPMEM_MUST_FREE,
+                       "text/plain");
+}
+
 /* GET /poll/<group>/<id>: opens an SSE stream. */
 static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const char *url,
                                  const char *method)
@@ -434,17 +450,14 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
      * max_connections_per_tenant): a prefixed token's prefix, else the
      * token's sub, else (no auth, no sub) the client's address. */
     char tenant[AUTH_PREFIX_MAX + 16] = "";
-    const char *tok = NULL; /* kept by the stream: a revocation ends it */
+    const char *tok = NULL;      /* kept by the stream: a reload re-verifies it */
+    int64_t until_s = INT64_MAX; /* the token's exp + leeway: the stream ends then */
     if (h->cfg.auth) {
         char why[256] = "no token";
         tok = find_token(conn, NULL, true);
-        if (!tok || auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK) {
-            metrics_auth_failure(h->cfg.metrics, auth_reason_label(why));
-            log_debug("poll rejected group=%s status=401 reason=%s", g, why);
-            static const char unauth[] = "Unauthorized";
-            return send_buffer(h, conn, MHD_HTTP_UNAUTHORIZED, (void *)unauth, sizeof unauth - 1,
-                               MHD_RESPMEM_PERSISTENT, "text/plain");
-        }
+        if (!tok || auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK)
+            return poll_unauthorized(h, conn, g, why);
+        until_s = claims.valid_until;
         if (!claims.admin && claims.has_prefix && claims.prefix[0])
             prefix = claims.prefix;
         if (prefix)
@@ -460,7 +473,7 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     unsigned status;
     char why[320];
     struct MHD_Response *r =
-        poll_open(h->cfg.hub, conn, g, id, prefix, tenant, tok, &status, why, sizeof why);
+        poll_open(h->cfg.hub, conn, g, id, prefix, tenant, tok, until_s, &status, why, sizeof why);
     if (!r) {
         log_debug("poll rejected group=%s status=%u reason=%s", g, status, why);
         size_t n = strlen(why);
@@ -470,10 +483,11 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
         memcpy(body, why, n + 1);
         return send_buffer(h, conn, status, body, n, MHD_RESPMEM_MUST_FREE, "text/plain");
     }
-    /* A revocation reload between the check above and the stream's
-     * registration would have missed it: now registered, check again (the
-     * stream then ends after its first comment, and the reconnect is 401). */
-    if (tok && auth_token_revoked(h->cfg.auth, tok))
+    /* A reload of the keys or the revocation list between the check above
+     * and the stream's registration would have missed it: now registered,
+     * verify again (a cache hit unless a reload came in between; the stream
+     * then ends after its first comment, and the reconnect is 401). */
+    if (tok && auth_verify(h->cfg.auth, tok, now_s(), &claims, why, sizeof why) != AUTH_OK)
         poll_hub_close_if(h->cfg.hub, owner_is, (void *)tok);
     track_set(h, conn, TRACK_EXEMPT);
     log_debug("poll stream opened group=%s id=%s", g, id);

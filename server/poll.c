@@ -73,8 +73,9 @@ struct stream {
     size_t group_idx;  /* position in group->streams */
     stream_t *id_next; /* chain of the (group, id) index */
     char *id;
-    char *prefix; /* NULL = every message */
-    char *owner;  /* the token it was opened with, NULL = none (poll_hub_close_if) */
+    char *prefix;    /* NULL = every message */
+    char *owner;     /* the token it was opened with, NULL = none (poll_hub_close_if) */
+    int64_t until_s; /* Unix seconds: ends once the clock passes it (poll_open) */
     tenant_t *tenant;
     frame_t *head, *tail;
     size_t queued;   /* frames */
@@ -449,7 +450,8 @@ bool poll_parse_path(const char *url, char group[POLL_NAME_MAX + 1], char id[POL
 
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
                                const char *id, const char *prefix, const char *tenant,
-                               const char *owner, unsigned *status, char *err, size_t errlen)
+                               const char *owner, int64_t until_s, unsigned *status, char *err,
+                               size_t errlen)
 {
     *status = MHD_HTTP_SERVICE_UNAVAILABLE;
     snprintf(err, errlen, "cannot open a poll stream: out of memory");
@@ -464,6 +466,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     s->id = strdup(id);
     s->prefix = prefix && *prefix ? strdup(prefix) : NULL;
     s->owner = owner ? strdup(owner) : NULL;
+    s->until_s = until_s;
     if (!s->id || (prefix && *prefix && !s->prefix) || (owner && !s->owner))
         goto fail;
 
@@ -576,6 +579,24 @@ static void close_one(stream_t *s)
     wake(s);
 }
 
+/* Whether the token s was opened with has expired (poll_open's until_s). */
+static bool token_expired(const stream_t *s)
+{
+    return s->until_s != INT64_MAX && (int64_t)time(NULL) > s->until_s;
+}
+
+/* Ends s when its token has expired (its client's reconnect is refused with
+ * 401 "token expired") and returns true. Caller holds the lock. */
+static bool end_if_expired(stream_t *s)
+{
+    if (!token_expired(s))
+        return false;
+    log_debug("poll stream %s/%s ended: its token expired", s->group->name, s->id);
+    s->hub->stats.expired++;
+    close_one(s);
+    return true;
+}
+
 /* Closes s for a byte budget (setting names the budget); caller holds the
  * lock. It still writes what it holds to a client that reads; one that does
  * not is cut off at the second keep-alive round (keepalive_one). */
@@ -624,6 +645,8 @@ static bool accepts(stream_t *s, const char *resource_id, size_t len, bool *over
     if (s->closing || s->queued >= hub->cfg.buffer)
         return false;
     if (s->prefix && strncmp(resource_id, s->prefix, strlen(s->prefix)) != 0)
+        return false;
+    if (end_if_expired(s))
         return false;
     if (peer_gone(s)) {
         close_one(s);
@@ -690,7 +713,8 @@ bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, con
 static bool may_offer(const stream_t *s, const char *resource_id)
 {
     return !s->closing && s->queued < s->hub->cfg.buffer &&
-           (!s->prefix || strncmp(resource_id, s->prefix, strlen(s->prefix)) == 0);
+           (!s->prefix || strncmp(resource_id, s->prefix, strlen(s->prefix)) == 0) &&
+           !token_expired(s);
 }
 
 bool poll_ready(poll_hub_t *hub, const addr_t *addr, const char *resource_id)
@@ -739,6 +763,8 @@ static void keepalive_one(stream_t *s)
         s->progressed = false;
         return;
     }
+    if (end_if_expired(s))
+        return;
     /* A watched stream's hang-up is seen by the watcher; probe the others. */
     if (!s->watched && peer_gone(s))
         close_one(s);
@@ -789,21 +815,76 @@ static void keepalive_slice(poll_hub_t *hub)
     }
 }
 
-size_t poll_hub_close_if(poll_hub_t *hub, bool (*end)(void *arg, const char *owner), void *arg)
+static int cmp_str(const void *a, const void *b)
 {
-    size_t n = 0;
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Ends the open streams whose owner is in bad[0..n) (sorted); NULL bad:
+ * asks end under the lock instead (out of memory). Returns how many. */
+static size_t close_owners(poll_hub_t *hub, char **bad, size_t n,
+                           bool (*end)(void *arg, const char *owner), void *arg)
+{
+    size_t ended = 0;
     pthread_mutex_lock(&hub->mu);
     for (size_t i = 0; i < BUCKETS; i++)
         for (group_t *g = hub->groups[i]; g; g = g->next)
             for (size_t j = 0; j < g->n; j++) {
                 stream_t *s = g->streams[j];
-                if (!s->closing && s->owner && end(arg, s->owner)) {
+                if (!s->closing && s->owner &&
+                    (bad ? bsearch(&s->owner, bad, n, sizeof *bad, cmp_str) != NULL
+                         : end(arg, s->owner))) {
                     close_one(s);
-                    n++;
+                    ended++;
                 }
             }
     pthread_mutex_unlock(&hub->mu);
-    return n;
+    return ended;
+}
+
+size_t poll_hub_close_if(poll_hub_t *hub, bool (*end)(void *arg, const char *owner), void *arg)
+{
+    /* Copy the owners under the lock, judge them without it (a signature
+     * check each: 10k distinct tokens must not stall delivery for a
+     * second), then end the matching streams under it again. A stream
+     * opened meanwhile was verified after the reload this follows, so it
+     * needs no look (it is ended too if its owner was judged bad). */
+    size_t n = 0, n_bad = 0;
+    bool oom = false;
+    pthread_mutex_lock(&hub->mu);
+    size_t cap = hub->count;
+    char **own = cap ? malloc(cap * sizeof *own) : NULL;
+    oom = cap && !own;
+    for (size_t i = 0; !oom && i < BUCKETS; i++)
+        for (group_t *g = hub->groups[i]; !oom && g; g = g->next)
+            for (size_t j = 0; !oom && j < g->n && n < cap; j++) {
+                stream_t *s = g->streams[j];
+                if (!s->closing && s->owner && !(oom = !(own[n] = strdup(s->owner))))
+                    n++;
+            }
+    pthread_mutex_unlock(&hub->mu);
+    size_t ended = 0;
+    if (oom) {
+        ended = close_owners(hub, NULL, 0, end, arg);
+    } else if (n) {
+        qsort(own, n, sizeof *own, cmp_str);
+        /* Each distinct owner is judged once; bad (sorted) points at the
+         * ones to end. */
+        char **bad = malloc(n * sizeof *bad);
+        if (!bad) {
+            ended = close_owners(hub, NULL, 0, end, arg);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if ((i == 0 || strcmp(own[i], own[i - 1]) != 0) && end(arg, own[i]))
+                    bad[n_bad++] = own[i];
+            ended = n_bad ? close_owners(hub, bad, n_bad, end, arg) : 0;
+            free(bad);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(own[i]);
+    free(own);
+    return ended;
 }
 
 void poll_hub_close_all(poll_hub_t *hub)

@@ -66,14 +66,20 @@ void poll_hub_free(poll_hub_t *hub);
  * prefix: only messages whose resource id starts with it are delivered
  * (NULL = all). tenant: who opens it (token prefix, sub or client address,
  * any text), counted against max_tenant. owner: the token it was opened
- * with (copied; NULL = none), for poll_hub_close_if. The caller queues and destroys the
+ * with (copied; NULL = none), for poll_hub_close_if. until_s: the stream ends
+ * once the wall clock passes it (Unix seconds: the token's exp plus the
+ * leeway, auth_claims_t.valid_until; INT64_MAX = never); it is checked
+ * before every message offered to the stream and at every keep-alive round,
+ * so an expired stream hears nothing more and ends within one keep-alive
+ * interval. The caller queues and destroys the
  * response; the stream lives until the connection ends. On refusal returns
  * NULL with the HTTP status in *status (429: the tenant's limit; 503: the
  * hub is full, closing or out of memory) and a message naming the limit and
  * its setting in err. */
 struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, const char *group,
                                const char *id, const char *prefix, const char *tenant,
-                               const char *owner, unsigned *status, char *err, size_t errlen);
+                               const char *owner, int64_t until_s, unsigned *status, char *err,
+                               size_t errlen);
 
 /* Queues one SSE frame (the JSON text of a message) for addr. resource_id is
  * the task or promise id the message is about (for prefix filtering).
@@ -94,9 +100,13 @@ bool poll_ready(poll_hub_t *hub, const addr_t *addr, const char *resource_id);
 void poll_keepalive(poll_hub_t *hub);
 
 /* Ends every open stream with an owner for which end(arg, owner) is true
- * (a reload of the revocation list: the streams of tokens now revoked), as
- * poll_hub_close_all ends one. end runs under the hub's lock, once per
- * stream, and must not call the hub. Returns the number of streams ended. */
+ * (a reload of the keys or the revocation list: the streams of tokens that
+ * no longer verify), as poll_hub_close_all ends one. end is asked once per
+ * distinct owner of the streams open at the call, WITHOUT the hub's lock
+ * (it may take its time: messages flow meanwhile), on the calling thread;
+ * it must not call the hub. Out of memory, it is asked per stream under
+ * the lock instead. A stream opened during the call is ended only when
+ * its owner was among those judged. Returns the number of streams ended. */
 size_t poll_hub_close_if(poll_hub_t *hub, bool (*end)(void *arg, const char *owner), void *arg);
 
 /* Ends every stream (shutdown) and refuses new ones. */
@@ -113,6 +123,7 @@ typedef struct {
     uint64_t budget_refused; /* messages refused for a byte budget (retried later) */
     uint64_t tenant_refused; /* opens refused for max_tenant */
     uint64_t limit_refused;  /* opens refused for max_streams */
+    uint64_t expired;        /* streams ended because their token expired (until_s) */
     size_t max_streams;      /* the configured max_streams */
 } poll_stats_t;
 poll_stats_t poll_stats(poll_hub_t *hub);

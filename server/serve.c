@@ -69,13 +69,60 @@ void server_help(const char *cmd)
 typedef struct {
     auth_t *auth;
     bool revoked;    /* auth has a revocation file */
-    poll_hub_t *hub; /* its streams of newly revoked tokens are ended */
+    poll_hub_t *hub; /* its streams are verified again after an auth reload */
     tls_t *api_tls, *metrics_tls;
 } reloadable_t;
 
-static bool poll_token_revoked(void *arg, const char *token)
+/* The tokens of open streams a reload refused, by reason label
+ * (auth_reason_label). */
+typedef struct {
+    auth_t *auth;
+    int64_t now_s;
+    size_t n;
+    struct {
+        const char *label;
+        size_t count;
+    } by[8];
+} reverify_t;
+
+/* poll_hub_close_if predicate, once per distinct token of the open
+ * streams: whether it no longer verifies (auth_verify: signature with the
+ * current keys, times, revocation list). */
+static bool poll_token_fails(void *arg, const char *token)
 {
-    return auth_token_revoked(arg, token);
+    reverify_t *rv = arg;
+    auth_claims_t claims;
+    char why[256];
+    if (auth_verify(rv->auth, token, rv->now_s, &claims, why, sizeof why) == AUTH_OK)
+        return false;
+    const char *label = auth_reason_label(why);
+    size_t i = 0;
+    while (i < rv->n && strcmp(rv->by[i].label, label) != 0)
+        i++;
+    if (i == rv->n && rv->n < sizeof rv->by / sizeof rv->by[0]) {
+        rv->by[i].label = label;
+        rv->by[rv->n++].count = 0;
+    }
+    if (i < rv->n)
+        rv->by[i].count++;
+    return true;
+}
+
+/* After a reload of the keys or the revocation list: a stream was verified
+ * when it opened, so each open stream's token is verified again in full
+ * (signature with the new key set, exp, revocation) and the streams of
+ * tokens that fail are ended; the client's reconnect gets 401 and the
+ * reason. Each distinct token costs one signature check (the reload
+ * emptied the cache), made without the hub's lock. */
+static void reverify_streams(const reloadable_t *r)
+{
+    reverify_t rv = {.auth = r->auth, .now_s = (int64_t)time(NULL)};
+    size_t ended = poll_hub_close_if(r->hub, poll_token_fails, &rv);
+    char reasons[256] = "";
+    for (size_t i = 0, o = 0; i < rv.n && o < sizeof reasons; i++)
+        o += (size_t)snprintf(reasons + o, sizeof reasons - o, "%s%s %zu",
+                              i ? ", " : "; tokens refused: ", rv.by[i].label, rv.by[i].count);
+    log_info("SIGHUP: open poll streams verified again: %zu ended%s", ended, reasons);
 }
 
 /* SIGHUP: each part reloads on its own; one that fails keeps its previous
@@ -96,16 +143,13 @@ static void reload_all(const reloadable_t *r)
     if (r->auth && r->revoked) {
         if (auth_revoked_reload(r->auth, err, sizeof err) == 0) {
             auth_revoked_describe(r->auth, desc, sizeof desc);
-            /* A stream outlives the check at its open: end those whose
-             * token the new list names (the client's reconnect gets 401). */
-            size_t ended = r->hub ? poll_hub_close_if(r->hub, poll_token_revoked, r->auth) : 0;
-            log_info("SIGHUP: revocation list reloaded (%s); %zu poll stream%s of revoked tokens "
-                     "ended",
-                     desc, ended, ended == 1 ? "" : "s");
+            log_info("SIGHUP: revocation list reloaded (%s)", desc);
         } else {
             log_error("SIGHUP: revocation list reload failed, keeping the previous list: %s", err);
         }
     }
+    if (r->auth && r->hub)
+        reverify_streams(r);
     tls_t *const pairs[] = {r->api_tls, r->metrics_tls};
     for (size_t i = 0; i < 2; i++) {
         if (!pairs[i])

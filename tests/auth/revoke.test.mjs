@@ -34,9 +34,11 @@ async function setup(t, initial = "# nothing revoked yet\n", args = []) {
   const k = await keyPair("Ed25519");
   const priv = await jose.importPKCS8(k.pkcs8, "EdDSA");
   const list = scope.file("revoked.txt", initial);
-  const srv = await scope.server({ keyFile: scope.file("k.pem", k.pem), args: ["--auth-revoked", list, ...args] });
+  const keyFile = scope.file("k.pem", k.pem);
+  const srv = await scope.server({ keyFile, args: ["--auth-revoked", list, ...args] });
   let reloads = 0;
-  const reload = async (text, expect = /SIGHUP: revocation list reloaded/) => {
+  // A successful reload ends by verifying the open poll streams again.
+  const reload = async (text, expect = /SIGHUP: open poll streams verified again/) => {
     writeFileSync(list, text);
     const seen = (srv.stderr().match(new RegExp(expect.source, "g")) ?? []).length;
     srv.child.kill("SIGHUP");
@@ -44,7 +46,7 @@ async function setup(t, initial = "# nothing revoked yet\n", args = []) {
     await until(() => (srv.stderr().match(new RegExp(expect.source, "g")) ?? []).length > seen, 10000, `reload ${reloads}`);
   };
   const token = (claims) => sign({ prefix: "", exp: nowS() + 600, ...claims }, { alg: "EdDSA" }, priv);
-  return { scope, srv, k, list, reload, token };
+  return { scope, srv, k, priv, keyFile, list, reload, token };
 }
 
 /** promise.get of an absent id: 404 when the token passes, 401 otherwise. */
@@ -110,14 +112,67 @@ test("a revocation ends the open /poll streams of the tokens it names, and only 
   const other = await openPoll(srv, "g", "w3", { header: `Bearer ${kept}` });
   for (const p of [byHeader, byQuery, other]) assert.equal(p.status, 200, p.text);
   await reload("jti leak-1\n");
-  assert.match(srv.stderr(), /SIGHUP: revocation list reloaded \(1 jti, 0 sub\); 2 poll streams of revoked tokens ended/);
+  assert.match(srv.stderr(), /SIGHUP: revocation list reloaded \(1 jti, 0 sub\)/);
+  assert.match(srv.stderr(), /SIGHUP: open poll streams verified again: 2 ended; tokens refused: revoked 1\n/);
   await until(() => byHeader.closed && byQuery.closed, 5000, "the leaked token's streams end");
   await sleep(300);
   assert.equal(other.closed, false, "another token's stream stays open");
   const again = await openPoll(srv, "g", "w1", { header: `Bearer ${leaked}` });
   assert.equal(again.status, 401, "and the reconnect is refused");
+  assert.equal(again.text, "Unauthorized: token revoked", "with the reason");
   other.close();
   srv.assertHealthy();
+});
+
+/**
+ * Waits (8 s at most) for stream `ending` to end while `staying` stays open;
+ * then a reconnect with `token` must be 401 with `reason`. Closes `staying`.
+ */
+async function endsAlone(srv, ending, staying, token, reason) {
+  await until(() => ending.closed, 8000, `the stream ends (${reason})`);
+  await sleep(300);
+  assert.equal(staying.closed, false, "a valid token's stream stays open");
+  const again = await openPoll(srv, "g", "w1", { header: `Bearer ${token}` });
+  assert.equal(again.status, 401);
+  assert.equal(again.text, `Unauthorized: ${reason}`, "the reconnect is told why");
+  staying.close();
+  srv.assertHealthy();
+}
+
+// Review finding: a /poll stream outlived its token's exp (it was verified
+// only when it opened).
+test("a /poll stream ends when its token expires (exp + auth.leeway); the reconnect is 401 token expired", { timeout: T }, async (t) => {
+  const { srv, token } = await setup(t, undefined, ["--auth-leeway", "1", "--transports-http-poll-keepalive", "200"]);
+  const exp = nowS() + 2;
+  const short = await token({ exp });
+  const long = await token({});
+  const ending = await openPoll(srv, "g", "w1", { header: `Bearer ${short}` });
+  const staying = await openPoll(srv, "g", "w2", { query: `?token=${long}` });
+  for (const p of [ending, staying]) assert.equal(p.status, 200, p.text);
+  await sleep(1000);
+  assert.equal(ending.closed, false, "open while the token is valid");
+  await endsAlone(srv, ending, staying, short, "token expired");
+  assert.ok(nowS() > exp + 1, `ended after exp + leeway (now ${nowS()}, exp ${exp})`);
+});
+
+// Review finding: a key reload that removed the key a stream's token was
+// signed with left the stream open.
+test("a key reload ends the /poll streams of tokens the new key set does not verify, and only those", { timeout: T }, async (t) => {
+  const { srv, k, keyFile, reload, token } = await setup(t);
+  const k2 = await keyPair("Ed25519");
+  const priv2 = await jose.importPKCS8(k2.pkcs8, "EdDSA");
+  writeFileSync(keyFile, `${k.pem}\n${k2.pem}`);
+  await reload("# none\n");
+  assert.match(srv.stderr(), /SIGHUP: auth keys reloaded \(2 keys: Ed25519, Ed25519\)/);
+  const byOld = await token({});
+  const byNew = await sign({ prefix: "", exp: nowS() + 600 }, { alg: "EdDSA" }, priv2);
+  const oldStream = await openPoll(srv, "g", "w1", { header: `Bearer ${byOld}` });
+  const newStream = await openPoll(srv, "g", "w2", { header: `Bearer ${byNew}` });
+  for (const p of [oldStream, newStream]) assert.equal(p.status, 200, p.text);
+  writeFileSync(keyFile, k2.pem); // the first key is retired
+  await reload("# none\n");
+  assert.match(srv.stderr(), /SIGHUP: open poll streams verified again: 1 ended; tokens refused: bad_signature 1\n/);
+  await endsAlone(srv, oldStream, newStream, byOld, "bad signature");
 });
 
 test("an unparsable revocation file at reload keeps the previous list and logs the line number", { timeout: T }, async (t) => {

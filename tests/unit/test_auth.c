@@ -772,6 +772,29 @@ START_TEST(exp_is_checked_with_the_configured_leeway)
 }
 END_TEST
 
+/* Review finding: a /poll stream outlived its token's exp. The verified
+ * claims say until when the token is accepted (exp + leeway), so that what
+ * outlives the request can end then; a cache hit says the same. */
+START_TEST(verified_claims_say_until_when_the_token_is_accepted)
+{
+    auth_t *au = ed_auth(NULL, NULL, true, 60), *lax = ed_auth(NULL, NULL, false, 0);
+    auth_claims_t c;
+    char *tok = jws(NULL, cl("{\"exp\":%lld,\"prefix\":\"\"}", NOW + 100), K.ed, "EdDSA", 0);
+    expect_ok(au, tok, NOW, &c);
+    ck_assert_int_eq(c.valid_until, NOW + 160);
+    expect_ok(au, tok, NOW + 160, &c); /* from the cache, at its last second */
+    ck_assert_int_eq(c.valid_until, NOW + 160);
+    expect_401(au, tok, NOW + 161, "token expired");
+    free(tok);
+    claims_ok(lax, "{\"prefix\":\"\"}", NOW, &c);
+    ck_assert(c.valid_until == INT64_MAX);
+    claims_ok(lax, "{\"exp\":9223372036854775807,\"prefix\":\"\"}", NOW, &c);
+    ck_assert(c.valid_until > NOW);
+    auth_free(au);
+    auth_free(lax);
+}
+END_TEST
+
 START_TEST(nbf_is_checked_with_the_configured_leeway)
 {
     auth_t *au = ed_auth(NULL, NULL, true, 60);
@@ -1807,42 +1830,6 @@ START_TEST(a_reloaded_revocation_list_applies_to_cached_tokens_at_once)
 }
 END_TEST
 
-/* Review finding: an open /poll stream outlived the revocation of its
- * token; the reload now asks auth_token_revoked of every stream's token. */
-START_TEST(token_revoked_names_the_tokens_the_current_list_revokes)
-{
-    auth_t *au = revoking_auth("");
-    char *leaked =
-        ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"j1\",\"sub\":\"s1\"}", NOW + 3600));
-    char *other = ed_token(cl("{\"exp\":%lld,\"prefix\":\"\",\"jti\":\"j2\"}", NOW + 3600));
-    char *old_bob = ed_token(cl("{\"prefix\":\"\",\"sub\":\"bob\",\"iat\":%lld}", NOW - 10));
-    ck_assert(!auth_token_revoked(au, leaked)); /* an empty list revokes nothing */
-    char err[256] = "";
-    write_str(path("rev.list"), cl("jti j1\nsub bob before %lld\n", NOW));
-    ck_assert_msg(auth_revoked_reload(au, err, sizeof err) == 0, "%s", err);
-    ck_assert(auth_token_revoked(au, leaked));
-    ck_assert(!auth_token_revoked(au, other));
-    ck_assert(auth_token_revoked(au, old_bob));
-    /* Malformed input is never revoked (it was never verified either). */
-    ck_assert(!auth_token_revoked(au, "not-a-token"));
-    ck_assert(!auth_token_revoked(au, "a.!!!.b"));
-    ck_assert(!auth_token_revoked(au, "a..b"));
-    ck_assert(!auth_token_revoked(au, NULL));
-    free(leaked), free(other), free(old_bob);
-    auth_free(au);
-    /* Without a list nothing is revoked. */
-    write_pub(K.ed, "rev.pub");
-    auth_config_t cfg;
-    auth_config_default(&cfg);
-    cfg.publickey_path = path("rev.pub");
-    au = open_auth_cfg(&cfg);
-    char *tok = ed_token("{\"prefix\":\"\",\"jti\":\"j1\"}");
-    ck_assert(!auth_token_revoked(au, tok));
-    free(tok);
-    auth_free(au);
-}
-END_TEST
-
 START_TEST(an_unparsable_revocation_list_at_reload_keeps_the_previous_one)
 {
     auth_t *au = revoking_auth("jti j1\n");
@@ -1907,6 +1894,7 @@ static Suite *auth_suite(void)
         {"claims",
          {config_defaults_require_exp_with_sixty_seconds_leeway,
           exp_is_required_unless_require_exp_is_false, exp_is_checked_with_the_configured_leeway,
+          verified_claims_say_until_when_the_token_is_accepted,
           nbf_is_checked_with_the_configured_leeway, issuer_must_match_when_configured,
           audience_may_be_a_string_or_an_array_containing_the_configured_value,
           role_admin_in_any_case_needs_no_prefix,
@@ -1929,7 +1917,6 @@ static Suite *auth_suite(void)
         {"revocation",
          {each_revocation_entry_kind_revokes_exactly_what_it_names,
           a_reloaded_revocation_list_applies_to_cached_tokens_at_once,
-          token_revoked_names_the_tokens_the_current_list_revokes,
           an_unparsable_revocation_list_at_reload_keeps_the_previous_one,
           an_unparsable_revocation_list_at_start_refuses_to_start}},
         {"mint",
