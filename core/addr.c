@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A byte range of the cleaned input. */
 typedef struct {
@@ -452,6 +453,23 @@ bool addr_parse(const char *s, addr_t *out)
     bool ok = parse_clean(clean, out);
     free(clean);
     return ok;
+}
+
+const char *addr_redact(const char *address, char *buf, size_t buflen)
+{
+    const char *sep = strstr(address, "://");
+    const char *auth = sep ? sep + 3 : NULL;
+    size_t alen = auth ? strcspn(auth, "/?#\\") : 0;
+    const char *at = NULL; /* the last '@' of the authority */
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (!at || (sep - address == 4 && strncasecmp(address, "poll", 4) == 0)) {
+        snprintf(buf, buflen, "%s", address);
+        return buf;
+    }
+    snprintf(buf, buflen, "%.*s***%s", (int)(auth - address), address, at);
+    return buf;
 }
 
 /* ---- push allow list ------------------------------------------------------- */

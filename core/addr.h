@@ -21,6 +21,14 @@ typedef struct {
 /* True when s is a valid address; fills out when non-NULL. */
 bool addr_parse(const char *s, addr_t *out);
 
+/* Copies address into buf (of buflen > 0 bytes, truncated to fit) for a
+ * log line, with the userinfo of its authority ("user:pass@" in
+ * "https://user:pass@host/x") replaced by "***@": a push target's
+ * credentials never reach the log. poll:// addresses are copied as they are
+ * (their "uni@"/"any@" is no secret). Every log line naming a target uses
+ * it. Returns buf. Pure. */
+const char *addr_redact(const char *address, char *buf, size_t buflen);
+
 /* Push destinations a token may name (transports.http_push.allow).
  *
  * Both sides are read by one strict parser, so no spelling can make the

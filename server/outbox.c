@@ -291,8 +291,9 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
             push_send(ob->push, m->seq, m->address, json, strlen(json));
             async = true;
         } else if (!drop) {
-            log_warn("outbox: no transport for %s, message %lld dropped", m->address,
-                     (long long)m->seq);
+            char target[512];
+            log_warn("outbox: no transport for %s, message %lld dropped",
+                     addr_redact(m->address, target, sizeof target), (long long)m->seq);
             drop = true;
         }
         free(json);

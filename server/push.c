@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/addr.h"
 #include "server/log.h"
 
 typedef struct item {
@@ -127,14 +128,16 @@ static void *push_main(void *arg)
             CURLcode cc = m->data.result;
             bool ok = cc == CURLE_OK && code >= 200 && code < 300;
             const char *why = it->errbuf[0] ? it->errbuf : curl_easy_strerror(cc);
+            char target[512]; /* never user:pass@ in the log */
             if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
                 cc == CURLE_SSL_CONNECT_ERROR)
                 log_warn("push to %s refused: TLS: %s (the target needs a valid certificate "
                          "for its host name, from a CA the server trusts: "
                          "transports.http_push.cacert)",
-                         it->url, why);
+                         addr_redact(it->url, target, sizeof target), why);
             else if (!ok)
-                log_debug("push to %s failed: %s (HTTP %ld)", it->url, why, code);
+                log_debug("push to %s failed: %s (HTTP %ld)",
+                          addr_redact(it->url, target, sizeof target), why, code);
             curl_multi_remove_handle(p->multi, e);
             curl_easy_cleanup(e);
             if (it->prev_active)

@@ -151,6 +151,31 @@ START_TEST(poll_group_and_id_longer_than_buffers_are_rejected)
 }
 END_TEST
 
+/* Review finding: a push TLS failure logged the target URL with its
+ * user:pass@. */
+START_TEST(redact_hides_the_userinfo_of_a_target_and_nothing_else)
+{
+    static const char *const cases[][2] = {
+        {"https://user:pass@hooks.example/x?y#z", "https://***@hooks.example/x?y#z"},
+        {"http://token@10.0.0.5:8080", "http://***@10.0.0.5:8080"},
+        {"HTTPS://a:b@c@host/p@q", "HTTPS://***@host/p@q"}, /* the last '@' ends it */
+        {"https://host/path@x?u=a@b#c@d", "https://host/path@x?u=a@b#c@d"},
+        {"https://host", "https://host"},
+        {"poll://uni@group/id", "poll://uni@group/id"},
+        {"POLL://any@group", "POLL://any@group"},
+        {"gcps://k:s@project/topic", "gcps://***@project/topic"},
+        {"not a url @ all", "not a url @ all"},
+        {"", ""},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_str_eq(addr_redact(cases[i][0], buf, sizeof buf), cases[i][1]);
+    /* Truncated to the buffer, never past it, and still without the secret. */
+    char small[12];
+    ck_assert_str_eq(addr_redact("https://user:secret@host/x", small, sizeof small), "https://***");
+}
+END_TEST
+
 static char *const allow[] = {"http://a.example", "https://b.example:8443/hooks",
                               "http://[::1]:9000/", "http://10.0.0.5/r/"};
 #define N_ALLOW (sizeof allow / sizeof *allow)
@@ -257,6 +282,7 @@ static Suite *addr_suite(void)
     tcase_add_test(tc, poll_address_yields_cast_group_and_id);
     tcase_add_test(tc, scheme_is_reported);
     tcase_add_test(tc, poll_group_and_id_longer_than_buffers_are_rejected);
+    tcase_add_test(tc, redact_hides_the_userinfo_of_a_target_and_nothing_else);
     tcase_add_test(tc, push_allow_covers_its_origin_and_paths_below_its_path);
     tcase_add_test(tc, push_allow_refuses_other_hosts_however_they_are_spelt);
     tcase_add_test(tc, push_allow_entries_are_checked);
