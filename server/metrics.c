@@ -294,6 +294,15 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
     single(f, "resonate_poll_max_connections", "gauge",
            "Poll streams allowed at once (transports.http_poll.max_connections).", "",
            g.poll_max_streams);
+    family(f, "resonate_tls_cert_expiry_timestamp_seconds", "gauge",
+           "When the served TLS certificate expires (Unix seconds), by listener (api: "
+           "server.tls_cert; metrics: observability.metrics_tls_cert); none without TLS.");
+    if (g.tls_api_expires)
+        fprintf(f, "resonate_tls_cert_expiry_timestamp_seconds{listener=\"api\"} %lld\n",
+                (long long)g.tls_api_expires);
+    if (g.tls_metrics_expires)
+        fprintf(f, "resonate_tls_cert_expiry_timestamp_seconds{listener=\"metrics\"} %lld\n",
+                (long long)g.tls_metrics_expires);
     single(f, "resonate_request_timeouts_total", "counter",
            "Requests answered 408 because headers and body did not arrive within "
            "server.request_timeout.",

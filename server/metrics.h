@@ -27,6 +27,9 @@ typedef struct {
     int64_t outbox_depth;                 /* undelivered messages */
     uint64_t delivered, retried, dropped; /* outbox counters */
     uint64_t auth_verifications, auth_cache_hits;
+    /* Unix seconds at which the served TLS certificate of the API and of the
+     * /metrics listener expires; 0 = that listener has no TLS. */
+    int64_t tls_api_expires, tls_metrics_expires;
 } metrics_gauges_t;
 
 typedef void (*metrics_gauges_fn)(void *arg, metrics_gauges_t *out);

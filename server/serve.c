@@ -125,6 +125,15 @@ static void reverify_streams(const reloadable_t *r)
     log_info("SIGHUP: open poll streams verified again: %zu ended%s", ended, reasons);
 }
 
+/* Warns when the certificate t serves expires within TLS_EXPIRY_WARN_DAYS
+ * days or has expired (at start and after every reload). */
+static void warn_cert_expiry(tls_t *t)
+{
+    char msg[1024];
+    if (t && tls_expiry_warning(t, (int64_t)time(NULL), msg, sizeof msg))
+        log_warn("%s", msg);
+}
+
 /* SIGHUP: each part reloads on its own; one that fails keeps its previous
  * state and says why. */
 static void reload_all(const reloadable_t *r)
@@ -162,6 +171,7 @@ static void reload_all(const reloadable_t *r)
             log_error("SIGHUP: TLS reload failed, keeping the previous certificate and key: %s",
                       err);
         }
+        warn_cert_expiry(pairs[i]);
     }
     if (!any)
         log_info("SIGHUP received: auth and TLS are off, nothing to reload");
@@ -199,6 +209,7 @@ typedef struct {
     poll_hub_t *hub;
     auth_t *auth;
     http_t *http;
+    tls_t *api_tls, *metrics_tls; /* NULL: that listener has no TLS */
 } gauge_src_t;
 
 static void read_gauges(void *arg, metrics_gauges_t *out)
@@ -228,6 +239,8 @@ static void read_gauges(void *arg, metrics_gauges_t *out)
         out->auth_verifications = as.verifications;
         out->auth_cache_hits = as.cache_hits;
     }
+    out->tls_api_expires = g->api_tls ? tls_expires(g->api_tls) : 0;
+    out->tls_metrics_expires = g->metrics_tls ? tls_expires(g->metrics_tls) : 0;
 }
 
 /* Enforces server.shutdown_timeout: once shutdown begins, a thread waits
@@ -419,6 +432,7 @@ int server_main(const char *cmd, int argc, char **argv)
         }
         tls_describe(api_tls, desc, sizeof desc);
         log_info("TLS enabled, the API is HTTPS only (%s)", desc);
+        warn_cert_expiry(api_tls);
     }
     if (cfg.metrics_port && cfg.metrics_tls_cert) {
         char desc[512];
@@ -430,6 +444,7 @@ int server_main(const char *cmd, int argc, char **argv)
         }
         tls_describe(metrics_tls, desc, sizeof desc);
         log_info("TLS enabled for /metrics (%s)", desc);
+        warn_cert_expiry(metrics_tls);
     }
     if (cfg.push_cacert && access(cfg.push_cacert, R_OK) != 0) {
         log_error("Fatal: cannot read transports.http_push.cacert '%s': %s", cfg.push_cacert,
@@ -557,7 +572,12 @@ int server_main(const char *cmd, int argc, char **argv)
         log_error("Fatal: %s", err);
         goto done;
     }
-    gauge_src_t gauges = {.ex = ex, .hub = hub, .auth = auth, .http = h};
+    gauge_src_t gauges = {.ex = ex,
+                          .hub = hub,
+                          .auth = auth,
+                          .http = h,
+                          .api_tls = api_tls,
+                          .metrics_tls = metrics_tls};
     if (metrics) {
         metrics_set_tls(metrics, metrics_tls);
         if (metrics_serve(metrics, cfg.server_bind, (uint16_t)cfg.metrics_port, read_gauges,

@@ -302,6 +302,39 @@ void tls_describe(tls_t *t, char *buf, size_t buflen)
     pair_release(p);
 }
 
+int64_t tls_expires(tls_t *t)
+{
+    tls_pair_t *p = pair_acquire(t);
+    int64_t when = (int64_t)p->expires;
+    pair_release(p);
+    return when;
+}
+
+bool tls_expiry_warning(tls_t *t, int64_t now_s, char *buf, size_t buflen)
+{
+    int64_t when = tls_expires(t), left = when - now_s; /* both far from overflow */
+    if (left >= (int64_t)TLS_EXPIRY_WARN_DAYS * 86400)
+        return false;
+    struct tm tm;
+    char date[32] = "?";
+    time_t tt = (time_t)when;
+    if (gmtime_r(&tt, &tm))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (left <= 0)
+        snprintf(buf, buflen,
+                 "%s: the certificate in '%s' EXPIRED on %s (%lld day%s ago): clients refuse "
+                 "it; install a renewed certificate and send SIGHUP",
+                 t->what, t->cert_path, date, (long long)(-left / 86400),
+                 -left / 86400 == 1 ? "" : "s");
+    else
+        snprintf(buf, buflen,
+                 "%s: the certificate in '%s' expires on %s (in %lld day%s, under %d): install "
+                 "a renewed certificate and send SIGHUP",
+                 t->what, t->cert_path, date, (long long)(left / 86400),
+                 left / 86400 == 1 ? "" : "s", TLS_EXPIRY_WARN_DAYS);
+    return true;
+}
+
 void tls_conn_init(tls_conn_t *c, tls_t *t)
 {
     c->tls = t;

@@ -60,6 +60,21 @@ void tls_free(tls_t *t);
  * sha256 ab12..". */
 void tls_describe(tls_t *t, char *buf, size_t buflen);
 
+/* A served certificate that expires within this many days is warned about
+ * (tls_expiry_warning). */
+#define TLS_EXPIRY_WARN_DAYS 30
+
+/* Unix seconds at which the served certificate (the chain's first) expires;
+ * for resonate_tls_cert_expiry_timestamp_seconds. */
+int64_t tls_expires(tls_t *t);
+
+/* When the served certificate has expired at now_s, or expires within
+ * TLS_EXPIRY_WARN_DAYS days of it, writes a warning naming the settings,
+ * the certificate file, the date and the fix into buf and returns true;
+ * otherwise returns false and leaves buf alone. Called at start and after
+ * every reload. */
+bool tls_expiry_warning(tls_t *t, int64_t now_s, char *buf, size_t buflen);
+
 /* The GnuTLS priority string every TLS daemon uses. */
 const char *tls_priorities(void);
 

@@ -77,6 +77,8 @@ test("every alert rule is complete and the four concerns are covered", () => {
   assert.ok(exprs.some((e) => /resonate_poll_streams_refused_total/.test(e)), "an alert on refused poll streams");
   assert.ok(exprs.some((e) => /resonate_outbox_depth/.test(e)), "an alert on the outbox backlog");
   assert.ok(exprs.some((e) => /resonate_deliveries_total\{status="dropped"\}/.test(e)), "an alert on dropped deliveries");
+  assert.ok(exprs.some((e) => /resonate_tls_cert_expiry_timestamp_seconds - time\(\) < 30 \* 86400/.test(e)),
+    "an alert on a TLS certificate expiring within 30 days");
 });
 
 test("every metric an alert names is served by /metrics of a running server", async (t) => {

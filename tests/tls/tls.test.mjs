@@ -7,6 +7,7 @@
 // pushes to https:// targets verify the target's certificate.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, copyFileSync, readFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
@@ -231,6 +232,41 @@ test("/metrics can have its own pair and is then HTTPS only", { timeout: T }, as
   srv.child.kill("SIGHUP");
   await until(() => /SIGHUP: TLS certificate reloaded \(observability/.test(srv.stderr()), 10000, "metrics reload logged");
   assert.equal(await peerFingerprint(port, pki.ca), fingerprint(pki.a.cert));
+});
+
+// Review finding: a certificate close to its expiry went unnoticed.
+test("a served certificate expiring within 30 days, or expired, is warned about at start and at SIGHUP, and /metrics exports its expiry per listener", { timeout: T }, async (t) => {
+  const pki = makePki();
+  t.after(() => pki.remove());
+  const port = await freePort();
+  const srv = await startServer({
+    ca: pki.ca,
+    args: ["--server-tls-cert", pki.live.cert, "--server-tls-key", pki.live.key,
+      "--observability-metrics-port", String(port),
+      "--observability-metrics-tls-cert", pki.b.cert, "--observability-metrics-tls-key", pki.b.key],
+  });
+  t.after(() => srv.stop());
+  const notAfter = (file) => Math.round(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000);
+  const iso = (s) => new Date(s * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const a = notAfter(pki.a.cert), b = notAfter(pki.b.cert), expired = notAfter(pki.expired.cert);
+  // Both test certificates are valid for 2 days: warned about at start.
+  assert.match(srv.stderr(), new RegExp(`server\\.tls_cert/server\\.tls_key: the certificate in '${esc(pki.live.cert)}' expires on ${iso(a)} \\(in [12] days?, under 30\\)`));
+  assert.match(srv.stderr(), new RegExp(`observability\\.metrics_tls_cert/metrics_tls_key: the certificate in '${esc(pki.b.cert)}' expires on ${iso(b)} \\(in [12] days?, under 30\\)`));
+  const gauge = async (listener) => {
+    const m = await httpsRequest(`https://127.0.0.1:${port}/metrics`, { ca: pki.ca });
+    assert.equal(m.status, 200);
+    return Number(new RegExp(`^resonate_tls_cert_expiry_timestamp_seconds\\{listener="${listener}"\\} (\\d+)$`, "m").exec(m.text)?.[1]);
+  };
+  assert.equal(await gauge("api"), a);
+  assert.equal(await gauge("metrics"), b);
+  // An expired certificate is served if installed (clients refuse it): warned about at the reload.
+  pki.install(pki.expired);
+  srv.child.kill("SIGHUP");
+  await until(() => /SIGHUP: TLS certificate reloaded \(server/.test(srv.stderr()), 10000, "reload logged");
+  await until(() => new RegExp(`the certificate in '${esc(pki.live.cert)}' EXPIRED on ${iso(expired)} \\(\\d+ days? ago\\): clients refuse it`).test(srv.stderr()), 10000, "expired warning");
+  assert.equal(await gauge("api"), expired);
+  srv.assertHealthy();
 });
 
 test("client commands speak https:// and trust a private CA only with --cacert", { timeout: T }, async (t) => {

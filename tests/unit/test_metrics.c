@@ -57,6 +57,9 @@ START_TEST(scrape_without_traffic_declares_families_but_no_request_series)
     ck_assert_ptr_nonnull(strstr(text, "# TYPE resonate_request_duration_seconds histogram\n"));
     ck_assert_ptr_null(strstr(text, "resonate_request_total{"));
     ck_assert_ptr_null(strstr(text, "resonate_sqlite_size_bytes"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "# TYPE resonate_tls_cert_expiry_timestamp_seconds gauge\n"));
+    ck_assert_ptr_null(strstr(text, "resonate_tls_cert_expiry_timestamp_seconds{"));
     ck_assert_double_eq(sample("resonate_outbox_depth"), 0);
 }
 END_TEST
@@ -139,6 +142,7 @@ static void fake_gauges(void *arg, metrics_gauges_t *out)
     out->dropped = 1;
     out->auth_verifications = 9;
     out->auth_cache_hits = 90;
+    out->tls_api_expires = 1900000000;
 }
 
 START_TEST(gauges_are_read_at_scrape_time)
@@ -151,6 +155,11 @@ START_TEST(gauges_are_read_at_scrape_time)
     ck_assert_double_eq(sample("resonate_deliveries_total{status=\"dropped\"}"), 1);
     ck_assert_double_eq(sample("resonate_auth_verifications_total"), 9);
     ck_assert_double_eq(sample("resonate_auth_cache_hits_total"), 90);
+    /* A listener without TLS has no series (review: certificate expiry). */
+    ck_assert_double_eq(sample("resonate_tls_cert_expiry_timestamp_seconds{listener=\"api\"}"),
+                        1900000000);
+    ck_assert_ptr_null(
+        strstr(text, "resonate_tls_cert_expiry_timestamp_seconds{listener=\"metrics\"}"));
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/tls.h"
@@ -97,6 +98,40 @@ START_TEST(a_pair_and_a_chain_load_and_describe_themselves)
     ck_assert_msg(t != NULL, "%s", err);
     tls_describe(t, desc, sizeof desc);
     ck_assert_msg(strstr(desc, "chain of 2"), "%s", desc);
+    tls_free(t);
+}
+END_TEST
+
+/* Review finding: a certificate about to expire went unnoticed. a.pem is
+ * valid for one day: warned about now, not 31 days before, and as expired
+ * two days on; the warning names the settings, the file and the date. */
+START_TEST(a_certificate_expiring_within_30_days_or_expired_is_warned_about)
+{
+    char err[512] = "", msg[1024] = "";
+    tls_t *t =
+        tls_new(at("a.chain"), at("a.key"), "server.tls_cert/server.tls_key", err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    int64_t now = (int64_t)time(NULL), exp = tls_expires(t);
+    ck_assert_msg(exp > now + 86000 && exp <= now + 86400 + 60, "expires %lld, now %lld",
+                  (long long)exp, (long long)now);
+    char date[32];
+    time_t tt = (time_t)exp;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
+    ck_assert(tls_expiry_warning(t, now, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "server.tls_cert/server.tls_key: the certificate in '") &&
+                      strstr(msg, "/a.chain' expires on ") && strstr(msg, date) &&
+                      strstr(msg, ", under 30)") && strstr(msg, "send SIGHUP"),
+                  "%s", msg);
+    ck_assert(tls_expiry_warning(t, exp - 30 * 86400 + 1, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "(in 29 days, under 30)"), "%s", msg);
+    strcpy(msg, "untouched");
+    ck_assert(!tls_expiry_warning(t, exp - 30 * 86400, msg, sizeof msg));
+    ck_assert(!tls_expiry_warning(t, now - 31 * 86400, msg, sizeof msg));
+    ck_assert_str_eq(msg, "untouched");
+    ck_assert(tls_expiry_warning(t, exp + 3 * 86400, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "EXPIRED on ") && strstr(msg, date) &&
+                      strstr(msg, "(3 days ago): clients refuse it"),
+                  "%s", msg);
     tls_free(t);
 }
 END_TEST
@@ -201,6 +236,7 @@ static Suite *tls_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, key_mode_refuses_any_access_by_others_and_group_write);
     tcase_add_test(tc, a_pair_and_a_chain_load_and_describe_themselves);
+    tcase_add_test(tc, a_certificate_expiring_within_30_days_or_expired_is_warned_about);
     tcase_add_test(tc, bad_pairs_are_refused_with_the_file_and_the_fix);
     tcase_add_test(tc, a_symlinked_open_key_and_a_fifo_are_refused_at_once);
     tcase_add_test(tc, reload_swaps_in_a_good_pair_and_keeps_the_old_one_otherwise);
