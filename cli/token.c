@@ -19,7 +19,9 @@ const token_flag_t token_flags[] = {
     {"--no-exp", 0, NULL, "no exp claim (the server must set auth.require_exp = false)"},
     {"--iss", 0, "ISS", "claim \"iss\""},
     {"--aud", 0, "AUD", "claim \"aud\""},
-    {"--sub", 0, "SUB", "claim \"sub\""},
+    {"--sub", 0, "SUB",
+     "claim \"sub\" (all tokens of a subject are revoked by a\n"
+     "`sub SUB` entry: no blank, no leading #)"},
     {"--kid", 0, "KID", "header \"kid\" (selects the key on the server)"},
     {"--jti", 0, "ID",
      "claim \"jti\", for revoking this token alone (default: a\n"
@@ -122,6 +124,17 @@ int token_main(int argc, char **argv)
     }
     /* --jti exists to revoke the token: one no entry can name is refused. */
     if (o.jti && *o.jti && auth_revocable_id("--jti", o.jti, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 2;
+    }
+    /* So is a subject no `sub` entry can name: its tokens could only be
+     * revoked one jti at a time. */
+    if (o.sub && !*o.sub) {
+        fprintf(stderr, "error: --sub is empty, so no revocation entry could name it; choose a "
+                        "subject or leave --sub out\n");
+        return 2;
+    }
+    if (o.sub && auth_revocable_id("--sub", o.sub, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         return 2;
     }

@@ -210,7 +210,7 @@ test("an unparsable revocation file at start refuses to start, naming the line",
   assert.match(noAuth.stderr, /auth\.revoked is set but auth\.publickey is not/);
 });
 
-test("resonate token mints a random jti by default and --jti sets one to revoke that token alone", { timeout: T }, async (t) => {
+test("resonate token mints a random jti by default, --jti sets one to revoke that token alone, --jti and --sub refuse what no entry can name", { timeout: T }, async (t) => {
   const scope = new Scope(t);
   const k = await keyPair("Ed25519");
   const privFile = scope.file("private.pem", k.pkcs8);
@@ -235,6 +235,15 @@ test("resonate token mints a random jti by default and --jti sets one to revoke 
     assert.equal(r.code, 2, `--jti ${JSON.stringify(bad)}: ${r.stdout}`);
     assert.match(r.stderr, /^error: --jti .*no revocation entry could name it; choose another\n$/);
   }
+  // Review finding: so is a subject, which `sub` entries name.
+  for (const bad of ["two words", "#hash", "tab\there", "x".repeat(1025), ""]) {
+    const r = await run(["token", "--private-key", privFile, "--prefix", "", "--sub", bad]);
+    assert.equal(r.code, 2, `--sub ${JSON.stringify(bad)}: ${r.stdout}`);
+    assert.equal(r.stdout, "", "no token printed");
+    assert.match(r.stderr, /^error: --sub .*no revocation entry could name it; choose .*\n$/);
+  }
+  const subbed = await mint("--sub", "ci-runner#7");
+  assert.equal(claims(subbed).sub, "ci-runner#7");
   for (const tok of [named, r1, r2]) assert.equal(await outcome(srv, tok), 404);
   writeFileSync(list, `jti ci-runner-7\njti ${claims(r2).jti}\n`);
   srv.child.kill("SIGHUP");
