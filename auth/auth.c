@@ -205,6 +205,16 @@ void auth_revoked_describe(auth_t *au, char *buf, size_t buflen)
     auth_revoked_release(rl);
 }
 
+size_t auth_revoked_entries(auth_t *au)
+{
+    auth_revoked_t *rl = NULL;
+    auth_keyset_release(keyset_acquire(au, &rl));
+    size_t nj, ns;
+    auth_revoked_counts(rl, &nj, &ns);
+    auth_revoked_release(rl);
+    return nj + ns;
+}
+
 int auth_reload(auth_t *au, char *err, size_t errlen)
 {
     auth_keyset_t *ks = NULL, *old;

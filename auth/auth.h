@@ -136,6 +136,9 @@ int auth_revocable_id(const char *what, const char *id, char *err, size_t errlen
 /* "3 jti, 1 sub" for the log; "none" without a list. */
 void auth_revoked_describe(auth_t *au, char *buf, size_t buflen);
 
+/* Entries (jti and sub) of the current revocation list; 0 without one. */
+size_t auth_revoked_entries(auth_t *au);
+
 /* Writes a one-line description of the loaded keys for the startup log, e.g.
  * "2 keys: RSA-2048 (kid a), Ed25519" or "unsigned mode". */
 void auth_describe(auth_t *au, char *buf, size_t buflen);

@@ -150,9 +150,19 @@ static void reload_all(const reloadable_t *r)
         }
     }
     if (r->auth && r->revoked) {
+        size_t before = auth_revoked_entries(r->auth);
         if (auth_revoked_reload(r->auth, err, sizeof err) == 0) {
             auth_revoked_describe(r->auth, desc, sizeof desc);
             log_info("SIGHUP: revocation list reloaded (%s)", desc);
+            size_t after = auth_revoked_entries(r->auth);
+            /* A file read while being written in place parses as a
+             * shorter list: say so when it lost more than half. */
+            if (after < before / 2 + before % 2)
+                log_warn("SIGHUP: the revocation list shrank from %zu to %zu entries; the tokens "
+                         "of the removed entries are accepted again. If that was not meant, the "
+                         "file may have been read while being written: write it aside and rename "
+                         "it over the path (atomic), then send SIGHUP again",
+                         before, after);
         } else {
             log_error("SIGHUP: revocation list reload failed, keeping the previous list: %s", err);
         }

@@ -193,6 +193,19 @@ test("an unparsable revocation file at reload keeps the previous list and logs t
   srv.assertHealthy();
 });
 
+// Review finding: a list read while being written in place parses as a
+// shorter one; a reload that loses more than half of it says so.
+test("a reload that loses more than half of the revocation list warns, naming the atomic rename", { timeout: T }, async (t) => {
+  const { srv, reload } = await setup(t, "jti a\njti b\nsub c\nsub d\n");
+  const warn = /SIGHUP: the revocation list shrank from (\d+) to (\d+) entries.*write it aside and rename it over the path \(atomic\)/g;
+  await reload("jti a\njti b\nsub c\n");
+  await reload("jti a\njti b\n");
+  assert.deepEqual([...srv.stderr().matchAll(warn)].map((m) => [m[1], m[2]]), [], "a third, then a half: no warning");
+  await reload("# emptied by a writer caught mid-write\n");
+  assert.deepEqual([...srv.stderr().matchAll(warn)].map((m) => [m[1], m[2]]), [["2", "0"]]);
+  srv.assertHealthy();
+});
+
 test("an unparsable revocation file at start refuses to start, naming the line", { timeout: T }, async (t) => {
   const scope = new Scope(t);
   const k = await keyPair("Ed25519");

@@ -1830,6 +1830,26 @@ START_TEST(a_reloaded_revocation_list_applies_to_cached_tokens_at_once)
 }
 END_TEST
 
+/* What the reload's shrink warning compares (serve.c). */
+START_TEST(revoked_entries_counts_the_current_list)
+{
+    auth_t *au = revoking_auth("jti j1\njti j2\nsub s1\nsub s2 before 100\n");
+    ck_assert_uint_eq(auth_revoked_entries(au), 4);
+    char err[256] = "";
+    write_str(path("rev.list"), "# none\n");
+    ck_assert_msg(auth_revoked_reload(au, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(auth_revoked_entries(au), 0);
+    auth_free(au);
+    write_pub(K.ed, "rev.pub");
+    auth_config_t cfg;
+    auth_config_default(&cfg);
+    cfg.publickey_path = path("rev.pub");
+    au = open_auth_cfg(&cfg);
+    ck_assert_uint_eq(auth_revoked_entries(au), 0); /* no list */
+    auth_free(au);
+}
+END_TEST
+
 START_TEST(an_unparsable_revocation_list_at_reload_keeps_the_previous_one)
 {
     auth_t *au = revoking_auth("jti j1\n");
@@ -1917,6 +1937,7 @@ static Suite *auth_suite(void)
         {"revocation",
          {each_revocation_entry_kind_revokes_exactly_what_it_names,
           a_reloaded_revocation_list_applies_to_cached_tokens_at_once,
+          revoked_entries_counts_the_current_list,
           an_unparsable_revocation_list_at_reload_keeps_the_previous_one,
           an_unparsable_revocation_list_at_start_refuses_to_start}},
         {"mint",
