@@ -90,6 +90,7 @@ struct stream {
     int64_t waiting_since; /* ms (monotonic) since a queued message has waited for
                             * the client: the last read, or the enqueue onto an
                             * empty queue */
+    int64_t last_enqueue;  /* ms (monotonic) of the last frame queued, any kind */
 };
 
 struct group {
@@ -117,6 +118,11 @@ struct poll_hub {
     bool stopping;
     bool ka_running; /* a keep-alive round is under way; cursor below */
     size_t ka_bucket, ka_index;
+    /* The round's start, and the streams it skips: those that queued a frame
+     * after ka_recent (half the time since the previous round's start), so
+     * that a stream opened just before a round is not sent a keep-alive at
+     * once. Idle gaps therefore stay within 0.5 and 1.5 intervals. */
+    int64_t ka_start, ka_recent;
     group_t *ka_group; /* groups live as long as the hub, so this stays valid */
     stream_t **by_fd;  /* watched streams by socket; owned array */
     size_t n_by_fd;
@@ -297,6 +303,7 @@ static bool enqueue(stream_t *s, bool msg, const char *prefix, const char *text,
         s->head = f;
     s->tail = f;
     s->queued++;
+    s->last_enqueue = mono_ms();
     return true;
 }
 
@@ -768,7 +775,8 @@ static void keepalive_one(stream_t *s)
     /* A watched stream's hang-up is seen by the watcher; probe the others. */
     if (!s->watched && peer_gone(s))
         close_one(s);
-    else if (!s->head && enqueue(s, false, "", ": keep-alive", 12, "\n\n"))
+    else if (!s->head && s->last_enqueue <= s->hub->ka_recent &&
+             enqueue(s, false, "", ": keep-alive", 12, "\n\n"))
         wake(s);
 }
 
@@ -777,6 +785,9 @@ void poll_keepalive(poll_hub_t *hub)
     pthread_mutex_lock(&hub->mu);
     bool start = !hub->ka_running;
     if (start) {
+        int64_t now = mono_ms();
+        hub->ka_recent = now - (hub->ka_start ? (now - hub->ka_start) / 2 : 0);
+        hub->ka_start = now;
         hub->ka_running = true;
         hub->ka_bucket = 0;
         hub->ka_group = hub->groups[0];

@@ -296,6 +296,27 @@ START_TEST(keepalive_writes_a_comment_to_idle_streams)
     expect_frame(&c, ": connected\n\n");
     poll_keepalive(hub);
     expect_frame(&c, ": keep-alive\n\n");
+    unit_sleep_ms(50); /* rounds come an interval apart */
+    poll_keepalive(hub);
+    expect_frame(&c, ": keep-alive\n\n");
+    close(c.fd);
+}
+END_TEST
+
+/* Regression: a stream opened just before a round got its keep-alive at
+ * once (0 ms after opening); a round now skips streams that queued a frame
+ * in the last half interval, so the first comes 0.5 to 1.5 intervals in. */
+START_TEST(a_stream_opened_just_before_a_round_gets_its_keep_alive_from_the_next)
+{
+    poll_keepalive(hub);
+    unit_sleep_ms(200);
+    client_t c;
+    open_stream(&c, "/g/w1");
+    expect_frame(&c, ": connected\n\n");
+    poll_keepalive(hub);
+    struct pollfd p = {.fd = c.fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 150), 0);
+    unit_sleep_ms(200);
     poll_keepalive(hub);
     expect_frame(&c, ": keep-alive\n\n");
     close(c.fd);
@@ -485,6 +506,7 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, prefixed_stream_hears_only_about_ids_under_its_prefix);
     tcase_add_test(tc, stream_queue_is_bounded_while_its_client_does_not_read);
     tcase_add_test(tc, keepalive_writes_a_comment_to_idle_streams);
+    tcase_add_test(tc, a_stream_opened_just_before_a_round_gets_its_keep_alive_from_the_next);
     tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
