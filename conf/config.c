@@ -311,7 +311,7 @@ static const opt_t opts[] = {
      "bytes queued over all poll streams (messages past it are retried later)"},
     {"transports.http_poll.keepalive", "--transports-http-poll-keepalive", T_INT,
      OFF(http_poll_keepalive), 100, MS_MAX, NULL, "MS",
-     "ms between keep-alive comments on poll streams"},
+     "ms between keep-alive rounds on poll streams (a stream idle for half of it gets a comment)"},
     {"observability.metrics_port", "--observability-metrics-port", T_INT, OFF(metrics_port), 0,
      65535, NULL, "PORT", "Prometheus /metrics port (0 disables)"},
     {"observability.metrics_tls_cert", "--observability-metrics-tls-cert", T_STR,
