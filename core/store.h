@@ -26,6 +26,13 @@
  * store_fault() classifies it (STORE_FAULT_*): a transaction that lost a
  * race with another server is worth running again, a database that cannot
  * be reached is answered 503.
+ * Inside a transaction without an open savepoint, an adapter may only
+ * send a write whose result the caller does not read (an insert, update or
+ * delete) and report its failure at the next read, savepoint, release or
+ * commit of that transaction (PostgreSQL pipelines them): a failure is
+ * then not the current call's own, and the caller must give up the whole
+ * transaction (rollback), as it does after any failure without a
+ * savepoint. Commit fails when any write of the transaction failed.
  *
  * Several servers: an adapter may share its database with other servers
  * (store/postgres.c). Then background work runs where store_leader says so,

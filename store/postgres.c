@@ -18,7 +18,10 @@
  * server's transaction and decides on its result. What a lock cannot cover
  * (a key that does not exist yet) the unique keys catch; those failures,
  * deadlocks and lock timeouts are STORE_FAULT_CONFLICT, retried by the
- * caller as a whole transaction. */
+ * caller as a whole transaction.
+ *
+ * Round trips: the writer's transactions run in libpq's pipeline mode, so
+ * a write costs no wait of its own ("pipeline" below). */
 #include "store/postgres.h"
 
 #include <errno.h>
@@ -149,6 +152,10 @@ _Static_assert(N_MIGRATIONS == PG_SCHEMA_VERSION,
 
 /* Milliseconds between two attempts to reconnect a lost connection. */
 #define PG_RECONNECT_MS 500
+
+/* Statements a pipeline holds unread at most: then their results are read
+ * (bounds pwhat; libpq buffers the rest). */
+#define PG_PIPE_MAX 128
 
 /* ---- statements ------------------------------------------------------------ */
 
@@ -378,8 +385,14 @@ typedef struct {
     char *url;
     bool reader;
     bool in_tx;
-    bool leader;              /* this connection holds the leader lock */
-    bool notify;              /* the open transaction queued outbox rows */
+    bool leader; /* this connection holds the leader lock */
+    bool notify; /* the open transaction queued outbox rows */
+    /* Pipeline mode (writer only, inside a transaction without savepoints):
+     * statements sent whose results are not read yet, and their names for
+     * error messages. */
+    bool pipe;
+    int pending;
+    const char *pwhat[PG_PIPE_MAX];
     struct timespec last_try; /* of the last failed reconnect */
     kvbuf_t buf;              /* encoded JSON of the call in progress */
     /* store_watch's listener thread (its own connection). */
@@ -462,8 +475,179 @@ static int pg_fail_res(pg_store_t *s, const PGresult *r, const char *what)
     return pg_failf(s, fault, what, msg);
 }
 
+/* ---- pipeline -----------------------------------------------------------------
+ *
+ * Inside the writer's transaction the connection is in libpq's pipeline
+ * mode: a statement whose result nobody reads (pg_write: the inserts,
+ * updates and deletes) is only sent, and the next statement that needs its
+ * own result (a read, SAVEPOINT, COMMIT) first reads every pending result
+ * in order, in the same round trip. A failure among them is the failure of
+ * that call, classified as usual (a unique violation is a conflict): after
+ * an error PostgreSQL skips the rest of the pipeline, the transaction is
+ * aborted and COMMIT can no longer succeed, so no request of the batch is
+ * answered from it; the store thread runs the batch again (with a savepoint
+ * per request, synchronous, when the failure was not a conflict). The
+ * first SAVEPOINT or any other plain SQL text ends the pipeline for the
+ * rest of the transaction. */
+
+/* Drops a connection whose protocol state is unknown: the next check
+ * reconnects. */
+static void pipe_lost(pg_store_t *s)
+{
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = NULL;
+    s->pipe = false;
+    s->pending = 0;
+    s->leader = false; /* the lock went with the session */
+}
+
+/* Reads up to the Sync's result after PQpipelineSync. */
+static int pipe_read_sync(pg_store_t *s)
+{
+    for (int i = 0; i < 64; i++) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (!conn_ok(s))
+                break;
+            continue;
+        }
+        ExecStatusType es = PQresultStatus(r);
+        PQclear(r);
+        if (es == PGRES_PIPELINE_SYNC)
+            return STORE_OK;
+    }
+    return STORE_ERR;
+}
+
+/* Reads the results of every pending statement, in order; the last one's
+ * goes to *out (when non-NULL and it succeeded). With sync (or after a
+ * failure) a Sync follows them, so that the server takes statements again.
+ * Returns the first failure. */
+static int pipe_drain(pg_store_t *s, PGresult **out, bool sync)
+{
+    int n = s->pending, rc = STORE_OK;
+    s->pending = 0;
+    if (n == 0 && !sync)
+        return STORE_OK;
+    const char *last = n ? s->pwhat[n - 1] : "pipeline";
+    bool sent = sync ? PQpipelineSync(s->conn) == 1
+                     : PQsendFlushRequest(s->conn) == 1 && PQflush(s->conn) == 0;
+    if (!sent) {
+        pg_fail_res(s, NULL, last);
+        pipe_lost(s);
+        return STORE_ERR;
+    }
+    for (int i = 0; i < n; i++) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (rc == STORE_OK)
+                pg_fail_res(s, NULL, s->pwhat[i]);
+            pipe_lost(s);
+            return STORE_ERR;
+        }
+        ExecStatusType es = PQresultStatus(r);
+        bool good = es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK;
+        if (!good && rc == STORE_OK) {
+            rc = STORE_ERR;
+            if (es == PGRES_PIPELINE_ABORTED)
+                pg_failf(s, STORE_FAULT_NONE, s->pwhat[i], "skipped after an earlier error");
+            else
+                pg_fail_res(s, r, s->pwhat[i]);
+        }
+        if (good && rc == STORE_OK && out && i == n - 1)
+            *out = r;
+        else
+            PQclear(r);
+        /* Each statement's results end with a NULL. */
+        PGresult *end = PQgetResult(s->conn);
+        if (end || !conn_ok(s)) {
+            PQclear(end);
+            if (out && *out) {
+                PQclear(*out);
+                *out = NULL;
+            }
+            if (rc == STORE_OK)
+                pg_failf(s, conn_ok(s) ? STORE_FAULT_NONE : STORE_FAULT_DOWN, s->pwhat[i],
+                         "unexpected results in the pipeline");
+            pipe_lost(s);
+            return STORE_ERR;
+        }
+    }
+    if (rc != STORE_OK && !sync) {
+        sync = true;
+        if (PQpipelineSync(s->conn) != 1) {
+            pipe_lost(s);
+            return rc;
+        }
+    }
+    if (sync && pipe_read_sync(s) != STORE_OK) {
+        if (out && *out) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        if (rc == STORE_OK)
+            pg_fail_res(s, NULL, last);
+        pipe_lost(s);
+        return STORE_ERR;
+    }
+    return rc;
+}
+
+/* Sends text (planned for these values) or else prepared statement q
+ * down the pipeline. */
+static int pipe_send(pg_store_t *s, int q, const char *text, int n, const char *const *v,
+                     const char *what)
+{
+    if (s->pending == PG_PIPE_MAX && pipe_drain(s, NULL, false) != STORE_OK)
+        return STORE_ERR;
+    int sent;
+    if (text) {
+        sent = PQsendQueryParams(s->conn, text, n, NULL, v, NULL, NULL, 0);
+    } else {
+        char name[16];
+        snprintf(name, sizeof name, "q%d", q);
+        sent = PQsendQueryPrepared(s->conn, name, n, v, NULL, NULL, 0);
+    }
+    if (!sent) {
+        pg_fail_res(s, NULL, what);
+        pipe_lost(s);
+        return STORE_ERR;
+    }
+    s->pwhat[s->pending++] = what;
+    return STORE_OK;
+}
+
+/* Leaves pipeline mode once every result was read; rc is returned unless
+ * leaving fails. */
+static int pipe_exit(pg_store_t *s, int rc)
+{
+    if (s->conn && s->pipe && PQexitPipelineMode(s->conn) != 1) {
+        if (rc == STORE_OK)
+            pg_failf(s, STORE_FAULT_NONE, "pipeline", PQerrorMessage(s->conn));
+        pipe_lost(s);
+        return STORE_ERR;
+    }
+    s->pipe = false;
+    s->pending = 0;
+    return rc;
+}
+
+/* Ends pipeline mode: every pending result read (the first failure
+ * returned), the connection back to one statement at a time. */
+static int pipe_end(pg_store_t *s)
+{
+    if (!s->pipe)
+        return STORE_OK;
+    int rc = conn_ok(s) ? pipe_drain(s, NULL, true) : pg_fail_res(s, NULL, "pipeline");
+    return pipe_exit(s, rc);
+}
+
+/* ---- statements -------------------------------------------------------------- */
+
 /* Runs statement q with n text parameters (NULL = SQL NULL): prepared, or
- * when planned, planned for these values. On success *out (when non-NULL)
+ * when planned, planned for these values; waits for its result (and, in a
+ * pipeline, for every pending one). On success *out (when non-NULL)
  * receives the result, to PQclear. */
 static int run_query(pg_store_t *s, int q, bool planned, int n, const char *const *v,
                      PGresult **out, const char *what)
@@ -472,6 +656,17 @@ static int run_query(pg_store_t *s, int q, bool planned, int n, const char *cons
         *out = NULL;
     if (!conn_ok(s))
         return pg_fail_res(s, NULL, what);
+    if (s->pipe) {
+        PGresult *r = NULL;
+        if (pipe_send(s, q, planned ? sql[q] : NULL, n, v, what) != STORE_OK ||
+            pipe_drain(s, &r, false) != STORE_OK)
+            return STORE_ERR;
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return STORE_OK;
+    }
     char name[16];
     snprintf(name, sizeof name, "q%d", q);
     PGresult *r = planned ? PQexecParams(s->conn, sql[q], n, NULL, v, NULL, NULL, 0)
@@ -506,13 +701,26 @@ static int pg_query_planned(pg_store_t *s, int q, int n, const char *const *v, P
     return run_query(s, q, true, n, v, out, what);
 }
 
-/* Runs constant SQL text (no parameters); *out as pg_query. */
+/* A write whose result nobody reads: in a pipeline only sent (its failure
+ * shows at the next statement that waits, at the latest at COMMIT),
+ * otherwise as pg_query. */
+static int pg_write(pg_store_t *s, int q, int n, const char *const *v, const char *what)
+{
+    if (s->pipe && conn_ok(s))
+        return pipe_send(s, q, NULL, n, v, what);
+    return pg_query(s, q, n, v, NULL, what);
+}
+
+/* Runs constant SQL text (no parameters; may hold several statements),
+ * ending a pipeline first; *out as pg_query. */
 static int pg_exec(pg_store_t *s, const char *text, PGresult **out, const char *what)
 {
     if (out)
         *out = NULL;
     if (!conn_ok(s))
         return pg_fail_res(s, NULL, what);
+    if (pipe_end(s) != STORE_OK)
+        return STORE_ERR;
     PGresult *r = PQexec(s->conn, text);
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
@@ -850,6 +1058,8 @@ static int reconnect(pg_store_t *s)
     s->leader = false; /* the lock went with the old session */
     s->in_tx = false;
     s->notify = false;
+    s->pipe = false;
+    s->pending = 0;
     s->conn = connect_url(s->url, err, sizeof err);
     if (s->conn && setup_conn(s, err, sizeof err) != 0) {
         PQfinish(s->conn);
@@ -916,6 +1126,14 @@ static int pg_begin(store_t *st)
 {
     pg_store_t *s = pg(st);
     s->notify = false;
+    /* The writer's transactions are pipelined (see "pipeline" above). */
+    if (!s->reader && conn_ok(s) && !s->pipe && PQenterPipelineMode(s->conn) == 1) {
+        s->pipe = true;
+        if (pipe_send(s, -1, "BEGIN", 0, NULL, "begin") != STORE_OK)
+            return STORE_ERR;
+        s->in_tx = true;
+        return STORE_OK;
+    }
     if (pg_exec(s, s->reader ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", NULL,
                 "begin") != STORE_OK)
         return STORE_ERR;
@@ -926,12 +1144,28 @@ static int pg_begin(store_t *st)
 static int pg_commit(store_t *st)
 {
     pg_store_t *s = pg(st);
-    /* Delivered with the commit, or not at all (a rollback drops it). */
-    if (s->notify && pg_exec(s, "NOTIFY " CHANNEL, NULL, "commit") != STORE_OK)
-        return STORE_ERR;
-    PGresult *r;
-    if (pg_exec(s, "COMMIT", &r, "commit") != STORE_OK)
-        return STORE_ERR;
+    PGresult *r = NULL;
+    if (s->pipe && conn_ok(s)) {
+        /* NOTIFY, COMMIT and a Sync after the pending writes: one round
+         * trip; any failure among them fails the commit. */
+        int rc = STORE_OK;
+        if (s->notify)
+            rc = pipe_send(s, -1, "NOTIFY " CHANNEL, 0, NULL, "commit");
+        if (rc == STORE_OK)
+            rc = pipe_send(s, -1, "COMMIT", 0, NULL, "commit");
+        if (rc == STORE_OK)
+            rc = pipe_drain(s, &r, true);
+        if (pipe_exit(s, rc) != STORE_OK) {
+            PQclear(r);
+            return STORE_ERR;
+        }
+    } else {
+        /* Delivered with the commit, or not at all (a rollback drops it). */
+        if (s->notify && pg_exec(s, "NOTIFY " CHANNEL, NULL, "commit") != STORE_OK)
+            return STORE_ERR;
+        if (pg_exec(s, "COMMIT", &r, "commit") != STORE_OK)
+            return STORE_ERR;
+    }
     /* COMMIT of a failed transaction "succeeds" as a ROLLBACK. */
     bool rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
     PQclear(r);
@@ -949,6 +1183,9 @@ static int pg_rollback(store_t *st)
     bool was = s->in_tx;
     s->in_tx = false;
     s->notify = false;
+    /* Pending results (and their failures) no longer matter. */
+    if (s->pipe)
+        pipe_end(s);
     if (!was || !conn_ok(s))
         return STORE_OK;
     return pg_exec(s, "ROLLBACK", NULL, "rollback");
@@ -1025,10 +1262,10 @@ static int pg_promise_insert(store_t *st, const promise_t *p)
                        i64(t2, p->created_at),
                        p->has_settled_at ? i64(t3, p->settled_at) : NULL,
                        kvmap_get(&p->tags, "resonate:branch")};
-    if (pg_query(s, Q_PROMISE_INSERT, 11, v, NULL, what) != STORE_OK)
+    if (pg_write(s, Q_PROMISE_INSERT, 11, v, what) != STORE_OK)
         return STORE_ERR;
     const char *tv[] = {buf_at(s, tg), p->id};
-    return p->tags.n == 0 ? STORE_OK : pg_query(s, Q_PROMISE_TAGS_INSERT, 2, tv, NULL, what);
+    return p->tags.n == 0 ? STORE_OK : pg_write(s, Q_PROMISE_TAGS_INSERT, 2, tv, what);
 }
 
 static int pg_promise_settle(store_t *st, const char *id, pstate_t state, const pvalue_t *value,
@@ -1045,7 +1282,7 @@ static int pg_promise_settle(store_t *st, const char *id, pstate_t state, const 
     num_t t;
     const char *v[] = {id, pstate_name(state), buf_at(s, vh), value ? value->data : NULL,
                        i64(t, settled_at)};
-    return pg_query(s, Q_PROMISE_SETTLE, 5, v, NULL, what);
+    return pg_write(s, Q_PROMISE_SETTLE, 5, v, what);
 }
 
 /* The least string above every string that starts with prefix, under byte
@@ -1248,7 +1485,7 @@ static int pg_promise_branch(store_t *st, arena_t *a, const char *branch, const 
 static int pg_callback_insert(store_t *st, const char *awaited, const char *awaiter, bool ready)
 {
     const char *v[] = {awaited, awaiter, ready ? "true" : "false"};
-    return pg_query(pg(st), Q_CALLBACK_INSERT, 3, v, NULL, "callback_insert");
+    return pg_write(pg(st), Q_CALLBACK_INSERT, 3, v, "callback_insert");
 }
 
 static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
@@ -1260,7 +1497,7 @@ static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const
     if (pg_rows(s, a, Q_CALLBACK_AWAITERS, 1, v, rd_string, sizeof(const char *), (void **)awaiters,
                 n, what) != STORE_OK)
         return STORE_ERR;
-    if (*n && pg_query(s, Q_CALLBACK_MARK_READY, 1, v, NULL, what) != STORE_OK) {
+    if (*n && pg_write(s, Q_CALLBACK_MARK_READY, 1, v, what) != STORE_OK) {
         *awaiters = NULL;
         *n = 0;
         return STORE_ERR;
@@ -1271,19 +1508,19 @@ static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const
 static int pg_callback_delete_awaiter(store_t *st, const char *awaiter)
 {
     const char *v[] = {awaiter};
-    return pg_query(pg(st), Q_CALLBACK_DELETE_AWAITER, 1, v, NULL, "callback_delete_awaiter");
+    return pg_write(pg(st), Q_CALLBACK_DELETE_AWAITER, 1, v, "callback_delete_awaiter");
 }
 
 static int pg_callback_delete_ready(store_t *st, const char *awaiter)
 {
     const char *v[] = {awaiter};
-    return pg_query(pg(st), Q_CALLBACK_DELETE_READY, 1, v, NULL, "callback_delete_ready");
+    return pg_write(pg(st), Q_CALLBACK_DELETE_READY, 1, v, "callback_delete_ready");
 }
 
 static int pg_listener_insert(store_t *st, const char *promise_id, const char *address)
 {
     const char *v[] = {promise_id, address};
-    return pg_query(pg(st), Q_LISTENER_INSERT, 2, v, NULL, "listener_insert");
+    return pg_write(pg(st), Q_LISTENER_INSERT, 2, v, "listener_insert");
 }
 
 static int pg_listener_take(store_t *st, arena_t *a, const char *promise_id,
@@ -1301,7 +1538,7 @@ static int pg_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
     pg_store_t *s = pg(st);
     const char *v[] = {id};
     *out = NULL;
-    if (s->in_tx && !s->reader && pg_query(s, Q_TASK_LOCK, 1, v, NULL, "task_get") != STORE_OK)
+    if (s->in_tx && !s->reader && pg_write(s, Q_TASK_LOCK, 1, v, "task_get") != STORE_OK)
         return STORE_ERR;
     return pg_one(s, a, Q_TASK_GET, 1, v, rd_task, sizeof(task_t), (void **)out, "task_get");
 }
@@ -1314,7 +1551,7 @@ static int task_write(store_t *st, int q, const char *id, tstate_t state, int64_
         return pg_failf(s, STORE_FAULT_NONE, what, "invalid task state");
     num_t b;
     const char *v[] = {id, tstate_name(state), i64(b, version)};
-    return pg_query(s, q, 3, v, NULL, what);
+    return pg_write(s, q, 3, v, what);
 }
 
 static int pg_task_insert(store_t *st, const char *id, tstate_t state, int64_t version)
@@ -1350,13 +1587,13 @@ static int pg_timer_set(store_t *st, const task_timer_t *t)
 {
     num_t b1, b2, b3;
     const char *v[] = {t->id, i64(b1, t->type), i64(b2, t->timeout), t->pid, i64(b3, t->ttl)};
-    return pg_query(pg(st), Q_TIMER_SET, 5, v, NULL, "timer_set");
+    return pg_write(pg(st), Q_TIMER_SET, 5, v, "timer_set");
 }
 
 static int pg_timer_delete(store_t *st, const char *id)
 {
     const char *v[] = {id};
-    return pg_query(pg(st), Q_TIMER_DELETE, 1, v, NULL, "timer_delete");
+    return pg_write(pg(st), Q_TIMER_DELETE, 1, v, "timer_delete");
 }
 
 static int pg_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
@@ -1384,7 +1621,7 @@ static int pg_outbox_execute(store_t *st, const char *task_id, int64_t version, 
     num_t b1, b2;
     const char *v[] = {task_id, i64(b1, version), address, i64(b2, not_before)};
     s->notify = true;
-    return pg_query(s, Q_OUTBOX_EXECUTE, 4, v, NULL, "outbox_execute");
+    return pg_write(s, Q_OUTBOX_EXECUTE, 4, v, "outbox_execute");
 }
 
 static int pg_outbox_unblock(store_t *st, const char *promise_id, const char *address)
@@ -1392,7 +1629,7 @@ static int pg_outbox_unblock(store_t *st, const char *promise_id, const char *ad
     pg_store_t *s = pg(st);
     const char *v[] = {promise_id, address};
     s->notify = true;
-    return pg_query(s, Q_OUTBOX_UNBLOCK, 2, v, NULL, "outbox_unblock");
+    return pg_write(s, Q_OUTBOX_UNBLOCK, 2, v, "outbox_unblock");
 }
 
 static int pg_outbox_due(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
@@ -1408,7 +1645,7 @@ static int pg_outbox_delete(store_t *st, int64_t seq)
 {
     num_t b;
     const char *v[] = {i64(b, seq)};
-    return pg_query(pg(st), Q_OUTBOX_DELETE, 1, v, NULL, "outbox_delete");
+    return pg_write(pg(st), Q_OUTBOX_DELETE, 1, v, "outbox_delete");
 }
 
 static int pg_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
@@ -1417,7 +1654,7 @@ static int pg_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int att
     num_t b1, b2, b3;
     const char *v[] = {i64(b1, seq), i64(b2, not_before), i64(b3, attempts)};
     s->notify = true; /* another server may hold the stream it waits for */
-    return pg_query(s, Q_OUTBOX_DEFER, 3, v, NULL, "outbox_defer");
+    return pg_write(s, Q_OUTBOX_DEFER, 3, v, "outbox_defer");
 }
 
 static int pg_outbox_count(store_t *st, int64_t *n)
@@ -1564,7 +1801,7 @@ static int pg_schedule_insert(store_t *st, const schedule_t *sc)
                        i64(b2, sc->created_at),
                        i64(b3, sc->next_run_at),
                        sc->has_last_run_at ? i64(b4, sc->last_run_at) : NULL};
-    return pg_query(s, Q_SCHEDULE_INSERT, 10, v, NULL, what);
+    return pg_write(s, Q_SCHEDULE_INSERT, 10, v, what);
 }
 
 static int pg_schedule_delete(store_t *st, const char *id, bool *found)
@@ -1609,7 +1846,7 @@ static int pg_schedule_advance(store_t *st, const char *id, int64_t last_run_at,
 {
     num_t b1, b2;
     const char *v[] = {id, i64(b1, last_run_at), i64(b2, next_run_at)};
-    return pg_query(pg(st), Q_SCHEDULE_ADVANCE, 3, v, NULL, "schedule_advance");
+    return pg_write(pg(st), Q_SCHEDULE_ADVANCE, 3, v, "schedule_advance");
 }
 
 /* ---- debug ------------------------------------------------------------------- */

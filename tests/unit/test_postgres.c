@@ -160,8 +160,15 @@ START_TEST(a_second_insert_of_one_id_is_a_conflict_to_retry)
     OK(a_st, store_begin(a_st));
     OK(a_st, store_promise_insert(a_st, &p));
     OK(a_st, store_commit(a_st));
-    OK(b_st, store_begin(b_st));
+    /* outside a transaction at once */
     ck_assert_int_eq(store_promise_insert(b_st, &p), STORE_ERR);
+    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
+    /* inside one (pipelined) at the latest at the commit */
+    OK(b_st, store_begin(b_st));
+    int rc = store_promise_insert(b_st, &p);
+    if (rc == STORE_OK)
+        rc = store_commit(b_st);
+    ck_assert_int_eq(rc, STORE_ERR);
     ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
     OK(b_st, store_rollback(b_st));
     /* a retry sees the row */
@@ -170,6 +177,152 @@ START_TEST(a_second_insert_of_one_id_is_a_conflict_to_retry)
     OK(b_st, store_promise_get(b_st, ar, "dup", &got));
     ck_assert_ptr_nonnull(got);
     OK(b_st, store_commit(b_st));
+}
+END_TEST
+
+/* ---- pipelined writes ---------------------------------------------------------- */
+
+START_TEST(writes_of_a_transaction_are_seen_by_its_next_read_in_order)
+{
+    promise_t p = pending("w");
+    pvalue_t v = {.data = "done"};
+    promise_t *got = NULL;
+    task_t *t = NULL;
+    OK(a_st, store_begin(a_st));
+    OK(a_st, store_promise_insert(a_st, &p));
+    OK(a_st, store_task_insert(a_st, "w", TSTATE_PENDING, 0));
+    OK(a_st, store_promise_get(a_st, ar, "w", &got));
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(got->state, PSTATE_PENDING);
+    OK(a_st, store_promise_settle(a_st, "w", PSTATE_RESOLVED, &v, 7));
+    OK(a_st, store_task_update(a_st, "w", TSTATE_FULFILLED, 3));
+    OK(a_st, store_promise_get(a_st, ar, "w", &got));
+    ck_assert_int_eq(got->state, PSTATE_RESOLVED);
+    ck_assert_str_eq(got->value.data, "done");
+    OK(a_st, store_task_get(a_st, ar, "w", &t));
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->state, TSTATE_FULFILLED);
+    ck_assert_int_eq(t->version, 3);
+    OK(a_st, store_commit(a_st));
+    OK(b_st, store_promise_get(b_st, ar, "w", &got));
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(got->state, PSTATE_RESOLVED);
+}
+END_TEST
+
+START_TEST(a_failed_pipelined_write_fails_the_next_read_and_nothing_of_it_is_kept)
+{
+    promise_t dup = pending("dup"), first = pending("first");
+    OK(a_st, store_promise_insert(a_st, &dup));
+    OK(b_st, store_begin(b_st));
+    OK(b_st, store_promise_insert(b_st, &first));
+    int rc = store_promise_insert(b_st, &dup);
+    if (rc == STORE_OK)
+        rc = store_task_insert(b_st, "t", TSTATE_PENDING, 0);
+    promise_t *got = NULL;
+    if (rc == STORE_OK)
+        rc = store_promise_get(b_st, ar, "first", &got);
+    ck_assert_int_eq(rc, STORE_ERR);
+    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
+    ck_assert_msg(strstr(store_errmsg(b_st), "promise_insert") != NULL, "errmsg: %s",
+                  store_errmsg(b_st));
+    /* a commit now cannot keep anything */
+    ck_assert_int_eq(store_commit(b_st), STORE_ERR);
+    OK(b_st, store_rollback(b_st));
+    got = (promise_t *)1;
+    OK(b_st, store_promise_get(b_st, ar, "first", &got));
+    ck_assert_ptr_null(got);
+    task_t *t = (task_t *)1;
+    OK(b_st, store_task_get(b_st, ar, "t", &t));
+    ck_assert_ptr_null(t);
+    /* and the connection goes on */
+    OK(b_st, store_begin(b_st));
+    OK(b_st, store_promise_insert(b_st, &first));
+    OK(b_st, store_commit(b_st));
+    OK(a_st, store_promise_get(a_st, ar, "first", &got));
+    ck_assert_ptr_nonnull(got);
+}
+END_TEST
+
+START_TEST(a_failed_write_found_at_commit_fails_it_with_its_own_class)
+{
+    promise_t ok = pending("ok"), bad = pending("bad\xff\xfe"); /* not UTF-8: refused */
+    OK(a_st, store_begin(a_st));
+    OK(a_st, store_promise_insert(a_st, &ok));
+    int rc = store_promise_insert(a_st, &bad);
+    if (rc == STORE_OK)
+        rc = store_commit(a_st);
+    ck_assert_int_eq(rc, STORE_ERR);
+    /* not a race: the store thread reruns with a savepoint per request */
+    ck_assert_int_eq(store_fault(a_st), STORE_FAULT_NONE);
+    ck_assert_msg(strstr(store_errmsg(a_st), "promise_insert") != NULL, "errmsg: %s",
+                  store_errmsg(a_st));
+    OK(a_st, store_rollback(a_st));
+    promise_t *got = (promise_t *)1;
+    OK(a_st, store_promise_get(a_st, ar, "ok", &got));
+    ck_assert_ptr_null(got);
+}
+END_TEST
+
+START_TEST(a_savepoint_checks_the_writes_before_it)
+{
+    promise_t dup = pending("dup");
+    OK(a_st, store_promise_insert(a_st, &dup));
+    OK(b_st, store_begin(b_st));
+    int rc = store_promise_insert(b_st, &dup);
+    if (rc == STORE_OK)
+        rc = store_savepoint(b_st);
+    ck_assert_int_eq(rc, STORE_ERR);
+    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
+    OK(b_st, store_rollback(b_st));
+    /* after a savepoint, writes fail at once, in their own request */
+    OK(b_st, store_begin(b_st));
+    OK(b_st, store_savepoint(b_st));
+    ck_assert_int_eq(store_promise_insert(b_st, &dup), STORE_ERR);
+    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
+    OK(b_st, store_rollback_to(b_st));
+    promise_t other = pending("other");
+    OK(b_st, store_promise_insert(b_st, &other));
+    OK(b_st, store_commit(b_st));
+    promise_t *got = NULL;
+    OK(a_st, store_promise_get(a_st, ar, "other", &got));
+    ck_assert_ptr_nonnull(got);
+}
+END_TEST
+
+START_TEST(a_transaction_of_many_writes_is_kept_whole_or_not_at_all)
+{
+    enum { N = 300 }; /* past the pipeline's bound of pending results */
+    char ids[N][16];
+    for (int i = 0; i < N; i++)
+        snprintf(ids[i], sizeof ids[i], "m%03d", i);
+    OK(a_st, store_begin(a_st));
+    for (int i = 0; i < N; i++) {
+        promise_t p = pending(ids[i]);
+        OK(a_st, store_promise_insert(a_st, &p));
+    }
+    OK(a_st, store_commit(a_st));
+    search_req_t q = {.limit = N + 10, .id_prefix = "m"};
+    promise_t *ps;
+    size_t n;
+    const char *cursor;
+    OK(b_st, store_promise_search(b_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, N);
+    /* again, with one duplicate late in the batch: nothing new is kept */
+    OK(a_st, store_begin(a_st));
+    int rc = STORE_OK;
+    for (int i = 0; i < N && rc == STORE_OK; i++) {
+        promise_t p = pending(i == 250 ? "m000" : arena_printf(ar, "n%03d", i));
+        rc = store_promise_insert(a_st, &p);
+    }
+    if (rc == STORE_OK)
+        rc = store_commit(a_st);
+    ck_assert_int_eq(rc, STORE_ERR);
+    ck_assert_int_eq(store_fault(a_st), STORE_FAULT_CONFLICT);
+    OK(a_st, store_rollback(a_st));
+    q.id_prefix = "n";
+    OK(b_st, store_promise_search(b_st, ar, &q, &ps, &n, &cursor));
+    ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
@@ -488,6 +641,11 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc, a_version_1_database_gains_the_tag_index_of_the_promises_it_holds);
     tcase_add_test(tc, an_unreachable_database_fails_the_open_with_what_to_check);
     tcase_add_test(tc, a_second_insert_of_one_id_is_a_conflict_to_retry);
+    tcase_add_test(tc, writes_of_a_transaction_are_seen_by_its_next_read_in_order);
+    tcase_add_test(tc, a_failed_pipelined_write_fails_the_next_read_and_nothing_of_it_is_kept);
+    tcase_add_test(tc, a_failed_write_found_at_commit_fails_it_with_its_own_class);
+    tcase_add_test(tc, a_savepoint_checks_the_writes_before_it);
+    tcase_add_test(tc, a_transaction_of_many_writes_is_kept_whole_or_not_at_all);
     tcase_add_test(tc, a_read_for_write_waits_for_the_other_writer_and_sees_its_commit);
     tcase_add_test(tc, a_lost_connection_is_down_and_check_reconnects);
     tcase_add_test(tc, a_commit_after_the_transaction_failed_is_not_reported_as_kept);
