@@ -154,6 +154,17 @@ END_TEST
 
 /* ---- two writers --------------------------------------------------------------- */
 
+/* rc, a write's result inside a transaction, or else that of then (the
+ * next call that waits for results) is a conflict; rolls back. */
+static void expect_conflict(store_t *st, int rc, int (*then)(store_t *))
+{
+    if (rc == STORE_OK)
+        rc = then(st);
+    ck_assert_int_eq(rc, STORE_ERR);
+    ck_assert_int_eq(store_fault(st), STORE_FAULT_CONFLICT);
+    OK(st, store_rollback(st));
+}
+
 START_TEST(a_second_insert_of_one_id_is_a_conflict_to_retry)
 {
     promise_t p = pending("dup");
@@ -165,12 +176,7 @@ START_TEST(a_second_insert_of_one_id_is_a_conflict_to_retry)
     ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
     /* inside one (pipelined) at the latest at the commit */
     OK(b_st, store_begin(b_st));
-    int rc = store_promise_insert(b_st, &p);
-    if (rc == STORE_OK)
-        rc = store_commit(b_st);
-    ck_assert_int_eq(rc, STORE_ERR);
-    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
-    OK(b_st, store_rollback(b_st));
+    expect_conflict(b_st, store_promise_insert(b_st, &p), store_commit);
     /* a retry sees the row */
     OK(b_st, store_begin(b_st));
     promise_t *got = NULL;
@@ -269,12 +275,7 @@ START_TEST(a_savepoint_checks_the_writes_before_it)
     promise_t dup = pending("dup");
     OK(a_st, store_promise_insert(a_st, &dup));
     OK(b_st, store_begin(b_st));
-    int rc = store_promise_insert(b_st, &dup);
-    if (rc == STORE_OK)
-        rc = store_savepoint(b_st);
-    ck_assert_int_eq(rc, STORE_ERR);
-    ck_assert_int_eq(store_fault(b_st), STORE_FAULT_CONFLICT);
-    OK(b_st, store_rollback(b_st));
+    expect_conflict(b_st, store_promise_insert(b_st, &dup), store_savepoint);
     /* after a savepoint, writes fail at once, in their own request */
     OK(b_st, store_begin(b_st));
     OK(b_st, store_savepoint(b_st));
@@ -315,11 +316,7 @@ START_TEST(a_transaction_of_many_writes_is_kept_whole_or_not_at_all)
         promise_t p = pending(i == 250 ? "m000" : arena_printf(ar, "n%03d", i));
         rc = store_promise_insert(a_st, &p);
     }
-    if (rc == STORE_OK)
-        rc = store_commit(a_st);
-    ck_assert_int_eq(rc, STORE_ERR);
-    ck_assert_int_eq(store_fault(a_st), STORE_FAULT_CONFLICT);
-    OK(a_st, store_rollback(a_st));
+    expect_conflict(a_st, rc, store_commit);
     q.id_prefix = "n";
     OK(b_st, store_promise_search(b_st, ar, &q, &ps, &n, &cursor));
     ck_assert_uint_eq(n, 0);
