@@ -177,6 +177,7 @@ bench: resonate
 	bench/mixed.sh
 	bench/search.sh
 	bench/tls.sh
+	bench/postgres.sh
 
 # Installs the binary, the systemd unit (ExecStart pointed at $(BINDIR)),
 # the example configuration, the man pages and the bash and zsh completion

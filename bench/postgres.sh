@@ -29,7 +29,12 @@ PG_URL=${RESONATE_TEST_PG_URL:-}
 PG_DIR=""
 if [ -z "$PG_URL" ]; then
     PG_DIR=$(mktemp -d /tmp/resonate-pg.XXXXXX) # its own: the cluster runs as nobody when root
-    PG_URL=$(scripts/pg-cluster.sh start "$PG_DIR")
+    if ! PG_URL=$(scripts/pg-cluster.sh start "$PG_DIR"); then
+        rm -rf "$PG_DIR"
+        echo "bench/postgres.sh: skipped, no PostgreSQL cluster could be started" \
+            "(install postgresql with ./scripts/deps.sh --test, or set RESONATE_TEST_PG_URL)"
+        exit 0
+    fi
     trap 'scripts/pg-cluster.sh stop "$PG_DIR"; bench_cleanup' EXIT
 fi
 
