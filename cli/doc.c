@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <microhttpd.h>
@@ -69,6 +70,7 @@ void doc_version(FILE *f)
 #else
     fprintf(f, "openssl %s\n", OpenSSL_version(OPENSSL_VERSION));
 #endif
+    fprintf(f, "gnutls %s\n", gnutls_check_version(NULL));
     fprintf(f, "libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
 }
 

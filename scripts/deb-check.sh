@@ -67,7 +67,7 @@ installed=1
 [ "$(command -v resonate)" = /usr/bin/resonate ] || fail "resonate is not /usr/bin/resonate"
 resonate --version >"$WORK/version"
 grep -q "^resonate $version " "$WORK/version" || fail "--version: $(cat "$WORK/version")"
-for w in "protocol 2026-04-01" libmicrohttpd jansson sqlite3 libpq openssl libcurl; do
+for w in "protocol 2026-04-01" libmicrohttpd jansson sqlite3 libpq openssl gnutls libcurl; do
     grep -q "^$w" "$WORK/version" || fail "--version lacks $w: $(cat "$WORK/version")"
 done
 echo "ok - resonate --version: $(paste -sd' ' "$WORK/version")"

@@ -196,7 +196,7 @@ test("every man page renders without a groff warning", (t) => {
 test("--version prints the version, the protocol and each linked library's version", () => {
   const out = run(["--version"]);
   assert.match(out, /^resonate \d+\.\d+\.\d+ \(resonate-c\)\nprotocol 2026-04-01\n/);
-  for (const lib of ["libmicrohttpd", "jansson", "sqlite3", "libpq", "openssl", "libcurl"]) {
+  for (const lib of ["libmicrohttpd", "jansson", "sqlite3", "libpq", "openssl", "gnutls", "libcurl"]) {
     assert.match(out, new RegExp(`^${lib} \\d+\\.\\d+`, "m"), `no ${lib} version in:\n${out}`);
   }
   assert.equal(run(["-V"]), out);

@@ -243,8 +243,8 @@ START_TEST(version_names_the_protocol_and_every_library)
                       0,
                   "%s", buf);
     ck_assert_ptr_nonnull(strstr(buf, "\nprotocol 2026-04-01\n"));
-    static const char *const libs[] = {"libmicrohttpd", "jansson", "sqlite3",
-                                       "libpq",         "openssl", "libcurl"};
+    static const char *const libs[] = {"libmicrohttpd", "jansson", "sqlite3", "libpq",
+                                       "openssl",       "gnutls",  "libcurl"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
         char line[32];
         snprintf(line, sizeof line, "\n%s ", libs[i]);
