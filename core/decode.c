@@ -1262,6 +1262,128 @@ static const char *parse_error_text(arena_t *a, const char *body, size_t len,
                         pos - bol);
 }
 
+/* Fast path of wire_json_load(): plain ASCII JSON only. Anything else
+ * (escapes, non-ASCII or control bytes in strings, fractions, exponents,
+ * integers of 19+ digits, leading zeros, deep nesting, any syntax error)
+ * makes it give up with NULL, and jansson parses the whole text again. */
+typedef struct {
+    const char *p, *end;
+} scan_t;
+
+static void scan_ws(scan_t *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+/* A string at s->p (the opening quote): its text in [*b, *b + *n). */
+static bool scan_string(scan_t *s, const char **b, size_t *n)
+{
+    const char *q = ++s->p;
+    while (q < s->end && *q != '"') {
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20 || c >= 0x80 || c == '\\')
+            return false;
+        q++;
+    }
+    if (q == s->end)
+        return false;
+    *b = s->p;
+    *n = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+static bool scan_word(scan_t *s, const char *w, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+        return false;
+    s->p += n;
+    return s->p == s->end || !((*s->p >= 'a' && *s->p <= 'z') || (*s->p >= 'A' && *s->p <= 'Z'));
+}
+
+static json_t *scan_value(scan_t *s, int depth)
+{
+    if (depth > 32 || s->p == s->end)
+        return NULL;
+    char c = *s->p;
+    if (c == '"') {
+        const char *b;
+        size_t n;
+        return scan_string(s, &b, &n) ? json_stringn_nocheck(b, n) : NULL;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        bool neg = c == '-';
+        const char *d = s->p + neg, *q = d;
+        int64_t v = 0;
+        while (q < s->end && *q >= '0' && *q <= '9' && q - d < 18)
+            v = v * 10 + (*q++ - '0');
+        if (q == d ||
+            (q < s->end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E')) ||
+            (*d == '0' && q - d > 1))
+            return NULL;
+        s->p = q;
+        return json_integer(neg ? -v : v);
+    }
+    if (c == 't')
+        return scan_word(s, "true", 4) ? json_true() : NULL;
+    if (c == 'f')
+        return scan_word(s, "false", 5) ? json_false() : NULL;
+    if (c == 'n')
+        return scan_word(s, "null", 4) ? json_null() : NULL;
+    bool obj = c == '{';
+    if (!obj && c != '[')
+        return NULL;
+    json_t *v = obj ? json_object() : json_array();
+    s->p++;
+    scan_ws(s);
+    if (v && s->p < s->end && *s->p == (obj ? '}' : ']')) {
+        s->p++;
+        return v;
+    }
+    while (v) {
+        const char *k = NULL;
+        size_t kn = 0;
+        if (obj) {
+            if (s->p == s->end || *s->p != '"' || !scan_string(s, &k, &kn))
+                break;
+            scan_ws(s);
+            if (s->p == s->end || *s->p != ':')
+                break;
+            s->p++;
+            scan_ws(s);
+        }
+        json_t *m = scan_value(s, depth + 1);
+        if (!m || (obj ? json_object_setn_new_nocheck(v, k, kn, m) : json_array_append_new(v, m)))
+            break;
+        scan_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            scan_ws(s);
+            continue;
+        }
+        if (s->p < s->end && *s->p == (obj ? '}' : ']')) {
+            s->p++;
+            return v;
+        }
+        break;
+    }
+    json_decref(v);
+    return NULL;
+}
+
+json_t *wire_json_load(const char *text, size_t len, json_error_t *je)
+{
+    scan_t s = {.p = text, .end = text + len};
+    scan_ws(&s);
+    json_t *v = scan_value(&s, 0);
+    scan_ws(&s);
+    if (v && s.p == s.end)
+        return v;
+    json_decref(v);
+    return json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, je);
+}
+
 /* The member names serde's derived envelope structs check for duplicates. */
 static const char *const envelope_keys[] = {"kind", "head", "data"};
 static const char *const head_keys[] = {"corrId", "version", "auth", "resonate:debug_time"};
@@ -1371,7 +1493,7 @@ int wire_decode_envelope(arena_t *a, const char *body, size_t len, envelope_t *e
         len = 0;
     }
     json_error_t je;
-    json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    json_t *root = wire_json_load(body, len, &je);
     if (!root) {
         set_error(err, 400, parse_error_text(a, body, len, &je));
         return -1;

@@ -1,5 +1,7 @@
 /* test_decode.c - request envelopes and operation data into request_t. */
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/wire.h"
@@ -218,6 +220,127 @@ START_TEST(envelope_members_are_checked_in_document_order)
                "Invalid request envelope: invalid type: integer `1`, expected a string");
     expect_raw("{\"kind\":3,\"head\":{\"version\":1}}", false, 400,
                "Invalid request envelope: invalid type: integer `3`, expected a string");
+}
+END_TEST
+
+/* wire_json_load() against json_loadb(): the same tree, members in the
+ * same order, or the same error, for the texts its fast path takes and for
+ * those it hands to jansson. */
+static void expect_same_load(const char *text, size_t len)
+{
+    json_error_t je1, je2;
+    json_t *a = wire_json_load(text, len, &je1);
+    json_t *b = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je2);
+    if (!b) {
+        ck_assert_msg(!a, "accepted what jansson refuses: %.*s", (int)len, text);
+        ck_assert_str_eq(je1.text, je2.text);
+        ck_assert_int_eq(je1.position, je2.position);
+        return;
+    }
+    ck_assert_msg(a != NULL, "refused what jansson accepts: %.*s", (int)len, text);
+    ck_assert_msg(json_equal(a, b), "different tree for %.*s", (int)len, text);
+    char *da = json_dumps(a, JSON_ENCODE_ANY), *db = json_dumps(b, JSON_ENCODE_ANY);
+    ck_assert_str_eq(da, db);
+    free(da);
+    free(db);
+    json_decref(a);
+    json_decref(b);
+}
+
+START_TEST(fast_json_load_matches_jansson)
+{
+    static const char *const texts[] = {
+        "{\"kind\":\"promise.create\"," HEAD ",\"data\":{\"id\":\"p\",\"timeoutAt\":4102444800000,"
+        "\"param\":{},\"tags\":{\"k\":\"v\"}}}",
+        " { \"a\" : [ 1 , -2 , 0 , -0 , true , false , null , [ ] , { } ] }\n\t\r",
+        "{\"b\":1,\"a\":2,\"b\":3}",
+        "{\"\":\"\"}",
+        "[]",
+        "{}",
+        "\"s\"",
+        "0",
+        "-0",
+        "7",
+        "true",
+        "null",
+        "922337203685477580",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "123456789012345678",
+        "1234567890123456789",
+        "01",
+        "-",
+        "-a",
+        "1.5",
+        "1e3",
+        "1E3",
+        "-0.0",
+        "\"\\u0041\"",
+        "{\"a\\u0000\":1}",
+        "\"\\u0000\"",
+        "\"caf\xc3\xa9\"",
+        "\"\xff\"",
+        "\"a\tb\"",
+        "\"\x7f\"",
+        "truex",
+        "true1",
+        "nul",
+        "tru",
+        "{\"a\":1,}",
+        "[1,]",
+        "{\"a\" 1}",
+        "{a:1}",
+        "[1 2]",
+        "{\"a\":1}x",
+        "",
+        "   ",
+        "{",
+        "[",
+        "\"abc",
+        "{\"a\":",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]",
+        "12x",
+        "{\"a\":12x}",
+        "[tru]",
+        "[-]",
+        "[1-2]",
+        "{\"a\":1}{\"b\":2}",
+        "\"a\"\"b\"",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        expect_same_load(texts[i], strlen(texts[i]));
+    expect_same_load("{\"a\":\"b\0c\"}", 11);
+    expect_same_load("{\"a\":1}\0", 8);
+
+    /* Random edits of an envelope: replace, insert or delete bytes drawn
+     * from JSON's alphabet (fixed seed, so a failure repeats). */
+    const char *base = texts[0];
+    static const char alphabet[] = "{}[],:\"\\ -0123456789.eEtruefalsn\x01\xc3";
+    uint32_t seed = 11;
+    char buf[512];
+    for (int n = 0; n < 20000; n++) {
+        size_t len = strlen(base);
+        memcpy(buf, base, len);
+        int edits = 1 + n % 4;
+        for (int e = 0; e < edits && len > 0 && len < sizeof buf - 1; e++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % len;
+            char c = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+            int op = (int)((seed >> 4) % 3);
+            if (op == 0) {
+                buf[at] = c;
+            } else if (op == 1) {
+                memmove(buf + at + 1, buf + at, len - at);
+                buf[at] = c;
+                len++;
+            } else {
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+            }
+        }
+        expect_same_load(buf, len);
+    }
 }
 END_TEST
 
@@ -1364,6 +1487,7 @@ static Suite *decode_suite(void)
     tcase_add_test(env, envelope_shape_errors_follow_serde);
     tcase_add_test(env, envelope_members_are_checked_in_document_order);
     tcase_add_test(env, duplicate_envelope_members_are_rejected);
+    tcase_add_test(env, fast_json_load_matches_jansson);
     tcase_add_test(env, duplicates_elsewhere_keep_the_last_value);
     tcase_add_test(env, duplicate_kind_echoes_the_last_value);
     tcase_add_test(env, empty_kind_is_rejected_and_echoed_empty);
