@@ -10,7 +10,8 @@
  * failure always carries a 4xx status and a string message and its error
  * envelope serialises; a success names a known operation; the checkpoint
  * runs at most once and a request it refused is never accepted; an accepted
- * limited request names only ids inside the prefix or is scoped. */
+ * limited request names only ids inside the prefix or is scoped; and
+ * wire_json_load builds the tree (or the error) json_loadb builds. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,10 +107,34 @@ done:
     arena_free(a);
 }
 
+/* wire_json_load's fast path must build what json_loadb builds, members in
+ * the same order, or give the same error. */
+static void load_matches_jansson(const uint8_t *data, size_t size)
+{
+    json_error_t je1, je2;
+    json_t *x = wire_json_load((const char *)data, size, &je1);
+    json_t *y = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je2);
+    if (!x != !y)
+        abort();
+    if (!y) {
+        if (strcmp(je1.text, je2.text) != 0 || je1.position != je2.position)
+            abort();
+        return;
+    }
+    char *dx = json_dumps(x, JSON_ENCODE_ANY), *dy = json_dumps(y, JSON_ENCODE_ANY);
+    if (!json_equal(x, y) || !dx || !dy || strcmp(dx, dy) != 0)
+        abort();
+    free(dx);
+    free(dy);
+    json_decref(x);
+    json_decref(y);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > WIRE_MAX_BODY)
         return 0;
+    load_matches_jansson(data, size);
     decode_once(data, size, false, false);
     decode_once(data, size, true, false);
     decode_once(data, size, true, true);
