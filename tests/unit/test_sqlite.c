@@ -1538,8 +1538,9 @@ START_TEST(a_file_database_uses_wal_and_checkpoint_truncates_it)
 }
 END_TEST
 
-/* Version 3 indexes the tags of the promises already stored. */
-START_TEST(migrating_a_version_2_file_fills_the_tag_index)
+/* Replaces the fixture's store by a raw connection to a fresh file at
+ * schema version v (the store is opened again by the test). */
+static sqlite3 *fixture_file_at_version(int v)
 {
     store_close(fx.st);
     fx.st = NULL;
@@ -1547,7 +1548,14 @@ START_TEST(migrating_a_version_2_file_fills_the_tag_index)
     sqlite3 *db;
     char err[256];
     ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
-    ck_assert_int_eq(store_sqlite_migrate(db, store_sqlite_migrations(), 2, err, sizeof err), 0);
+    ck_assert_int_eq(store_sqlite_migrate(db, store_sqlite_migrations(), v, err, sizeof err), 0);
+    return db;
+}
+
+/* Version 3 indexes the tags of the promises already stored. */
+START_TEST(migrating_a_version_2_file_fills_the_tag_index)
+{
+    sqlite3 *db = fixture_file_at_version(2);
     ck_assert_int_eq(
         sqlite3_exec(db,
                      "INSERT INTO promises (id, state, tags, timeout_at, created_at)"
@@ -1681,13 +1689,7 @@ static int raw_count(sqlite3 *db, const char *sql)
  * rows stay, other values are still refused, and the file stays sound. */
 START_TEST(migrating_a_version_3_file_keeps_its_rows_and_checks_without_in_lists)
 {
-    store_close(fx.st);
-    fx.st = NULL;
-    remove_db(fx.path);
-    sqlite3 *db;
-    char err[256];
-    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
-    ck_assert_int_eq(store_sqlite_migrate(db, store_sqlite_migrations(), 3, err, sizeof err), 0);
+    sqlite3 *db = fixture_file_at_version(3);
     ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%IN (%'"),
                      5);
     ck_assert_int_eq(sqlite3_exec(db,
