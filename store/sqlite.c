@@ -1825,6 +1825,12 @@ int store_sqlite_migrate(sqlite3 *db, const char *const *steps, int n_steps, cha
 {
     char *msg = NULL;
     int version;
+    /* Step 3 -> 4 edits sqlite_schema, which a connection in defensive mode
+     * (a build may turn it on by default) refuses: off while migrating, then
+     * as it was. */
+    int defensive = 0;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "starting schema migration: %s", msg ? msg : sqlite3_errmsg(db));
         goto fail;
@@ -1860,11 +1866,13 @@ int store_sqlite_migrate(sqlite3 *db, const char *const *steps, int n_steps, cha
         snprintf(err, errlen, "committing schema migration: %s", msg ? msg : sqlite3_errmsg(db));
         goto fail;
     }
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, defensive, NULL);
     return 0;
 fail:
     sqlite3_free(msg);
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, defensive, NULL);
     return -1;
 }
 

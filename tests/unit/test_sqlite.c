@@ -1685,6 +1685,26 @@ static int raw_count(sqlite3 *db, const char *sql)
     return n;
 }
 
+/* Regression: step 3 -> 4 edits sqlite_schema, which a connection in
+ * defensive mode refuses; the migration turns it off for itself and
+ * restores it afterwards. */
+START_TEST(migrating_works_on_a_connection_in_defensive_mode_and_leaves_it_so)
+{
+    sqlite3 *db = fixture_file_at_version(3);
+    char err[256] = "";
+    ck_assert_int_eq(sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL), SQLITE_OK);
+    ck_assert_msg(store_sqlite_migrate(db, store_sqlite_migrations(), STORE_SCHEMA_VERSION, err,
+                                       sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(raw_count(db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%IN (%'"),
+                     0);
+    int defensive = 0;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+    ck_assert_int_eq(defensive, 1);
+    sqlite3_close(db);
+}
+END_TEST
+
 /* Version 4 rewrites every CHECK (x IN (...)) as an OR chain in place:
  * rows stay, other values are still refused, and the file stays sound. */
 START_TEST(migrating_a_version_3_file_keeps_its_rows_and_checks_without_in_lists)
@@ -2148,6 +2168,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, a_fresh_file_is_migrated_to_the_current_schema);
     tcase_add_test(file, migrating_a_version_2_file_fills_the_tag_index);
     tcase_add_test(file, migrating_a_version_3_file_keeps_its_rows_and_checks_without_in_lists);
+    tcase_add_test(file, migrating_works_on_a_connection_in_defensive_mode_and_leaves_it_so);
     tcase_add_test(file, a_file_with_a_newer_schema_version_is_refused_untouched);
     tcase_add_test(file, open_of_a_file_that_is_not_a_database_fails_with_message);
     tcase_add_test(file, migrate_upgrades_an_older_file_one_step_at_a_time);
