@@ -62,7 +62,13 @@ export async function deliveries(srv) {
 }
 
 export async function pollConnections(srv) {
-  return (await scrape(srv)).get("resonate_poll_connections");
+  const r = await fetch(`http://127.0.0.1:${srv.metricsPort}/metrics`);
+  const text = await r.text();
+  const m = /^resonate_poll_connections (\d+)$/m.exec(text);
+  // Seen once in CI (1 of 4 runs, not reproduced since): the gauge missing
+  // with 1100 streams open. Name what /metrics answered, to find out why.
+  if (!m) throw new Error(`/metrics answered ${r.status} without resonate_poll_connections; body starts: ${JSON.stringify(text.slice(0, 300))}`);
+  return Number(m[1]);
 }
 
 /** Sends an envelope and asserts the expected status; returns data. */
