@@ -18,15 +18,21 @@ struct exec {
     store_t *st;
     exec_config_t cfg;
     pthread_t thread;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards the queue and the flags below it */
     pthread_cond_t cv;
     job_t *head, *tail; /* FIFO of submitted jobs */
     bool stopping;
     bool woken;  /* the outbox has results to record */
     bool remote; /* another server queued messages (store_watch) */
-    bool paused; /* debug.start: background work paused (store thread only) */
-    bool broken; /* store_check failed last time (store thread only) */
-    bool leader; /* ran background work at the last tick (store thread only) */
+    bool due;    /* an inline run queued a message that may be due */
+    /* run_mu is held by whoever uses st, the outbox or the flags below: the
+     * store thread for a batch, a tick or a delivery round, or an HTTP
+     * thread running its own job inline (exec_run). */
+    pthread_mutex_t run_mu;
+    bool closed; /* exec_stop has begun: inline runs answer 503 */
+    bool paused; /* debug.start: background work paused */
+    bool broken; /* store_check failed last time */
+    bool leader; /* ran background work at the last tick */
     outbox_t *outbox;
     _Atomic int64_t last_now;
     _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
@@ -116,7 +122,8 @@ static bool store_usable(exec_t *ex, bool for_batch)
 
 static void run_flush(exec_t *ex);
 
-/* One transaction over a batch of jobs; answers them after the commit. A
+/* One transaction over a batch of jobs (run_mu held); fills every job's
+ * response, which the caller sends after the commit (answer). A
  * batch that lost a race with another server (STORE_FAULT_CONFLICT) is
  * rolled back and run again from the start, up to EXEC_MAX_RETRIES times:
  * nothing of it was answered, and the rerun sees the other server's commit,
@@ -130,7 +137,7 @@ static void run_batch(exec_t *ex, job_t *batch)
     if (!store_usable(ex, true)) {
         snprintf(err, sizeof err, "%s", store_errmsg(st));
         fail_batch(batch, 503, err);
-        goto answer;
+        return;
     }
     /* An optimistic store runs the batch without savepoints first. A batch
      * it runs again would lose the delivery outcomes flushed into the run
@@ -186,7 +193,12 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, fault == STORE_FAULT_DOWN ? 503 : 500, err);
         break;
     }
-answer:
+}
+
+/* Calls every job's done callback (run_mu not held: a callback may wake
+ * other threads). */
+static void answer(job_t *batch)
+{
     while (batch) {
         job_t *next = batch->next;
         batch->next = NULL;
@@ -286,7 +298,8 @@ static void *exec_main(void *arg)
     deadline_after(&next_deliver, 0);
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !past(&next_tick) &&
+        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !ex->due &&
+               !past(&next_tick) &&
                !(ex->outbox && past(&next_deliver)))
             pthread_cond_timedwait(&ex->cv, &ex->mu,
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
@@ -294,6 +307,8 @@ static void *exec_main(void *arg)
             break;
         bool woken = ex->woken;
         ex->woken = false;
+        bool due = ex->due;
+        ex->due = false;
         if (ex->remote)
             deadline_after(&next_deliver, 0); /* another server queued messages */
         ex->remote = false;
@@ -318,16 +333,23 @@ static void *exec_main(void *arg)
          * after a restart would wait for its 60 s listener refresh). So an
          * idle server records them on a push result (woken) or at the next
          * delivery round. */
+        pthread_mutex_lock(&ex->run_mu);
         if (batch)
             run_batch(ex, batch);
         else if (ex->outbox && (woken || past(&next_deliver)) && outbox_dirty(ex->outbox))
             run_flush(ex);
+        if (batch) {
+            pthread_mutex_unlock(&ex->run_mu);
+            answer(batch);
+            pthread_mutex_lock(&ex->run_mu);
+        }
         /* Deliver right after a commit that queued something due (a
          * settle's unblock goes out now, not at the next scan), and every
          * poll interval for retries and delayed rows; a batch that queued
          * nothing due costs no look at the outbox. */
-        if (ex->outbox && (past(&next_deliver) ||
-                           (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
+        if (ex->outbox &&
+            (past(&next_deliver) || due ||
+             (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
             /* Nothing can be read while the database is unusable (one
              * log line per outage, from store_usable). */
             bool usable = store_usable(ex, false);
@@ -344,6 +366,7 @@ static void *exec_main(void *arg)
             if (!ex->paused)
                 deadline_after(&next_deliver, 0);
         }
+        pthread_mutex_unlock(&ex->run_mu);
         pthread_mutex_lock(&ex->mu);
     }
     pthread_mutex_unlock(&ex->mu);
@@ -393,6 +416,7 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
     if (ex->cfg.max_batch == 0)
         ex->cfg.max_batch = 512;
     pthread_mutex_init(&ex->mu, NULL);
+    pthread_mutex_init(&ex->run_mu, NULL);
     /* Before the thread starts, so ex->st is still this thread's. */
     if (ex->outbox && store_watch(st, exec_remote, ex) != STORE_OK)
         log_warn("messages of other servers are found by polling only: %s", store_errmsg(st));
@@ -409,6 +433,7 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
         store_close(st);
         pthread_cond_destroy(&ex->cv);
         pthread_mutex_destroy(&ex->mu);
+        pthread_mutex_destroy(&ex->run_mu);
         free(ex);
         return NULL;
     }
@@ -434,10 +459,38 @@ void exec_submit(exec_t *ex, job_t *job)
     pthread_mutex_unlock(&ex->mu);
 }
 
+bool exec_run(exec_t *ex, job_t *job)
+{
+    if (!ex->cfg.inline_jobs || !job->req)
+        return false;
+    job->next = NULL;
+    bool due = false;
+    pthread_mutex_lock(&ex->run_mu);
+    if (ex->closed) {
+        response_error(&job->resp, 503, "Server is shutting down");
+    } else {
+        run_batch(ex, job);
+        due = ex->outbox && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex));
+    }
+    pthread_mutex_unlock(&ex->run_mu);
+    if (due) {
+        /* The store thread delivers it now, as after one of its batches. */
+        pthread_mutex_lock(&ex->mu);
+        ex->due = true;
+        pthread_cond_signal(&ex->cv);
+        pthread_mutex_unlock(&ex->mu);
+    }
+    return true;
+}
+
 void exec_stop(exec_t *ex)
 {
     if (!ex)
         return;
+    /* No inline run starts from now on; one under way finishes first. */
+    pthread_mutex_lock(&ex->run_mu);
+    ex->closed = true;
+    pthread_mutex_unlock(&ex->run_mu);
     pthread_mutex_lock(&ex->mu);
     ex->stopping = true;
     pthread_cond_signal(&ex->cv);
@@ -467,6 +520,7 @@ void exec_free(exec_t *ex)
         return;
     pthread_cond_destroy(&ex->cv);
     pthread_mutex_destroy(&ex->mu);
+    pthread_mutex_destroy(&ex->run_mu);
     free(ex);
 }
 

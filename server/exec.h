@@ -1,4 +1,4 @@
-/* exec.h - the store thread: every state change runs here.
+/* exec.h - the store thread: every state change runs under its lock.
  *
  * HTTP threads parse and authenticate, then hand a job to exec_submit. The
  * store thread takes all queued jobs, runs each in its own savepoint inside
@@ -9,7 +9,11 @@
  * Before each batch store_check runs (a stat or two): when the database
  * could no longer keep writes (its file deleted or replaced) the whole
  * batch is answered 503 with an ERROR line naming the cause, instead of
- * acknowledging writes that would be lost; readiness probes then get 503. */
+ * acknowledging writes that would be lost; readiness probes then get 503.
+ *
+ * With an in-memory store an HTTP thread may instead run its own job
+ * (exec_run) under the same lock that the store thread holds for a batch,
+ * a tick or a delivery round: one job at a time ever touches the store. */
 #ifndef RESONATE_EXEC_H
 #define RESONATE_EXEC_H
 
@@ -40,6 +44,7 @@ typedef struct {
     bool debug;                  /* honour head["resonate:debug_time"] */
     int64_t deliver_interval_ms; /* messages.poll_interval */
     bool deliver;                /* run the outbox (false in unit tests) */
+    bool inline_jobs;            /* exec_run runs jobs on the caller's thread */
     outbox_config_t outbox;      /* wake/wake_arg are set by exec_start */
     metrics_t *metrics;          /* borrowed; NULL = not recorded */
 } exec_config_t;
@@ -52,6 +57,16 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
 /* Queues job; job->done runs later on the store thread. Thread-safe. After
  * exec_stop has begun, jobs are answered with 503 at once. */
 void exec_submit(exec_t *ex, job_t *job);
+
+/* Runs job on the calling thread, in a transaction of its own, when
+ * cfg->inline_jobs (a store whose commit costs no I/O, the in-memory
+ * database: group commit saves nothing there, and the hand-off to the store
+ * thread and back costs more than the job). Waits while the store thread or
+ * another caller uses the store. Returns true with job->resp filled after
+ * the commit (job->done is not called; 503 once exec_stop has begun), or
+ * false at once when the job must go through exec_submit (not inline, or a
+ * readiness probe). Thread-safe. */
+bool exec_run(exec_t *ex, job_t *job);
 
 /* Finishes queued jobs, records delivered messages, stops the thread,
  * checkpoints and closes the store. ex stays valid: exec_submit answers 503

@@ -3,7 +3,8 @@
  * Life of POST /: the access handler is called once with headers (route,
  * size check, context allocated), then with body chunks (buffered up to
  * max_body), then once more with no data: the envelope is decoded, the
- * connection suspended and a job submitted. The store thread's done callback
+ * connection suspended and a job submitted (or, with an in-memory store, the
+ * job run and answered on this thread: exec_run). The store thread's done callback
  * only marks the context answered and resumes the connection; serialising
  * the answer happens back on the HTTP thread, keeping the store thread
  * short. The context and everything the request allocated are freed in one
@@ -640,6 +641,10 @@ static enum MHD_Result rpc_dispatch(conn_t *c)
         if (reads_run(c->h->cfg.reads, c->arena, &c->req, &c->job.resp) != ENGINE_READ_WRITER)
             return send_envelope(c, &c->job.resp);
     }
+    c->job.req = &c->req;
+    c->job.arena = c->arena;
+    if (exec_run(c->h->cfg.exec, &c->job))
+        return send_envelope(c, &c->job.resp);
     submit(c, &c->req);
     return MHD_YES;
 answer:

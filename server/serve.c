@@ -511,6 +511,8 @@ int server_main(const char *cmd, int argc, char **argv)
         .max_batch = 512,
         .debug = cfg.debug,
         .deliver = true,
+        /* an in-memory database's commit costs no I/O: no group commit */
+        .inline_jobs = !postgres && strcmp(cfg.storage_sqlite_path, ":memory:") == 0,
         .deliver_interval_ms = cfg.messages_poll_interval,
         .outbox =
             {

@@ -90,6 +90,26 @@ test("SSE framing: headers, an opening comment, then one `data: <json>` event pe
   assert.equal(s.frames.length, 2);
 });
 
+for (const mode of ["dev", "serve"]) {
+  test(`${mode}: a message queued by a request goes out at once, not at the next outbox scan`, async (t) => {
+    // Scans and ticks (each tick is followed by a scan) a minute apart: only
+    // the commit's own wake-up can deliver in time (dev runs each request on
+    // its HTTP thread, serve on the store thread).
+    const minute = ["--messages-poll-interval", "60000", "--timeouts-poll-interval", "60000"];
+    const srv = await startServer({ mode, args: minute });
+    t.after(() => srv.stop());
+    const s = await openStream(srv.port, `/poll/now-${mode}/w1`);
+    t.after(() => s.close());
+    await waitFor(() => s.comments.length > 0, 2000, "stream connected");
+    await createPromise(srv, `wf-now-${mode}`, { "resonate:target": `poll://any@now-${mode}/w1` });
+    await s.next(isExec(`wf-now-${mode}`), 3000);
+    await createPromise(srv, `p-now-${mode}`);
+    await call(srv, "promise.register_listener", { awaited: `p-now-${mode}`, address: `poll://uni@now-${mode}/w1` });
+    await settlePromise(srv, `p-now-${mode}`);
+    await s.next(isUnblock(`p-now-${mode}`), 3000);
+  });
+}
+
 test("uni reaches exactly its (group, id); other ids and groups hear nothing", async (t) => {
   const srv = await serverWithMetrics(t, FAST);
   const [ga, gb, ha] = await streams(t, srv, [["g", "a"], ["g", "b"], ["h", "a"]]);

@@ -31,7 +31,8 @@ static store_t *st;
 static exec_t *ex;
 static tjob_t jobs[MAX_JOBS];
 static int n_jobs;
-static bool optimistic; /* the store of the next start() is optimistic */
+static bool optimistic;  /* the store of the next start() is optimistic */
+static bool inline_jobs; /* the exec of the next start() runs jobs inline */
 
 static void on_done(job_t *job)
 {
@@ -52,7 +53,8 @@ static void start(int64_t tick_ms)
     exec_config_t cfg = {.engine = {.retry_timeout = 30000},
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
-                         .max_batch = 16};
+                         .max_batch = 16,
+                         .inline_jobs = inline_jobs};
     char err[256];
     ex = exec_start(st, &cfg, err, sizeof err);
     ck_assert_msg(ex != NULL, "exec_start: %s", err);
@@ -73,6 +75,14 @@ static void setup_optimistic(void)
     start(3600 * 1000);
 }
 
+static void setup_inline(void)
+{
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
+    inline_jobs = true;
+    start(3600 * 1000);
+}
+
 static void setup_ticking(void)
 {
     memset(jobs, 0, sizeof jobs);
@@ -82,6 +92,8 @@ static void setup_ticking(void)
 
 static void teardown(void)
 {
+    optimistic = false;
+    inline_jobs = false;
     fake_store_release_begin();
     exec_stop(ex);
     exec_free(ex);
@@ -486,6 +498,86 @@ START_TEST(tick_refreshes_the_outbox_depth)
 }
 END_TEST
 
+START_TEST(exec_run_declines_when_jobs_are_not_inline)
+{
+    tjob_t *a = create_job("a");
+    int commits_before = fake_store_calls(FAKE_COMMIT);
+    ck_assert(!exec_run(ex, &a->job));
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), commits_before);
+    ck_assert_int_eq(a->job.resp.status, 0);
+    ck_assert_int_eq(submit_wait(a), 200);
+}
+END_TEST
+
+START_TEST(an_inline_run_is_committed_when_it_returns_and_calls_no_done)
+{
+    tjob_t *a = create_job("a");
+    int commits_before = fake_store_calls(FAKE_COMMIT);
+    ck_assert(exec_run(ex, &a->job));
+    ck_assert_int_eq(a->job.resp.status, 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), commits_before + 1);
+    ck_assert(!a->answered); /* the caller answers, not a callback */
+    tjob_t *g = get_job("a");
+    ck_assert(exec_run(ex, &g->job));
+    ck_assert_int_eq(g->job.resp.status, 200);
+}
+END_TEST
+
+START_TEST(a_readiness_probe_is_never_run_inline)
+{
+    tjob_t *p = new_job(NULL);
+    ck_assert(!exec_run(ex, &p->job));
+    ck_assert_int_eq(submit_wait(p), 200);
+}
+END_TEST
+
+/* Runs the job of arg inline on a thread of its own. */
+static void *run_inline(void *arg)
+{
+    tjob_t *t = arg;
+    bool ran = exec_run(ex, &t->job);
+    pthread_mutex_lock(&mu);
+    t->answered = ran;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+START_TEST(an_inline_run_waits_while_the_store_thread_holds_the_store)
+{
+    tjob_t *gate = new_job(NULL);
+    fake_store_hold_begin();
+    exec_submit(ex, &gate->job);
+    ck_assert(fake_store_wait_held(WAIT_MS));
+    tjob_t *a = create_job("a");
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, run_inline, a), 0);
+    unit_sleep_ms(50);
+    pthread_mutex_lock(&mu);
+    bool early = a->answered;
+    pthread_mutex_unlock(&mu);
+    /* The store thread is inside the probe's begin: the store is not free. */
+    ck_assert(!early);
+    fake_store_release_begin();
+    wait_answered(a);
+    pthread_join(th, NULL);
+    wait_answered(gate);
+    ck_assert_int_eq(a->job.resp.status, 200);
+    ck_assert_int_eq(submit_wait(get_job("a")), 200);
+}
+END_TEST
+
+START_TEST(an_inline_run_after_stop_answers_503)
+{
+    exec_stop(ex);
+    tjob_t *a = create_job("a");
+    ck_assert(exec_run(ex, &a->job));
+    ck_assert_int_eq(a->job.resp.status, 503);
+    ck_assert_str_eq(message(a), "Server is shutting down");
+    restart();
+}
+END_TEST
+
 static Suite *exec_suite(void)
 {
     Suite *s = suite_create("exec");
@@ -509,6 +601,14 @@ static Suite *exec_suite(void)
     tcase_add_checked_fixture(to, setup_optimistic, teardown);
     tcase_add_test(to, an_optimistic_store_runs_without_savepoints_until_a_request_fails);
     suite_add_tcase(s, to);
+    tcase_add_test(tc, exec_run_declines_when_jobs_are_not_inline);
+    TCase *ti = tcase_create("inline");
+    tcase_add_checked_fixture(ti, setup_inline, teardown);
+    tcase_add_test(ti, an_inline_run_is_committed_when_it_returns_and_calls_no_done);
+    tcase_add_test(ti, a_readiness_probe_is_never_run_inline);
+    tcase_add_test(ti, an_inline_run_waits_while_the_store_thread_holds_the_store);
+    tcase_add_test(ti, an_inline_run_after_stop_answers_503);
+    suite_add_tcase(s, ti);
     TCase *tb = tcase_create("background");
     tcase_add_checked_fixture(tb, setup_ticking, teardown);
     tcase_add_test(tb, tick_times_out_due_promises_between_batches);
