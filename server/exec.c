@@ -299,8 +299,7 @@ static void *exec_main(void *arg)
     pthread_mutex_lock(&ex->mu);
     for (;;) {
         while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !ex->due &&
-               !past(&next_tick) &&
-               !(ex->outbox && past(&next_deliver)))
+               !past(&next_tick) && !(ex->outbox && past(&next_deliver)))
             pthread_cond_timedwait(&ex->cv, &ex->mu,
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
         if (!ex->head && ex->stopping)
@@ -347,9 +346,8 @@ static void *exec_main(void *arg)
          * settle's unblock goes out now, not at the next scan), and every
          * poll interval for retries and delayed rows; a batch that queued
          * nothing due costs no look at the outbox. */
-        if (ex->outbox &&
-            (past(&next_deliver) || due ||
-             (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
+        if (ex->outbox && (past(&next_deliver) || due ||
+                           (batch && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex))))) {
             /* Nothing can be read while the database is unusable (one
              * log line per outage, from store_usable). */
             bool usable = store_usable(ex, false);
