@@ -174,7 +174,6 @@ format:
 
 bench: resonate
 	bench/run.sh
-	bench/mixed.sh
 	bench/search.sh
 	bench/tls.sh
 	bench/postgres.sh

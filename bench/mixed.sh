@@ -13,6 +13,8 @@
 # the reading client's rate and latency. Issue 11's targets: in (mixed),
 # p99 <= 10 ms and rate >= 0.9 x (alone). Only 127.0.0.1; bounded in time.
 # The binary is $RESONATE_BIN or ./resonate; wrk runs on the same cores.
+# BENCH_MIXED_DB runs on that database file instead of a fresh one, with no
+# (fill) run: bench/search.sh passes its file of 1,000,000 promises.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,13 +39,17 @@ creates() { # label seconds
 
 PORT=$(free_port)
 "$BIN" serve --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
-    --storage-sqlite-path "$OUT/mixed.db" --level warn 2>"$OUT/serve.log" &
+    --storage-sqlite-path "${BENCH_MIXED_DB:-$OUT/mixed.db}" --level warn 2>"$OUT/serve.log" &
 SERVE=$!; PIDS+=("$SERVE")
 wait_ready "$PORT" "resonate serve" "$SERVE" "$OUT/serve.log" /health
 
 echo "== mixed load: promise.create at $CONNS connections, ${DUR}s per run, with and without a searching client"
 echo "   server: $BIN"
-creates "(fill) create, rows for the searches" "$DUR"
+if [ -n "${BENCH_MIXED_DB:-}" ]; then
+    echo "   database: $BENCH_MIXED_DB ($(du -m "$BENCH_MIXED_DB" | cut -f1) MB)"
+else
+    creates "(fill) create, rows for the searches" "$DUR"
+fi
 creates "(alone) create" "$DUR"
 A_RPS=$RPS; A_P99=$P99
 timeout $((DUR + 32)) wrk -t 1 -c 1 -d "$((DUR + 2))s" --latency -s bench/search.lua \

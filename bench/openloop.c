@@ -8,8 +8,12 @@
  * free connection counts. Single-threaded (epoll + timerfd).
  *
  * Usage: openloop -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID]
- * Sends promise.create with unique ids "ol-RUNID-N" to 127.0.0.1:PORT and
- * prints one summary line. Exit code 1 when any request failed. */
+ *                 [-k KIND -j DATA]
+ * Sends promise.create with unique ids "ol-RUNID-N" to 127.0.0.1:PORT, or
+ * with -k and -j the same request of that kind and JSON data every time
+ * (bench/search.sh: searches), and prints one summary line. An answer counts
+ * as ok when both the HTTP status and the envelope's are 200. Exit code 1
+ * when any request failed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,14 +30,15 @@
 #include <unistd.h>
 
 #define MAX_CONNS 1024
+#define BUF_CAP (1u << 20) /* bytes of one answer at most (a page of promises) */
 
 typedef struct {
     int fd;
     int busy;
     uint64_t start_ns; /* scheduled instant of the request in flight */
-    char req[512];
+    char req[4096];
     size_t req_len, req_off;
-    char buf[8192];
+    char *buf; /* BUF_CAP bytes */
     size_t buf_len;
 } conn_t;
 
@@ -43,6 +48,8 @@ typedef struct {
     double seconds;
     int nconns;
     const char *run_id;
+    const char *kind; /* NULL: promise.create with unique ids */
+    const char *data;
 } opts_t;
 
 static uint64_t now_ns(void)
@@ -107,7 +114,9 @@ static long parse_response(const conn_t *c, int *status)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID]\n", argv0);
+    fprintf(stderr,
+            "usage: %s -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID] [-k KIND -j DATA]\n",
+            argv0);
     return 2;
 }
 
@@ -115,7 +124,7 @@ int main(int argc, char **argv)
 {
     opts_t o = {.nconns = 64, .run_id = "x"};
     int ch;
-    while ((ch = getopt(argc, argv, "p:r:d:c:i:")) != -1) {
+    while ((ch = getopt(argc, argv, "p:r:d:c:i:k:j:")) != -1) {
         switch (ch) {
         case 'p':
             o.port = atoi(optarg);
@@ -132,11 +141,18 @@ int main(int argc, char **argv)
         case 'i':
             o.run_id = optarg;
             break;
+        case 'k':
+            o.kind = optarg;
+            break;
+        case 'j':
+            o.data = optarg;
+            break;
         default:
             return usage(argv[0]);
         }
     }
-    if (o.port <= 0 || o.rate <= 0 || o.seconds <= 0 || o.nconns < 1 || o.nconns > MAX_CONNS)
+    if (o.port <= 0 || o.rate <= 0 || o.seconds <= 0 || o.nconns < 1 || o.nconns > MAX_CONNS ||
+        !o.kind != !o.data || (o.data && strlen(o.data) > 3000))
         return usage(argv[0]);
 
     uint64_t total = (uint64_t)(o.rate * o.seconds);
@@ -154,6 +170,10 @@ int main(int argc, char **argv)
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
     for (int i = 0; i < o.nconns; i++) {
+        if (!(conns[i].buf = malloc(BUF_CAP))) {
+            fprintf(stderr, "openloop: out of memory\n");
+            return 1;
+        }
         conns[i].fd = connect_one(o.port);
         if (conns[i].fd < 0) {
             fprintf(stderr, "openloop: cannot connect to 127.0.0.1:%d\n", o.port);
@@ -179,12 +199,17 @@ int main(int argc, char **argv)
                 continue;
             uint64_t n = qhead;
             c->start_ns = queue[qhead++];
-            char body[256];
-            int blen = snprintf(body, sizeof body,
-                                "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"%llu\","
-                                "\"version\":\"2026-04-01\"},\"data\":{\"id\":\"ol-%s-%llu\","
-                                "\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}",
-                                (unsigned long long)n, o.run_id, (unsigned long long)n);
+            char body[3300];
+            int blen = o.kind
+                           ? snprintf(body, sizeof body,
+                                      "{\"kind\":\"%s\",\"head\":{\"corrId\":\"%llu\","
+                                      "\"version\":\"2026-04-01\"},\"data\":%s}",
+                                      o.kind, (unsigned long long)n, o.data)
+                           : snprintf(body, sizeof body,
+                                      "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"%llu\","
+                                      "\"version\":\"2026-04-01\"},\"data\":{\"id\":\"ol-%s-%llu\","
+                                      "\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}",
+                                      (unsigned long long)n, o.run_id, (unsigned long long)n);
             c->req_len = (size_t)snprintf(c->req, sizeof c->req,
                                           "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                           "Content-Type: application/json\r\n"
@@ -223,7 +248,9 @@ int main(int argc, char **argv)
                 continue;
             }
             conn_t *c = &conns[evs[k].data.u64];
-            ssize_t r = read(c->fd, c->buf + c->buf_len, sizeof c->buf - c->buf_len);
+            ssize_t r = c->buf_len < BUF_CAP
+                            ? read(c->fd, c->buf + c->buf_len, BUF_CAP - c->buf_len)
+                            : -1; /* an answer over BUF_CAP: failed */
             if (r <= 0) {
                 if (r < 0 && errno == EINTR)
                     continue;
@@ -253,7 +280,7 @@ int main(int argc, char **argv)
             } else {
                 lat[nlat++] = (uint32_t)((t - c->start_ns) / 1000ull);
                 done++;
-                if (status == 200)
+                if (status == 200 && memmem(c->buf, (size_t)len, "\"status\":200", 12))
                     ok++;
                 memmove(c->buf, c->buf + len, c->buf_len - (size_t)len);
                 c->buf_len -= (size_t)len;
@@ -271,9 +298,11 @@ int main(int argc, char **argv)
            (unsigned long long)ok, (unsigned long long)failed, (unsigned long long)lost,
            (double)done / elapsed, pct(lat, nlat, 50), pct(lat, nlat, 90), pct(lat, nlat, 99),
            pct(lat, nlat, 99.9), nlat ? lat[nlat - 1] / 1000.0 : 0.0);
-    for (int i = 0; i < o.nconns; i++)
+    for (int i = 0; i < o.nconns; i++) {
         if (conns[i].fd >= 0)
             close(conns[i].fd);
+        free(conns[i].buf);
+    }
     close(tfd);
     close(ep);
     free(lat);

@@ -14,7 +14,12 @@
 #      the first start after filling is excluded, as it may migrate).
 #   4. bench/search.mjs: BENCH_CALLS (default 200) sequential searches per
 #      kind on one connection; p50/p99/max in ms and the server's CPU time
-#      per call.
+#      per call. Node's own overhead and pauses are in these latencies, so
+#   5. bench/openloop.c measures them again: BENCH_SEARCH_RATE (default 100)
+#      searches a second per kind for BENCH_SEARCH_SECONDS (default 5) on 4
+#      connections, open loop (from each request's scheduled instant).
+#   6. bench/mixed.sh on the same file: promise.create at 32 connections
+#      alone, then while another client searches continuously.
 #
 # Only 127.0.0.1. By hand only; never part of the tests. The binary is
 # $RESONATE_BIN or ./resonate; BENCH_DB keeps the filled file at that path
@@ -85,4 +90,29 @@ for i in $(seq 1 "$RESTARTS"); do
     [ "$i" = "$RESTARTS" ] || stop "$PID"
 done
 node bench/search.mjs "$PORT" "$CALLS" "$PID"
+
+RATE=${BENCH_SEARCH_RATE:-100}
+SECS=${BENCH_SEARCH_SECONDS:-5}
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$OUT/openloop" bench/openloop.c
+echo "   open loop (bench/openloop.c), $RATE searches/s for $SECS s on 4 connections:"
+while IFS='|' read -r name data; do
+    line=$(timeout $((SECS + 30)) "$OUT/openloop" -p "$PORT" -r "$RATE" -d "$SECS" -c 4 \
+        -k promise.search -j "$data" || true)
+    p50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$line")
+    p99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$line")
+    mx=$(sed -nE 's/.* max=([0-9.]+)ms.*/\1/p' <<<"$line")
+    okn=$(sed -nE 's/.* ok=([0-9]+).*/\1/p' <<<"$line")
+    sent=$(sed -nE 's/.* sent=([0-9]+).*/\1/p' <<<"$line")
+    printf '  %-32s p50 %8s ms  p99 %8s ms  max %8s ms  (%s of %s ok)\n' "$name" "${p50:-?}" \
+        "${p99:-?}" "${mx:-?}" "${okn:-?}" "${sent:-?}"
+done <<'KINDS'
+selective tag g=42|{"tags":{"g":"42"}}
+non-matching tag|{"tags":{"k":"none"}}
+state resolved (none)|{"state":"resolved"}
+state pending (all), limit 100|{"state":"pending"}
+state pending + tag g=42|{"state":"pending","tags":{"g":"42"}}
+KINDS
+stop "$PID"
 grep -iE "error|sanitizer" "$OUT/serve.log" | head -5 || true
+echo
+BENCH_MIXED_DB="$DB" RESONATE_BIN="$BIN" bash bench/mixed.sh
