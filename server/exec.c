@@ -142,8 +142,12 @@ static void run_batch(exec_t *ex, job_t *batch)
     /* An optimistic store runs the batch without savepoints first. A batch
      * it runs again would lose the delivery outcomes flushed into the run
      * rolled back (outbox_flush forgets them), so they go first, in a
-     * transaction of their own. */
-    bool sp = !st->optimistic;
+     * transaction of their own. A lone job with no outcomes to record runs
+     * without a savepoint too (the transaction is the job's alone, and a
+     * savepoint costs a statement journal): when it fails, it runs again
+     * with one, which records the outcomes arriving meanwhile. */
+    bool lone = !batch->next && !(ex->outbox && outbox_dirty(ex->outbox));
+    bool sp = !st->optimistic && !lone;
     if (st->optimistic && ex->outbox && outbox_dirty(ex->outbox))
         run_flush(ex);
     for (int attempt = 0;; attempt++) {
@@ -151,8 +155,10 @@ static void run_batch(exec_t *ex, job_t *batch)
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
         /* Deliveries since the last commit are recorded in this transaction
-         * (an optimistic store's, which may run again, got their own). */
-        if (began && ex->outbox && !st->optimistic && outbox_flush(ex->outbox, st) != STORE_OK)
+         * (an optimistic store's, which may run again, got their own; a
+         * lone job's first run records none). */
+        if (began && ex->outbox && sp && !st->optimistic &&
+            outbox_flush(ex->outbox, st) != STORE_OK)
             log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);

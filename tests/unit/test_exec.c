@@ -1,7 +1,8 @@
 /* test_exec.c - the store thread's group commit (server/exec.c), over the
  * failure-injecting store of fake_store.h: answers come only after the
  * commit, a failed request is rolled back to its savepoint alone, a lost
- * transaction fails its whole batch, readiness probes, and shutdown. The
+ * transaction fails its whole batch, readiness probes, shutdown, and jobs
+ * run inline on the caller's thread under the store lock (exec_run). The
  * background tick is kept out of the way with an interval of an hour, and
  * delivery is off (the outbox has its own suite). */
 #include <pthread.h>
@@ -321,11 +322,35 @@ END_TEST
 START_TEST(failed_savepoint_fails_the_whole_batch)
 {
     fake_store_fail(FAKE_SAVEPOINT, true);
-    tjob_t *a = create_job("a");
-    ck_assert_int_eq(submit_wait(a), 500);
-    ck_assert_ptr_nonnull(strstr(message(a), "injected savepoint failure"));
+    tjob_t *b[] = {create_job("a"), create_job("b")};
+    submit_batch(b, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(b[i]->job.resp.status, 500);
+        ck_assert_ptr_nonnull(strstr(message(b[i]), "injected savepoint failure"));
+    }
     fake_store_fail(FAKE_SAVEPOINT, false);
     ck_assert_int_eq(submit_wait(get_job("a")), 404);
+}
+END_TEST
+
+START_TEST(a_lone_job_runs_without_a_savepoint_and_gets_one_when_it_fails)
+{
+    int sp_before = fake_store_calls(FAKE_SAVEPOINT);
+    ck_assert_int_eq(submit_wait(create_job("a")), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_SAVEPOINT), sp_before);
+    /* A failing lone job: rolled back, run again in a savepoint, and only
+     * then answered 500 (its transaction commits nothing). */
+    fake_store_fail_insert("b");
+    int commits = fake_store_calls(FAKE_COMMIT);
+    tjob_t *b = create_job("b");
+    ck_assert_int_eq(submit_wait(b), 500);
+    ck_assert_ptr_nonnull(strstr(message(b), "injected promise_insert failure"));
+    ck_assert_int_eq(fake_store_calls(FAKE_SAVEPOINT), sp_before + 1);
+    ck_assert_int_eq(fake_store_calls(FAKE_ROLLBACK_TO), 1);
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), commits + 1);
+    fake_store_fail_insert(NULL);
+    ck_assert_int_eq(submit_wait(get_job("b")), 404);
+    ck_assert_int_eq(submit_wait(get_job("a")), 200);
 }
 END_TEST
 
@@ -550,14 +575,17 @@ START_TEST(an_inline_run_waits_while_the_store_thread_holds_the_store)
     exec_submit(ex, &gate->job);
     ck_assert(fake_store_wait_held(WAIT_MS));
     tjob_t *a = create_job("a");
+    int begins = fake_store_calls(FAKE_BEGIN);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, run_inline, a), 0);
     unit_sleep_ms(50);
     pthread_mutex_lock(&mu);
     bool early = a->answered;
     pthread_mutex_unlock(&mu);
-    /* The store thread is inside the probe's begin: the store is not free. */
+    /* The store thread is inside the probe's begin: the store is not free,
+     * and the inline job has not begun. */
     ck_assert(!early);
+    ck_assert_int_eq(fake_store_calls(FAKE_BEGIN), begins);
     fake_store_release_begin();
     wait_answered(a);
     pthread_join(th, NULL);
@@ -591,6 +619,7 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, failed_commit_answers_every_job_of_the_batch_500_and_keeps_nothing);
     tcase_add_test(tc, failed_rollback_to_savepoint_fails_the_whole_batch_and_keeps_nothing);
     tcase_add_test(tc, failed_savepoint_fails_the_whole_batch);
+    tcase_add_test(tc, a_lone_job_runs_without_a_savepoint_and_gets_one_when_it_fails);
     tcase_add_test(tc, failed_begin_answers_500_and_503_for_probes);
     tcase_add_test(tc, readiness_probe_answers_200_or_503_from_ping);
     tcase_add_test(tc, submit_after_stop_answers_503_at_once);
