@@ -7,9 +7,10 @@
 #   (a) bench/bare.c: same MHD threading as server/http.c, fixed answer
 #   (b) resonate dev (:memory:), unique ids (skip with BENCH_DEV=0)
 #   (c) resonate serve, SQLite file in /tmp (durable), unique ids
-#   (d) open-loop latency: resonate serve at half of its rate at the first
-#       connection count (bench/openloop.c; wrk has no rate limit and,
+#   (b') (d) open-loop latency of (b) and (c) at half of their rate at the
+#       first connection count (bench/openloop.c; wrk has no rate limit and,
 #       being closed-loop, under-reports queueing)
+#   (e) as (d), the database on tmpfs (/dev/shm): what of (d) is the disk's
 # (a)-(c) run once per connection count of BENCH_CONNECTIONS (default
 # "32 256"); each ratio is to (a) at the same count. For every run the CPU
 # time of each thread group (HTTP = libmicrohttpd's "MHD-worker" threads,
@@ -115,7 +116,23 @@ start_server() { # mode label (sets SRV, PORT)
 }
 
 FIRST_CONNS=${CONNS_LIST%% *}
-D_LINE="skipped"
+declare -A HALF
+
+# At the first connection count: latency of the server on port at half the
+# rate wrk just measured (RPS), open loop; prints a row and keeps a summary
+# line in HALF[key].
+half_load() { # label port key
+    [ "$CONNS" = "$FIRST_CONNS" ] && [ "$((RPS / 2))" -gt 0 ] || return 0
+    local half=$((RPS / 2)) line p50 p99 ach
+    line=$(timeout $((DUR + 30)) "$OUT/openloop" -p "$2" -r "$half" -d "$DUR" -c 64 \
+        -i "$BENCH_RUN-$3" || true)
+    p50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$line")
+    p99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$line")
+    ach=$(sed -nE 's/.* achieved=([0-9]+)\/s.*/\1/p' <<<"$line")
+    HALF[$3]="p99 ${p99:-?} ms (p50 ${p50:-?} ms) at ${ach:-?} req/s, half of its rate at $CONNS connections"
+    HALF[$3-detail]=$line
+    printf '  %-26s %5s %8s %6s %8s %8s\n' "$1" 64 "${ach:-?}" "" "${p50:-?}" "${p99:-?}"
+}
 for CONNS in $CONNS_LIST; do
     # ---- (a) bare handler ---------------------------------------------------
     PORT=$(free_port)
@@ -133,6 +150,7 @@ for CONNS in $CONNS_LIST; do
         start_server dev "resonate dev"
         run_wrk "$PORT" dev "$CONNS" "$SRV"
         row "(b) resonate dev" "$CONNS"
+        half_load "(b') dev open loop" "$PORT" dev
         stop "$SRV"
     fi
 
@@ -146,18 +164,21 @@ for CONNS in $CONNS_LIST; do
     case "$got" in *'"status":200'*) ;; *) echo "  WARNING: promise wrk-$BENCH_RUN-0-10 not found after the run: $got" ;; esac
 
     # ---- (d) latency at half of (c)'s rate (open loop) ----------------------
-    if [ "$CONNS" = "$FIRST_CONNS" ] && [ "$((RPS / 2))" -gt 0 ]; then
-        HALF=$((RPS / 2))
-        OL_LINE=$(timeout $((DUR + 30)) "$OUT/openloop" -p "$PORT" -r "$HALF" -d "$DUR" -c 64 \
-            -i "$BENCH_RUN" || true)
-        D_P50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
-        D_P99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$OL_LINE")
-        D_ACH=$(sed -nE 's/.* achieved=([0-9]+)\/s.*/\1/p' <<<"$OL_LINE")
-        D_LINE="p99 ${D_P99:-?} ms (p50 ${D_P50:-?} ms) at ${D_ACH:-?} req/s, half of (c) at $CONNS connections"
-        printf '  %-26s %5s %8s %6s %8s %8s\n' "(d) serve open loop" 64 "${D_ACH:-?}" "" "${D_P50:-?}" \
-            "${D_P99:-?}"
-    fi
+    half_load "(d) serve open loop" "$PORT" serve
     stop "$SRV"
+
+    # ---- (e) the same on tmpfs: (d) without the disk's flushes ---------------
+    if [ "$CONNS" = "$FIRST_CONNS" ] && [ -w /dev/shm ]; then
+        SHM=$(mktemp -d /dev/shm/resonate-bench.XXXXXX)
+        PORT=$(free_port)
+        "$BIN" serve --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
+            --level warn --storage-sqlite-path "$SHM/bench.db" 2>"$OUT/shm-$PORT.log" &
+        SRV=$!; PIDS+=("$SRV")
+        wait_ready "$PORT" "resonate serve (tmpfs)" "$SRV" "$OUT/shm-$PORT.log" /health
+        half_load "(e) serve on tmpfs" "$PORT" shm
+        stop "$SRV"
+        rm -rf "$SHM"
+    fi
     grep -ihE "error|sanitizer" "$OUT"/*.log | head -5 || true
 done
 
@@ -169,5 +190,7 @@ for CONNS in $CONNS_LIST; do
     [ "$RUN_DEV" = 1 ] && echo "   dev promise.create, $CONNS conns:  ${RES["(b) resonate dev/$CONNS"]}"
     echo "   serve promise.create, $CONNS conns: ${RES["(c) resonate serve (file)/$CONNS"]}"
 done
-echo "   latency at half load (d):      $D_LINE"
-echo "   open-loop detail: ${OL_LINE:-none}"
+[ "$RUN_DEV" = 1 ] && echo "   dev at half load (b'):         ${HALF[dev]:-skipped}"
+echo "   serve at half load (d):        ${HALF[serve]:-skipped}"
+echo "   serve on tmpfs, half load (e): ${HALF[shm]:-skipped}"
+echo "   open-loop detail (d): ${HALF[serve-detail]:-none}"
