@@ -11,20 +11,24 @@
 #       first connection count (bench/openloop.c; wrk has no rate limit and,
 #       being closed-loop, under-reports queueing)
 #   (e) as (d), the database on tmpfs (/dev/shm): what of (d) is the disk's
-# (a)-(c) run once per connection count of BENCH_CONNECTIONS (default
-# "32 256"); each ratio is to (a) at the same count. For every run the CPU
+# (a)-(c) run BENCH_ROUNDS times (default 3) per connection count of
+# BENCH_CONNECTIONS (default "32 256"), one after the other; each ratio is
+# to (a) of the same round and count, and the summary gives the median of
+# the rounds (the bare handler alone moves by 30% between runs on a shared
+# machine, so a ratio is only as good as its baseline's closeness in time). For every run the CPU
 # time of each thread group (HTTP = libmicrohttpd's "MHD-worker" threads,
 # store = "resonate-store", other = the rest) is read from
 # /proc/<pid>/task/*/stat before and after and divided by the requests.
 #
 # Load: wrk, BENCH_THREADS threads for BENCH_DURATION seconds each (defaults
-# 2 threads, 8 s). Only 127.0.0.1. By hand only; never part of the tests.
+# 2 threads, 5 s). Only 127.0.0.1. By hand only; never part of the tests.
 # The binary is $RESONATE_BIN or ./resonate. Note that wrk runs on the same
 # cores as the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${BENCH_DURATION:-8}
+DUR=${BENCH_DURATION:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNS_LIST=${BENCH_CONNECTIONS:-32 256}
 THREADS=${BENCH_THREADS:-2}
 BIN=${RESONATE_BIN:-./resonate}
@@ -96,13 +100,35 @@ printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' run conns "req/s" ratio "p50 ms"
     "CPU us/request"
 
 declare -A BARE_RPS BARE_CPU RES
-row() { # label conns
+# Prints a row for the run just measured (ratios to this round's bare
+# handler) and adds its figures to RES["key/conns"]: "rps ratio cpu
+# cpu_ratio" per round.
+row() { # label conns key
     local ratio cpu_ratio
     ratio=$(awk -v r="$RPS" -v a="${BARE_RPS[$2]:-0}" 'BEGIN { if (a > 0) printf "%.3f", r / a; else print "?" }')
     cpu_ratio=$(awk -v c="$CPU_TOTAL" -v a="${BARE_CPU[$2]:-0}" 'BEGIN { if (c > 0) printf "%.3f", a / c; else print "?" }')
-    RES["$1/$2"]="$RPS req/s = ${ratio}x bare, p50 $P50 ms, p99 $P99 ms; CPU/request ${CPU_TOTAL} us = ${cpu_ratio}x bare's"
+    RES["$3/$2"]+="$RPS $ratio $CPU_TOTAL $cpu_ratio;"
     printf '  %-26s %5s %8s %6s %8s %8s %6s   %s\n' "$1" "$2" "$RPS" "$ratio" "$P50" "$P99" "$BAD" \
         "$CPU_LINE"
+}
+
+# The summary line of RES["key/conns"]: the median of each figure over the
+# rounds, with the range of the throughput ratio.
+summary() { # key/conns
+    awk -v s="${RES[$1]:-}" 'function med(col,   i, n, v, t) {
+            n = 0
+            for (i = 1; i <= rounds; i++) { split(r[i], f, " "); v[++n] = f[col] }
+            for (i = 1; i <= n; i++) for (t = i + 1; t <= n; t++) if (v[t] < v[i]) { x = v[i]; v[i] = v[t]; v[t] = x }
+            lo = v[1]; hi = v[n]
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        BEGIN {
+            rounds = split(s, r, ";") - 1
+            if (rounds < 1) { print "not run"; exit }
+            rps = med(1); ratio = med(2); rlo = lo; rhi = hi; cpu = med(3); cr = med(4)
+            printf "%.0f req/s = %.3fx bare (rounds %.3f-%.3f); CPU/request %.1f us = %.3fx bare\x27s (medians of %d rounds)",
+                rps, ratio, rlo, rhi, cpu, cr, rounds
+        }'
 }
 
 start_server() { # mode label (sets SRV, PORT)
@@ -129,11 +155,13 @@ half_load() { # label port key
     p50=$(sed -nE 's/.* p50=([0-9.]+)ms.*/\1/p' <<<"$line")
     p99=$(sed -nE 's/.* p99=([0-9.]+)ms.*/\1/p' <<<"$line")
     ach=$(sed -nE 's/.* achieved=([0-9]+)\/s.*/\1/p' <<<"$line")
-    HALF[$3]="p99 ${p99:-?} ms (p50 ${p50:-?} ms) at ${ach:-?} req/s, half of its rate at $CONNS connections"
+    HALF[$3]="p99 ${p99:-?} ms (p50 ${p50:-?} ms) at ${ach:-?} req/s, half of its rate in the last round at $CONNS connections"
     HALF[$3-detail]=$line
     printf '  %-26s %5s %8s %6s %8s %8s\n' "$1" 64 "${ach:-?}" "" "${p50:-?}" "${p99:-?}"
 }
 for CONNS in $CONNS_LIST; do
+for ROUND in $(seq 1 "$ROUNDS"); do
+    LAST=$([ "$ROUND" = "$ROUNDS" ] && echo 1 || echo 0)
     # ---- (a) bare handler ---------------------------------------------------
     PORT=$(free_port)
     "$OUT/bare" "$PORT" 2>"$OUT/bare.log" &
@@ -142,33 +170,33 @@ for CONNS in $CONNS_LIST; do
     run_wrk "$PORT" bare "$CONNS" "$BARE"
     BARE_RPS[$CONNS]=$RPS
     BARE_CPU[$CONNS]=$CPU_TOTAL
-    row "(a) bare libmicrohttpd" "$CONNS"
+    row "(a) bare libmicrohttpd" "$CONNS" bare
     stop "$BARE"
 
     # ---- (b) resonate dev, in-memory ----------------------------------------
     if [ "$RUN_DEV" = 1 ]; then
         start_server dev "resonate dev"
         run_wrk "$PORT" dev "$CONNS" "$SRV"
-        row "(b) resonate dev" "$CONNS"
-        half_load "(b') dev open loop" "$PORT" dev
+        row "(b) resonate dev" "$CONNS" dev
+        [ "$LAST" = 1 ] && half_load "(b') dev open loop" "$PORT" dev
         stop "$SRV"
     fi
 
     # ---- (c) resonate serve, durable file DB --------------------------------
     start_server serve "resonate serve"
     run_wrk "$PORT" serve "$CONNS" "$SRV"
-    row "(c) resonate serve (file)" "$CONNS"
+    row "(c) resonate serve (file)" "$CONNS" serve
     # The ids really are stored: the 10th request of wrk's thread 0 (wrk may
     # call request() once before sending, so the 1st id is not certain).
     got=$(http_post "$PORT" "{\"kind\":\"promise.get\",\"head\":{\"corrId\":\"b\",\"version\":\"2026-04-01\"},\"data\":{\"id\":\"wrk-$BENCH_RUN-0-10\"}}")
     case "$got" in *'"status":200'*) ;; *) echo "  WARNING: promise wrk-$BENCH_RUN-0-10 not found after the run: $got" ;; esac
 
     # ---- (d) latency at half of (c)'s rate (open loop) ----------------------
-    half_load "(d) serve open loop" "$PORT" serve
+    [ "$LAST" = 1 ] && half_load "(d) serve open loop" "$PORT" serve
     stop "$SRV"
 
     # ---- (e) the same on tmpfs: (d) without the disk's flushes ---------------
-    if [ "$CONNS" = "$FIRST_CONNS" ] && [ -w /dev/shm ]; then
+    if [ "$LAST" = 1 ] && [ "$CONNS" = "$FIRST_CONNS" ] && [ -w /dev/shm ]; then
         SHM=$(mktemp -d /dev/shm/resonate-bench.XXXXXX)
         PORT=$(free_port)
         "$BIN" serve --server-port "$PORT" --server-bind 127.0.0.1 --observability-metrics-port 0 \
@@ -181,14 +209,15 @@ for CONNS in $CONNS_LIST; do
     fi
     grep -ihE "error|sanitizer" "$OUT"/*.log | head -5 || true
 done
+done
 
 # ---- summary ----------------------------------------------------------------
 echo
 echo "== summary (targets of issue 11: dev >= 0.45x, serve at 256 >= 0.4x, p99 at half load <= 5 ms)"
 for CONNS in $CONNS_LIST; do
-    echo "   bare handler, $CONNS conns:        ${BARE_RPS[$CONNS]} req/s"
-    [ "$RUN_DEV" = 1 ] && echo "   dev promise.create, $CONNS conns:  ${RES["(b) resonate dev/$CONNS"]}"
-    echo "   serve promise.create, $CONNS conns: ${RES["(c) resonate serve (file)/$CONNS"]}"
+    echo "   bare handler, $CONNS conns:        $(summary "bare/$CONNS" | sed -E 's/ = [0-9.]+x bare(\x27s| \(rounds [^)]*\))//g')"
+    [ "$RUN_DEV" = 1 ] && echo "   dev promise.create, $CONNS conns:  $(summary "dev/$CONNS")"
+    echo "   serve promise.create, $CONNS conns: $(summary "serve/$CONNS")"
 done
 [ "$RUN_DEV" = 1 ] && echo "   dev at half load (b'):         ${HALF[dev]:-skipped}"
 echo "   serve at half load (d):        ${HALF[serve]:-skipped}"
