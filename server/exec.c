@@ -465,11 +465,13 @@ void exec_submit(exec_t *ex, job_t *job)
 
 bool exec_run(exec_t *ex, job_t *job)
 {
-    if (!ex->cfg.inline_jobs || !job->req)
+    /* Only when the store is free at once: a job that would wait is better
+     * queued, where it shares a transaction (and its journal) with the
+     * others that arrive meanwhile. */
+    if (!ex->cfg.inline_jobs || !job->req || pthread_mutex_trylock(&ex->run_mu) != 0)
         return false;
     job->next = NULL;
     bool due = false;
-    pthread_mutex_lock(&ex->run_mu);
     if (ex->closed) {
         response_error(&job->resp, 503, "Server is shutting down");
     } else {

@@ -11,9 +11,10 @@
  * batch is answered 503 with an ERROR line naming the cause, instead of
  * acknowledging writes that would be lost; readiness probes then get 503.
  *
- * With an in-memory store an HTTP thread may instead run its own job
- * (exec_run) under the same lock that the store thread holds for a batch,
- * a tick or a delivery round: one job at a time ever touches the store. */
+ * With an in-memory store an HTTP thread that finds the store free runs its
+ * own job (exec_run) under the same lock that the store thread holds for a
+ * batch, a tick or a delivery round: one job at a time ever touches the
+ * store. */
 #ifndef RESONATE_EXEC_H
 #define RESONATE_EXEC_H
 
@@ -61,11 +62,12 @@ void exec_submit(exec_t *ex, job_t *job);
 /* Runs job on the calling thread, in a transaction of its own, when
  * cfg->inline_jobs (a store whose commit costs no I/O, the in-memory
  * database: group commit saves nothing there, and the hand-off to the store
- * thread and back costs more than the job). Waits while the store thread or
- * another caller uses the store. Returns true with job->resp filled after
- * the commit (job->done is not called; 503 once exec_stop has begun), or
- * false at once when the job must go through exec_submit (not inline, or a
- * readiness probe). Thread-safe. */
+ * thread and back costs more than the job), and only when the store is free
+ * at that moment: under load jobs are queued as before and share batches.
+ * Never waits. Returns true with job->resp filled after the commit
+ * (job->done is not called; 503 once exec_stop has begun), or false when
+ * the job must go through exec_submit (not inline, a readiness probe, or
+ * the store busy). Thread-safe. */
 bool exec_run(exec_t *ex, job_t *job);
 
 /* Finishes queued jobs, records delivered messages, stops the thread,
