@@ -244,10 +244,10 @@ test("without auth the poll tenant is the client address", async (t) => {
 });
 
 /** A raw connection: {sock, text (all read), closedAt (ms after open, or null)}. */
-function rawConn(port) {
+function rawConn(port, localAddress = "127.0.0.1") {
   return new Promise((resolve, reject) => {
     const c = { text: "", closedAt: null, opened: Date.now() };
-    c.sock = net.connect({ host: "127.0.0.1", port }, () => resolve(c));
+    c.sock = net.connect({ host: "127.0.0.1", port, localAddress }, () => resolve(c));
     c.sock.setEncoding("utf8");
     c.sock.on("data", (d) => (c.text += d));
     c.sock.on("close", () => (c.closedAt = Date.now() - c.opened));
@@ -308,16 +308,42 @@ test("server.request_timeout: slow headers, a slow body and an idle connection a
 
 test("server.max_connections_per_ip: connections past the limit are refused; closing one makes room", { timeout: 20000 }, async (t) => {
   const srv = await serverWithMetrics(t, ["--server-max-connections-per-ip", "4"]);
+  // From 127.0.0.2, so that no connection the harness keeps open from
+  // 127.0.0.1 (the start-up health check's keep-alive socket) counts.
+  const FROM = "127.0.0.2";
   const held = [];
   t.after(() => held.forEach((c) => c.sock.destroy()));
-  for (let i = 0; i < 4; i++) held.push(await rawConn(srv.port));
+  for (let i = 0; i < 4; i++) held.push(await rawConn(srv.port, FROM));
   await sleep(100);
   assert.ok(held.every((c) => c.closedAt === null), "the first four stay open");
-  const extra = await rawConn(srv.port).catch(() => ({ closedAt: 0, sock: { destroy() {} } }));
+  const extra = await rawConn(srv.port, FROM).catch(() => ({ closedAt: 0, sock: { destroy() {} } }));
   held.push(extra);
   await waitFor(() => extra.closedAt !== null, 2000, "the fifth connection closed by the server");
-  await assert.rejects(srv.rpc("promise.get", { id: "x" }), "an HTTP request from the same address is refused too");
+  await assert.rejects(postFrom(srv.port, FROM), "an HTTP request from the same address is refused too");
+  // The limit is per address: another one is served meanwhile.
+  assert.equal((await srv.rpc("promise.get", { id: "x" })).body.head.status, 404);
   held[0].sock.destroy();
   await sleep(100);
-  assert.equal((await srv.rpc("promise.get", { id: "x" })).body.head.status, 404);
+  assert.match(await postFrom(srv.port, FROM), /"status":404/);
 });
+
+/** POSTs a promise.get from localAddress; resolves with the answer's body. */
+function postFrom(port, localAddress) {
+  const body = JSON.stringify({ kind: "promise.get", head: { corrId: "p", version: "2026-04-01" }, data: { id: "x" } });
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, localAddress, method: "POST", path: "/", agent: false,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve(text));
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
