@@ -82,10 +82,10 @@ void exec_free(exec_t *ex);
 /* Milliseconds since the epoch, never decreasing within this process. */
 int64_t exec_now(exec_t *ex);
 
-#endif
-
 /* Outbox counters (zero when delivery is off). */
 outbox_stats_t exec_outbox_stats(exec_t *ex);
 
 /* Undelivered outbox rows as of the last background tick. */
 int64_t exec_outbox_depth(exec_t *ex);
+
+#endif

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1953,8 +1954,23 @@ static int prepare_all(sq_store_t *s, const char *path, char *err, size_t errlen
     return 0;
 }
 
+/* Process-wide settings, made once before the first connection opens
+ * (sqlite3_config refuses them once the library is initialized). Memory
+ * statistics off: with them on, every allocation SQLite makes takes one
+ * global mutex to count it, about 37 per promise.create, shared by the
+ * store thread and every reader; nothing here reads the statistics.
+ * Measured with callgrind on `resonate dev`: 6.5% fewer instructions per
+ * promise.create (bench/README.md). */
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
+static void library_configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
 {
+    pthread_once(&library_once, library_configure);
     char *msg = NULL;
     sq_store_t *s = calloc(1, sizeof *s);
     if (!s) {
@@ -2036,6 +2052,7 @@ fail:
  * thread, and the OS caches the file for all of them. */
 store_t *store_sqlite_open_reader(const char *path, char *err, size_t errlen)
 {
+    pthread_once(&library_once, library_configure);
     sq_store_t *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");

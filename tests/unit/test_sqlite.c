@@ -207,6 +207,19 @@ START_TEST(promise_round_trip_keeps_every_field)
 }
 END_TEST
 
+/* Memory statistics cost a global mutex per allocation (store/sqlite.c):
+ * the store turns them off before its first connection, so SQLite counts
+ * nothing however much it allocates. */
+START_TEST(sqlite_keeps_no_memory_statistics_once_a_store_is_open)
+{
+    promise_t p = mk_promise("stats", PSTATE_PENDING, 5000);
+    OK(store_promise_insert(fx.st, &p));
+    ck_assert_ptr_nonnull(get_promise("stats"));
+    ck_assert_int_eq(sqlite3_memory_used(), 0);
+    ck_assert_int_eq(sqlite3_memory_highwater(0), 0);
+}
+END_TEST
+
 START_TEST(promise_absent_and_empty_headers_and_data_stay_distinct)
 {
     promise_t p = mk_promise("p", PSTATE_RESOLVED, 5000);
@@ -2057,6 +2070,7 @@ static Suite *sqlite_suite(void)
     TCase *mem = tcase_create("memory");
     tcase_add_checked_fixture(mem, setup_mem, teardown);
     tcase_add_test(mem, promise_round_trip_keeps_every_field);
+    tcase_add_test(mem, sqlite_keeps_no_memory_statistics_once_a_store_is_open);
     tcase_add_test(mem, promise_absent_and_empty_headers_and_data_stay_distinct);
     tcase_add_test(mem, promise_get_of_missing_id_returns_null);
     tcase_add_test(mem, promise_insert_of_existing_id_fails_with_message);
