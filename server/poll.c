@@ -108,6 +108,7 @@ struct poll_hub {
     tenant_t *tenants[BUCKETS];
     poll_config_t cfg;
     size_t count;
+    size_t n_groups;      /* groups held: each has an open stream */
     size_t bytes;         /* message bytes queued over all streams */
     size_t closing_bytes; /* the part of bytes held by closing streams */
     poll_stats_t stats;
@@ -123,7 +124,7 @@ struct poll_hub {
      * that a stream opened just before a round is not sent a keep-alive at
      * once. Idle gaps therefore stay within 0.5 and 1.5 intervals. */
     int64_t ka_start, ka_recent;
-    group_t *ka_group; /* groups live as long as the hub, so this stays valid */
+    group_t *ka_group; /* a group leaving moves it on (group_drop) */
     stream_t **by_fd;  /* watched streams by socket; owned array */
     size_t n_by_fd;
     uint32_t next_serial;
@@ -240,7 +241,30 @@ static group_t *group_get(poll_hub_t *hub, const char *name, bool create)
     }
     g->next = hub->groups[b];
     hub->groups[b] = g;
+    hub->n_groups++;
     return g;
+}
+
+/* Frees g once its last stream has gone, so that the groups held are those
+ * with a stream (a client naming a new group per stream would otherwise grow
+ * the hub, and every walk over it, without bound); a keep-alive round at g
+ * goes on with the next group of its bucket. Caller holds the lock. */
+static void group_drop(poll_hub_t *hub, group_t *g)
+{
+    if (g->n)
+        return;
+    group_t **pp = &hub->groups[hash2(g->name, NULL)];
+    while (*pp != g)
+        pp = &(*pp)->next;
+    *pp = g->next;
+    if (hub->ka_group == g) {
+        hub->ka_group = g->next;
+        hub->ka_index = 0;
+    }
+    hub->n_groups--;
+    free(g->streams);
+    free(g->name);
+    free(g);
 }
 
 /* Takes one stream of tenant name, creating its entry; NULL when out of
@@ -425,6 +449,7 @@ static void stream_free(void *cls)
         hub->closing_bytes -= s->bytes;
     tenant_put(hub, s->tenant);
     unwatch(hub, s);
+    group_drop(hub, g);
     pthread_mutex_unlock(&hub->mu);
     while (s->head) {
         frame_t *f = s->head;
@@ -519,6 +544,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
         stream_t **ns = realloc(g->streams, cap * sizeof *ns);
         if (!ns) {
             tenant_put(hub, s->tenant);
+            group_drop(hub, g);
             pthread_mutex_unlock(&hub->mu);
             goto fail;
         }
@@ -529,6 +555,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
     if (!r) {
         tenant_put(hub, s->tenant);
+        group_drop(hub, g);
         pthread_mutex_unlock(&hub->mu);
         goto fail;
     }
@@ -960,6 +987,7 @@ poll_stats_t poll_stats(poll_hub_t *hub)
     st.streams = hub->count;
     st.max_streams = hub->cfg.max_streams;
     st.queued_bytes = hub->bytes;
+    st.groups = hub->n_groups;
     pthread_mutex_unlock(&hub->mu);
     return st;
 }

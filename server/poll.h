@@ -118,6 +118,7 @@ size_t poll_count(poll_hub_t *hub);
 /* Counters for /metrics. */
 typedef struct {
     size_t streams;          /* open streams */
+    size_t groups;           /* groups held: those with an open stream */
     size_t queued_bytes;     /* bytes of messages queued over all streams */
     uint64_t budget_closed;  /* streams closed for going over stream_bytes */
     uint64_t budget_refused; /* messages refused for a byte budget (retried later) */

@@ -336,6 +336,41 @@ START_TEST(hung_up_stream_is_unregistered_and_no_longer_takes_messages)
 }
 END_TEST
 
+START_TEST(a_group_is_freed_with_its_last_stream)
+{
+    /* A client naming a new group for each stream must not grow the hub:
+     * each group goes with its last stream. */
+    teardown();
+    start(64, 8);
+    client_t keep;
+    ck_assert_int_eq(open_stream(&keep, "/kept/w"), 200);
+    for (int round = 0; round < 3; round++) {
+        client_t c[20];
+        for (int i = 0; i < 20; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "/g%d-%d/w", round, i);
+            ck_assert_int_eq(open_stream(&c[i], path), 200);
+        }
+        wait_count(21);
+        ck_assert_int_eq(poll_stats(hub).groups, 21);
+        for (int i = 0; i < 20; i++)
+            close(c[i].fd);
+        wait_count(1);
+        ck_assert_int_eq(poll_stats(hub).groups, 1);
+    }
+    /* The group left is whole: it takes messages and keep-alives. */
+    expect_frame(&keep, ": connected\n\n");
+    ck_assert(send_to("poll://any@kept", "t", "{}"));
+    expect_frame(&keep, "data: {}\n\n");
+    poll_keepalive(hub);
+    expect_frame(&keep, ": keep-alive\n\n");
+    close(keep.fd);
+    wait_count(0);
+    ck_assert_int_eq(poll_stats(hub).groups, 0);
+    ck_assert(!send_to("poll://any@kept", "t", "{}"));
+}
+END_TEST
+
 START_TEST(streams_beyond_the_limit_are_refused)
 {
     teardown();
@@ -508,6 +543,7 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, keepalive_writes_a_comment_to_idle_streams);
     tcase_add_test(tc, a_stream_opened_just_before_a_round_gets_its_keep_alive_from_the_next);
     tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
+    tcase_add_test(tc, a_group_is_freed_with_its_last_stream);
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
     tcase_add_test(tc, close_if_ends_only_the_streams_whose_owner_is_named);
