@@ -61,6 +61,14 @@
     2 /* the database is unreachable now; the adapter                                              \
          reconnects by itself at the next check */
 
+/* Most stored bytes (the sum of a record's columns) of the records of one
+ * promise or schedule search page, though a page always holds one record:
+ * a record may be ~4 MiB (param and value each up to server.max_body), so
+ * without it one search of limit 1000 would build gigabytes (the records,
+ * then their JSON, then its text) on the thread that answers it. The page
+ * then ends with a cursor, as a full one does. */
+#define STORE_SEARCH_MAX_BYTES ((size_t)4 << 20)
+
 typedef struct store store_t;
 
 /* Task timer types, as the reference numbers them in debug.snap. */
@@ -164,7 +172,9 @@ typedef struct store_vtab {
      *
      * *cursor (arena) is where the next page starts, NULL when no further
      * match exists. With a full page and a further match it is the last
-     * returned id. An adapter may bound the rows it examines per call
+     * returned id; a page whose records hold STORE_SEARCH_MAX_BYTES ends
+     * before the match that would pass it (unless it is the first) and is
+     * full in this sense. An adapter may bound the rows it examines per call
      * (store/sqlite.c: STORE_SEARCH_SCAN_MAX): it then stops early with
      * *cursor set past the ids it has decided, possibly with fewer than
      * limit matches (even none); *cursor may then be set although no

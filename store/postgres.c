@@ -935,10 +935,12 @@ typedef int (*reader_fn)(arena_t *a, const PGresult *r, int row, void *out);
 
 /* Reads the rows of r with rd into an arena array of size-byte elements:
  * at most max rows (0 = all) and, with max_bytes, no row that would take
- * the sum of the rows' stored bytes past it. *more (when non-NULL) says
- * whether a row was left out. Clears r. */
+ * the sum of the rows' stored bytes past it (the first row excepted when
+ * first_fits). *more (when non-NULL) says whether a row was left out.
+ * Clears r. */
 static int pg_collect(pg_store_t *s, arena_t *a, PGresult *r, reader_fn rd, size_t size, void **out,
-                      size_t *n, size_t max, size_t max_bytes, bool *more, const char *what)
+                      size_t *n, size_t max, size_t max_bytes, bool first_fits, bool *more,
+                      const char *what)
 {
     int rows = PQntuples(r), cols = PQnfields(r);
     size_t cnt = 0, bytes = 0;
@@ -949,7 +951,7 @@ static int pg_collect(pg_store_t *s, arena_t *a, PGresult *r, reader_fn rd, size
         size_t rb = 0;
         for (int c = 0; max_bytes && c < cols; c++)
             rb += (size_t)PQgetlength(r, i, c);
-        if ((max && cnt == max) || (max_bytes && rb > max_bytes - bytes)) {
+        if ((max && cnt == max) || (max_bytes && (cnt || !first_fits) && rb > max_bytes - bytes)) {
             if (more)
                 *more = true;
             break;
@@ -978,7 +980,7 @@ static int pg_rows(pg_store_t *s, arena_t *a, int q, int n, const char *const *v
     *cnt = 0;
     if (pg_query(s, q, n, v, &r, what) != STORE_OK)
         return STORE_ERR;
-    return pg_collect(s, a, r, rd, size, out, cnt, 0, 0, NULL, what);
+    return pg_collect(s, a, r, rd, size, out, cnt, 0, 0, false, NULL, what);
 }
 
 /* Runs q and reads at most one row; *out stays NULL when there is none. */
@@ -1418,8 +1420,11 @@ static int pg_search(pg_store_t *s, arena_t *a, int q, int wq, const search_req_
         v[nparams - 1] = last;
     if (pg_query_planned(s, q, nparams, v, &res, what) != STORE_OK)
         goto done;
+    /* The page's records stay within STORE_SEARCH_MAX_BYTES (one at
+     * least); a page cut there continues from its last id. */
     bool more;
-    if (pg_collect(s, a, res, rd, size, out, n, want, 0, &more, what) != STORE_OK)
+    if (pg_collect(s, a, res, rd, size, out, n, want, STORE_SEARCH_MAX_BYTES, true, &more, what) !=
+        STORE_OK)
         goto done;
     rc = STORE_OK;
     /* id is the first member of promise_t, task_t and schedule_t. */
@@ -1477,7 +1482,7 @@ static int pg_promise_branch(store_t *st, arena_t *a, const char *branch, const 
     if (pg_query(s, Q_PROMISE_BRANCH, 3, v, &r, what) != STORE_OK)
         return STORE_ERR;
     return pg_collect(s, a, r, rd_promise, sizeof(promise_t), (void **)out, n, max_n, max_bytes,
-                      more, what);
+                      false, more, what);
 }
 
 /* ---- callbacks and listeners ------------------------------------------------ */

@@ -1204,7 +1204,7 @@ static int sq_promise_search(store_t *st, arena_t *a, const search_req_t *r, pro
      * or rejected (the starting bound is not). agree counts the lists seen
      * to hold x since it became the candidate. */
     bool x_open = false;
-    size_t agree = 0, rejected = 0;
+    size_t agree = 0, rejected = 0, bytes = 0;
     for (size_t i = 0;; i = (i + 1) % nl) {
         int f = lf_seek(&L[i], &x, strict);
         if (f < 0) {
@@ -1245,6 +1245,15 @@ static int sq_promise_search(store_t *st, arena_t *a, const search_req_t *r, pro
                                   : sqlite3_bind_text(g, 1, x.p, x.len, SQLITE_STATIC);
         if (grc == SQLITE_OK)
             grc = sqlite3_step(g);
+        /* The byte budget: a page of large promises ends before the one
+         * that would pass it, as a full page does. */
+        size_t row = grc == SQLITE_ROW ? row_bytes(g) : 0;
+        if (grc == SQLITE_ROW && cnt && row > STORE_SEARCH_MAX_BYTES - bytes) {
+            sq_done(g);
+            *cursor = arr[cnt - 1].id;
+            break;
+        }
+        bytes += row;
         if (grc == SQLITE_ROW && rd_promise(a, g, &arr[cnt]) != 0)
             grc = SQLITE_CORRUPT;
         if (grc != SQLITE_ROW) {
@@ -1624,7 +1633,7 @@ static int sq_schedule_search(store_t *st, arena_t *a, const search_req_t *r, sc
     *n = 0;
     *cursor = NULL;
     schedule_t *arr = NULL;
-    size_t want, cnt = 0, cap = 0, rejected = 0;
+    size_t want, cnt = 0, cap = 0, rejected = 0, bytes = 0;
     int ret = STORE_ERR;
     int brc = bind_search(s, q, r, NULL, true, true, 5, &want, what);
     if (brc != SQLITE_OK) {
@@ -1648,10 +1657,14 @@ static int sq_schedule_search(store_t *st, arena_t *a, const search_req_t *r, sc
             }
             break;
         }
-        if (cnt == want) {
+        /* A full page, or one the next schedule would take past the byte
+         * budget, ends here. */
+        size_t row = row_bytes(q);
+        if (cnt == want || (cnt && row > STORE_SEARCH_MAX_BYTES - bytes)) {
             *cursor = cnt ? arr[cnt - 1].id : NULL;
             break;
         }
+        bytes += row;
         arr = grow(a, arr, cnt, &cap, sizeof *arr);
         if (rd_schedule(a, q, &arr[cnt]) != 0) {
             sq_failf(s, what, "corrupt row in database");

@@ -1299,6 +1299,66 @@ START_TEST(schedule_search_matches_promise_tags_and_pages)
 }
 END_TEST
 
+/* One search page holds at most STORE_SEARCH_MAX_BYTES of records (one at
+ * least): a tenant's search of limit 1000 over promises or schedules of
+ * ~2 MB each must not build gigabytes on the answering thread. A page cut
+ * there ends with a cursor, and paging on returns every match once. */
+START_TEST(a_search_page_stops_at_the_byte_budget_with_a_cursor)
+{
+    size_t big = STORE_SEARCH_MAX_BYTES / 3 + 1; /* two fit, not three */
+    char *data = malloc(big + 1);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'x', big);
+    data[big] = '\0';
+    const char *ids[] = {"p1", "p2", "p3", "p4", "p5"};
+    for (size_t i = 0; i < 5; i++) {
+        promise_t p = mk_promise(ids[i], PSTATE_PENDING, 10);
+        p.param.data = data;
+        OK(store_promise_insert(fx.st, &p));
+        schedule_t sc = mk_schedule(ids[i], 10, NO_KVS);
+        sc.promise_param.data = data;
+        OK(store_schedule_insert(fx.st, &sc));
+    }
+    /* A record over the budget by itself still makes a page. */
+    char *huge = malloc(STORE_SEARCH_MAX_BYTES + 2);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'y', STORE_SEARCH_MAX_BYTES + 1);
+    huge[STORE_SEARCH_MAX_BYTES + 1] = '\0';
+    promise_t p = mk_promise("p6", PSTATE_PENDING, 10);
+    p.param.data = huge;
+    OK(store_promise_insert(fx.st, &p));
+    schedule_t sc = mk_schedule("p6", 10, NO_KVS);
+    sc.promise_param.data = huge;
+    OK(store_schedule_insert(fx.st, &sc));
+
+    const char *want[] = {"p1,p2", "p3,p4", "p5", "p6"};
+    promise_t *ps;
+    schedule_t *ss;
+    size_t n, pages = 0;
+    const char *cur = NULL;
+    do {
+        search_req_t q = search(1000, cur);
+        OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+        ck_assert_uint_lt(pages, 4);
+        ck_assert_str_eq(promise_ids(ps, n), want[pages++]);
+    } while (cur);
+    ck_assert_uint_eq(pages, 4);
+    pages = 0;
+    do {
+        search_req_t q = search(1000, cur);
+        OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
+        ck_assert_uint_lt(pages, 4);
+        const char **got = arena_alloc(fx.a, (n + 1) * sizeof *got);
+        for (size_t i = 0; i < n; i++)
+            got[i] = ss[i].id;
+        ck_assert_str_eq(joined(got, n), want[pages++]);
+    } while (cur);
+    ck_assert_uint_eq(pages, 4);
+    free(data);
+    free(huge);
+}
+END_TEST
+
 START_TEST(schedule_due_orders_by_next_run_then_id_up_to_limit)
 {
     schedule_t s;
@@ -2102,6 +2162,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, outbox_seq_is_never_reused_after_deleting_the_newest_row);
     tcase_add_test(mem, schedule_round_trip_advance_and_delete);
     tcase_add_test(mem, schedule_search_matches_promise_tags_and_pages);
+    tcase_add_test(mem, a_search_page_stops_at_the_byte_budget_with_a_cursor);
     tcase_add_test(mem, schedule_due_orders_by_next_run_then_id_up_to_limit);
     tcase_add_test(mem, snap_lists_every_entity_in_the_documented_order);
     tcase_add_test(mem, reset_deletes_every_row_and_keeps_the_schema);
@@ -2157,6 +2218,7 @@ static Suite *sqlite_suite(void)
         tcase_add_test(pgc, outbox_seq_is_never_reused_after_deleting_the_newest_row);
         tcase_add_test(pgc, schedule_round_trip_advance_and_delete);
         tcase_add_test(pgc, schedule_search_matches_promise_tags_and_pages);
+        tcase_add_test(pgc, a_search_page_stops_at_the_byte_budget_with_a_cursor);
         tcase_add_test(pgc, schedule_due_orders_by_next_run_then_id_up_to_limit);
         tcase_add_test(pgc, snap_lists_every_entity_in_the_documented_order);
         tcase_add_test(pgc, reset_deletes_every_row_and_keeps_the_schema);
