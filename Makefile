@@ -1,6 +1,7 @@
-# resonate-c build. Plain make, generated header dependencies (-MMD), two
-# flavours of every object: release (build/rel) and sanitized (build/san,
-# AddressSanitizer + UndefinedBehaviorSanitizer) used by `make test`.
+# resonate-c build. Plain make, generated header dependencies (-MMD), three
+# flavours of every object: release (build/rel), sanitized (build/san,
+# AddressSanitizer + UndefinedBehaviorSanitizer) and ThreadSanitizer
+# (build/tsan, unit tests only: `make tsan`), all three used by `make test`.
 
 CC      ?= cc
 BUILD   ?= build
@@ -19,6 +20,7 @@ CPPFLAGS += -I. -D_GNU_SOURCE
 REL_CFLAGS = $(WARN) -O2 -g $(PKG_CFLAGS) $(CFLAGS)
 SAN_CFLAGS = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all $(PKG_CFLAGS)
+TSAN_CFLAGS = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=thread $(PKG_CFLAGS)
 COV_CFLAGS = $(WARN) -O0 -g --coverage $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
@@ -53,9 +55,10 @@ Q = $(if $(V),,@)
 
 rel_obj = $(patsubst %.c,$(BUILD)/rel/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/%.o,$(1))
+tsan_obj = $(patsubst %.c,$(BUILD)/tsan/%.o,$(1))
 cov_obj = $(patsubst %.c,$(BUILD)/cov/%.o,$(1))
 
-.PHONY: all test unit coverage check-format check-layers format bench install clean fuzz \
+.PHONY: all test unit tsan coverage check-format check-layers format bench install clean fuzz \
         fuzz-build fuzz-replay deb
 all: resonate
 
@@ -70,6 +73,10 @@ $(BUILD)/san/resonate: $(call san_obj,$(LIB_SRC) $(CLI_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tsan/resonate: $(call tsan_obj,$(LIB_SRC) $(CLI_SRC))
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(REL_CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
@@ -77,6 +84,10 @@ $(BUILD)/rel/unit: $(call rel_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 $(BUILD)/san/unit: $(call san_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/tsan/unit: $(call tsan_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/cov/unit: $(call cov_obj,$(LIB_SRC) $(CLI_LIB) $(TEST_SRC))
 	$(if $(V),,@echo "  LD      $@")
@@ -92,6 +103,11 @@ $(BUILD)/san/%.o: %.c
 	$(if $(V),,@echo "  CC san  $<")
 	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  CC tsan $<")
+	$(Q)$(CC) $(CPPFLAGS) $(TSAN_CFLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/cov/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CC cov  $<")
@@ -102,12 +118,21 @@ $(UI_GEN): scripts/embed-ui.sh $(UI_SRC)
 	$(if $(V),,@echo "  GEN     $@")
 	$(Q)scripts/embed-ui.sh $(UI_SRC) > $@.tmp && mv $@.tmp $@
 
-$(foreach f,rel san cov fuzz,$(BUILD)/$(f)/server/ui.o): $(UI_GEN)
+$(foreach f,rel san tsan cov fuzz,$(BUILD)/$(f)/server/ui.o): $(UI_GEN)
 
 # Unit tests only, both flavours (fast inner loop).
 unit: $(BUILD)/rel/unit $(BUILD)/san/unit
 	$(BUILD)/rel/unit
 	$(BUILD)/san/unit
+
+# The unit tests under ThreadSanitizer (build/tsan). io_sync=0: no
+# happens-before is implied by I/O, so a race is not hidden by unrelated
+# socket traffic between the threads (the PostgreSQL connections of the
+# reader pool's tests would otherwise order everything). The PostgreSQL
+# cases run when RESONATE_TEST_PG_URL is set, as in `make unit`.
+TSAN_OPTIONS_RUN = io_sync=0 second_deadlock_stack=1 history_size=4
+tsan: $(BUILD)/tsan/unit
+	TSAN_OPTIONS="$(TSAN_OPTIONS_RUN) $(TSAN_OPTIONS)" $(BUILD)/tsan/unit
 
 # Line coverage of the unit tests (only them) per folder, with gcc's gcov:
 # builds them with --coverage in $(BUILD)/cov, runs them from zeroed
@@ -119,11 +144,12 @@ coverage: $(BUILD)/cov/unit $(call cov_obj,cli/main.c)
 	$(Q)rc=0; $(BUILD)/cov/unit >$(BUILD)/cov/unit.log 2>&1 || rc=$$?; \
 	    tail -n 1 $(BUILD)/cov/unit.log; scripts/coverage.sh $(COV_ARGS) $(BUILD)/cov; exit $$rc
 
-# The whole suite: unit tests (release + sanitizers), then the tests that drive
-# a running server (differential, end-to-end). Prints `N passed, N failed`.
-test: resonate $(BUILD)/rel/unit $(BUILD)/san/unit $(BUILD)/san/resonate $(FUZZ_REPLAY)
+# The whole suite: unit tests (release, ASan/UBSan, TSan), then the tests that
+# drive a running server (differential, end-to-end). Prints `N passed, N failed`.
+test: resonate $(BUILD)/rel/unit $(BUILD)/san/unit $(BUILD)/tsan/unit $(BUILD)/san/resonate \
+      $(FUZZ_REPLAY)
 	fuzz/run.sh --replay $(BUILD)/san/fuzz-replay $(FUZZ_TARGETS)
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) TSAN_OPTIONS="$(TSAN_OPTIONS_RUN) $(TSAN_OPTIONS)" tests/run.sh
 
 # Fuzzing: libFuzzer targets built with clang against the library sources,
 # sanitizers on. `make fuzz` replays fuzz/regressions/ and runs each target

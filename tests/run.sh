@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` runs it: Check unit tests in the
-# release and the sanitized build, then the Node tests that drive a running
-# server (differential against the SDK's reference Server, end-to-end with the
-# real SDK). Ends with the line `N passed, N failed`.
+# release, the sanitized (ASan/UBSan) and the ThreadSanitizer build, then the
+# Node tests that drive a running server (differential against the SDK's
+# reference Server, end-to-end with the real SDK). Ends with the line
+# `N passed, N failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(realpath -m "${BUILD:-build}")
@@ -68,10 +69,14 @@ else
     failed=$((failed + 1))
 fi
 
-for flavour in rel san; do
+# tsan: ThreadSanitizer; a race ends its test with exit status 66, which
+# Check counts as an error. TSAN_OPTIONS comes from `make test` (io_sync=0,
+# see the Makefile's tsan target).
+for flavour in rel san tsan; do
     echo "== unit tests ($flavour)"
     log=$(mktemp)
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$BUILD/$flavour/unit" 2>&1 | tee "$log" |
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        TSAN_OPTIONS="${TSAN_OPTIONS:-io_sync=0}" "$BUILD/$flavour/unit" 2>&1 | tee "$log" |
         grep -vE '^[^:]+:[0-9]+:P:' || true
     count_check "$log"
     rm -f "$log"

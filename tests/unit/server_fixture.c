@@ -46,6 +46,7 @@ void fixture_start(const fixture_config_t *cfg)
                         .debug = cfg->debug,
                         .deliver = true,
                         .deliver_interval_ms = 50,
+                        .inline_jobs = cfg->inline_jobs,
                         .outbox = {.server_url = "http://127.0.0.1", .hub = fx.hub}};
     fx.ex = exec_start(st, &ec, err, sizeof err);
     ck_assert_msg(fx.ex != NULL, "exec_start: %s", err);

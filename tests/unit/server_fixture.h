@@ -21,6 +21,7 @@ typedef struct {
     const char *auth;          /* auth.publickey_path ("none": unsigned); NULL = off */
     char *const *cors_origins; /* NULL = no CORS */
     size_t n_cors_origins;
+    bool inline_jobs; /* HTTP threads run jobs when the store is free (exec_run) */
 } fixture_config_t;
 
 /* Starts the server; fails the test when it cannot. One at a time. */
