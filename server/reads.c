@@ -125,8 +125,9 @@ reads_t *reads_new_postgres(const char *url, size_t max_open, const engine_confi
     return pool_new(url, store_postgres_open_reader, max_open, engine, err, errlen);
 }
 
-/* Closes every idle reader: after a reader found the database gone, the
- * others' connections are as dead. */
+/* Closes every idle reader, taking the idle array under the lock and
+ * closing outside it: after a reader found the database gone (the others'
+ * connections are as dead), and at reads_stop. */
 static void drop_idle(reads_t *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -188,11 +189,10 @@ void reads_stop(reads_t *r)
         return;
     pthread_mutex_lock(&r->mu);
     r->stopped = true;
-    size_t n = r->n_idle;
-    r->n_idle = 0;
     pthread_mutex_unlock(&r->mu);
-    for (size_t i = 0; i < n; i++)
-        store_close(r->idle[i]);
+    /* The idle array is taken under the lock (drop_idle): an HTTP thread
+     * whose reader found the database down may be dropping it right now. */
+    drop_idle(r);
 }
 
 void reads_free(reads_t *r)

@@ -10,9 +10,12 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
 
 #include "server/exec.h"
 #include "server/poll.h"
+#include "server/reads.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 #include "tests/unit/server_fixture.h"
 #include "tests/unit/unit.h"
@@ -206,6 +209,92 @@ START_TEST(http_threads_store_thread_and_poll_streams_answer_concurrent_requests
 }
 END_TEST
 
+/* ---- the reader pool over PostgreSQL (RESONATE_TEST_PG_URL) -------------- */
+
+static struct {
+    reads_t *r;
+    engine_config_t cfg;
+} px;
+
+/* One promise.get through the pool; returns reads_run's result. */
+static void *pool_read(void *arg)
+{
+    (void)arg;
+    arena_t *a = arena_new();
+    request_t req = {.op = OP_PROMISE_GET, .corr_id = "c", .now = 1000};
+    req.u.get.id = "p";
+    response_t resp = {0};
+    intptr_t rc = reads_run(px.r, a, &req, &resp);
+    response_clear(&resp);
+    arena_free(a);
+    return (void *)rc;
+}
+
+/* Waits (bounded) until n sessions of the database wait for a lock. */
+static void wait_blocked(PGconn *c, int n)
+{
+    for (int i = 0; i < 500; i++) {
+        PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                "'Lock' AND datname = current_database()");
+        int got = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        if (got == n)
+            return;
+        unit_sleep_ms(10);
+    }
+    ck_abort_msg("%d reads never blocked on the lock", n);
+}
+
+/* reads_stop on the main thread while an HTTP thread's reader finds the
+ * database gone (its connection ended mid-read): that thread drops the
+ * idle readers (drop_idle) as the pool is being stopped. */
+START_TEST(a_pool_stopped_while_a_read_finds_the_database_down_closes_every_reader_once)
+{
+    const char *url = getenv("RESONATE_TEST_PG_URL");
+    char err[512] = "";
+    store_t *w = store_postgres_open(url, err, sizeof err);
+    ck_assert_msg(w != NULL, "%s", err);
+    ck_assert_int_eq(store_reset(w), STORE_OK);
+    PGconn *admin = PQconnectdb(url);
+    ck_assert_int_eq(PQstatus(admin), CONNECTION_OK);
+    px.cfg = (engine_config_t){.retry_timeout = 30000};
+    px.r = reads_new_postgres(url, 0, &px.cfg, err, sizeof err);
+    ck_assert_msg(px.r != NULL, "%s", err);
+    /* Two readers in the pool: two reads held at once by a table lock. */
+    ck_assert_int_eq(store_begin(w), STORE_OK);
+    ck_assert_int_eq(store_postgres_exec(w, "LOCK TABLE promises IN ACCESS EXCLUSIVE MODE"),
+                     STORE_OK);
+    pthread_t t0, t1, t2;
+    ck_assert_int_eq(pthread_create(&t0, NULL, pool_read, NULL), 0);
+    wait_blocked(admin, 1);
+    ck_assert_int_eq(pthread_create(&t1, NULL, pool_read, NULL), 0);
+    wait_blocked(admin, 2);
+    ck_assert_int_eq(store_rollback(w), STORE_OK);
+    void *rc;
+    pthread_join(t0, &rc);
+    ck_assert_int_eq((intptr_t)rc, 0);
+    pthread_join(t1, &rc);
+    ck_assert_int_eq((intptr_t)rc, 0);
+    /* One read takes a reader and waits; the other reader stays idle. */
+    ck_assert_int_eq(store_begin(w), STORE_OK);
+    ck_assert_int_eq(store_postgres_exec(w, "LOCK TABLE promises IN ACCESS EXCLUSIVE MODE"),
+                     STORE_OK);
+    ck_assert_int_eq(pthread_create(&t2, NULL, pool_read, NULL), 0);
+    wait_blocked(admin, 1);
+    reads_stop(px.r);
+    /* The waiting read's connection ends: it is DOWN and drops the idle
+     * readers, after the stop. */
+    PQclear(PQexec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "wait_event_type = 'Lock' AND datname = current_database()"));
+    pthread_join(t2, &rc);
+    ck_assert_int_eq((intptr_t)rc, ENGINE_READ_WRITER); /* its second try finds the pool stopped */
+    ck_assert_int_eq(store_rollback(w), STORE_OK);
+    reads_free(px.r);
+    PQfinish(admin);
+    store_close(w);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -215,6 +304,16 @@ static Suite *threads_suite(void)
     tcase_add_loop_test(tc, http_threads_store_thread_and_poll_streams_answer_concurrent_requests,
                         0, 2);
     suite_add_tcase(s, tc);
+    if (getenv("RESONATE_TEST_PG_URL")) {
+        TCase *pg = tcase_create("postgres");
+        tcase_set_timeout(pg, 60);
+        tcase_add_test(
+            pg, a_pool_stopped_while_a_read_finds_the_database_down_closes_every_reader_once);
+        suite_add_tcase(s, pg);
+    } else {
+        fprintf(stderr, "threads: reader pool tests SKIPPED: RESONATE_TEST_PG_URL is not set "
+                        "(scripts/pg-cluster.sh start prints one)\n");
+    }
     return s;
 }
 UNIT_SUITE(threads_suite)
