@@ -223,6 +223,9 @@ static const opt_t opts[] = {
      1 << 30, NULL, "BYTES", "keys plus values of one tags or headers map (more: 400)"},
     {"limits.cron_max_bytes", "--limits-cron-max-bytes", T_INT, OFF(limits_cron_max_bytes), 16,
      1 << 20, NULL, "BYTES", "longest cron expression of a schedule (longer: 400)"},
+    {"limits.listeners_per_promise", "--limits-listeners-per-promise", T_INT,
+     OFF(limits_listeners_per_promise), 0, 1 << 30, NULL, "N",
+     "most listeners of one pending promise (more: 429 until it settles; 0 = no limit)"},
     {"server.cors.allow_origins", "--server-cors-allow-origin", T_LIST, OFF(cors_origins), 0, 0,
      check_origin, "ORIGIN",
      "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list",
@@ -411,6 +414,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->limits_tag_value_max_bytes = LIMITS_TAG_VALUE_MAX_BYTES;
     c->limits_tags_max_bytes = LIMITS_TAGS_MAX_BYTES;
     c->limits_cron_max_bytes = LIMITS_CRON_MAX_BYTES;
+    c->limits_listeners_per_promise = LIMITS_LISTENERS_PER_PROMISE;
     c->storage_type = strdup("sqlite");
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
     c->ui_enabled = dev;

@@ -306,16 +306,41 @@ static int op_register_callback(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
+/* A pending promise takes a new listener only while it has fewer than
+ * cfg->listeners_per_promise (0 = no bound): its settlement queues one
+ * unblock per listener in one store transaction, so an unbounded set lets
+ * one tenant stall every other tenant's writes. Re-registering a stored
+ * pair stays a no-op success at any count. The refusal is 429, which the
+ * SDK retries (every 5 s) instead of failing the caller: once the promise
+ * settles the same request answers 200 with the settled record. The count
+ * and the insert share the request's transaction on the store thread
+ * (PostgreSQL: the promise row is locked by the read), so no concurrent
+ * registration slips past the bound. */
 static int op_register_listener(ctx_t *c, const request_t *r, response_t *resp)
 {
+    const char *awaited = r->u.listener.awaited, *address = r->u.listener.address;
+    size_t max = c->cfg->listeners_per_promise;
     promise_t *p;
-    TRY(try_timeout(c, r->u.listener.awaited, &p));
+    TRY(try_timeout(c, awaited, &p));
     if (!p) {
         response_error(resp, 404, "Awaited promise not found");
         return 0;
     }
-    if (p->state == PSTATE_PENDING)
-        TRY(store_listener_insert(c->st, p->id, r->u.listener.address));
+    if (p->state == PSTATE_PENDING) {
+        size_t n = 0;
+        bool registered = false;
+        if (max)
+            TRY(store_listener_count(c->st, p->id, address, max, &n, &registered));
+        if (max && !registered && n >= max) {
+            response_error(resp, 429,
+                           "Promise '%s' already has %zu listeners, the limit of "
+                           "limits.listeners_per_promise: settle it, or retry once it has "
+                           "settled, or raise the limit",
+                           p->id, n);
+            return 0;
+        }
+        TRY(store_listener_insert(c->st, p->id, address));
+    }
     response_promise(resp, 200, p);
     return 0;
 }

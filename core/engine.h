@@ -18,6 +18,11 @@ typedef struct {
      * promises at most, and bytes of their encoded records at most. */
     size_t preload_max_count;
     size_t preload_max_bytes;
+    /* limits.listeners_per_promise (0 = none): a promise.register_listener
+     * that would add a listener past this many on one pending promise is
+     * refused (429). Its settlement queues one unblock per listener in one
+     * transaction, during which every other write waits. */
+    size_t listeners_per_promise;
 } engine_config_t;
 
 /* Applies req (req->now set) and fills resp. Returns 0 when the request's

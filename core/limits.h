@@ -38,6 +38,13 @@ typedef struct {
 #define LIMITS_TAGS_MAX_BYTES 65536
 #define LIMITS_CRON_MAX_BYTES 1024
 
+/* The default of limits.listeners_per_promise: listeners one pending
+ * promise may hold (0 = unbounded). Unlike the bounds above it depends on
+ * stored rows, not on the request, so it is not part of limits_t: the
+ * engine enforces it on the store thread (engine_config_t), where settling
+ * the promise costs one outbox row per listener. */
+#define LIMITS_LISTENERS_PER_PROMISE 1000
+
 /* Checks the decoded request r against lim. Returns 0 when every size is
  * within its bound, or -1 with err set to a 400 naming the first field over
  * its limit, the limit and its setting ("Promise ID is 5000 bytes, over the

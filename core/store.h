@@ -209,6 +209,14 @@ typedef struct store_vtab {
     /* Removes and returns the listeners' addresses of promise_id, sorted. */
     int (*listener_take)(store_t *st, arena_t *a, const char *promise_id, const char ***addresses,
                          size_t *n);
+    /* How many listeners promise_id has, counted up to max: *n is
+     * min(count, max), so *n == max means max or more (max 0: *n is 0).
+     * Reads at most max entries of the (promise_id, address) key, never
+     * the rest, so asking whether a promise has reached a bound costs the
+     * bound whatever the promise holds. *registered: whether the pair
+     * (promise_id, address) is stored (one key lookup). */
+    int (*listener_count)(store_t *st, const char *promise_id, const char *address, size_t max,
+                          size_t *n, bool *registered);
 
     /* tasks; task_get fills resumes and, while a lease exists, ttl/pid */
     int (*task_get)(store_t *st, arena_t *a, const char *id, task_t **out);
@@ -437,6 +445,12 @@ static inline int store_listener_take(store_t *st, arena_t *a, const char *promi
                                       const char ***addresses, size_t *n)
 {
     return st->v->listener_take(st, a, promise_id, addresses, n);
+}
+
+static inline int store_listener_count(store_t *st, const char *promise_id, const char *address,
+                                       size_t max, size_t *n, bool *registered)
+{
+    return st->v->listener_count(st, promise_id, address, max, n, registered);
 }
 
 static inline int store_task_get(store_t *st, arena_t *a, const char *id, task_t **out)

@@ -505,7 +505,8 @@ int server_main(const char *cmd, int argc, char **argv)
     exec_config_t ec = {
         .engine = {.retry_timeout = cfg.tasks_retry_timeout,
                    .preload_max_count = (size_t)cfg.tasks_preload_max_count,
-                   .preload_max_bytes = (size_t)cfg.tasks_preload_max_bytes},
+                   .preload_max_bytes = (size_t)cfg.tasks_preload_max_bytes,
+                   .listeners_per_promise = (size_t)cfg.limits_listeners_per_promise},
         .tick_interval_ms = cfg.timeouts_poll_interval,
         .tick_batch = 1000,
         .max_batch = 512,

@@ -201,6 +201,7 @@ enum {
     Q_CALLBACK_DELETE_READY,
     Q_LISTENER_INSERT,
     Q_LISTENER_TAKE,
+    Q_LISTENER_COUNT,
     Q_TASK_LOCK,
     Q_TASK_GET,
     Q_TASK_INSERT,
@@ -290,6 +291,11 @@ static const char *const sql[Q__COUNT] = {
                           " ON CONFLICT (promise_id, address) DO NOTHING",
     [Q_LISTENER_TAKE] = "WITH d AS (DELETE FROM listeners WHERE promise_id = $1::text"
                         " RETURNING address) SELECT address FROM d ORDER BY address COLLATE \"C\"",
+    /* Both a range of the primary key: at most $2 entries, and one lookup. */
+    [Q_LISTENER_COUNT] = "SELECT (SELECT count(*) FROM (SELECT 1 FROM listeners"
+                         " WHERE promise_id = $1::text LIMIT $2::bigint) l),"
+                         " EXISTS (SELECT 1 FROM listeners WHERE promise_id = $1::text"
+                         " AND address = $3::text)",
 
     /* The row lock first, then a fresh statement (READ COMMITTED: a new
      * snapshot) reads the task with its timer and callbacks as committed
@@ -1536,6 +1542,25 @@ static int pg_listener_take(store_t *st, arena_t *a, const char *promise_id,
                    (void **)addresses, n, "listener_take");
 }
 
+static int pg_listener_count(store_t *st, const char *promise_id, const char *address, size_t max,
+                             size_t *n, bool *registered)
+{
+    pg_store_t *s = pg(st);
+    num_t b;
+    const char *v[] = {promise_id, lim(b, max), address};
+    PGresult *r;
+    *n = 0;
+    *registered = false;
+    if (pg_query(s, Q_LISTENER_COUNT, 3, v, &r, "listener_count") != STORE_OK)
+        return STORE_ERR;
+    if (PQntuples(r)) {
+        *n = (size_t)col_i64(r, 0, 0);
+        *registered = col_bool(r, 0, 1);
+    }
+    PQclear(r);
+    return STORE_OK;
+}
+
 /* ---- tasks and their timers ------------------------------------------------- */
 
 static int pg_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
@@ -1907,6 +1932,7 @@ static const store_vtab_t postgres_vtab = {
     .callback_delete_ready = pg_callback_delete_ready,
     .listener_insert = pg_listener_insert,
     .listener_take = pg_listener_take,
+    .listener_count = pg_listener_count,
     .task_get = pg_task_get,
     .task_insert = pg_task_insert,
     .task_update = pg_task_update,

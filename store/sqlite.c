@@ -224,6 +224,7 @@ enum {
     Q_LISTENER_INSERT,
     Q_LISTENER_SELECT,
     Q_LISTENER_DELETE,
+    Q_LISTENER_COUNT,
     Q_TASK_GET,
     Q_TASK_INSERT,
     Q_TASK_UPDATE,
@@ -302,6 +303,10 @@ static const char *const sql[Q__COUNT] = {
                           " ON CONFLICT (promise_id, address) DO NOTHING",
     [Q_LISTENER_SELECT] = "SELECT address FROM listeners WHERE promise_id = ?1 ORDER BY address",
     [Q_LISTENER_DELETE] = "DELETE FROM listeners WHERE promise_id = ?1",
+    /* Both a range of the primary key: at most ?2 entries, and one lookup. */
+    [Q_LISTENER_COUNT] = "SELECT (SELECT count(*) FROM (SELECT 1 FROM listeners"
+                         " WHERE promise_id = ?1 LIMIT ?2)),"
+                         " EXISTS (SELECT 1 FROM listeners WHERE promise_id = ?1 AND address = ?3)",
 
     [Q_TASK_GET] = TASK_SELECT "WHERE t.id = ?1",
     [Q_TASK_INSERT] = "INSERT INTO tasks (id, state, version) VALUES (?1, ?2, ?3)",
@@ -1380,6 +1385,32 @@ static int sq_listener_take(store_t *st, arena_t *a, const char *promise_id,
                    "listener_take");
 }
 
+static int sq_listener_count(store_t *st, const char *promise_id, const char *address, size_t max,
+                             size_t *n, bool *registered)
+{
+    static const char what[] = "listener_count";
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_LISTENER_COUNT];
+    *n = 0;
+    *registered = false;
+    int rc = bind_str(q, 1, promise_id);
+    rc |= bind_limit(q, 2, max);
+    rc |= bind_str(q, 3, address);
+    int ret = STORE_OK;
+    if (rc != SQLITE_OK) {
+        ret = sq_fail(s, what);
+    } else if (sq_guard(s, what) != STORE_OK) {
+        ret = STORE_ERR;
+    } else if (sqlite3_step(q) == SQLITE_ROW) {
+        *n = (size_t)sqlite3_column_int64(q, 0);
+        *registered = sqlite3_column_int(q, 1) != 0;
+    } else {
+        ret = sq_fail(s, what);
+    }
+    sq_done(q);
+    return ret;
+}
+
 /* ---- tasks and their timers ------------------------------------------------- */
 
 static int sq_task_get(store_t *st, arena_t *a, const char *id, task_t **out)
@@ -1770,6 +1801,7 @@ static const store_vtab_t sqlite_vtab = {
     .callback_delete_ready = sq_callback_delete_ready,
     .listener_insert = sq_listener_insert,
     .listener_take = sq_listener_take,
+    .listener_count = sq_listener_count,
     .task_get = sq_task_get,
     .task_insert = sq_task_insert,
     .task_update = sq_task_update,

@@ -114,3 +114,26 @@ eachSdk(test, "a workflow waits on a durable promise resolved from outside", 600
   await outsider.promises.reject(id2, { data: encodeValue({ __type: "error", message: err.message, name: "Error" }) });
   assert.equal(await within(15000, h2.result(), "result 2"), "rejected: denied");
 });
+
+// limits.listeners_per_promise answers a new listener past it 429, which the
+// SDK retries (every 5 s) rather than failing the waiter; once the promise
+// has settled the retry is answered with it. A 409 or 422 would have made
+// 0.11.5's handle.result() throw.
+eachSdk(test, "a waiter past limits.listeners_per_promise still gets the result once the promise settles", 60000, async (scope) => {
+  const srv = await scope.server({ debug: true, args: ["--limits-listeners-per-promise", "1"] });
+  let res = await srv.rpc("promise.create", { id: "gate", timeoutAt: Date.now() + 600000 });
+  assert.equal(res.status, 200);
+  res = await srv.rpc("promise.register_listener", { awaited: "gate", address: "poll://uni@elsewhere/w" });
+  assert.equal(res.status, 200);
+  const r = await scope.client(srv);
+  const handle = await r.get("gate");
+  let done = false;
+  const result = handle.result().finally(() => (done = true));
+  await new Promise((ok) => setTimeout(ok, 500));
+  assert.equal(done, false, "the waiter is not failed by the refusal");
+  const snap = await srv.rpc("debug.snap", {});
+  assert.equal(snap.body.data.listeners.length, 1, "the refused listener was not stored");
+  res = await srv.rpc("promise.settle", { id: "gate", state: "resolved", value: { data: encodeValue("open") } });
+  assert.equal(res.status, 200);
+  assert.equal(await within(15000, result, "result"), "open");
+});

@@ -151,3 +151,28 @@ test("a task's preload stays within tasks.preload_max_bytes for a branch of larg
   // Unbudgeted, the same branch would have been ~6 MB.
   assert.equal(pre[0].id, "root.0");
 });
+
+test("a listener past limits.listeners_per_promise is 429 naming the setting; a stored one and a settled promise are 200", async (t) => {
+  const srv = await startServer({ args: ["--limits-listeners-per-promise", "2"] });
+  t.after(() => srv.stop());
+  const listen = (awaited, address) => srv.rpc("promise.register_listener", { awaited, address });
+  let r = await srv.rpc("promise.create", { id: "hot", timeoutAt: Date.now() + 600000 });
+  assert.equal(r.status, 200);
+  assert.equal((await listen("hot", "poll://uni@g/a")).status, 200);
+  assert.equal((await listen("hot", "poll://uni@g/b")).status, 200);
+  r = await listen("hot", "poll://uni@g/c");
+  assert.equal(r.status, 429);
+  assert.equal(r.body.head.status, 429);
+  assert.equal(r.body.data,
+    "Promise 'hot' already has 2 listeners, the limit of limits.listeners_per_promise: " +
+    "settle it, or retry once it has settled, or raise the limit");
+  r = await listen("hot", "poll://uni@g/a");
+  assert.equal(r.status, 200, "re-registering a stored listener is accepted at the limit");
+  const snap = await srv.rpc("debug.snap", {});
+  assert.deepEqual(snap.body.data.listeners.map((l) => l.address), ["poll://uni@g/a", "poll://uni@g/b"]);
+  r = await srv.rpc("promise.settle", { id: "hot", state: "resolved", value: {} });
+  assert.equal(r.status, 200);
+  r = await listen("hot", "poll://uni@g/c");
+  assert.equal(r.status, 200, "a settled promise answers as always");
+  assert.equal(r.body.data.promise.state, "resolved");
+});

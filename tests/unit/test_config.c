@@ -603,6 +603,24 @@ START_TEST(tag_value_limit_below_id_limit_is_refused)
 }
 END_TEST
 
+START_TEST(listeners_per_promise_defaults_to_1000_and_0_lifts_it)
+{
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.limits_listeners_per_promise, 1000);
+    ck_assert_str_eq(conf_source(&cfg, "limits.listeners_per_promise"), "default");
+    const char *env[] = {"RESONATE_LIMITS__LISTENERS_PER_PROMISE=50", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_int_eq(cfg.limits_listeners_per_promise, 50);
+    const char *off[] = {"--limits-listeners-per-promise", "0", NULL};
+    ck_assert_int_eq(load(false, off, env), CONF_OK);
+    ck_assert_int_eq(cfg.limits_listeners_per_promise, 0);
+    const char *bad[] = {"--limits-listeners-per-promise", "-1", NULL};
+    assert_error(load(false, bad, NULL), CONF_EUSAGE,
+                 "flag --limits-listeners-per-promise: invalid value '-1' for "
+                 "limits.listeners_per_promise: expected an integer from 0 to 1073741824");
+}
+END_TEST
+
 START_TEST(postgres_storage_needs_a_url_from_any_layer)
 {
     const char *type[] = {"--storage-type", "postgres", NULL};
@@ -757,6 +775,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, environment_values_take_toml_forms);
     tcase_add_test(tc, flag_errors_are_usage_errors);
     tcase_add_test(tc, connection_and_poll_limits_have_bounded_defaults);
+    tcase_add_test(tc, listeners_per_promise_defaults_to_1000_and_0_lifts_it);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
     tcase_add_test(tc, revocation_list_without_public_key_is_refused);

@@ -245,6 +245,100 @@ START_TEST(listener_gets_unblock_message_when_promise_settles)
 }
 END_TEST
 
+static int register_listener(const char *awaited, const char *address, int64_t now)
+{
+    request_t r = {.op = OP_PROMISE_REGISTER_LISTENER, .corr_id = "c"};
+    r.u.listener.awaited = awaited;
+    r.u.listener.address = address;
+    return run(&r, now);
+}
+
+static size_t n_listeners(void)
+{
+    return json_array_size(json_object_get(snap(), "listeners"));
+}
+
+#define LIMIT_TEXT(id, n)                                                                          \
+    "Promise '" id "' already has " n " listeners, the limit of limits.listeners_per_promise: "    \
+    "settle it, or retry once it has settled, or raise the limit"
+
+START_TEST(register_listener_past_the_limit_is_429_naming_it_and_stores_nothing)
+{
+    fx.cfg.listeners_per_promise = 3;
+    create("p", 9000, no_tags(), 1000);
+    create("q", 9000, no_tags(), 1000);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/a", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/b", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/c", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/d", 1000), 429);
+    ck_assert_str_eq(json_string_value(fx.resp.data), LIMIT_TEXT("p", "3"));
+    ck_assert_int_eq(n_listeners(), 3);
+    /* the bound is per promise */
+    ck_assert_int_eq(register_listener("q", "poll://uni@g/d", 1000), 200);
+    settle("p", PSTATE_RESOLVED, NULL, 2000);
+    json_t *msgs = json_object_get(snap(), "messages");
+    ck_assert_int_eq(json_array_size(msgs), 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_str_ne(str_at(json_array_get(msgs, i), "address"), "poll://uni@g/d");
+}
+END_TEST
+
+START_TEST(re_registering_a_stored_listener_at_or_past_the_limit_stays_200)
+{
+    fx.cfg.listeners_per_promise = 2;
+    create("p", 9000, no_tags(), 1000);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/a", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/b", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/a", 1000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "pending");
+    /* a limit lowered below what a promise already holds (a restart with a
+     * smaller setting) refuses only new pairs */
+    fx.cfg.listeners_per_promise = 1;
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/b", 1000), 200);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/c", 1000), 429);
+    ck_assert_str_eq(json_string_value(fx.resp.data), LIMIT_TEXT("p", "1"));
+    ck_assert_int_eq(n_listeners(), 2);
+}
+END_TEST
+
+START_TEST(register_listener_on_a_settled_promise_answers_it_whatever_the_limit)
+{
+    fx.cfg.listeners_per_promise = 1;
+    create("p", 9000, no_tags(), 1000);
+    create("t", 5000, no_tags(), 1000);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/a", 1000), 200);
+    ck_assert_int_eq(register_listener("t", "poll://uni@g/a", 1000), 200);
+    settle("p", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/b", 3000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "resolved");
+    /* t is at its limit and past its deadline: the lazy timeout settles it,
+     * and the answer is the timed-out record, not a refusal */
+    ck_assert_int_eq(register_listener("t", "poll://uni@g/b", 6000), 200);
+    ck_assert_str_eq(str_at(last_promise(), "state"), "rejected_timedout");
+    ck_assert_int_eq(n_listeners(), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "messages")), 2);
+}
+END_TEST
+
+START_TEST(listeners_per_promise_0_lifts_the_bound)
+{
+    fx.cfg.listeners_per_promise = 3;
+    create("p", 9000, no_tags(), 1000);
+    char addr[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
+        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
+    }
+    ck_assert_int_eq(register_listener("p", "poll://uni@g/x", 1000), 429);
+    fx.cfg.listeners_per_promise = 0;
+    for (int i = 3; i < 2000; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
+        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
+    }
+    ck_assert_int_eq(n_listeners(), 2000);
+}
+END_TEST
+
 static int acquire(const char *id, int64_t version, int64_t now)
 {
     request_t r = {.op = OP_TASK_ACQUIRE, .corr_id = "c"};
@@ -1104,6 +1198,10 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, tick_settles_every_due_promise_timer_or_not);
     tcase_add_test(tc, register_callback_reports_missing_awaited_awaiter_and_target);
     tcase_add_test(tc, listener_gets_unblock_message_when_promise_settles);
+    tcase_add_test(tc, register_listener_past_the_limit_is_429_naming_it_and_stores_nothing);
+    tcase_add_test(tc, re_registering_a_stored_listener_at_or_past_the_limit_stays_200);
+    tcase_add_test(tc, register_listener_on_a_settled_promise_answers_it_whatever_the_limit);
+    tcase_add_test(tc, listeners_per_promise_0_lifts_the_bound);
     tcase_add_test(tc, promise_search_pages_with_cursor);
     tcase_add_test(tc, search_with_a_scope_sees_only_ids_inside_it_and_the_cursor_cannot_escape);
     tcase_add_test(tc, schedule_search_with_a_scope_sees_only_schedules_inside_it);

@@ -968,6 +968,40 @@ START_TEST(listener_take_returns_sorted_addresses_once)
 }
 END_TEST
 
+START_TEST(listener_count_stops_at_max_and_reports_whether_the_pair_is_stored)
+{
+    char addr[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%03d", i);
+        OK(store_listener_insert(fx.st, "p", addr));
+    }
+    OK(store_listener_insert(fx.st, "q", "http://a"));
+    size_t n = 99;
+    bool reg = true;
+    OK(store_listener_count(fx.st, "p", "poll://uni@g/499", 10, &n, &reg));
+    ck_assert_uint_eq(n, 10);
+    ck_assert(reg);
+    OK(store_listener_count(fx.st, "p", "http://a", 1000, &n, &reg));
+    ck_assert_uint_eq(n, 500);
+    ck_assert(!reg);
+    OK(store_listener_count(fx.st, "p", "poll://uni@g/000", 0, &n, &reg));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(reg);
+    OK(store_listener_count(fx.st, "q", "http://a", 5, &n, &reg));
+    ck_assert_uint_eq(n, 1);
+    ck_assert(reg);
+    /* a prefix of an id is another id */
+    OK(store_listener_count(fx.st, "", "http://a", 5, &n, &reg));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!reg);
+    const char **addrs;
+    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
+    OK(store_listener_count(fx.st, "p", "poll://uni@g/000", 5, &n, &reg));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!reg);
+}
+END_TEST
+
 /* ---- tasks and timers ------------------------------------------------------- */
 
 START_TEST(task_get_reports_resumes_and_lease_from_its_timer)
@@ -2151,6 +2185,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, callback_insert_of_existing_pair_keeps_it_unchanged);
     tcase_add_test(mem, callback_deletes_remove_ready_or_all_of_an_awaiter);
     tcase_add_test(mem, listener_take_returns_sorted_addresses_once);
+    tcase_add_test(mem, listener_count_stops_at_max_and_reports_whether_the_pair_is_stored);
     tcase_add_test(mem, task_get_reports_resumes_and_lease_from_its_timer);
     tcase_add_test(mem, task_insert_of_existing_id_fails);
     tcase_add_test(mem, task_search_filters_state_and_pages);
@@ -2207,6 +2242,7 @@ static Suite *sqlite_suite(void)
         tcase_add_test(pgc, callback_insert_of_existing_pair_keeps_it_unchanged);
         tcase_add_test(pgc, callback_deletes_remove_ready_or_all_of_an_awaiter);
         tcase_add_test(pgc, listener_take_returns_sorted_addresses_once);
+        tcase_add_test(pgc, listener_count_stops_at_max_and_reports_whether_the_pair_is_stored);
         tcase_add_test(pgc, task_get_reports_resumes_and_lease_from_its_timer);
         tcase_add_test(pgc, task_insert_of_existing_id_fails);
         tcase_add_test(pgc, task_search_filters_state_and_pages);
