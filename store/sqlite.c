@@ -1946,8 +1946,19 @@ static void write_hint(const char *path, char *out, size_t outlen)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     const char *d = dirname(dir);
+    struct stat sb;
     out[0] = '\0';
-    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(out, outlen,
+                 "; it is a directory: set storage.sqlite.path to a file in it (e.g. "
+                 "%s/resonate.db)",
+                 path);
+    else if (stat(d, &sb) != 0 && errno == ENOENT)
+        snprintf(out, outlen,
+                 "; its directory %s does not exist: create it (mkdir -p %s, writable by the "
+                 "server's user), or set storage.sqlite.path elsewhere",
+                 d, d);
+    else if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
         snprintf(out, outlen,
                  "; the file is not writable by this process (%s): make it writable by the "
                  "server's user (chown/chmod), or set storage.sqlite.path to a writable file",
@@ -2052,7 +2063,12 @@ store_t *store_sqlite_open(const char *path, char *err, size_t errlen)
     char why[256];
     if (read_user_version(s->db, &version, why, sizeof why) != 0 ||
         check_version(version, STORE_SCHEMA_VERSION, why, sizeof why) != 0) {
-        if (!memory)
+        if (sqlite3_errcode(s->db) == SQLITE_NOTADB)
+            snprintf(hint, sizeof hint,
+                     "; the file is not a SQLite database, or is damaged: check that "
+                     "storage.sqlite.path names the server's database, restore it from a "
+                     "backup, or move it aside to start with an empty one");
+        else if (!memory)
             write_hint(path, hint, sizeof hint);
         snprintf(err, errlen, "%s: %s%s", path, why, hint);
         goto fail;

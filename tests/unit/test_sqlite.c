@@ -2049,6 +2049,37 @@ START_TEST(open_refuses_an_unwritable_file_or_directory_and_says_what_to_fix)
 }
 END_TEST
 
+/* Opens path, which must fail with an error containing want1 and want2. */
+static void open_path_must_fail(const char *path, const char *want1, const char *want2)
+{
+    char err[1024] = "";
+    store_t *st = store_sqlite_open(path, err, sizeof err);
+    if (st)
+        store_close(st);
+    ck_assert_msg(!st, "opened %s", path);
+    ck_assert_msg(strstr(err, want1) && strstr(err, want2), "unexpected error: %s", err);
+}
+
+START_TEST(open_names_a_missing_directory_a_directory_and_a_non_database_and_what_to_do)
+{
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/resonate-open-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/missing/db", dir);
+    open_path_must_fail(path, "/missing does not exist", "mkdir -p");
+    open_path_must_fail(dir, "it is a directory", "/resonate.db");
+    snprintf(path, sizeof path, "%s/noise", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 7919 + 13) & 0xFF, f);
+    fclose(f);
+    open_path_must_fail(path, "not a SQLite database, or is damaged", "move it aside");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static int ping_after_chmod(const char *dir)
 {
     char path[128], err[1024] = "";
@@ -2290,6 +2321,8 @@ static Suite *sqlite_suite(void)
     tcase_add_test(file, check_fails_once_the_wal_file_is_deleted);
     tcase_add_test(file, check_fails_once_another_file_is_renamed_over_the_database);
     tcase_add_test(file, open_refuses_an_unwritable_file_or_directory_and_says_what_to_fix);
+    tcase_add_test(file,
+                   open_names_a_missing_directory_a_directory_and_a_non_database_and_what_to_do);
     tcase_add_test(file, ping_fails_once_the_file_is_no_longer_writable);
     tcase_add_test(file, a_reader_sees_the_commits_before_its_transaction_and_none_after);
     tcase_add_test(file, a_reader_refuses_writes_and_the_writer_still_checkpoints);
