@@ -810,8 +810,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
         h->cfg.tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, tls_priorities(),
         MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback(), MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, errlen, "Failed to bind to %s:%u (address in use or not permitted)", bind,
-                 (unsigned)h->cfg.port);
+        listen_explain(&ss, bind, h->cfg.port, "server.port", err, errlen);
         http_stop(h);
         return NULL;
     }

@@ -16,6 +16,14 @@
 int listen_addr(const char *bind, uint16_t port, struct sockaddr_storage *ss, bool *ipv6, char *err,
                 size_t errlen);
 
+/* After a daemon failed to listen on ss (filled by listen_addr from bind
+ * and port): binds a socket to ss as libmicrohttpd does (SO_REUSEADDR) to
+ * learn why, and writes into err a message naming host:port, the cause
+ * and the fix. port_key is the setting of that port ("server.port"), the
+ * address's is server.bind. */
+void listen_explain(const struct sockaddr_storage *ss, const char *host, uint16_t port,
+                    const char *port_key, char *err, size_t errlen);
+
 /* Writes "ip:<address>" for a client's socket address (IPv4 or IPv6; an
  * IPv4-mapped IPv6 address as IPv4, so one client has one name), or "ip:?"
  * when sa is NULL or of another family. */

@@ -418,8 +418,7 @@ int metrics_serve(metrics_t *m, const char *bind, uint16_t port, metrics_gauges_
                             on_scrape_connection, m, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities(),
                             MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback(), MHD_OPTION_END);
     if (!m->d) {
-        snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", bind,
-                 (unsigned)port);
+        listen_explain(&ss, bind, port, "observability.metrics_port", err, errlen);
         return -1;
     }
     return 0;

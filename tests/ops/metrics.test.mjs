@@ -112,14 +112,14 @@ test("metrics listener: other paths 404, other methods 405", async (t) => {
   assert.equal((await httpRequest(port, "HEAD", "/metrics")).status, 200);
 });
 
-test("a metrics port that cannot be bound is logged and the API keeps serving", async (t) => {
+test("a metrics port that cannot be bound is logged with its cause and fix and the API keeps serving", async (t) => {
   const port = await freePort();
   const squatter = net.createServer();
   await new Promise((r) => squatter.listen(port, "127.0.0.1", r));
   t.after(() => squatter.close());
   const srv = await startServer({ args: ["--observability-metrics-port", String(port)] });
   t.after(() => srv.stop());
-  assert.match(srv.stderr(), /error Failed to bind metrics port: cannot listen on 127\.0\.0\.1:\d+/);
+  assert.match(srv.stderr(), /error Failed to bind metrics port: cannot listen on 127\.0\.0\.1:\d+: address in use \(another process listens on port \d+, `ss -ltnp` shows which\): stop it, or set observability\.metrics_port to a free port/);
   const r = await srv.rpc("promise.create", { id: "still-ok", timeoutAt: Date.now() + 60000, param: {}, tags: {} });
   assert.equal(r.status, 200);
 });

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/base64.h"
+#include "server/http.h"
 #include "tests/unit/server_fixture.h"
 #include "tests/unit/unit.h"
 
@@ -145,6 +146,31 @@ START_TEST(wrong_methods_are_405_with_allow_and_other_paths_404_or_410)
     ck_assert_int_eq(fixture_http("POST", "/tasks", "", NULL, NULL, NULL), 410);
     /* "/promisesX" is not one of the removed roots. */
     ck_assert_int_eq(fixture_http("GET", "/promisesX", NULL, NULL, NULL, NULL), 404);
+}
+END_TEST
+
+START_TEST(a_port_in_use_or_an_address_not_of_this_machine_is_named_with_the_fix)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    char err[512] = "";
+    http_t *h = http_start(&(http_config_t){.bind = "127.0.0.1", .port = ntohs(sin.sin_port)}, err,
+                           sizeof err);
+    close(fd);
+    ck_assert_ptr_null(h);
+    ck_assert_msg(strstr(err, "address in use (another process listens on port") &&
+                      strstr(err, "set server.port to a free port"),
+                  "%s", err);
+    /* 192.0.2.1 (TEST-NET-1) is no machine's address. */
+    h = http_start(&(http_config_t){.bind = "192.0.2.1", .port = 0}, err, sizeof err);
+    ck_assert_ptr_null(h);
+    ck_assert_msg(strstr(err, "192.0.2.1 is not an address of this machine") &&
+                      strstr(err, "set server.bind to one of them"),
+                  "%s", err);
 }
 END_TEST
 
@@ -418,6 +444,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, debug_kinds_run_when_debug_is_on);
     tcase_add_test(tc, poll_stream_receives_the_execute_of_a_task_addressed_to_it);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("listen");
+    tcase_add_test(tl, a_port_in_use_or_an_address_not_of_this_machine_is_named_with_the_fix);
+    suite_add_tcase(s, tl);
     TCase *tp = tcase_create("plain");
     tcase_add_checked_fixture(tp, setup_plain, teardown);
     tcase_add_test(tp, debug_kinds_are_403_unless_debug_is_on);
