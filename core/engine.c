@@ -653,16 +653,20 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
-/* Renews the lease of one task held by pid (DECISIONS.md #2). */
+/* Renews the lease of one task held by pid (DECISIONS.md #2). The task
+ * first: store_task_get locks it on a shared database, so the timer read
+ * next is the one of the task's current holder, not a lease that another
+ * server expired and gave to another pid meanwhile (which this renewal
+ * would then hand back to pid). */
 static int renew(ctx_t *c, const char *pid, const char *id, int64_t version, bool any_version)
 {
-    task_timer_t *tm = NULL;
-    TRY(store_timer_get(c->st, c->a, id, &tm));
-    if (!tm || tm->type != TIMER_LEASE || !tm->pid || strcmp(tm->pid, pid) != 0)
-        return STORE_OK;
     task_t *t = NULL;
     TRY(store_task_get(c->st, c->a, id, &t));
     if (!t || t->state != TSTATE_ACQUIRED || (!any_version && t->version != version))
+        return STORE_OK;
+    task_timer_t *tm = NULL;
+    TRY(store_timer_get(c->st, c->a, id, &tm));
+    if (!tm || tm->type != TIMER_LEASE || !tm->pid || strcmp(tm->pid, pid) != 0)
         return STORE_OK;
     tm->timeout = time_add_sat(c->now, tm->ttl);
     return store_timer_set(c->st, tm);
@@ -1068,12 +1072,21 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
             TRY(store_timer_delete(st, tms[i].id));
             continue;
         }
-        if (tms[i].type == TIMER_RETRY && task->state == TSTATE_PENDING) {
+        /* The timer again, now that the task is locked: on a shared
+         * database another server's request may have replaced it (an
+         * acquire's lease, a heartbeat's renewal) or deleted it since
+         * store_timer_due read it, and acting on the stale one would drop
+         * a live lease. Only a timer still due is acted on. */
+        task_timer_t *cur = NULL;
+        TRY(store_timer_get(st, a, tms[i].id, &cur));
+        if (!cur || cur->timeout > t)
+            continue;
+        if (cur->type == TIMER_RETRY && task->state == TSTATE_PENDING) {
             task_timer_t tm = {
                 .id = p->id, .type = TIMER_RETRY, .timeout = time_add_sat(t, cfg->retry_timeout)};
             TRY(store_timer_set(st, &tm));
             TRY(dispatch(&c, p, task->version, 0));
-        } else if (tms[i].type == TIMER_LEASE && task->state == TSTATE_ACQUIRED) {
+        } else if (cur->type == TIMER_LEASE && task->state == TSTATE_ACQUIRED) {
             TRY(task_to_pending(&c, p, task->version));
         } else {
             TRY(store_timer_delete(st, tms[i].id));

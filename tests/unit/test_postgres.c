@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/engine.h"
 #include "store/postgres.h"
 #include "tests/unit/unit.h"
 
@@ -622,6 +623,159 @@ START_TEST(a_tag_search_examines_at_most_the_scan_cap_per_call_and_pages_on)
 }
 END_TEST
 
+/* ---- background work racing requests on another server ---------------------- */
+
+static const engine_config_t engine_cfg = {.retry_timeout = 30000};
+
+/* Runs req at now on st in its own transaction; returns the status. */
+static int apply(store_t *st, request_t *req, int64_t now, bool commit)
+{
+    response_t resp = {0};
+    req->now = now;
+    OK(st, store_begin(st));
+    ck_assert_int_eq(engine_apply(&engine_cfg, st, ar, req, &resp), 0);
+    if (commit)
+        OK(st, store_commit(st));
+    int status = resp.status;
+    response_clear(&resp);
+    return status;
+}
+
+/* Creates promise id with a task for a poll target at now (its retry timer
+ * is due at now + 30 s). */
+static void create_task(const char *id, int64_t now)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    kv_t *tag = arena_alloc(ar, sizeof *tag);
+    *tag = (kv_t){"resonate:target", "poll://any@g"};
+    r.u.promise_create = (promise_create_t){
+        .id = id, .timeout_at = INT64_C(1) << 50, .tags = {.items = tag, .n = 1}};
+    ck_assert_int_eq(apply(a_st, &r, now, true), 200);
+}
+
+/* Server B's task.acquire of id at version by pid (ttl 60 s), left
+ * uncommitted when !commit: B then holds the task's row lock. */
+static int acquire_on_b(const char *id, int64_t version, const char *pid, int64_t now, bool commit)
+{
+    request_t r = {.op = OP_TASK_ACQUIRE, .corr_id = "c"};
+    r.u.task_acquire.id = id;
+    r.u.task_acquire.version = version;
+    r.u.task_acquire.pid = pid;
+    r.u.task_acquire.ttl = 60000;
+    return apply(b_st, &r, now, commit);
+}
+
+typedef struct {
+    store_t *st;
+    int64_t t;
+    const char *pid; /* heartbeat: this pid's empty heartbeat; else a tick */
+    _Atomic bool done;
+    char err[512];
+} racer_t;
+
+/* Server A's tick at t, or heartbeat of pid, in one transaction. */
+static void *race_on_a(void *arg)
+{
+    racer_t *r = arg;
+    arena_t *a = arena_new();
+    bool more = false;
+    response_t resp = {0};
+    request_t hb = {.op = OP_TASK_HEARTBEAT, .corr_id = "c", .now = r->t};
+    hb.u.task_heartbeat.pid = r->pid;
+    int rc = store_begin(r->st);
+    if (rc == STORE_OK)
+        rc = r->pid ? engine_apply(&engine_cfg, r->st, a, &hb, &resp)
+                    : engine_tick(&engine_cfg, r->st, a, r->t, 0, &more);
+    if (rc == STORE_OK)
+        rc = store_commit(r->st);
+    if (rc != STORE_OK) {
+        snprintf(r->err, sizeof r->err, "%s", store_errmsg(r->st));
+        store_rollback(r->st);
+    }
+    response_clear(&resp);
+    arena_free(a);
+    atomic_store(&r->done, true);
+    return NULL;
+}
+
+/* Runs racer r on A while B holds the task's lock with its request
+ * uncommitted, then commits B: A has read what it read before the lock. */
+static void race_b_commit(racer_t *r)
+{
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, race_on_a, r), 0);
+    unit_sleep_ms(300);
+    ck_assert_msg(!atomic_load(&r->done), "A did not wait for B's lock on the task");
+    OK(b_st, store_commit(b_st));
+    pthread_join(th, NULL);
+    ck_assert_msg(r->err[0] == '\0', "A: %s", r->err);
+}
+
+START_TEST(a_retry_timer_due_at_a_tick_keeps_the_lease_of_an_acquire_committed_meanwhile)
+{
+    create_task("t", 1000);
+    /* B acquires at 40 s while the retry timer (due at 31 s) is being
+     * handled by A's tick: the lease (due at 100 s) must survive it. */
+    ck_assert_int_eq(acquire_on_b("t", 0, "w1", 40000, false), 200);
+    racer_t r = {.st = a_st, .t = 40000};
+    race_b_commit(&r);
+    task_timer_t *tm = NULL;
+    OK(a_st, store_timer_get(a_st, ar, "t", &tm));
+    ck_assert_msg(tm != NULL, "the tick deleted the lease taken meanwhile");
+    ck_assert_int_eq(tm->type, TIMER_LEASE);
+    ck_assert_int_eq(tm->timeout, 100000);
+    task_t *t = NULL;
+    OK(a_st, store_task_get(a_st, ar, "t", &t));
+    ck_assert_int_eq(t->state, TSTATE_ACQUIRED);
+}
+END_TEST
+
+START_TEST(an_expired_lease_at_a_tick_is_not_taken_from_a_new_acquire_committed_meanwhile)
+{
+    create_task("t", 1000);
+    ck_assert_int_eq(acquire_on_b("t", 0, "w1", 2000, true), 200); /* lease due at 62 s */
+    /* B, at 70 s: the lease has expired (B's own tick), and w2 acquires
+     * version 1 (lease due at 130 s); A's tick at 70 s read w1's lease as
+     * due before that commit. */
+    OK(b_st, store_begin(b_st));
+    bool more = false;
+    ck_assert_int_eq(engine_tick(&engine_cfg, b_st, ar, 70000, 0, &more), 0);
+    ck_assert_int_eq(acquire_on_b("t", 1, "w2", 70000, false), 200);
+    racer_t r = {.st = a_st, .t = 70000};
+    race_b_commit(&r);
+    task_t *t = NULL;
+    OK(a_st, store_task_get(a_st, ar, "t", &t));
+    ck_assert_msg(t->state == TSTATE_ACQUIRED && t->version == 2,
+                  "w2's lease was expired by a tick that read w1's (state %d, version %d)",
+                  (int)t->state, (int)t->version);
+    task_timer_t *tm = NULL;
+    OK(a_st, store_timer_get(a_st, ar, "t", &tm));
+    ck_assert_ptr_nonnull(tm);
+    ck_assert_str_eq(tm->pid, "w2");
+}
+END_TEST
+
+START_TEST(a_heartbeat_renews_only_the_lease_its_pid_holds_once_it_has_the_task_lock)
+{
+    create_task("t", 1000);
+    ck_assert_int_eq(acquire_on_b("t", 0, "w1", 2000, true), 200); /* lease due at 62 s */
+    /* B, at 70 s: w1's lease expires and w2 acquires; meanwhile A's empty
+     * heartbeat of w1 has found w1's lease and waits for the task. */
+    OK(b_st, store_begin(b_st));
+    bool more = false;
+    ck_assert_int_eq(engine_tick(&engine_cfg, b_st, ar, 70000, 0, &more), 0);
+    ck_assert_int_eq(acquire_on_b("t", 1, "w2", 70000, false), 200);
+    racer_t r = {.st = a_st, .t = 70000, .pid = "w1"};
+    race_b_commit(&r);
+    task_timer_t *tm = NULL;
+    OK(a_st, store_timer_get(a_st, ar, "t", &tm));
+    ck_assert_ptr_nonnull(tm);
+    ck_assert_msg(strcmp(tm->pid, "w2") == 0 && tm->timeout == 130000,
+                  "w1's heartbeat overwrote w2's lease: pid %s, timeout %lld", tm->pid,
+                  (long long)tm->timeout);
+}
+END_TEST
+
 static Suite *postgres_suite(void)
 {
     Suite *s = suite_create("postgres");
@@ -651,6 +805,11 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc, a_commit_that_queues_a_message_wakes_the_other_servers);
     tcase_add_test(tc, a_prefix_search_takes_exactly_the_ids_that_start_with_it_in_byte_order);
     tcase_add_test(tc, a_tag_search_examines_at_most_the_scan_cap_per_call_and_pages_on);
+    tcase_add_test(tc,
+                   a_retry_timer_due_at_a_tick_keeps_the_lease_of_an_acquire_committed_meanwhile);
+    tcase_add_test(tc,
+                   an_expired_lease_at_a_tick_is_not_taken_from_a_new_acquire_committed_meanwhile);
+    tcase_add_test(tc, a_heartbeat_renews_only_the_lease_its_pid_holds_once_it_has_the_task_lock);
     suite_add_tcase(s, tc);
     return s;
 }
