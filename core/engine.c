@@ -1097,8 +1097,15 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
     /* Schedules: one firing per schedule per tick. */
     schedule_t *ss = NULL;
     TRY(store_schedule_due(st, a, t, limit, &ss, &n));
-    for (size_t i = 0; i < n; i++)
-        TRY(fire_schedule(&c, &ss[i]));
+    for (size_t i = 0; i < n; i++) {
+        /* Again with its row lock (store_schedule_get): on a shared
+         * database another server may have deleted it (or created another
+         * under its id) since store_schedule_due read it. */
+        schedule_t *cur = NULL;
+        TRY(store_schedule_get(st, a, ss[i].id, &cur));
+        if (cur && cur->next_run_at <= t)
+            TRY(fire_schedule(&c, cur));
+    }
     *more |= n == limit;
     return 0;
 }

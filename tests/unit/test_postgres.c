@@ -776,6 +776,26 @@ START_TEST(a_heartbeat_renews_only_the_lease_its_pid_holds_once_it_has_the_task_
 }
 END_TEST
 
+START_TEST(a_schedule_deleted_on_another_server_while_a_tick_fires_it_creates_no_promise)
+{
+    request_t c = {.op = OP_SCHEDULE_CREATE, .corr_id = "c"};
+    c.u.schedule_create = (schedule_create_t){.id = "s",
+                                              .cron = "* * * * *",
+                                              .promise_id = "job.{{.timestamp}}",
+                                              .promise_timeout = 1000};
+    ck_assert_int_eq(apply(a_st, &c, 1000, true), 200); /* due at 60 s */
+    /* B deletes it at 61 s while A's tick at 61 s has read it as due. */
+    request_t d = {.op = OP_SCHEDULE_DELETE, .corr_id = "c"};
+    d.u.get.id = "s";
+    ck_assert_int_eq(apply(b_st, &d, 61000, false), 200);
+    racer_t r = {.st = a_st, .t = 61000};
+    race_b_commit(&r);
+    promise_t *p = NULL;
+    OK(a_st, store_promise_get(a_st, ar, "job.60000", &p));
+    ck_assert_msg(p == NULL, "a schedule deleted (200) before the tick's commit fired after it");
+}
+END_TEST
+
 static Suite *postgres_suite(void)
 {
     Suite *s = suite_create("postgres");
@@ -810,6 +830,8 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc,
                    an_expired_lease_at_a_tick_is_not_taken_from_a_new_acquire_committed_meanwhile);
     tcase_add_test(tc, a_heartbeat_renews_only_the_lease_its_pid_holds_once_it_has_the_task_lock);
+    tcase_add_test(tc,
+                   a_schedule_deleted_on_another_server_while_a_tick_fires_it_creates_no_promise);
     suite_add_tcase(s, tc);
     return s;
 }
