@@ -375,13 +375,18 @@ static const char reset_sql[] = "DELETE FROM promises; DELETE FROM promise_tags;
                                 " DELETE FROM task_timers; DELETE FROM outbox;"
                                 " DELETE FROM schedules";
 
-/* Per-session settings: bounded lock waits (a conflict, retried), and no
- * transaction left open by a stuck server holds locks forever. */
+/* Per-session settings: bounded lock waits (a conflict, retried), no
+ * transaction left open by a stuck server holds locks forever, and the
+ * session of a server whose host died ends within PG_DEAD_PEER_S (its
+ * leader lock with it); these TCP settings are no-ops on a Unix socket. */
 static const char session_sql[] = "SET lock_timeout = '5000ms';"
                                   " SET idle_in_transaction_session_timeout = '60s';"
-                                  " SET default_transaction_isolation = 'read committed'";
+                                  " SET default_transaction_isolation = 'read committed';"
+                                  " SET tcp_keepalives_idle = 4; SET tcp_keepalives_interval = 2;"
+                                  " SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000";
 
 _Static_assert(PG_LOCK_TIMEOUT_MS == 5000, "session_sql's lock_timeout must match");
+_Static_assert(PG_DEAD_PEER_S == 10, "session_sql's and connect_url's TCP settings must match");
 
 /* ---- the store object -------------------------------------------------------- */
 
@@ -1013,8 +1018,17 @@ static PGconn *connect_url(const char *url, char *err, size_t errlen)
      * the keywords in order and expands dbname in place). */
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", PG_CONNECT_TIMEOUT_S);
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {timeout, "resonate", url, NULL};
+    /* A database host that died is given up within PG_DEAD_PEER_S. */
+    const char *keys[] = {"connect_timeout",
+                          "application_name",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          NULL};
+    const char *vals[] = {timeout, "resonate", "1", "4", "2", "3", "10000", url, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         snprintf(err, errlen, "out of memory");

@@ -44,6 +44,17 @@
 /* Seconds a connection attempt may take (unless the URL says otherwise). */
 #define PG_CONNECT_TIMEOUT_S 5
 
+/* Seconds after which either end gives up a peer that stopped answering
+ * without closing the connection (its host crashed or was cut off): TCP
+ * keepalives probe an idle connection (idle 4 s, then 3 probes 2 s apart)
+ * and a write unacknowledged this long fails (TCP_USER_TIMEOUT), set on
+ * both ends (the client's unless the URL says otherwise). On the
+ * database's end this ends a dead leader's session, which frees the leader
+ * lock for another server; on ours a call fails with STORE_FAULT_DOWN (503)
+ * instead of hanging. The kernel's defaults would take two hours (idle) or
+ * about 15 minutes (unacknowledged data). */
+#define PG_DEAD_PEER_S 10
+
 /* Opens the writer on the database at url (a postgres:// URL or libpq
  * key=value words), migrates the schema and proves a write. Returns NULL
  * with the reason (libpq's, and what to fix) in err. */

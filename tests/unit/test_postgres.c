@@ -384,6 +384,22 @@ START_TEST(a_lost_connection_is_down_and_check_reconnects)
 }
 END_TEST
 
+/* The database ends the session of a server whose host died (and frees its
+ * leader lock) within PG_DEAD_PEER_S: the session sets TCP keepalives and a
+ * user timeout. Over a Unix socket PostgreSQL shows them as 0, so what is
+ * checked is that the session set them (the effect needs TCP: a host cut
+ * off behind a veth, see the commit that added this). */
+START_TEST(a_session_sets_the_tcp_bounds_that_end_it_when_its_host_dies)
+{
+    OK(a_st,
+       store_postgres_exec(
+           a_st, "DO $$ BEGIN IF (SELECT count(*) FROM pg_settings WHERE source = 'session'"
+                 " AND name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval',"
+                 " 'tcp_keepalives_count', 'tcp_user_timeout')) <> 4 THEN RAISE EXCEPTION"
+                 " 'TCP keepalives and user timeout not set by the session'; END IF; END $$"));
+}
+END_TEST
+
 START_TEST(a_commit_after_the_transaction_failed_is_not_reported_as_kept)
 {
     OK(a_st, store_begin(a_st));
@@ -820,6 +836,7 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc, a_read_for_write_waits_for_the_other_writer_and_sees_its_commit);
     tcase_add_test(tc, a_lost_connection_is_down_and_check_reconnects);
     tcase_add_test(tc, a_commit_after_the_transaction_failed_is_not_reported_as_kept);
+    tcase_add_test(tc, a_session_sets_the_tcp_bounds_that_end_it_when_its_host_dies);
     tcase_add_test(tc, one_leader_at_a_time_and_another_takes_over_when_it_closes);
     tcase_add_test(tc, one_claim_of_a_message_wins_until_it_expires);
     tcase_add_test(tc, a_commit_that_queues_a_message_wakes_the_other_servers);
