@@ -67,7 +67,8 @@
  * without it one search of limit 1000 would build gigabytes (the records,
  * then their JSON, then its text) on the thread that answers it. The page
  * then ends with a cursor, as a full one does. */
-#define STORE_SEARCH_MAX_BYTES ((size_t)4 << 20)
+#define STORE_SEARCH_MAX_BYTES ((size_t)STORE_SEARCH_MAX_BYTES_N)
+#define STORE_SEARCH_MAX_BYTES_N 4194304 /* the same, as a literal (for SQL text) */
 
 typedef struct store store_t;
 

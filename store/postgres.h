@@ -70,4 +70,9 @@ store_t *store_postgres_open_reader(const char *url, char *err, size_t errlen);
  * rows). Never pass user data. STORE_OK or STORE_ERR with errmsg set. */
 int store_postgres_exec(store_t *st, const char *sql);
 
+/* Rows st's connection has received for records (searches, preloads and
+ * the other reads of whole records) since it opened: tests check that a
+ * search or preload cut by its byte budget is not received whole. */
+size_t store_postgres_rows_received(store_t *st);
+
 #endif
