@@ -1160,6 +1160,91 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Discards a probe's answer. */
+static size_t on_discard(char *p, size_t size, size_t nmemb, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * nmemb;
+}
+
+#define PROBE_TIMEOUT_MS 3000L
+
+/* After a failed request to c->url, tells whether the server at that
+ * address speaks the other protocol: for an https:// URL, whether a plain
+ * HTTP GET of the same URL gets an HTTP answer (any status); for an http://
+ * URL, whether a TLS handshake completes (CURLOPT_CONNECT_ONLY: nothing is
+ * sent, so the token never leaves; the certificate is not checked, as only
+ * the protocol is asked). Writes the URL with the other scheme to other.
+ * Learned by asking again rather than from the TLS library's words, which
+ * differ between a refused handshake ("wrong version number") and a reset
+ * (SSL_ERROR_SYSCALL) for the same mistake. */
+static bool other_scheme_answers(const conn_t *c, bool https, char *other, size_t otherlen)
+{
+    size_t skip = https ? strlen("https://") : strlen("http://");
+    set_err(other, otherlen, "%s%s", https ? "http://" : "https://", c->server + skip);
+    char *url = malloc(strlen(c->url) + 2);
+    CURL *h = curl_easy_init();
+    bool yes = false;
+    if (!url || !h)
+        goto cleanup;
+    sprintf(url, "%s%s", https ? "http://" : "https://", c->url + skip);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, PROBE_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, PROBE_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "resonate-cli");
+    if (https) {
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
+        long status = 0;
+        yes = curl_easy_perform(h) == CURLE_OK &&
+              curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status >= 100;
+    } else {
+        curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        yes = curl_easy_perform(h) == CURLE_OK;
+    }
+cleanup:
+    if (h)
+        curl_easy_cleanup(h);
+    free(url);
+    return yes;
+}
+
+/* Whether cc, from a request to c, is how a server speaking the other
+ * protocol fails it, and the server at c does: then err says so and how
+ * to fix the address. A TLS handshake answered in plain HTTP fails as
+ * CURLE_SSL_CONNECT_ERROR; plain HTTP sent to a TLS port is answered by
+ * nothing, a reset or a TLS alert (GOT_NOTHING, RECV_ERROR,
+ * WEIRD_SERVER_REPLY, UNSUPPORTED_PROTOCOL for "HTTP/0.9"). */
+static bool explain_scheme(const conn_t *c, CURLcode cc, char *err, size_t errlen)
+{
+    bool https = strncasecmp(c->server, "https://", 8) == 0;
+    bool http = strncasecmp(c->server, "http://", 7) == 0;
+    char other[1024];
+    if (https && (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR) &&
+        other_scheme_answers(c, true, other, sizeof other)) {
+        set_err(err, errlen,
+                "the server at %s answered in plain HTTP, not TLS: use -S %s (or RESONATE_URL), "
+                "or turn TLS on at the server (server.tls_cert and server.tls_key: "
+                "--server-tls-cert FILE --server-tls-key FILE)",
+                c->server, other);
+        return true;
+    }
+    if (http &&
+        (cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_WEIRD_SERVER_REPLY ||
+         cc == CURLE_UNSUPPORTED_PROTOCOL) &&
+        other_scheme_answers(c, false, other, sizeof other)) {
+        set_err(err, errlen,
+                "the server at %s speaks TLS (HTTPS), not plain HTTP: use -S %s (or "
+                "RESONATE_URL), with --cacert FILE if its certificate is from a private CA",
+                c->server, other);
+        return true;
+    }
+    return false;
+}
+
 /* POSTs {kind, head, data} to the server. On 0, *status is the envelope's
  * head.status and *reply its data (a new reference owned by the caller). On
  * -1 (no usable answer) err says why. */
@@ -1229,6 +1314,8 @@ static int client_post(const conn_t *c, const char *kind, json_t *data, int *sta
                     c->server, why);
         else if (cc == CURLE_SSL_CACERT_BADFILE)
             set_err(err, errlen, "cannot use the CA file %s: %s", c->cacert ? c->cacert : "", why);
+        else if (explain_scheme(c, cc, err, errlen))
+            ;
         else if (m.too_big)
             set_err(err, errlen, "the answer from %s is larger than %u MiB", c->server,
                     MAX_REPLY >> 20);

@@ -284,6 +284,27 @@ test("client commands speak https:// and trust a private CA only with --cacert",
   assert.equal(plain.code, 1);
 });
 
+test("a client given https:// for a plain HTTP server, or http:// for an HTTPS one, is told which it speaks and the address to use", { timeout: T }, async (t) => {
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const { srv } = await tlsServer(t);
+  const plain = await startServer({});
+  t.after(() => plain.stop());
+  const host = `127.0.0.1:${plain.port}`;
+  // The TLS library words the first case "wrong version number" or
+  // SSL_ERROR_SYSCALL (a reset) from run to run: each must be explained.
+  for (let i = 0; i < 3; i++) {
+    const r = await cli(["promises", "get", "p-1", "-S", `https://${host}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`the server at https://${esc(host)} answered in plain HTTP, not TLS: use -S http://${esc(host)} .*server\\.tls_cert and server\\.tls_key`), r.stderr);
+  }
+  const tlsHost = `127.0.0.1:${srv.port}`;
+  const r = await cli(["promises", "get", "p-1", "-S", `http://${tlsHost}`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`the server at http://${esc(tlsHost)} speaks TLS \\(HTTPS\\), not plain HTTP: use -S https://${esc(tlsHost)} .*--cacert FILE`), r.stderr);
+  srv.assertHealthy();
+  plain.assertHealthy();
+});
+
 /** An HTTPS receiver with pair; records the requests it gets. */
 async function receiver(t, pair) {
   const hits = [];
