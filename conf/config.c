@@ -105,6 +105,49 @@ static bool check_url(const char *v, char *why, size_t n)
     return false;
 }
 
+/* The scheme of a URL ("mysql" of "mysql://..."): writes it to out and
+ * returns true when v starts with one (RFC 3986: a letter, then letters,
+ * digits, '+', '-' or '.', then "://"). */
+static bool url_scheme(const char *v, char *out, size_t n)
+{
+    size_t i = 0;
+    if (!((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')))
+        return false;
+    while ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+           (v[i] >= '0' && v[i] <= '9') || v[i] == '+' || v[i] == '-' || v[i] == '.')
+        i++;
+    if (strncmp(v + i, "://", 3) != 0)
+        return false;
+    snprintf(out, n, "%.*s", (int)(i < 32 ? i : 32), v);
+    return true;
+}
+
+/* Checks storage.postgres.url as libpq will read it (PQconnectdbParams with
+ * expand_dbname): a postgres:// or postgresql:// URL, or key=value words;
+ * any other scheme, or an address with no scheme (user:pass@host/db), would
+ * be taken as a database name and only fail when connecting, in a message
+ * that may quote the password. A bare word stays a database name, as libpq
+ * has it. The value is never quoted back: it may hold a password. */
+static bool check_postgres_url(const char *v, char *why, size_t n)
+{
+    static const char accepted[] =
+        "give a postgres:// or postgresql:// URL (postgres://user:pass@host:5432/db) or "
+        "key=value words (host=db.example.com dbname=resonate user=resonate)";
+    char scheme[40];
+    if (url_scheme(v, scheme, sizeof scheme)) {
+        if (strcmp(scheme, "postgres") == 0 || strcmp(scheme, "postgresql") == 0)
+            return true;
+        snprintf(why, n, "its scheme is '%s://', which PostgreSQL does not take; %s", scheme,
+                 accepted);
+        return false;
+    }
+    if (strchr(v, '=') || !strpbrk(v, "@:/"))
+        return true;
+    snprintf(why, n, "it has no scheme (the value is not shown: it may hold a password); %s",
+             accepted);
+    return false;
+}
+
 static bool check_storage_type(const char *v, char *why, size_t n)
 {
     if (strcmp(v, "sqlite") == 0 || strcmp(v, "postgres") == 0)
@@ -1075,6 +1118,13 @@ conf_status_t conf_load(conf_t *c, const conf_sources_t *src, char *err, size_t 
                  "%s: storage.type is postgres but storage.postgres.url is not set; set it "
                  "(--storage-postgres-url postgres://user:pass@host/db)",
                  conf_source(c, "storage.type"));
+        goto cleanup;
+    }
+    char pg_why[320];
+    if (strcmp(c->storage_type, "postgres") == 0 &&
+        !check_postgres_url(c->storage_postgres_url, pg_why, sizeof pg_why)) {
+        snprintf(err, errlen, "%s: storage.postgres.url is not a PostgreSQL connection string: %s",
+                 conf_source(c, "storage.postgres.url"), pg_why);
         goto cleanup;
     }
     /* resonate:origin/branch/parent carry ids and resonate:target an

@@ -650,6 +650,52 @@ START_TEST(postgres_storage_needs_a_url_from_any_layer)
 }
 END_TEST
 
+START_TEST(
+    a_postgres_url_of_another_scheme_or_none_is_refused_at_load_naming_the_setting_and_the_forms)
+{
+    static const char forms[] =
+        "give a postgres:// or postgresql:// URL (postgres://user:pass@host:5432/db) or key=value "
+        "words (host=db.example.com dbname=resonate user=resonate)";
+    char want[PATH_MAX + 1024];
+    const char *mysql[] = {"--storage-type", "postgres", "--storage-postgres-url",
+                           "mysql://u:s3cret@db/resonate", NULL};
+    snprintf(want, sizeof want,
+             "flag --storage-postgres-url: storage.postgres.url is not a PostgreSQL connection "
+             "string: its scheme is 'mysql://', which PostgreSQL does not take; %s",
+             forms);
+    assert_error(load(false, mysql, NULL), CONF_ECONFIG, want);
+    /* no scheme at all: libpq would take it for a database name */
+    write_file(file, "[storage]\ntype = \"postgres\"\n[storage.postgres]\n"
+                     "url = \"u:s3cret@db:5432/resonate\"\n");
+    snprintf(want, sizeof want,
+             "%s:4: storage.postgres.url is not a PostgreSQL connection string: it has no scheme "
+             "(the value is not shown: it may hold a password); %s",
+             file, forms);
+    assert_error(load(false, NULL, NULL), CONF_ECONFIG, want);
+    const char *env[] = {"RESONATE_STORAGE__TYPE=postgres",
+                         "RESONATE_STORAGE__POSTGRES__URL=http://u:s3cret@db/resonate", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_ECONFIG);
+    ck_assert_msg(
+        strstr(err, "environment RESONATE_STORAGE__POSTGRES__URL: storage.postgres.url") == err &&
+            strstr(err, "'http://'"),
+        "%s", err);
+    ck_assert_msg(!strstr(err, "s3cret"), "%s", err);
+    /* what libpq takes is kept: both URL schemes, key=value words, a bare database name */
+    static const char *const ok[] = {
+        "postgres://u:s3cret@db/resonate", "postgresql:///resonate?host=/tmp",
+        "host=db port=5432 dbname=resonate password=a://b", "resonate"};
+    ck_assert_int_eq(unlink(file), 0);
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        const char *flags[] = {"--storage-type", "postgres", "--storage-postgres-url", ok[i], NULL};
+        ck_assert_msg(load(false, flags, NULL) == CONF_OK, "%s: %s", ok[i], err);
+    }
+    /* sqlite ignores the setting, as dev ignores the environment's postgres */
+    const char *penv[] = {"RESONATE_STORAGE__TYPE=postgres",
+                          "RESONATE_STORAGE__POSTGRES__URL=mysql://x", NULL};
+    ck_assert_int_eq(load(true, NULL, penv), CONF_OK);
+}
+END_TEST
+
 START_TEST(unimplemented_keys_are_accepted_with_a_warning)
 {
     write_file(file, "[storage.mysql]\nurl = \"mysql://x\"\npool_size = 5\n"
@@ -782,6 +828,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, a_tls_certificate_without_its_key_is_refused_and_the_reverse);
     tcase_add_test(tc, tag_value_limit_below_id_limit_is_refused);
     tcase_add_test(tc, postgres_storage_needs_a_url_from_any_layer);
+    tcase_add_test(
+        tc,
+        a_postgres_url_of_another_scheme_or_none_is_refused_at_load_naming_the_setting_and_the_forms);
     tcase_add_test(tc, unimplemented_keys_are_accepted_with_a_warning);
     tcase_add_test(tc, cors_flags_repeat_and_replace_the_configured_list);
     tcase_add_test(tc, switches_aliases_and_equals_forms);
