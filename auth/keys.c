@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -427,11 +428,23 @@ cleanup:
     return rc;
 }
 
+/* Reads the key file auth.publickey names (at most KEYFILE_MAX bytes) into
+ * a NUL-terminated buffer; NULL with err set when it cannot. */
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         auth_errf(err, errlen, "Failed to read public key file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* fopen opens a directory; only the read would fail, as "read error" */
+        auth_errf(err, errlen,
+                  "public key file '%s' is a directory, not a file: set auth.publickey to the key "
+                  "file itself (a PEM public key, or a JWKS .json file)",
+                  path);
+        fclose(f);
         return NULL;
     }
     char *buf = malloc(KEYFILE_MAX + 1);

@@ -291,6 +291,13 @@ int auth_revoked_load(const char *path, auth_revoked_t **out, char *err, size_t 
     struct stat st;
     char *buf = NULL;
     int rc = -1;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        auth_errf(err, errlen,
+                  "%s is a directory, not a file: set auth.revoked to the list file itself (one "
+                  "'jti ID' or 'sub SUBJECT' a line)",
+                  name);
+        goto done;
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
         auth_errf(err, errlen, "%s is not a regular file of at most %d MiB", name, MAX_FILE >> 20);
         goto done;

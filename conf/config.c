@@ -704,11 +704,26 @@ invalid:
     return -1;
 }
 
+/* Reads the configuration file named by --config (or found by the search)
+ * into a NUL-terminated buffer of at most MAX_FILE bytes. */
 static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot read configuration file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* fopen opens a directory; only the read would fail, as "read error" */
+        int n = (int)strlen(path);
+        while (n > 0 && path[n - 1] == '/')
+            n--;
+        snprintf(err, errlen,
+                 "configuration file %s is a directory, not a file: give --config the TOML file "
+                 "itself (e.g. %.*s/resonate.toml)",
+                 path, n, path);
+        fclose(f);
         return -1;
     }
     char *buf = malloc(MAX_FILE + 1);

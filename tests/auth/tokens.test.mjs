@@ -710,7 +710,7 @@ test("a key file that cannot be read or parsed stops the server at start, naming
   const p521 = await jose.generateKeyPair("ES512", { extractable: true });
   const cases = [
     ["missing file", `${dir}/nope.pem`, /Failed to read public key file .*nope\.pem.*No such file/],
-    ["a directory", dir, /Failed to read public key file/],
+    ["a directory", dir, /public key file '.*' is a directory, not a file: set auth\.publickey to the key file itself/],
     ["empty file", w("empty.pem", ""), /Unsupported or invalid public key/],
     ["garbage", w("garbage.pem", "hello world\n"), /Unsupported or invalid public key/],
     ["truncated PEM", w("trunc.pem", ed.pem.slice(0, 40)), /invalid|malformed/i],

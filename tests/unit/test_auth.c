@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1253,6 +1254,20 @@ START_TEST(jwk_alg_member_restricts_the_key_to_that_algorithm)
 }
 END_TEST
 
+/* Both read "Failed to read public key file '...': read error". */
+START_TEST(a_directory_as_the_key_file_is_named_with_the_setting_and_what_to_give)
+{
+    ck_assert_int_eq(mkdir(path("keys.d"), 0700), 0);
+    char want[256];
+    snprintf(want, sizeof want,
+             "public key file '%s' is a directory, not a file: set auth.publickey to the key "
+             "file itself (a PEM public key, or a JWKS .json file)",
+             path("keys.d"));
+    expect_load_error(path("keys.d"), want);
+    ck_assert_int_eq(rmdir(path("keys.d")), 0);
+}
+END_TEST
+
 START_TEST(malformed_jwks_files_fail_with_the_reason)
 {
     write_str(path("bad.json"), "{\"keys\": [");
@@ -1928,7 +1943,8 @@ static Suite *auth_suite(void)
           pkcs1_rsa_public_keys_and_certificates_load, unusable_key_files_fail_with_the_reason,
           jwks_loads_rsa_ec_and_okp_keys_and_kid_selects_the_key,
           jwk_alg_member_restricts_the_key_to_that_algorithm,
-          malformed_jwks_files_fail_with_the_reason}},
+          malformed_jwks_files_fail_with_the_reason,
+          a_directory_as_the_key_file_is_named_with_the_setting_and_what_to_give}},
         {"cache",
          {a_repeated_token_costs_one_signature_verification,
           cached_tokens_still_expire_and_respect_nbf, failures_are_never_cached, cache_is_bounded,

@@ -344,6 +344,26 @@ START_TEST(missing_config_file_is_an_error_but_no_file_found_is_not)
 }
 END_TEST
 
+/* It read "cannot read configuration file DIR: read error". */
+START_TEST(a_directory_as_the_config_file_is_named_with_the_file_to_give)
+{
+    char want[PATH_MAX * 2 + 128], slash[PATH_MAX + 2];
+    const char *flags[] = {"--config", dir, NULL};
+    snprintf(want, sizeof want,
+             "configuration file %s is a directory, not a file: give --config the TOML file "
+             "itself (e.g. %s/resonate.toml)",
+             dir, dir);
+    assert_error(load(false, flags, NULL), CONF_ECONFIG, want);
+    snprintf(slash, sizeof slash, "%s/", dir);
+    const char *with_slash[] = {"--config", slash, NULL};
+    snprintf(want, sizeof want,
+             "configuration file %s is a directory, not a file: give --config the TOML file "
+             "itself (e.g. %s/resonate.toml)",
+             slash, dir);
+    assert_error(load(false, with_slash, NULL), CONF_ECONFIG, want);
+}
+END_TEST
+
 START_TEST(environment_errors_name_the_variable)
 {
     const char *e1[] = {"RESONATE_SERVER__PROT=1", NULL};
@@ -816,6 +836,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, help_flag_wins_over_everything);
     tcase_add_test(tc, file_errors_name_the_file_line_and_key);
     tcase_add_test(tc, missing_config_file_is_an_error_but_no_file_found_is_not);
+    tcase_add_test(tc, a_directory_as_the_config_file_is_named_with_the_file_to_give);
     tcase_add_test(tc, environment_errors_name_the_variable);
     tcase_add_test(tc, environment_of_other_programs_is_ignored);
     tcase_add_test(tc, environment_values_take_toml_forms);

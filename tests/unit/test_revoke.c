@@ -179,6 +179,24 @@ START_TEST(load_reads_a_file_and_names_it_in_errors)
 }
 END_TEST
 
+/* It read "revocation file '...' is not a regular file of at most 64 MiB". */
+START_TEST(a_directory_as_the_list_is_named_with_the_setting_and_what_to_give)
+{
+    char dir[] = "/tmp/resonate-revoke-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    auth_revoked_t *rl = NULL;
+    char err[512], want[512];
+    ck_assert_int_eq(auth_revoked_load(dir, &rl, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "revocation file '%s' is a directory, not a file: set auth.revoked to the list file "
+             "itself (one 'jti ID' or 'sub SUBJECT' a line)",
+             dir);
+    ck_assert_str_eq(err, want);
+    ck_assert_ptr_null(rl);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* Review finding: a FIFO in the list's place hung the reload in open(),
  * and with it the signal loop (no shutdown, no further reload). */
 START_TEST(load_refuses_a_fifo_without_waiting_for_a_writer)
@@ -264,6 +282,7 @@ static Suite *revoke_suite(void)
     tcase_add_test(tc, load_reads_a_file_and_names_it_in_errors);
     tcase_add_test(tc, revocable_ids_are_those_an_entry_can_name);
     tcase_add_test(tc, load_refuses_a_fifo_without_waiting_for_a_writer);
+    tcase_add_test(tc, a_directory_as_the_list_is_named_with_the_setting_and_what_to_give);
     tcase_add_test(tc, more_than_a_million_entries_are_refused_with_the_line);
     suite_add_tcase(s, tc);
     tc = tcase_create("match");
