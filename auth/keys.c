@@ -411,7 +411,13 @@ static int load_jwks(auth_keyset_t *ks, const char *data, size_t len, char *err,
         return -1;
     }
     json_t *keys = json_object_get(root, "keys");
-    if (json_is_array(keys)) {
+    if (json_is_array(keys) && json_array_size(keys) == 0) {
+        auth_errf(err, errlen,
+                  "the JWKS holds no key (its keys array is empty), so no token could be "
+                  "verified: add the public key that signs the tokens (a JWK of kty RSA, EC "
+                  "P-256/P-384 or OKP Ed25519), or point auth.publickey at a PEM public key");
+        goto cleanup;
+    } else if (json_is_array(keys)) {
         for (size_t i = 0; i < json_array_size(keys); i++)
             if (load_jwk(ks, json_array_get(keys, i), i, err, errlen) < 0)
                 goto cleanup;

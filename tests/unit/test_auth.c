@@ -1268,6 +1268,18 @@ START_TEST(a_directory_as_the_key_file_is_named_with_the_setting_and_what_to_giv
 }
 END_TEST
 
+/* It read "Unsupported or invalid public key in '...'. Supported types: ...",
+ * as if the keys in it were of the wrong kind. */
+START_TEST(an_empty_jwks_says_it_holds_no_key_and_what_to_add)
+{
+    write_str(path("empty.json"), "{\"keys\": []}");
+    expect_load_error(path("empty.json"),
+                      "the JWKS holds no key (its keys array is empty), so no token could be "
+                      "verified: add the public key that signs the tokens (a JWK of kty RSA, EC "
+                      "P-256/P-384 or OKP Ed25519), or point auth.publickey at a PEM public key");
+}
+END_TEST
+
 START_TEST(malformed_jwks_files_fail_with_the_reason)
 {
     write_str(path("bad.json"), "{\"keys\": [");
@@ -1944,7 +1956,8 @@ static Suite *auth_suite(void)
           jwks_loads_rsa_ec_and_okp_keys_and_kid_selects_the_key,
           jwk_alg_member_restricts_the_key_to_that_algorithm,
           malformed_jwks_files_fail_with_the_reason,
-          a_directory_as_the_key_file_is_named_with_the_setting_and_what_to_give}},
+          a_directory_as_the_key_file_is_named_with_the_setting_and_what_to_give,
+          an_empty_jwks_says_it_holds_no_key_and_what_to_add}},
         {"cache",
          {a_repeated_token_costs_one_signature_verification,
           cached_tokens_still_expire_and_respect_nbf, failures_are_never_cached, cache_is_bounded,
