@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -1299,6 +1300,7 @@ static int client_post(const conn_t *c, const char *kind, json_t *data, int *sta
 
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
+        struct stat st;
         const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
         if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
             set_err(err, errlen,
@@ -1312,6 +1314,12 @@ static int client_post(const conn_t *c, const char *kind, json_t *data, int *sta
                     "the certificate of %s is not trusted: %s (for a private CA pass its "
                     "certificate with --cacert FILE or RESONATE_CACERT)",
                     c->server, why);
+        else if (cc == CURLE_SSL_CACERT_BADFILE && c->cacert && stat(c->cacert, &st) == 0 &&
+                 S_ISDIR(st.st_mode))
+            set_err(err, errlen,
+                    "the CA file %s is a directory, not a file: give --cacert (or "
+                    "RESONATE_CACERT) the PEM file of the CA certificates",
+                    c->cacert);
         else if (cc == CURLE_SSL_CACERT_BADFILE)
             set_err(err, errlen, "cannot use the CA file %s: %s", c->cacert ? c->cacert : "", why);
         else if (explain_scheme(c, cc, err, errlen))

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth/auth.h"
 #include "conf/config.h"
@@ -141,6 +142,15 @@ int token_main(int argc, char **argv)
     if (!o.prefix && !o.role)
         fprintf(stderr, "warning: the token has neither --prefix nor --role; servers reject "
                         "such tokens (use --prefix \"\" for access to every id)\n");
+    struct stat st;
+    if (stat(key, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* the PEM reader would only say it found no key in it */
+        fprintf(stderr,
+                "error: --private-key %s is a directory, not a file: give the PEM private key "
+                "file itself (e.g. keys/private.pem, from openssl genpkey)\n",
+                key);
+        return 1;
+    }
     char *tok = NULL;
     if (auth_mint(key, &o, &tok, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -459,6 +460,14 @@ int server_main(const char *cmd, int argc, char **argv)
     if (cfg.push_cacert && access(cfg.push_cacert, R_OK) != 0) {
         log_error("Fatal: cannot read transports.http_push.cacert '%s': %s", cfg.push_cacert,
                   strerror(errno));
+        goto done;
+    }
+    struct stat cacert_st;
+    if (cfg.push_cacert && stat(cfg.push_cacert, &cacert_st) == 0 && S_ISDIR(cacert_st.st_mode)) {
+        /* access() passes a directory; every push to https:// would fail */
+        log_error("Fatal: transports.http_push.cacert '%s' is a directory, not a file: give it the "
+                  "PEM file of the CA certificates (several may be concatenated in one file)",
+                  cfg.push_cacert);
         goto done;
     }
     if (cfg.http_poll_enabled) {

@@ -44,6 +44,14 @@ describe("client with auth", T, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  test("resonate token given a directory as --private-key names it and the file to give", T, async () => {
+    // It read "no unencrypted private key in 'DIR'".
+    const r = await cli(["token", "--private-key", dir, "--prefix", ""]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, new RegExp(`^error: --private-key ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is a directory, not a file: give the PEM private key file itself`, "m"));
+  });
+
   test("without a token every command is 401 with a hint", T, async () => {
     const cmds = [
       ["promises", "get", "tenant-a:x"],

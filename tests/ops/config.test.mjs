@@ -170,6 +170,9 @@ const ERRORS = [
     /^error: flag --level: invalid value 'loud' for level: expected debug, info, warn or error/],
   ["bad origin", null, null, ["--server-cors-allow-origin", "https://a.example/"], {}, 2,
     /^error: flag --server-cors-allow-origin: .*'https:\/\/a\.example\/' is not an origin/],
+  ["a directory as transports.http_push.cacert", null, null, ["--transports-http-push-cacert", "/tmp", "--observability-metrics-port", "0",
+    "--server-bind", "127.0.0.1", "--server-port", "0"], {}, 1,
+    /Fatal: transports\.http_push\.cacert '\/tmp' is a directory, not a file: give it the PEM file of the CA certificates/],
   ["unreadable key file", null, null, ["--auth-publickey", "/nonexistent.pem", "--observability-metrics-port", "0",
     "--server-bind", "127.0.0.1", "--server-port", "0"], {}, 1, /Fatal: cannot load auth public key '\/nonexistent\.pem'/],
 ];

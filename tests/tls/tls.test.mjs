@@ -282,6 +282,11 @@ test("client commands speak https:// and trust a private CA only with --cacert",
   assert.match(untrusted.stderr, /certificate .* is not trusted: .*--cacert FILE/);
   const plain = await cli(["promises", "get", "cli-1", "-S", `http://127.0.0.1:${srv.port}`]);
   assert.equal(plain.code, 1);
+  // It read "cannot use the CA file DIR: error setting certificate file: DIR".
+  const caDir = path.dirname(pki.caFile);
+  const dir = await cli(["promises", "get", "cli-1", "-S", srv.url, "--cacert", caDir]);
+  assert.equal(dir.code, 1);
+  assert.equal(dir.stderr, `error: the CA file ${caDir} is a directory, not a file: give --cacert (or RESONATE_CACERT) the PEM file of the CA certificates\n`);
 });
 
 test("a client given https:// for a plain HTTP server, or http:// for an HTTPS one, is told which it speaks and the address to use", { timeout: T }, async (t) => {
