@@ -148,12 +148,21 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
  * first, and only then are awaiters resumed, so a task whose own promise
  * expires in the same batch is not resumed (and sent a stale execute).
  * out[i] (when out is non-NULL) receives the current record of ids[i], NULL
- * if there is none. */
-static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t **out)
+ * if there is none. With max_bytes non-zero the batch ends, after one id
+ * at least, once the records it read take more than max_bytes of the
+ * arena (a tick over promises of ~4 MiB each must not hold gigabytes):
+ * *taken says how many ids it covered, the others are left for later. */
+static int timeout_batch_within(ctx_t *c, const char *const *ids, size_t n, promise_t **out,
+                                size_t max_bytes, size_t *taken)
 {
     promise_t **due = arena_alloc(c->a, (n ? n : 1) * sizeof *due);
-    size_t n_due = 0;
+    size_t n_due = 0, start = arena_used(c->a);
+    *taken = n;
     for (size_t i = 0; i < n; i++) {
+        if (i && max_bytes && arena_used(c->a) - start > max_bytes) {
+            *taken = i;
+            break;
+        }
         promise_t *p = NULL;
         TRY(store_promise_get(c->st, c->a, ids[i], &p));
         if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
@@ -170,6 +179,13 @@ static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t *
     for (size_t i = 0; i < n_due; i++)
         TRY(settle_notify(c, due[i]->id));
     return STORE_OK;
+}
+
+/* timeout_batch_within over all of ids. */
+static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t **out)
+{
+    size_t taken;
+    return timeout_batch_within(c, ids, n, out, 0, &taken);
 }
 
 /* Lazy timeout of one id; *out (when non-NULL) receives its record. */
@@ -1049,21 +1065,27 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
                 bool *more)
 {
     ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = t};
+    size_t budget = limit ? ENGINE_TICK_MAX_BYTES : 0; /* 0: no bound */
     if (limit == 0)
         limit = (size_t)INT64_MAX;
     *more = false;
 
     /* Promise timers (DECISIONS.md #1: every pending promise has one). */
     const char **ids = NULL;
-    size_t n = 0;
+    size_t n = 0, taken, start;
     TRY(store_promise_due(st, a, t, limit, &ids, &n));
-    TRY(timeout_batch(&c, ids, n, NULL));
-    *more |= n == limit;
+    TRY(timeout_batch_within(&c, ids, n, NULL, budget, &taken));
+    *more |= n == limit || taken < n;
 
     /* Task timers: retries re-dispatch, expired leases return to pending. */
     task_timer_t *tms = NULL;
     TRY(store_timer_due(st, a, t, limit, &tms, &n));
+    start = arena_used(a);
     for (size_t i = 0; i < n; i++) {
+        if (i && budget && arena_used(a) - start > budget) {
+            *more = true;
+            break;
+        }
         task_t *task = NULL;
         promise_t *p = NULL;
         TRY(store_task_get(st, a, tms[i].id, &task));
@@ -1096,8 +1118,15 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
 
     /* Schedules: one firing per schedule per tick. */
     schedule_t *ss = NULL;
-    TRY(store_schedule_due(st, a, t, limit, &ss, &n));
+    bool cut;
+    start = arena_used(a);
+    TRY(store_schedule_due(st, a, t, limit, budget, &ss, &n, &cut));
+    *more |= cut;
     for (size_t i = 0; i < n; i++) {
+        if (i && budget && arena_used(a) - start > 2 * budget) {
+            *more = true;
+            break;
+        }
         /* Again with its row lock (store_schedule_get): on a shared
          * database another server may have deleted it (or created another
          * under its id) since store_schedule_due read it. */

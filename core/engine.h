@@ -57,11 +57,20 @@ bool engine_is_read(op_t op);
 int engine_read(const engine_config_t *cfg, store_t *st, arena_t *a, const request_t *req,
                 response_t *resp);
 
+/* Arena bytes each kind of a tick's work may take (the records it reads,
+ * the copies it makes) before the tick ends with *more, after one item at
+ * least: due promises, timers and schedules of ~4 MiB each would otherwise
+ * make one tick hold gigabytes, in one transaction every other write waits
+ * for. */
+#define ENGINE_TICK_MAX_BYTES ((size_t)16 << 20)
+
 /* One background tick at time t: times out due promises (timers resolve,
  * others reject as timed out), expires leases, re-dispatches pending tasks
  * whose retry timer passed, and fires each due schedule once; at most limit
- * items of each kind (0 = no limit). *more is set when a limit was reached
- * and work was left for the next tick. Returns 0, or -1 with the reason in
+ * items of each kind, and of each kind what fits in ENGINE_TICK_MAX_BYTES
+ * (schedules: their records, then twice that with the promises they
+ * create); limit 0 bounds neither (debug.tick's complete pass). *more is set when a limit was
+ * reached and work was left for the next tick. Returns 0, or -1 with the reason in
  * store_errmsg(st). */
 int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, size_t limit,
                 bool *more);

@@ -70,6 +70,15 @@
 #define STORE_SEARCH_MAX_BYTES ((size_t)STORE_SEARCH_MAX_BYTES_N)
 #define STORE_SEARCH_MAX_BYTES_N 4194304 /* the same, as a literal (for SQL text) */
 
+/* Whether a record of row bytes, after records of bytes already taken,
+ * passes a budget of max bytes. bytes may already be over max (a first
+ * record larger than the budget is taken alone), and then every further
+ * record passes it. */
+static inline bool store_over_budget(size_t bytes, size_t row, size_t max)
+{
+    return bytes > max || row > max - bytes;
+}
+
 typedef struct store store_t;
 
 /* Task timer types, as the reference numbers them in debug.snap. */
@@ -278,9 +287,12 @@ typedef struct store_vtab {
      * q->state ignored. */
     int (*schedule_search)(store_t *st, arena_t *a, const search_req_t *q, schedule_t **out,
                            size_t *n, const char **cursor);
-    /* Schedules with next_run_at <= t, by (next_run_at, id), at most limit. */
-    int (*schedule_due)(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
-                        size_t *n);
+    /* Schedules with next_run_at <= t, by (next_run_at, id), at most limit;
+     * with max_bytes non-zero, also ending before the first schedule that
+     * would take their stored bytes past it (one schedule at least), and
+     * *more set when that left a due schedule out. */
+    int (*schedule_due)(store_t *st, arena_t *a, int64_t t, size_t limit, size_t max_bytes,
+                        schedule_t **out, size_t *n, bool *more);
     int (*schedule_advance)(store_t *st, const char *id, int64_t last_run_at, int64_t next_run_at);
 
     /* debug; reset deletes every row, keeping the schema */
@@ -575,9 +587,9 @@ static inline int store_schedule_search(store_t *st, arena_t *a, const search_re
 }
 
 static inline int store_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit,
-                                     schedule_t **out, size_t *n)
+                                     size_t max_bytes, schedule_t **out, size_t *n, bool *more)
 {
-    return st->v->schedule_due(st, a, t, limit, out, n);
+    return st->v->schedule_due(st, a, t, limit, max_bytes, out, n, more);
 }
 
 static inline int store_schedule_advance(store_t *st, const char *id, int64_t last_run_at,

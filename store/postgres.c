@@ -184,22 +184,24 @@ _Static_assert(N_MIGRATIONS == PG_SCHEMA_VERSION,
     "coalesce(octet_length(promise_param_data), 0) + octet_length(promise_tags)"
 #define STR_(x) #x
 #define STR(x) STR_(x)
-/* Statement `SELECT cols <rest>` (rest: FROM ... ORDER BY order LIMIT ...)
- * cut where its rows' bytes pass budget (SQL text: a literal or a
- * parameter; NULL = no cut), so that a page of large records is not
- * received whole only for pg_collect to keep part of it: a row is sent
+/* Statement `SELECT cols <rest>` (rest: FROM ... ORDER BY order LIMIT ...;
+ * page_order: the same order by the page's column names) cut where its
+ * rows' bytes pass budget (SQL text: a literal or a parameter; NULL = no
+ * cut), so that a page of large records is not received whole only for
+ * pg_collect to keep part of it: a row is sent
  * while the rows before the one before it hold at most budget bytes (bytes
  * as counted by `bytes`). Whatever pg_collect's byte budget keeps (the same
  * budget over every column, so never fewer bytes a row) is sent, and so is
  * the row after it, which tells it that more remain. The window runs in
  * the scan's order, so the plan is still an ordered scan stopped by the
  * LIMIT; octet_length of a stored value reads no TOASTed data. */
-#define BUDGETED(cols, bytes, rest, order, budget)                                                 \
+#define BUDGETED(cols, bytes, rest, order, page_order, budget)                                     \
     "SELECT " cols " FROM (SELECT " cols ", coalesce(sum(" bytes ") OVER (ORDER BY " order         \
     " ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING), 0) AS bytes_before " rest                 \
-    ") page WHERE " budget "::bigint IS NULL OR bytes_before <= " budget "::bigint ORDER BY id"
+    ") page WHERE " budget "::bigint IS NULL OR bytes_before <= " budget                           \
+    "::bigint ORDER BY " page_order
 #define SEARCH_BUDGETED(cols, bytes, rest, order)                                                  \
-    BUDGETED(cols, bytes, rest, order, STR(STORE_SEARCH_MAX_BYTES_N))
+    BUDGETED(cols, bytes, rest, order, "id", STR(STORE_SEARCH_MAX_BYTES_N))
 
 /* Search parameters shared by every search: $1 the lower id bound, $2
  * whether it is included, $4 the row limit, $5 the upper bound (NULL =
@@ -322,7 +324,7 @@ static const char *const sql[Q__COUNT] = {
         BUDGETED(PROMISE_COLS, PROMISE_BYTES,
                  " FROM promises WHERE branch = $1::text"
                  " AND ($2::text IS NULL OR id <> $2::text) ORDER BY id LIMIT $3::bigint",
-                 "id", "$4"),
+                 "id", "id", "$4"),
 
     [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready)"
                           " VALUES ($1, $2, $3::bool) ON CONFLICT (awaited, awaiter) DO NOTHING",
@@ -403,8 +405,11 @@ static const char *const sql[Q__COUNT] = {
      * to the id $6 (NULL = no such bound; pg_search). */
     [Q_SCHEDULE_WINDOW] = "SELECT id FROM schedules WHERE " SEARCH_RANGE_AT(
         "id", "$1", "$2", "$3") " ORDER BY id OFFSET $4::bigint LIMIT 1",
-    [Q_SCHEDULE_DUE] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= $1::bigint"
-                       " ORDER BY next_run_at, id LIMIT $2::bigint",
+    /* $3: the tick's byte budget (NULL = none). */
+    [Q_SCHEDULE_DUE] = BUDGETED(SCHEDULE_COLS, SCHEDULE_BYTES,
+                                " FROM schedules WHERE next_run_at <= $1::bigint"
+                                " ORDER BY next_run_at, id LIMIT $2::bigint",
+                                "next_run_at, id", "next_run_at, id", "$3"),
     [Q_SCHEDULE_ADVANCE] = "UPDATE schedules SET last_run_at = $2::bigint,"
                            " next_run_at = $3::bigint WHERE id = $1::text",
 
@@ -1013,7 +1018,8 @@ static int pg_collect(pg_store_t *s, arena_t *a, PGresult *r, reader_fn rd, size
         size_t rb = 0;
         for (int c = 0; max_bytes && c < cols; c++)
             rb += (size_t)PQgetlength(r, i, c);
-        if ((max && cnt == max) || (max_bytes && (cnt || !first_fits) && rb > max_bytes - bytes)) {
+        if ((max && cnt == max) ||
+            (max_bytes && (cnt || !first_fits) && store_over_budget(bytes, rb, max_bytes))) {
             if (more)
                 *more = true;
             break;
@@ -1928,13 +1934,21 @@ static int pg_schedule_search(store_t *st, arena_t *a, const search_req_t *r, sc
                      cursor, what);
 }
 
-static int pg_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
-                           size_t *n)
+static int pg_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, size_t max_bytes,
+                           schedule_t **out, size_t *n, bool *more)
 {
-    num_t b1, b2;
-    const char *v[] = {i64(b1, t), lim(b2, limit)};
-    return pg_rows(pg(st), a, Q_SCHEDULE_DUE, 2, v, rd_schedule, sizeof(schedule_t), (void **)out,
-                   n, "schedule_due");
+    static const char what[] = "schedule_due";
+    pg_store_t *s = pg(st);
+    num_t b1, b2, b3;
+    const char *v[] = {i64(b1, t), lim(b2, limit), max_bytes ? lim(b3, max_bytes) : NULL};
+    PGresult *r;
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (pg_query(s, Q_SCHEDULE_DUE, 3, v, &r, what) != STORE_OK)
+        return STORE_ERR;
+    return pg_collect(s, a, r, rd_schedule, sizeof(schedule_t), (void **)out, n, 0, max_bytes, true,
+                      more, what);
 }
 
 static int pg_schedule_advance(store_t *st, const char *id, int64_t last_run_at,

@@ -646,11 +646,12 @@ static size_t row_bytes(sqlite3_stmt *q)
 /* Steps a bound statement, reading each row with rd into a growing array
  * of size-byte elements. With max set, reads at most max rows; with
  * max_bytes non-zero, stops before the first row whose stored bytes
- * (row_bytes) would take the total past it. *more (when non-NULL) says
+ * (row_bytes) would take the total past it, but for the first row when
+ * first_fits (a page of one large record). *more (when non-NULL) says
  * whether a row was left out. */
 static int sq_collect_budget(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reader_fn rd,
                              size_t size, void **out, size_t *n, const size_t *max,
-                             size_t max_bytes, bool *more, const char *what)
+                             size_t max_bytes, bool first_fits, bool *more, const char *what)
 {
     void *arr = NULL;
     size_t cnt = 0, cap = 0, bytes = 0;
@@ -668,7 +669,8 @@ static int sq_collect_budget(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         size_t row = max_bytes ? row_bytes(q) : 0;
-        if ((max && cnt == *max) || (max_bytes && row > max_bytes - bytes)) {
+        if ((max && cnt == *max) ||
+            (max_bytes && (cnt || !first_fits) && store_over_budget(bytes, row, max_bytes))) {
             if (more)
                 *more = true;
             rc = SQLITE_DONE;
@@ -698,7 +700,7 @@ static int sq_collect(sq_store_t *s, arena_t *a, sqlite3_stmt *q, int brc, reade
                       size_t size, void **out, size_t *n, const size_t *max, bool *more,
                       const char *what)
 {
-    return sq_collect_budget(s, a, q, brc, rd, size, out, n, max, 0, more, what);
+    return sq_collect_budget(s, a, q, brc, rd, size, out, n, max, 0, false, more, what);
 }
 
 /* Reads at most one row (a lookup by key); *out stays NULL when absent. */
@@ -1253,7 +1255,7 @@ static int sq_promise_search(store_t *st, arena_t *a, const search_req_t *r, pro
         /* The byte budget: a page of large promises ends before the one
          * that would pass it, as a full page does. */
         size_t row = grc == SQLITE_ROW ? row_bytes(g) : 0;
-        if (grc == SQLITE_ROW && cnt && row > STORE_SEARCH_MAX_BYTES - bytes) {
+        if (grc == SQLITE_ROW && cnt && store_over_budget(bytes, row, STORE_SEARCH_MAX_BYTES)) {
             sq_done(g);
             *cursor = arr[cnt - 1].id;
             break;
@@ -1312,7 +1314,7 @@ static int sq_promise_branch(store_t *st, arena_t *a, const char *branch, const 
     /* One row past max_n tells whether something was left out. */
     rc |= bind_limit(q, 3, max_n ? max_n + 1 : SIZE_MAX);
     return sq_collect_budget(s, a, q, rc, rd_promise, sizeof(promise_t), (void **)out, n,
-                             max_n ? &max_n : NULL, max_bytes, more, "promise_branch");
+                             max_n ? &max_n : NULL, max_bytes, false, more, "promise_branch");
 }
 
 /* ---- callbacks and listeners ------------------------------------------------ */
@@ -1691,7 +1693,7 @@ static int sq_schedule_search(store_t *st, arena_t *a, const search_req_t *r, sc
         /* A full page, or one the next schedule would take past the byte
          * budget, ends here. */
         size_t row = row_bytes(q);
-        if (cnt == want || (cnt && row > STORE_SEARCH_MAX_BYTES - bytes)) {
+        if (cnt == want || (cnt && store_over_budget(bytes, row, STORE_SEARCH_MAX_BYTES))) {
             *cursor = cnt ? arr[cnt - 1].id : NULL;
             break;
         }
@@ -1717,15 +1719,15 @@ done:
     return ret;
 }
 
-static int sq_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, schedule_t **out,
-                           size_t *n)
+static int sq_schedule_due(store_t *st, arena_t *a, int64_t t, size_t limit, size_t max_bytes,
+                           schedule_t **out, size_t *n, bool *more)
 {
     sq_store_t *s = sq(st);
     sqlite3_stmt *q = s->q[Q_SCHEDULE_DUE];
     int rc = sqlite3_bind_int64(q, 1, t);
     rc |= bind_limit(q, 2, limit);
-    return sq_collect(s, a, q, rc, rd_schedule, sizeof(schedule_t), (void **)out, n, NULL, NULL,
-                      "schedule_due");
+    return sq_collect_budget(s, a, q, rc, rd_schedule, sizeof(schedule_t), (void **)out, n, NULL,
+                             max_bytes, true, more, "schedule_due");
 }
 
 static int sq_schedule_advance(store_t *st, const char *id, int64_t last_run_at,

@@ -767,6 +767,70 @@ START_TEST(stored_schedule_with_promise_timeout_int64_max_fires_saturated)
 }
 END_TEST
 
+/* One background tick (the server's: a limit) over 12 due promises and
+ * 12 due schedules of 4 MiB each: engine_tick at that limit reads and
+ * writes at most ENGINE_TICK_MAX_BYTES of each kind (after one at least)
+ * and says more is due; the ticks after it do the rest, each item once.
+ * Without the bound one tick held the 96 MiB of records in its arena, and
+ * a tenant's thousand such promises gigabytes. */
+static size_t server_tick(int64_t t, bool *more)
+{
+    arena_t *a = arena_new();
+    ck_assert_int_eq(store_begin(fx.st), STORE_OK);
+    ck_assert_int_eq(engine_tick(&fx.cfg, fx.st, a, t, 1000, more), 0);
+    ck_assert_int_eq(store_commit(fx.st), STORE_OK);
+    size_t used = arena_used(a);
+    arena_free(a);
+    return used;
+}
+
+START_TEST(a_server_tick_over_large_records_stays_within_its_byte_budget_and_ticks_again)
+{
+    size_t big = ENGINE_TICK_MAX_BYTES / 4;
+    char *data = malloc(big + 1);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'x', big);
+    data[big] = '\0';
+    for (int i = 0; i < 12; i++) {
+        request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+        r.u.promise_create = (promise_create_t){
+            .id = arena_printf(fx.a, "p%02d", i), .timeout_at = 1000, .param = {.data = data}};
+        ck_assert_int_eq(run(&r, 0), 200);
+        schedule_t s = {.id = arena_printf(fx.a, "s%02d", i),
+                        .cron = "* * * * *",
+                        .promise_id = "{{.id}}.{{.timestamp}}",
+                        .promise_timeout = 1000000,
+                        .promise_param = {.data = data},
+                        .created_at = 0,
+                        .next_run_at = 60000};
+        ck_assert_int_eq(store_begin(fx.st), STORE_OK);
+        ck_assert_int_eq(store_schedule_insert(fx.st, &s), STORE_OK);
+        ck_assert_int_eq(store_commit(fx.st), STORE_OK);
+    }
+    free(data);
+    bool more = true;
+    int ticks = 0;
+    while (more) {
+        size_t used = server_tick(61000, &more);
+        ck_assert_uint_lt(used, 4 * ENGINE_TICK_MAX_BYTES);
+        ck_assert_int_lt(++ticks, 40);
+    }
+    ck_assert_int_ge(ticks, 4);
+    json_t *s = snap();
+    json_t *p;
+    size_t i, timedout = 0, fired = 0;
+    json_array_foreach(json_object_get(s, "promises"), i, p)
+    {
+        if (strcmp(str_at(p, "state"), "rejected_timedout") == 0)
+            timedout++;
+        if (strstr(str_at(p, "id"), ".60000"))
+            fired++;
+    }
+    ck_assert_uint_eq(timedout, 12);
+    ck_assert_uint_eq(fired, 12);
+}
+END_TEST
+
 START_TEST(schedule_due_at_the_end_of_time_fires_without_overflow)
 {
     ck_assert_int_eq(create_schedule("job.{{.timestamp}}", INT64_MAX, INT64_MAX - 1), 200);
@@ -1238,6 +1302,8 @@ static Suite *engine_suite(void)
     tcase_add_test(ts, schedule_fires_on_tick_with_expanded_id_and_lineage_tags);
     tcase_add_test(ts, stored_schedule_with_promise_timeout_int64_max_fires_saturated);
     tcase_add_test(ts, schedule_due_at_the_end_of_time_fires_without_overflow);
+    tcase_add_test(ts,
+                   a_server_tick_over_large_records_stays_within_its_byte_budget_and_ticks_again);
     tcase_add_test(ts, schedule_delete_removes_it_so_it_never_fires_and_is_404_after);
     tcase_add_test(ts, schedule_search_filters_by_promise_tags_and_pages_with_cursor);
     tcase_add_test(ts, schedule_create_of_existing_id_returns_it_unchanged);

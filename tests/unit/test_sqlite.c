@@ -1393,6 +1393,44 @@ START_TEST(a_search_page_stops_at_the_byte_budget_with_a_cursor)
 }
 END_TEST
 
+/* A first record over the byte budget makes a page alone: the records
+ * after it wait for the next page (the budget is not counted past its
+ * end, which let every record after such a one into the page). */
+START_TEST(a_page_that_starts_with_a_record_over_the_budget_holds_it_alone)
+{
+    char *huge = malloc(STORE_SEARCH_MAX_BYTES + 2);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'y', STORE_SEARCH_MAX_BYTES + 1);
+    huge[STORE_SEARCH_MAX_BYTES + 1] = '\0';
+    const char *ids[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        promise_t p = mk_promise(ids[i], PSTATE_PENDING, 10);
+        p.param.data = i == 0 ? huge : "small";
+        OK(store_promise_insert(fx.st, &p));
+        schedule_t sc = mk_schedule(ids[i], 10, NO_KVS);
+        sc.promise_param.data = i == 0 ? huge : "small";
+        OK(store_schedule_insert(fx.st, &sc));
+    }
+    free(huge);
+    promise_t *ps;
+    schedule_t *ss;
+    size_t n;
+    const char *cur;
+    search_req_t q = search(1000, NULL);
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_str_eq(promise_ids(ps, n), "a");
+    ck_assert_ptr_nonnull(cur);
+    q = search(1000, cur);
+    OK(store_promise_search(fx.st, fx.a, &q, &ps, &n, &cur));
+    ck_assert_str_eq(promise_ids(ps, n), "b,c");
+    q = search(1000, NULL);
+    OK(store_schedule_search(fx.st, fx.a, &q, &ss, &n, &cur));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ss[0].id, "a");
+    ck_assert_ptr_nonnull(cur);
+}
+END_TEST
+
 START_TEST(schedule_due_orders_by_next_run_then_id_up_to_limit)
 {
     schedule_t s;
@@ -1406,14 +1444,48 @@ START_TEST(schedule_due_orders_by_next_run_then_id_up_to_limit)
     OK(store_schedule_insert(fx.st, &s));
     schedule_t *ss;
     size_t n;
-    OK(store_schedule_due(fx.st, fx.a, 300, 10, &ss, &n));
+    bool more;
+    OK(store_schedule_due(fx.st, fx.a, 300, 10, 0, &ss, &n, &more));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(ss[0].id, "a");
     ck_assert_str_eq(ss[1].id, "b");
     ck_assert_str_eq(ss[2].id, "late");
-    OK(store_schedule_due(fx.st, fx.a, 300, 1, &ss, &n));
+    OK(store_schedule_due(fx.st, fx.a, 300, 1, 0, &ss, &n, &more));
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ss[0].id, "a");
+}
+END_TEST
+
+/* The tick reads due schedules within a byte budget (one at least), so
+ * schedules of ~2 MB each never load by the thousand into one tick. */
+START_TEST(schedule_due_stops_at_its_byte_budget_and_says_more_are_due)
+{
+    size_t big = 1000;
+    char *data = malloc(big + 1);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'x', big);
+    data[big] = '\0';
+    const char *ids[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        schedule_t s = mk_schedule(ids[i], 100, NO_KVS);
+        s.promise_param.data = data;
+        OK(store_schedule_insert(fx.st, &s));
+    }
+    free(data);
+    schedule_t *ss;
+    size_t n;
+    bool more;
+    OK(store_schedule_due(fx.st, fx.a, 300, 10, 2 * big + 200, &ss, &n, &more));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ss[1].id, "b");
+    ck_assert(more);
+    OK(store_schedule_due(fx.st, fx.a, 300, 10, 10, &ss, &n, &more)); /* one at least */
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ss[0].id, "a");
+    ck_assert(more);
+    OK(store_schedule_due(fx.st, fx.a, 300, 10, 3 * big + 300, &ss, &n, &more));
+    ck_assert_uint_eq(n, 3);
+    ck_assert(!more);
 }
 END_TEST
 
@@ -2229,7 +2301,9 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, schedule_round_trip_advance_and_delete);
     tcase_add_test(mem, schedule_search_matches_promise_tags_and_pages);
     tcase_add_test(mem, a_search_page_stops_at_the_byte_budget_with_a_cursor);
+    tcase_add_test(mem, a_page_that_starts_with_a_record_over_the_budget_holds_it_alone);
     tcase_add_test(mem, schedule_due_orders_by_next_run_then_id_up_to_limit);
+    tcase_add_test(mem, schedule_due_stops_at_its_byte_budget_and_says_more_are_due);
     tcase_add_test(mem, snap_lists_every_entity_in_the_documented_order);
     tcase_add_test(mem, reset_deletes_every_row_and_keeps_the_schema);
     tcase_add_test(mem, rollback_discards_the_transaction_and_commit_keeps_it);
@@ -2286,7 +2360,9 @@ static Suite *sqlite_suite(void)
         tcase_add_test(pgc, schedule_round_trip_advance_and_delete);
         tcase_add_test(pgc, schedule_search_matches_promise_tags_and_pages);
         tcase_add_test(pgc, a_search_page_stops_at_the_byte_budget_with_a_cursor);
+        tcase_add_test(pgc, a_page_that_starts_with_a_record_over_the_budget_holds_it_alone);
         tcase_add_test(pgc, schedule_due_orders_by_next_run_then_id_up_to_limit);
+        tcase_add_test(pgc, schedule_due_stops_at_its_byte_budget_and_says_more_are_due);
         tcase_add_test(pgc, snap_lists_every_entity_in_the_documented_order);
         tcase_add_test(pgc, reset_deletes_every_row_and_keeps_the_schema);
         tcase_add_test(pgc, rollback_discards_the_transaction_and_commit_keeps_it);
