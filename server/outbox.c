@@ -264,6 +264,13 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
             pthread_mutex_unlock(&ob->mu);
             continue;
         }
+        /* A push target slower than the rows come: they wait here, due,
+         * rather than in the push queue's memory (push_full). */
+        if (parsed && addr.scheme == ADDR_HTTP && ob->push && push_full(ob->push)) {
+            untrack(ob, m->seq);
+            handled--;
+            continue;
+        }
         /* With several servers, the one whose claim succeeds sends it. */
         bool won = true;
         if (ob->cfg.shared &&

@@ -31,11 +31,17 @@ struct push {
     item_t *head, *tail; /* waiting for a slot */
     item_t *active;      /* running, owned by the push thread */
     size_t running;
+    size_t queued, queued_bytes; /* items queued or running, their bodies' bytes */
     bool stopping;
 };
 
-static void item_free(item_t *it)
+/* Frees it, which was counted in p->queued (push thread or push_stop). */
+static void item_done(push_t *p, item_t *it)
 {
+    pthread_mutex_lock(&p->mu);
+    p->queued--;
+    p->queued_bytes -= it->len;
+    pthread_mutex_unlock(&p->mu);
     curl_slist_free_all(it->headers);
     free(it->url);
     free(it->body);
@@ -54,7 +60,7 @@ static void start_one(push_t *p, item_t *it)
     CURL *e = curl_easy_init();
     if (!e) {
         p->cfg.on_result(p->cfg.arg, it->seq, false);
-        item_free(it);
+        item_done(p, it);
         return;
     }
     it->headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -148,7 +154,7 @@ static void *push_main(void *arg)
                 it->next_active->prev_active = it->prev_active;
             p->running--;
             p->cfg.on_result(p->cfg.arg, it->seq, ok);
-            item_free(it);
+            item_done(p, it);
         }
         curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
     }
@@ -171,6 +177,10 @@ push_t *push_start(const push_config_t *cfg, char *err, size_t errlen)
     p->cfg.cacert = p->cacert;
     if (!p->cfg.concurrency)
         p->cfg.concurrency = 1;
+    if (!p->cfg.max_queued)
+        p->cfg.max_queued = 8 * p->cfg.concurrency;
+    if (!p->cfg.max_queued_bytes)
+        p->cfg.max_queued_bytes = PUSH_MAX_QUEUED_BYTES;
     p->multi = curl_multi_init();
     if (!p->multi) {
         snprintf(err, errlen, "cannot initialise libcurl");
@@ -205,6 +215,8 @@ void push_send(push_t *p, int64_t seq, const char *url, const char *body, size_t
     it->len = len;
     it->seq = seq;
     pthread_mutex_lock(&p->mu);
+    p->queued++;
+    p->queued_bytes += len;
     if (p->tail)
         p->tail->next = it;
     else
@@ -212,6 +224,14 @@ void push_send(push_t *p, int64_t seq, const char *url, const char *body, size_t
     p->tail = it;
     pthread_mutex_unlock(&p->mu);
     curl_multi_wakeup(p->multi);
+}
+
+bool push_full(push_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool full = p->queued >= p->cfg.max_queued || p->queued_bytes >= p->cfg.max_queued_bytes;
+    pthread_mutex_unlock(&p->mu);
+    return full;
 }
 
 void push_stop(push_t *p)
@@ -229,12 +249,12 @@ void push_stop(push_t *p)
         p->active = it->next_active;
         curl_multi_remove_handle(p->multi, it->easy);
         curl_easy_cleanup(it->easy);
-        item_free(it);
+        item_done(p, it);
     }
     while (p->head) {
         item_t *it = p->head;
         p->head = it->next;
-        item_free(it);
+        item_done(p, it);
     }
     curl_multi_cleanup(p->multi);
     pthread_mutex_destroy(&p->mu);

@@ -32,7 +32,8 @@ static outbox_t *ob;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int wakes;
-static bool shared; /* the next new_outbox shares its outbox (PostgreSQL) */
+static bool shared;            /* the next new_outbox shares its outbox (PostgreSQL) */
+static size_t push_max_queued; /* of the next new_outbox (0: push.c's default) */
 
 static void on_wake(void *arg)
 {
@@ -53,6 +54,7 @@ static void setup(void)
     stub = NULL;
     ob = NULL;
     wakes = 0;
+    push_max_queued = 0;
 }
 
 static void teardown(void)
@@ -68,19 +70,21 @@ static void teardown(void)
 
 static void new_outbox(bool push, size_t batch)
 {
-    outbox_config_t cfg = {
-        .server_url = "http://srv",
-        .batch = batch,
-        .max_attempts = ATTEMPTS,
-        .backoff_base_ms = BASE_MS,
-        .backoff_max_ms = MAX_MS,
-        .hub = hub,
-        .push_enabled = push,
-        .push = {.concurrency = 2, .connect_timeout_ms = 2000, .request_timeout_ms = 2000},
-        .wake = on_wake,
-        .wake_arg = &wakes,
-        .shared = shared,
-        .orphan_ms = 500};
+    outbox_config_t cfg = {.server_url = "http://srv",
+                           .batch = batch,
+                           .max_attempts = ATTEMPTS,
+                           .backoff_base_ms = BASE_MS,
+                           .backoff_max_ms = MAX_MS,
+                           .hub = hub,
+                           .push_enabled = push,
+                           .push = {.concurrency = 2,
+                                    .max_queued = push_max_queued,
+                                    .connect_timeout_ms = 2000,
+                                    .request_timeout_ms = 2000},
+                           .wake = on_wake,
+                           .wake_arg = &wakes,
+                           .shared = shared,
+                           .orphan_ms = 500};
     char err[256];
     ob = outbox_new(&cfg, err, sizeof err);
     ck_assert_msg(ob != NULL, "outbox_new: %s", err);
@@ -277,6 +281,42 @@ START_TEST(delivered_push_deletes_its_row_at_the_next_flush)
 }
 END_TEST
 
+/* A push target slower than the rows come holds at most max_queued
+ * requests of the push queue (and bytes: PUSH_MAX_QUEUED_BYTES): the other
+ * rows stay in the store, due, with no attempt counted, and go out as
+ * requests end. Before, every due row was loaded and queued in memory at
+ * once, each message up to a promise's ~4 MiB. */
+START_TEST(a_slow_push_target_holds_at_most_max_queued_requests_the_rest_stay_due)
+{
+    stub = http_stub_start(200, 400);
+    push_max_queued = 3;
+    new_outbox(true, 100);
+    for (int i = 0; i < 10; i++)
+        create_task(arena_printf(a, "t%d", i), http_stub_url(stub));
+    ck_assert(!outbox_deliver(ob, st, 1000));
+    wait_wakes(3);
+    /* Nothing more was queued: no fourth result comes. */
+    struct timespec pause = {1, 200000000};
+    nanosleep(&pause, NULL);
+    pthread_mutex_lock(&mu);
+    int got = wakes;
+    pthread_mutex_unlock(&mu);
+    ck_assert_int_eq(got, 3);
+    flush();
+    outbox_msg_t *m;
+    size_t n = rows(&m);
+    ck_assert_uint_eq(n, 7);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(m[i].attempts, 0);
+    /* The next round sends the next three. */
+    outbox_deliver(ob, st, 1000);
+    wait_wakes(6);
+    flush();
+    ck_assert_uint_eq(rows(&m), 4);
+    ck_assert_int_eq(outbox_stats(ob).delivered, 6);
+}
+END_TEST
+
 START_TEST(row_in_flight_is_not_sent_twice)
 {
     stub = http_stub_start(200, 300);
@@ -432,6 +472,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, failed_flush_keeps_its_outcomes_for_the_next_transaction);
     tcase_add_test(tc, address_without_a_transport_is_dropped);
     tcase_add_test(tc, deliver_reports_a_full_batch_so_the_caller_comes_back);
+    tcase_add_test(tc, a_slow_push_target_holds_at_most_max_queued_requests_the_rest_stay_due);
     suite_add_tcase(s, tc);
     return s;
 }
