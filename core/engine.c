@@ -143,6 +143,26 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
     return settle_notify(c, p->id);
 }
 
+/* A copy in a of p without its param and value (left absent): what a
+ * caller that checks states and tags keeps of a record, a few hundred
+ * bytes where the record may hold ~4 MiB. */
+static promise_t *promise_head(arena_t *a, const promise_t *p)
+{
+    promise_t *h = arena_alloc(a, sizeof *h);
+    h->id = arena_strdup(a, p->id);
+    h->state = p->state;
+    h->tags.n = p->tags.n;
+    h->tags.items = arena_alloc(a, (p->tags.n ? p->tags.n : 1) * sizeof *h->tags.items);
+    for (size_t i = 0; i < p->tags.n; i++)
+        h->tags.items[i] =
+            (kv_t){arena_strdup(a, p->tags.items[i].key), arena_strdup(a, p->tags.items[i].val)};
+    h->timeout_at = p->timeout_at;
+    h->created_at = p->created_at;
+    h->has_settled_at = p->has_settled_at;
+    h->settled_at = p->settled_at;
+    return h;
+}
+
 /* Lazy (and background) timeout of several ids as one batch, as the
  * reference does: every due promise is settled and its own task fulfilled
  * first, and only then are awaiters resumed, so a task whose own promise
@@ -151,9 +171,12 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
  * if there is none. With max_bytes non-zero the batch ends, after one id
  * at least, once the records it read take more than max_bytes of the
  * arena (a tick over promises of ~4 MiB each must not hold gigabytes):
- * *taken says how many ids it covered, the others are left for later. */
+ * *taken says how many ids it covered, the others are left for later.
+ * With heads, each record is read into a scratch arena and only its head
+ * (promise_head) is kept: a pending promise has no value to lose, and a
+ * request naming many large promises holds one at a time. */
 static int timeout_batch_within(ctx_t *c, const char *const *ids, size_t n, promise_t **out,
-                                size_t max_bytes, size_t *taken)
+                                size_t max_bytes, size_t *taken, bool heads)
 {
     promise_t **due = arena_alloc(c->a, (n ? n : 1) * sizeof *due);
     size_t n_due = 0, start = arena_used(c->a);
@@ -164,7 +187,15 @@ static int timeout_batch_within(ctx_t *c, const char *const *ids, size_t n, prom
             break;
         }
         promise_t *p = NULL;
-        TRY(store_promise_get(c->st, c->a, ids[i], &p));
+        if (heads) {
+            arena_t *scratch = arena_new();
+            int rc = store_promise_get(c->st, scratch, ids[i], &p);
+            p = rc == STORE_OK && p ? promise_head(c->a, p) : NULL;
+            arena_free(scratch);
+            TRY(rc);
+        } else {
+            TRY(store_promise_get(c->st, c->a, ids[i], &p));
+        }
         if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
             if (c->read_only) {
                 c->to_writer = true; /* answered by the writer, see engine_read */
@@ -185,7 +216,7 @@ static int timeout_batch_within(ctx_t *c, const char *const *ids, size_t n, prom
 static int timeout_batch(ctx_t *c, const char *const *ids, size_t n, promise_t **out)
 {
     size_t taken;
-    return timeout_batch_within(c, ids, n, out, 0, &taken);
+    return timeout_batch_within(c, ids, n, out, 0, &taken, false);
 }
 
 /* Lazy timeout of one id; *out (when non-NULL) receives its record. */
@@ -575,18 +606,52 @@ static int op_task_fulfill(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
+/* Orders pointers into one array of ids by id, then by place. */
+static int cmp_id_then_place(const void *a, const void *b)
+{
+    const char *const *x = *(const char *const *const *)a, *const *y =
+                                                               *(const char *const *const *)b;
+    int c = strcmp(*x, *y);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* The ids of list (n of them) without repeats, in the order of their first
+ * occurrence; *n_out of them, in a. */
+static const char **distinct_ids(arena_t *a, const char *const *list, size_t n, size_t *n_out)
+{
+    const char *const **by = arena_alloc(a, (n ? n : 1) * sizeof *by);
+    bool *repeat = arena_alloc(a, (n ? n : 1) * sizeof *repeat);
+    const char **out = arena_alloc(a, (n ? n : 1) * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        by[i] = &list[i];
+    qsort(by, n, sizeof *by, cmp_id_then_place); /* a run of one id: its first place first */
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(*by[i], *by[i - 1]) == 0)
+            repeat[by[i] - list] = true;
+    *n_out = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!repeat[i])
+            out[(*n_out)++] = list[i];
+    return out;
+}
+
 static int op_task_suspend(ctx_t *c, const request_t *r, response_t *resp)
 {
     store_t *st = c->st;
     const char *id = r->u.task_suspend.id;
     task_t *before = NULL;
     TRY(store_task_get(st, c->a, id, &before));
-    size_t n = r->u.task_suspend.n_awaited;
+    /* Each awaited promise once, and only its head: a request may name
+     * one promise of ~4 MiB thousands of times, or thousands of them. */
+    size_t n;
+    const char **awaited =
+        distinct_ids(c->a, r->u.task_suspend.awaited, r->u.task_suspend.n_awaited, &n);
     const char **ids = arena_alloc(c->a, (n + 1) * sizeof *ids);
     promise_t **recs = arena_alloc(c->a, (n + 1) * sizeof *recs);
     ids[0] = id;
-    memcpy(ids + 1, r->u.task_suspend.awaited, n * sizeof *ids);
-    TRY(timeout_batch(c, ids, n + 1, recs));
+    memcpy(ids + 1, awaited, n * sizeof *ids);
+    size_t taken;
+    TRY(timeout_batch_within(c, ids, n + 1, recs, 0, &taken, true));
     promise_t *p = recs[0], **aw = recs + 1;
     task_t *t = NULL;
     if (p)
@@ -1074,7 +1139,7 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
     const char **ids = NULL;
     size_t n = 0, taken, start;
     TRY(store_promise_due(st, a, t, limit, &ids, &n));
-    TRY(timeout_batch_within(&c, ids, n, NULL, budget, &taken));
+    TRY(timeout_batch_within(&c, ids, n, NULL, budget, &taken, true));
     *more |= n == limit || taken < n;
 
     /* Task timers: retries re-dispatch, expired leases return to pending. */
