@@ -739,11 +739,11 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
  * next is the one of the task's current holder, not a lease that another
  * server expired and gave to another pid meanwhile (which this renewal
  * would then hand back to pid). */
-static int renew(ctx_t *c, const char *pid, const char *id, int64_t version, bool any_version)
+static int renew(ctx_t *c, const char *pid, const char *id, int64_t version)
 {
     task_t *t = NULL;
     TRY(store_task_get(c->st, c->a, id, &t));
-    if (!t || t->state != TSTATE_ACQUIRED || (!any_version && t->version != version))
+    if (!t || t->state != TSTATE_ACQUIRED || t->version != version)
         return STORE_OK;
     task_timer_t *tm = NULL;
     TRY(store_timer_get(c->st, c->a, id, &tm));
@@ -760,18 +760,15 @@ static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
         /* The SDK sends an empty list: renew every lease this pid holds, of
          * a prefixed caller only those inside its prefix (DECISIONS #2; a
          * pid can be guessed, a lease of another tenant must not be kept
-         * alive by it). */
-        const char **ids = NULL;
-        size_t n = 0;
-        TRY(store_timer_by_pid(c->st, c->a, pid, &ids, &n));
-        for (size_t i = 0; i < n; i++)
-            if (id_in_scope(ids[i], r->scope))
-                TRY(renew(c, pid, ids[i], 0, true));
+         * alive by it). One statement: a pid holding 20,000 leases cost
+         * about 240 ms of the store thread a heartbeat as a read and a
+         * write per lease, which every tenant's writes waited for. */
+        TRY(store_lease_renew_pid(c->st, pid, r->scope, c->now));
     } else {
         for (size_t i = 0; i < r->u.task_heartbeat.n_tasks; i++) {
             const task_ref_t *tr = &r->u.task_heartbeat.tasks[i];
             if (tr->id[0])
-                TRY(renew(c, pid, tr->id, tr->version, false));
+                TRY(renew(c, pid, tr->id, tr->version));
         }
     }
     response_set(resp, 200, json_object());

@@ -242,8 +242,13 @@ typedef struct store_vtab {
     /* Timers with timeout <= t, by (timeout, id), at most limit. */
     int (*timer_due)(store_t *st, arena_t *a, int64_t t, size_t limit, task_timer_t **out,
                      size_t *n);
-    /* Ids of the tasks whose lease is held by pid, by id. */
-    int (*timer_by_pid)(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n);
+    /* Renews every lease pid holds on an acquired task whose id starts
+     * with prefix (NULL or "": every id): timeout = now + ttl, saturating
+     * (time_add_sat). One statement, whatever the number of leases (an
+     * empty task.heartbeat). Under a shared database a lease another
+     * server changed meanwhile (released, taken by another pid) is left as
+     * that server wrote it. */
+    int (*lease_renew_pid)(store_t *st, const char *pid, const char *prefix, int64_t now);
 
     /* outbox */
     /* Queues execute(id, version) to address with attempts 0, replacing an
@@ -508,10 +513,10 @@ static inline int store_timer_due(store_t *st, arena_t *a, int64_t t, size_t lim
     return st->v->timer_due(st, a, t, limit, out, n);
 }
 
-static inline int store_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids,
-                                     size_t *n)
+static inline int store_lease_renew_pid(store_t *st, const char *pid, const char *prefix,
+                                        int64_t now)
 {
-    return st->v->timer_by_pid(st, a, pid, ids, n);
+    return st->v->lease_renew_pid(st, pid, prefix, now);
 }
 
 static inline int store_outbox_execute(store_t *st, const char *task_id, int64_t version,

@@ -242,7 +242,7 @@ enum {
     Q_TIMER_SET,
     Q_TIMER_DELETE,
     Q_TIMER_DUE,
-    Q_TIMER_BY_PID,
+    Q_LEASE_RENEW_PID,
     Q_OUTBOX_EXECUTE,
     Q_OUTBOX_UNBLOCK,
     Q_OUTBOX_DUE,
@@ -363,7 +363,17 @@ static const char *const sql[Q__COUNT] = {
     [Q_TIMER_DELETE] = "DELETE FROM task_timers WHERE id = $1::text",
     [Q_TIMER_DUE] = "SELECT " TIMER_COLS " FROM task_timers WHERE timeout_at <= $1::bigint"
                     " ORDER BY timeout_at, id LIMIT $2::bigint",
-    [Q_TIMER_BY_PID] = "SELECT id FROM task_timers WHERE type = 1 AND pid = $1::text ORDER BY id",
+    /* $1 pid, $2 now, $3 and $4 the id range (NULL: no upper bound). A
+     * lease another server changed after this statement's snapshot is
+     * re-read before it is written (READ COMMITTED) and renewed only if it
+     * is still pid's: every change of a task's state writes its timer row
+     * in the same transaction (acquire, release, expiry, suspend, fulfil). */
+    [Q_LEASE_RENEW_PID] = "UPDATE task_timers l SET timeout_at = CASE WHEN $2::bigint > 0 AND"
+                          " l.ttl > 9223372036854775807 - $2::bigint THEN 9223372036854775807"
+                          " ELSE $2::bigint + l.ttl END WHERE l.type = 1 AND l.pid = $1::text"
+                          " AND l.id >= $3::text AND ($4::text IS NULL OR l.id < $4::text)"
+                          " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.id"
+                          " AND t.state = 'acquired')",
 
     /* The replacement takes a fresh seq (and drops any claim): an in-flight
      * delivery of the old row then deletes nothing. */
@@ -1707,11 +1717,17 @@ static int pg_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit, task_t
                    "timer_due");
 }
 
-static int pg_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n)
+static int pg_lease_renew_pid(store_t *st, const char *pid, const char *prefix, int64_t now)
 {
-    const char *v[] = {pid};
-    return pg_rows(pg(st), a, Q_TIMER_BY_PID, 1, v, rd_string, sizeof(const char *), (void **)ids,
-                   n, "timer_by_pid");
+    pg_store_t *s = pg(st);
+    char *up;
+    if (upper_bound(prefix, &up) != 0)
+        return pg_failf(s, STORE_FAULT_NONE, "lease_renew_pid", "out of memory");
+    num_t b;
+    const char *v[] = {pid, i64(b, now), prefix ? prefix : "", up};
+    int rc = pg_write(s, Q_LEASE_RENEW_PID, 4, v, "lease_renew_pid");
+    free(up);
+    return rc;
 }
 
 /* ---- outbox ------------------------------------------------------------------ */
@@ -2021,7 +2037,7 @@ static const store_vtab_t postgres_vtab = {
     .timer_set = pg_timer_set,
     .timer_delete = pg_timer_delete,
     .timer_due = pg_timer_due,
-    .timer_by_pid = pg_timer_by_pid,
+    .lease_renew_pid = pg_lease_renew_pid,
     .outbox_execute = pg_outbox_execute,
     .outbox_unblock = pg_outbox_unblock,
     .outbox_due = pg_outbox_due,

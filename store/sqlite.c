@@ -234,7 +234,7 @@ enum {
     Q_TIMER_SET,
     Q_TIMER_DELETE,
     Q_TIMER_DUE,
-    Q_TIMER_BY_PID,
+    Q_LEASE_RENEW_PID,
     Q_OUTBOX_EXECUTE,
     Q_OUTBOX_UNBLOCK,
     Q_OUTBOX_DUE,
@@ -325,7 +325,12 @@ static const char *const sql[Q__COUNT] = {
     [Q_TIMER_DELETE] = "DELETE FROM task_timers WHERE id = ?1",
     [Q_TIMER_DUE] = "SELECT " TIMER_COLS " FROM task_timers WHERE timeout_at <= ?1"
                     " ORDER BY timeout_at, id LIMIT ?2",
-    [Q_TIMER_BY_PID] = "SELECT id FROM task_timers WHERE type = 1 AND pid = ?1 ORDER BY id",
+    /* ?1 pid, ?2 now, ?3 and ?4 the id range (bind_upper). */
+    [Q_LEASE_RENEW_PID] = "UPDATE task_timers SET timeout_at = CASE WHEN ?2 > 0 AND ttl >"
+                          " 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE ?2 + ttl END"
+                          " WHERE type = 1 AND pid = ?1 AND id >= ?3 AND id < ?4 AND EXISTS"
+                          " (SELECT 1 FROM tasks t WHERE t.id = task_timers.id"
+                          " AND t.state = 'acquired')",
 
     /* REPLACE deletes the task's older execute and queues the new one with a
      * fresh seq: an in-flight delivery of the old row then deletes nothing. */
@@ -1506,12 +1511,15 @@ static int sq_timer_due(store_t *st, arena_t *a, int64_t t, size_t limit, task_t
                       "timer_due");
 }
 
-static int sq_timer_by_pid(store_t *st, arena_t *a, const char *pid, const char ***ids, size_t *n)
+static int sq_lease_renew_pid(store_t *st, const char *pid, const char *prefix, int64_t now)
 {
     sq_store_t *s = sq(st);
-    sqlite3_stmt *q = s->q[Q_TIMER_BY_PID];
-    return sq_collect(s, a, q, bind_str(q, 1, pid), rd_string, sizeof(const char *), (void **)ids,
-                      n, NULL, NULL, "timer_by_pid");
+    sqlite3_stmt *q = s->q[Q_LEASE_RENEW_PID];
+    int rc = bind_str(q, 1, pid);
+    rc |= sqlite3_bind_int64(q, 2, now);
+    rc |= bind_str(q, 3, prefix ? prefix : "");
+    rc |= bind_upper(q, 4, prefix);
+    return sq_run(s, q, rc, "lease_renew_pid");
 }
 
 /* ---- outbox ------------------------------------------------------------------ */
@@ -1812,7 +1820,7 @@ static const store_vtab_t sqlite_vtab = {
     .timer_set = sq_timer_set,
     .timer_delete = sq_timer_delete,
     .timer_due = sq_timer_due,
-    .timer_by_pid = sq_timer_by_pid,
+    .lease_renew_pid = sq_lease_renew_pid,
     .outbox_execute = sq_outbox_execute,
     .outbox_unblock = sq_outbox_unblock,
     .outbox_due = sq_outbox_due,

@@ -1118,27 +1118,39 @@ START_TEST(timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id)
 }
 END_TEST
 
-START_TEST(timer_by_pid_lists_the_leases_held_by_a_process)
+/* An empty heartbeat's renewal, in one statement: the leases of pid on
+ * acquired tasks inside the prefix get now + ttl (saturating); another
+ * pid's lease, a retry timer, a lease of a task no longer acquired and
+ * leases outside the prefix keep their timeout. */
+START_TEST(lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix)
 {
     task_timer_t ts[] = {
-        {.id = "c", .type = TIMER_LEASE, .timeout = 1, .pid = "w1", .ttl = 5},
-        {.id = "a", .type = TIMER_LEASE, .timeout = 9, .pid = "w1", .ttl = 5},
-        {.id = "b", .type = TIMER_LEASE, .timeout = 1, .pid = "w2", .ttl = 5},
-        {.id = "d", .type = TIMER_RETRY, .timeout = 1, .pid = "w1"},
+        {.id = "p:c", .type = TIMER_LEASE, .timeout = 1, .pid = "w1", .ttl = 5},
+        {.id = "p:a", .type = TIMER_LEASE, .timeout = 9, .pid = "w1", .ttl = INT64_MAX},
+        {.id = "p:b", .type = TIMER_LEASE, .timeout = 1, .pid = "w2", .ttl = 5},
+        {.id = "p:d", .type = TIMER_RETRY, .timeout = 1, .pid = "w1"},
+        {.id = "p:e", .type = TIMER_LEASE, .timeout = 1, .pid = "w1", .ttl = 5},
+        {.id = "q:a", .type = TIMER_LEASE, .timeout = 1, .pid = "w1", .ttl = 5},
     };
-    for (size_t i = 0; i < 4; i++)
+    tstate_t states[] = {TSTATE_ACQUIRED, TSTATE_ACQUIRED,  TSTATE_ACQUIRED,
+                         TSTATE_PENDING,  TSTATE_SUSPENDED, TSTATE_ACQUIRED};
+    for (size_t i = 0; i < 6; i++) {
+        OK(store_task_insert(fx.st, ts[i].id, states[i], 1));
         OK(store_timer_set(fx.st, &ts[i]));
-    const char **ids;
-    size_t n;
-    OK(store_timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
-    ck_assert_str_eq(joined(ids, n), "a,c");
-    /* a lease replaced by a retry timer no longer belongs to the process */
-    task_timer_t retry = {.id = "a", .type = TIMER_RETRY, .timeout = 20};
-    OK(store_timer_set(fx.st, &retry));
-    OK(store_timer_by_pid(fx.st, fx.a, "w1", &ids, &n));
-    ck_assert_str_eq(joined(ids, n), "c");
-    OK(store_timer_by_pid(fx.st, fx.a, "nobody", &ids, &n));
-    ck_assert_uint_eq(n, 0);
+    }
+    OK(store_lease_renew_pid(fx.st, "w1", "p:", 100));
+    int64_t want[] = {105, INT64_MAX, 1, 1, 1, 1};
+    for (size_t i = 0; i < 6; i++) {
+        task_timer_t *g;
+        OK(store_timer_get(fx.st, fx.a, ts[i].id, &g));
+        ck_assert_msg(g->timeout == want[i], "%s: %lld", ts[i].id, (long long)g->timeout);
+    }
+    OK(store_lease_renew_pid(fx.st, "w1", NULL, 200)); /* no prefix: every id */
+    task_timer_t *g;
+    OK(store_timer_get(fx.st, fx.a, "q:a", &g));
+    ck_assert_int_eq(g->timeout, 205);
+    OK(store_timer_get(fx.st, fx.a, "p:b", &g));
+    ck_assert_int_eq(g->timeout, 1);
 }
 END_TEST
 
@@ -2293,7 +2305,7 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, task_insert_of_existing_id_fails);
     tcase_add_test(mem, task_search_filters_state_and_pages);
     tcase_add_test(mem, timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id);
-    tcase_add_test(mem, timer_by_pid_lists_the_leases_held_by_a_process);
+    tcase_add_test(mem, lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
     tcase_add_test(mem, outbox_execute_replaces_an_older_execute_of_the_same_task);
     tcase_add_test(mem, outbox_unblock_is_queued_once_per_promise_and_address);
     tcase_add_test(mem, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
@@ -2352,7 +2364,8 @@ static Suite *sqlite_suite(void)
         tcase_add_test(pgc, task_insert_of_existing_id_fails);
         tcase_add_test(pgc, task_search_filters_state_and_pages);
         tcase_add_test(pgc, timer_set_replaces_the_tasks_timer_and_due_orders_by_time_then_id);
-        tcase_add_test(pgc, timer_by_pid_lists_the_leases_held_by_a_process);
+        tcase_add_test(pgc,
+                       lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
         tcase_add_test(pgc, outbox_execute_replaces_an_older_execute_of_the_same_task);
         tcase_add_test(pgc, outbox_unblock_is_queued_once_per_promise_and_address);
         tcase_add_test(pgc, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
