@@ -269,6 +269,10 @@ static const opt_t opts[] = {
     {"limits.listeners_per_promise", "--limits-listeners-per-promise", T_INT,
      OFF(limits_listeners_per_promise), 0, 1 << 30, NULL, "N",
      "most listeners of one pending promise (more: 429 until it settles; 0 = no limit)"},
+    {"limits.settle_fanout_batch", "--limits-settle-fanout-batch", T_INT,
+     OFF(limits_settle_fanout_batch), 0, 1 << 30, NULL, "N",
+     "awaiters resumed (and listeners unblocked) per store transaction when a promise settles: "
+     "the rest follow in background ticks (0 = all in the settle's own)"},
     {"server.cors.allow_origins", "--server-cors-allow-origin", T_LIST, OFF(cors_origins), 0, 0,
      check_origin, "ORIGIN",
      "allow browser calls from ORIGIN (repeatable; * = any); the flags replace the list",
@@ -458,6 +462,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->limits_tags_max_bytes = LIMITS_TAGS_MAX_BYTES;
     c->limits_cron_max_bytes = LIMITS_CRON_MAX_BYTES;
     c->limits_listeners_per_promise = LIMITS_LISTENERS_PER_PROMISE;
+    c->limits_settle_fanout_batch = LIMITS_SETTLE_FANOUT_BATCH;
     c->storage_type = strdup("sqlite");
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
     c->ui_enabled = dev;

@@ -41,6 +41,7 @@ typedef struct {
     int64_t limits_tags_max_bytes;
     int64_t limits_cron_max_bytes;
     int64_t limits_listeners_per_promise;  /* 0 = no limit; enforced by the engine */
+    int64_t limits_settle_fanout_batch;    /* 0 = no bound; applied by the engine */
     int64_t server_threads;                /* HTTP worker threads; 0 = one per core */
     int64_t server_max_connections;        /* all open connections */
     int64_t server_max_connections_per_ip; /* 0 = no limit */

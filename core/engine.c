@@ -118,20 +118,87 @@ static int settle_one(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *va
     return STORE_OK;
 }
 
-/* Rest of a settlement of id: awaiters resume (T11), listeners get their
- * unblock. */
-static int settle_notify(ctx_t *c, const char *id)
+/* One step of the fan-out of settled promise id: resumes (T11) at most max
+ * of its awaiters not resumed yet, those after *after (NULL = from the
+ * first; set to the last one resumed), and queues the unblocks of at most
+ * max of its listeners (max 0: all of them). *more says whether either
+ * kind has some left. */
+static int fanout_step(ctx_t *c, const char *id, const char **after, size_t max, bool *more)
 {
     store_t *st = c->st;
     const char **awaiters = NULL;
     size_t n = 0;
-    TRY(store_callback_ready(st, c->a, id, &awaiters, &n));
+    bool more_cb = false, more_l = false;
+    TRY(store_callback_ready(st, c->a, id, *after, max, &awaiters, &n, &more_cb));
     for (size_t i = 0; i < n; i++)
         TRY(resume_awaiter(c, awaiters[i]));
+    if (n)
+        *after = awaiters[n - 1];
     const char **addrs = NULL;
-    TRY(store_listener_take(st, c->a, id, &addrs, &n));
+    TRY(store_listener_take(st, c->a, id, max, &addrs, &n, &more_l));
     for (size_t i = 0; i < n; i++)
         TRY(store_outbox_unblock(st, id, addrs[i]));
+    *more = more_cb || more_l;
+    return STORE_OK;
+}
+
+/* Rest of a settlement of id: awaiters resume (T11), listeners get their
+ * unblock, at most cfg->settle_fanout_batch of each in this transaction.
+ * What is left goes on the fan-out list for engine_tick (core/engine.h):
+ * every other tenant's writes wait while one transaction runs, and a
+ * promise may have any number of callbacks (task.suspend must not fail a
+ * fan-in), so a settlement's own transaction stays bounded. Until then an
+ * awaiter left over stays suspended, as if the settlement had not reached
+ * it yet; the store keeps the rest exact (callback_insert,
+ * callback_delete_ready in core/store.h). */
+static int settle_notify(ctx_t *c, const char *id)
+{
+    const char *after = NULL;
+    bool more = false;
+    TRY(fanout_step(c, id, &after, c->cfg->settle_fanout_batch, &more));
+    if (more)
+        TRY(store_fanout_add(c->st, id, after));
+    return STORE_OK;
+}
+
+/* Continues the listed fan-outs (settle_notify) in engine_tick: with limit
+ * 0 each to its end; else at most min(limit, cfg->settle_fanout_batch)
+ * promises, the batch shared among them (one of each kind at least), those
+ * passed over the fewest times first, so that one tenant's many fan-outs
+ * do not hold back another's. */
+static int fanout_tick(ctx_t *c, size_t limit, bool *more)
+{
+    store_t *st = c->st;
+    size_t batch = c->cfg->settle_fanout_batch;
+    size_t rows = limit;
+    if (limit && batch && batch < rows)
+        rows = batch;
+    fanout_t *fs = NULL;
+    size_t n = 0;
+    TRY(store_fanout_due(st, c->a, rows, &fs, &n));
+    size_t share = 0; /* 0 = no bound */
+    if (limit && batch && n)
+        share = batch / n ? batch / n : 1;
+    for (size_t i = 0; i < n; i++) {
+        /* The promise's row lock first (a shared database), as its
+         * settlement and a register_callback on it take it. */
+        promise_t *p = NULL;
+        TRY(store_promise_get(st, c->a, fs[i].id, &p));
+        bool left = p != NULL;
+        while (left) {
+            TRY(fanout_step(c, fs[i].id, &fs[i].after, share, &left));
+            if (limit)
+                break;
+        }
+        if (left) {
+            TRY(store_fanout_pass(st, fs[i].id, fs[i].after));
+            *more = true;
+        } else {
+            TRY(store_fanout_delete(st, fs[i].id));
+        }
+    }
+    if (rows && n == rows)
+        *more = true;
     return STORE_OK;
 }
 
@@ -1128,9 +1195,13 @@ int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, 
 {
     ctx_t c = {.cfg = cfg, .st = st, .a = a, .now = t};
     size_t budget = limit ? ENGINE_TICK_MAX_BYTES : 0; /* 0: no bound */
+    *more = false;
+
+    /* Fan-outs of settlements, before new ones start (timeouts below). */
+    TRY(fanout_tick(&c, limit, more));
+
     if (limit == 0)
         limit = (size_t)INT64_MAX;
-    *more = false;
 
     /* Promise timers (DECISIONS.md #1: every pending promise has one). */
     const char **ids = NULL;

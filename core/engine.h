@@ -23,6 +23,12 @@ typedef struct {
      * refused (429). Its settlement queues one unblock per listener in one
      * transaction, during which every other write waits. */
     size_t listeners_per_promise;
+    /* limits.settle_fanout_batch (0 = none): a settlement resumes at most
+     * this many awaiters and queues at most this many unblocks in its own
+     * transaction; the rest go on the store's fan-out list, which
+     * engine_tick works through in batches of this size, so one promise
+     * with a huge fan-out never holds the store for long. */
+    size_t settle_fanout_batch;
 } engine_config_t;
 
 /* Applies req (req->now set) and fills resp. Returns 0 when the request's
@@ -64,13 +70,17 @@ int engine_read(const engine_config_t *cfg, store_t *st, arena_t *a, const reque
  * for. */
 #define ENGINE_TICK_MAX_BYTES ((size_t)16 << 20)
 
-/* One background tick at time t: times out due promises (timers resolve,
- * others reject as timed out), expires leases, re-dispatches pending tasks
- * whose retry timer passed, and fires each due schedule once; at most limit
- * items of each kind, and of each kind what fits in ENGINE_TICK_MAX_BYTES
- * (schedules: their records, then twice that with the promises they
- * create); limit 0 bounds neither (debug.tick's complete pass). *more is set when a limit was
- * reached and work was left for the next tick. Returns 0, or -1 with the reason in
+/* One background tick at time t: continues the fan-outs of settled
+ * promises (store fanout_due: awaiters resumed, unblocks queued), times out
+ * due promises (timers resolve, others reject as timed out), expires
+ * leases, re-dispatches pending tasks whose retry timer passed, and fires
+ * each due schedule once; at most limit items of each kind, and of each
+ * kind what fits in ENGINE_TICK_MAX_BYTES (schedules: their records, then
+ * twice that with the promises they create), and at most
+ * cfg->settle_fanout_batch awaiters and as many unblocks of fan-outs
+ * together; limit 0 bounds none of these (debug.tick's complete pass: every
+ * fan-out to its end). *more is set when a limit was reached and work was
+ * left for the next tick. Returns 0, or -1 with the reason in
  * store_errmsg(st). */
 int engine_tick(const engine_config_t *cfg, store_t *st, arena_t *a, int64_t t, size_t limit,
                 bool *more);

@@ -45,6 +45,13 @@ typedef struct {
  * the promise costs one outbox row per listener. */
 #define LIMITS_LISTENERS_PER_PROMISE 1000
 
+/* The default of limits.settle_fanout_batch: awaiters resumed, and
+ * listeners' unblocks queued, by one settlement in its own transaction and
+ * by each background tick after it (0 = all at once). Resuming one awaiter
+ * costs ~18 us of the store thread (bench/fanout.mjs), so a batch holds
+ * every other tenant's writes for ~10 ms at most. */
+#define LIMITS_SETTLE_FANOUT_BATCH 500
+
 /* Checks the decoded request r against lim. Returns 0 when every size is
  * within its bound, or -1 with err set to a 400 naming the first field over
  * its limit, the limit and its setting ("Promise ID is 5000 bytes, over the

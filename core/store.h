@@ -119,6 +119,12 @@ typedef struct {
     const char *address;
 } listener_t;
 
+/* A row of the fan-out list (fanout_add). */
+typedef struct {
+    const char *id;
+    const char *after; /* last awaiter resumed; NULL = none yet */
+} fanout_t;
+
 /* Everything debug.snap shows, each list in the order the protocol gives. */
 typedef struct {
     /* by id */
@@ -205,20 +211,32 @@ typedef struct store_vtab {
                           size_t max_n, size_t max_bytes, promise_t **out, size_t *n, bool *more);
 
     /* callbacks */
-    /* An existing (awaited, awaiter) pair is kept as it is. */
+    /* An existing (awaited, awaiter) pair is kept as it is, except that
+     * ready true marks it ready. */
     int (*callback_insert)(store_t *st, const char *awaited, const char *awaiter, bool ready);
-    /* Marks every callback on awaited ready; returns all its awaiters, by id. */
-    int (*callback_ready)(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
-                          size_t *n);
+    /* Of the callbacks on awaited whose awaiter comes after `after` (byte
+     * order; NULL = from the first) and that are not ready yet, marks the
+     * first max (by awaiter; max 0 = all of them) ready and returns their
+     * awaiters, by id. *more says whether such callbacks remain past the
+     * last one returned. Reads the callbacks past `after` only, so a
+     * fan-out taken in steps costs each step its own rows. */
+    int (*callback_ready)(store_t *st, arena_t *a, const char *awaited, const char *after,
+                          size_t max, const char ***awaiters, size_t *n, bool *more);
     int (*callback_delete_awaiter)(store_t *st, const char *awaiter);
+    /* Deletes the ready callbacks of awaiter and its callbacks on the
+     * promises of the fan-out list (fanout_add), which the settlement has
+     * not marked ready yet: what is left is as if each settlement had
+     * marked all its callbacks ready at once. */
     int (*callback_delete_ready)(store_t *st, const char *awaiter);
 
     /* listeners */
     /* Inserting an existing (promise, address) pair is a no-op. */
     int (*listener_insert)(store_t *st, const char *promise_id, const char *address);
-    /* Removes and returns the listeners' addresses of promise_id, sorted. */
-    int (*listener_take)(store_t *st, arena_t *a, const char *promise_id, const char ***addresses,
-                         size_t *n);
+    /* Removes the first max listeners of promise_id (by address; max 0 =
+     * all of them) and returns their addresses, sorted. *more says whether
+     * listeners of promise_id remain. */
+    int (*listener_take)(store_t *st, arena_t *a, const char *promise_id, size_t max,
+                         const char ***addresses, size_t *n, bool *more);
     /* How many listeners promise_id has, counted up to max: *n is
      * min(count, max), so *n == max means max or more (max 0: *n is 0).
      * Reads at most max entries of the (promise_id, address) key, never
@@ -227,6 +245,25 @@ typedef struct store_vtab {
      * (promise_id, address) is stored (one key lookup). */
     int (*listener_count)(store_t *st, const char *promise_id, const char *address, size_t max,
                           size_t *n, bool *registered);
+
+    /* The fan-out list: settled promises whose callbacks and listeners
+     * are not all processed yet (a settlement takes a bounded batch in its
+     * own transaction, engine_tick the rest), each with how far its
+     * awaiters have been resumed: after, the last awaiter resumed (NULL =
+     * none yet), as callback_ready takes it. Adding an id already listed
+     * is a no-op; deleting a missing one too. */
+    int (*fanout_add)(store_t *st, const char *id, const char *after);
+    /* At most limit listed fan-outs (0 = all), those passed over the
+     * fewest times (fanout_pass) first, then by id. On a database shared
+     * by several servers each returned row stays locked until the
+     * transaction ends, and rows another transaction holds are skipped: a
+     * fan-out is continued by one server at a time. */
+    int (*fanout_due)(store_t *st, arena_t *a, size_t limit, fanout_t **out, size_t *n);
+    /* Records one more pass over listed id, which has now resumed its
+     * awaiters up to after (NULL = none yet): other listed ids, passed
+     * over fewer times, come first next time. */
+    int (*fanout_pass)(store_t *st, const char *id, const char *after);
+    int (*fanout_delete)(store_t *st, const char *id);
 
     /* tasks; task_get fills resumes and, while a lease exists, ttl/pid */
     int (*task_get)(store_t *st, arena_t *a, const char *id, task_t **out);
@@ -323,6 +360,10 @@ struct store {
      * zeroed, so a new store reads as "something may be due". */
     uint64_t outbox_writes;
     int64_t outbox_next;
+    /* Fan-outs listed through store_fanout_add (committed or not), for the
+     * store thread to run its next tick at once rather than a
+     * timeouts.poll_interval later. Owned by the thread that owns st. */
+    uint64_t fanout_writes;
 };
 
 /* Notes an outbox write deliverable from not_before. */
@@ -439,9 +480,10 @@ static inline int store_callback_insert(store_t *st, const char *awaited, const 
 }
 
 static inline int store_callback_ready(store_t *st, arena_t *a, const char *awaited,
-                                       const char ***awaiters, size_t *n)
+                                       const char *after, size_t max, const char ***awaiters,
+                                       size_t *n, bool *more)
 {
-    return st->v->callback_ready(st, a, awaited, awaiters, n);
+    return st->v->callback_ready(st, a, awaited, after, max, awaiters, n, more);
 }
 
 static inline int store_callback_delete_awaiter(store_t *st, const char *awaiter)
@@ -459,16 +501,37 @@ static inline int store_listener_insert(store_t *st, const char *promise_id, con
     return st->v->listener_insert(st, promise_id, address);
 }
 
-static inline int store_listener_take(store_t *st, arena_t *a, const char *promise_id,
-                                      const char ***addresses, size_t *n)
+static inline int store_listener_take(store_t *st, arena_t *a, const char *promise_id, size_t max,
+                                      const char ***addresses, size_t *n, bool *more)
 {
-    return st->v->listener_take(st, a, promise_id, addresses, n);
+    return st->v->listener_take(st, a, promise_id, max, addresses, n, more);
 }
 
 static inline int store_listener_count(store_t *st, const char *promise_id, const char *address,
                                        size_t max, size_t *n, bool *registered)
 {
     return st->v->listener_count(st, promise_id, address, max, n, registered);
+}
+
+static inline int store_fanout_add(store_t *st, const char *id, const char *after)
+{
+    st->fanout_writes++;
+    return st->v->fanout_add(st, id, after);
+}
+
+static inline int store_fanout_due(store_t *st, arena_t *a, size_t limit, fanout_t **out, size_t *n)
+{
+    return st->v->fanout_due(st, a, limit, out, n);
+}
+
+static inline int store_fanout_pass(store_t *st, const char *id, const char *after)
+{
+    return st->v->fanout_pass(st, id, after);
+}
+
+static inline int store_fanout_delete(store_t *st, const char *id)
+{
+    return st->v->fanout_delete(st, id);
 }
 
 static inline int store_task_get(store_t *st, arena_t *a, const char *id, task_t **out)

@@ -25,6 +25,7 @@ struct exec {
     bool woken;  /* the outbox has results to record */
     bool remote; /* another server queued messages (store_watch) */
     bool due;    /* an inline run queued a message that may be due */
+    bool kick;   /* an inline run listed a fan-out: tick now */
     /* run_mu is held by whoever uses st, the outbox or the flags below: the
      * store thread for a batch, a tick or a delivery round, or an HTTP
      * thread running its own job inline (exec_run). */
@@ -33,6 +34,10 @@ struct exec {
     bool paused; /* debug.start: background work paused */
     bool broken; /* store_check failed last time */
     bool leader; /* ran background work at the last tick */
+    /* st->fanout_writes when the store thread last looked: a change means
+     * a settlement listed a fan-out, which the next tick continues, run
+     * at once rather than a timeouts.poll_interval later. */
+    uint64_t fanouts_seen;
     outbox_t *outbox;
     _Atomic int64_t last_now;
     _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
@@ -304,7 +309,7 @@ static void *exec_main(void *arg)
     deadline_after(&next_deliver, 0);
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !ex->due &&
+        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !ex->due && !ex->kick &&
                !past(&next_tick) && !(ex->outbox && past(&next_deliver)))
             pthread_cond_timedwait(&ex->cv, &ex->mu,
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
@@ -314,6 +319,7 @@ static void *exec_main(void *arg)
         ex->woken = false;
         bool due = ex->due;
         ex->due = false;
+        ex->kick = false;
         if (ex->remote)
             deadline_after(&next_deliver, 0); /* another server queued messages */
         ex->remote = false;
@@ -361,6 +367,10 @@ static void *exec_main(void *arg)
              * deadline still moves on, or this loop would spin. */
             bool more = usable && !ex->paused && outbox_deliver(ex->outbox, ex->st, exec_now(ex));
             deadline_after(&next_deliver, more ? 0 : ex->cfg.deliver_interval_ms);
+        }
+        if (ex->st->fanout_writes != ex->fanouts_seen) {
+            ex->fanouts_seen = ex->st->fanout_writes;
+            deadline_after(&next_tick, 0);
         }
         if (past(&next_tick)) {
             bool more = !ex->paused && run_tick(ex);
@@ -471,18 +481,21 @@ bool exec_run(exec_t *ex, job_t *job)
     if (!ex->cfg.inline_jobs || !job->req || pthread_mutex_trylock(&ex->run_mu) != 0)
         return false;
     job->next = NULL;
-    bool due = false;
+    bool due = false, kick = false;
     if (ex->closed) {
         response_error(&job->resp, 503, "Server is shutting down");
     } else {
         run_batch(ex, job);
         due = ex->outbox && outbox_may_be_due(ex->outbox, ex->st, exec_now(ex));
+        kick = ex->st->fanout_writes != ex->fanouts_seen;
     }
     pthread_mutex_unlock(&ex->run_mu);
-    if (due) {
-        /* The store thread delivers it now, as after one of its batches. */
+    if (due || kick) {
+        /* The store thread delivers it now, as after one of its batches,
+         * and continues a listed fan-out in a tick. */
         pthread_mutex_lock(&ex->mu);
-        ex->due = true;
+        ex->due |= due;
+        ex->kick |= kick;
         pthread_cond_signal(&ex->cv);
         pthread_mutex_unlock(&ex->mu);
     }

@@ -137,6 +137,13 @@ static const char *const migrations[] = {
     ");"
     "INSERT INTO promise_tags (key, value, id)"
     "  SELECT g.key, g.value, p.id FROM promises p, jsonb_each_text(p.tags::jsonb) g;",
+    /* 2 -> 3: the fan-out list (core/store.h fanout_add), as SQLite's
+     * version 5. */
+    "CREATE TABLE fanouts ("
+    "  id           text COLLATE \"C\" PRIMARY KEY,"
+    "  last_awaiter text COLLATE \"C\","
+    "  passes       bigint NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -233,6 +240,11 @@ enum {
     Q_LISTENER_INSERT,
     Q_LISTENER_TAKE,
     Q_LISTENER_COUNT,
+    Q_CALLBACK_DELETE_LISTED,
+    Q_FANOUT_ADD,
+    Q_FANOUT_DUE,
+    Q_FANOUT_PASS,
+    Q_FANOUT_DELETE,
     Q_TASK_LOCK,
     Q_TASK_GET,
     Q_TASK_INSERT,
@@ -326,24 +338,47 @@ static const char *const sql[Q__COUNT] = {
                  " AND ($2::text IS NULL OR id <> $2::text) ORDER BY id LIMIT $3::bigint",
                  "id", "id", "$4"),
 
-    [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready)"
-                          " VALUES ($1, $2, $3::bool) ON CONFLICT (awaited, awaiter) DO NOTHING",
+    [Q_CALLBACK_INSERT] =
+        "INSERT INTO callbacks (awaited, awaiter, ready)"
+        " VALUES ($1, $2, $3::bool) ON CONFLICT (awaited, awaiter)"
+        " DO UPDATE SET ready = true WHERE excluded.ready AND NOT callbacks.ready",
+    /* A range of the primary key past $2 ('' = from the first), at most $3
+     * rows (NULL = all); then the same range up to the last one read, $3. */
     [Q_CALLBACK_AWAITERS] = "SELECT awaiter FROM callbacks WHERE awaited = $1::text"
-                            " ORDER BY awaiter",
+                            " AND awaiter > $2::text AND NOT ready ORDER BY awaiter"
+                            " LIMIT $3::bigint",
     [Q_CALLBACK_MARK_READY] = "UPDATE callbacks SET ready = true WHERE awaited = $1::text"
-                              " AND NOT ready",
+                              " AND awaiter > $2::text AND awaiter <= $3::text AND NOT ready",
     [Q_CALLBACK_DELETE_AWAITER] = "DELETE FROM callbacks WHERE awaiter = $1::text",
     [Q_CALLBACK_DELETE_READY] = "DELETE FROM callbacks WHERE awaiter = $1::text AND ready",
 
     [Q_LISTENER_INSERT] = "INSERT INTO listeners (promise_id, address) VALUES ($1, $2)"
                           " ON CONFLICT (promise_id, address) DO NOTHING",
-    [Q_LISTENER_TAKE] = "WITH d AS (DELETE FROM listeners WHERE promise_id = $1::text"
-                        " RETURNING address) SELECT address FROM d ORDER BY address COLLATE \"C\"",
+    /* The first $2 (NULL = all) by address, and whether one more exists. */
+    [Q_LISTENER_TAKE] = "WITH s AS (SELECT address FROM listeners WHERE promise_id = $1::text"
+                        " ORDER BY address LIMIT $2::bigint + 1),"
+                        " d AS (DELETE FROM listeners WHERE promise_id = $1::text AND address IN"
+                        " (SELECT address FROM s ORDER BY address LIMIT $2::bigint)"
+                        " RETURNING address)"
+                        " SELECT address, coalesce((SELECT count(*) FROM s) > $2::bigint, false)"
+                        " FROM d ORDER BY address COLLATE \"C\"",
     /* Both a range of the primary key: at most $2 entries, and one lookup. */
     [Q_LISTENER_COUNT] = "SELECT (SELECT count(*) FROM (SELECT 1 FROM listeners"
                          " WHERE promise_id = $1::text LIMIT $2::bigint) l),"
                          " EXISTS (SELECT 1 FROM listeners WHERE promise_id = $1::text"
                          " AND address = $3::text)",
+
+    /* One primary key lookup per listed fan-out (none, mostly). */
+    [Q_CALLBACK_DELETE_LISTED] = "DELETE FROM callbacks WHERE awaiter = $1::text"
+                                 " AND awaited IN (SELECT id FROM fanouts)",
+    [Q_FANOUT_ADD] = "INSERT INTO fanouts (id, last_awaiter, passes) VALUES ($1, $2, 0)"
+                     " ON CONFLICT (id) DO NOTHING",
+    /* SKIP LOCKED: a fan-out another server is continuing is left to it. */
+    [Q_FANOUT_DUE] = "SELECT id, last_awaiter FROM fanouts ORDER BY passes, id"
+                     " LIMIT $1::bigint FOR UPDATE SKIP LOCKED",
+    [Q_FANOUT_PASS] = "UPDATE fanouts SET last_awaiter = $2, passes = passes + 1"
+                      " WHERE id = $1::text",
+    [Q_FANOUT_DELETE] = "DELETE FROM fanouts WHERE id = $1::text",
 
     /* The row lock first, then a fresh statement (READ COMMITTED: a new
      * snapshot) reads the task with its timer and callbacks as committed
@@ -437,7 +472,7 @@ static const char reset_sql[] = "DELETE FROM promises; DELETE FROM promise_tags;
                                 " DELETE FROM callbacks;"
                                 " DELETE FROM listeners; DELETE FROM tasks;"
                                 " DELETE FROM task_timers; DELETE FROM outbox;"
-                                " DELETE FROM schedules";
+                                " DELETE FROM schedules; DELETE FROM fanouts";
 
 /* Per-session settings: bounded lock waits (a conflict, retried), no
  * transaction left open by a stuck server holds locks forever, and the
@@ -1581,18 +1616,28 @@ static int pg_callback_insert(store_t *st, const char *awaited, const char *awai
     return pg_write(pg(st), Q_CALLBACK_INSERT, 3, v, "callback_insert");
 }
 
-static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
-                             size_t *n)
+static int pg_callback_ready(store_t *st, arena_t *a, const char *awaited, const char *after,
+                             size_t max, const char ***awaiters, size_t *n, bool *more)
 {
     static const char what[] = "callback_ready";
     pg_store_t *s = pg(st);
-    const char *v[] = {awaited};
-    if (pg_rows(s, a, Q_CALLBACK_AWAITERS, 1, v, rd_string, sizeof(const char *), (void **)awaiters,
-                n, what) != STORE_OK)
+    num_t b;
+    const char *v[] = {awaited, after ? after : "", max ? lim(b, max + 1) : NULL};
+    PGresult *r;
+    *awaiters = NULL;
+    *n = 0;
+    *more = false;
+    if (pg_query(s, Q_CALLBACK_AWAITERS, 3, v, &r, what) != STORE_OK ||
+        pg_collect(s, a, r, rd_string, sizeof(const char *), (void **)awaiters, n, max, 0, false,
+                   more, what) != STORE_OK)
         return STORE_ERR;
-    if (*n && pg_write(s, Q_CALLBACK_MARK_READY, 1, v, what) != STORE_OK) {
+    if (*n == 0)
+        return STORE_OK;
+    v[2] = (*awaiters)[*n - 1];
+    if (pg_write(s, Q_CALLBACK_MARK_READY, 3, v, what) != STORE_OK) {
         *awaiters = NULL;
         *n = 0;
+        *more = false;
         return STORE_ERR;
     }
     return STORE_OK;
@@ -1607,7 +1652,9 @@ static int pg_callback_delete_awaiter(store_t *st, const char *awaiter)
 static int pg_callback_delete_ready(store_t *st, const char *awaiter)
 {
     const char *v[] = {awaiter};
-    return pg_write(pg(st), Q_CALLBACK_DELETE_READY, 1, v, "callback_delete_ready");
+    if (pg_write(pg(st), Q_CALLBACK_DELETE_READY, 1, v, "callback_delete_ready") != STORE_OK)
+        return STORE_ERR;
+    return pg_write(pg(st), Q_CALLBACK_DELETE_LISTED, 1, v, "callback_delete_ready");
 }
 
 static int pg_listener_insert(store_t *st, const char *promise_id, const char *address)
@@ -1616,12 +1663,62 @@ static int pg_listener_insert(store_t *st, const char *promise_id, const char *a
     return pg_write(pg(st), Q_LISTENER_INSERT, 2, v, "listener_insert");
 }
 
-static int pg_listener_take(store_t *st, arena_t *a, const char *promise_id,
-                            const char ***addresses, size_t *n)
+static int pg_listener_take(store_t *st, arena_t *a, const char *promise_id, size_t max,
+                            const char ***addresses, size_t *n, bool *more)
 {
-    const char *v[] = {promise_id};
-    return pg_rows(pg(st), a, Q_LISTENER_TAKE, 1, v, rd_string, sizeof(const char *),
-                   (void **)addresses, n, "listener_take");
+    static const char what[] = "listener_take";
+    pg_store_t *s = pg(st);
+    num_t b;
+    const char *v[] = {promise_id, max ? lim(b, max) : NULL};
+    PGresult *r;
+    *addresses = NULL;
+    *n = 0;
+    *more = false;
+    if (pg_query(s, Q_LISTENER_TAKE, 2, v, &r, what) != STORE_OK)
+        return STORE_ERR;
+    *more = PQntuples(r) > 0 && col_bool(r, 0, 1);
+    if (pg_collect(s, a, r, rd_string, sizeof(const char *), (void **)addresses, n, 0, 0, false,
+                   NULL, what) != STORE_OK) {
+        *more = false;
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+/* ---- the fan-out list ------------------------------------------------------- */
+
+static int pg_fanout_add(store_t *st, const char *id, const char *after)
+{
+    const char *v[] = {id, after};
+    return pg_write(pg(st), Q_FANOUT_ADD, 2, v, "fanout_add");
+}
+
+static int rd_fanout(arena_t *a, const PGresult *r, int row, void *out)
+{
+    fanout_t *f = out;
+    f->id = col_str(a, r, row, 0);
+    f->after = col_str(a, r, row, 1);
+    return f->id ? 0 : -1;
+}
+
+static int pg_fanout_due(store_t *st, arena_t *a, size_t limit, fanout_t **out, size_t *n)
+{
+    num_t b;
+    const char *v[] = {limit ? lim(b, limit) : NULL};
+    return pg_rows(pg(st), a, Q_FANOUT_DUE, 1, v, rd_fanout, sizeof(fanout_t), (void **)out, n,
+                   "fanout_due");
+}
+
+static int pg_fanout_pass(store_t *st, const char *id, const char *after)
+{
+    const char *v[] = {id, after};
+    return pg_write(pg(st), Q_FANOUT_PASS, 2, v, "fanout_pass");
+}
+
+static int pg_fanout_delete(store_t *st, const char *id)
+{
+    const char *v[] = {id};
+    return pg_write(pg(st), Q_FANOUT_DELETE, 1, v, "fanout_delete");
 }
 
 static int pg_listener_count(store_t *st, const char *promise_id, const char *address, size_t max,
@@ -2029,6 +2126,10 @@ static const store_vtab_t postgres_vtab = {
     .listener_insert = pg_listener_insert,
     .listener_take = pg_listener_take,
     .listener_count = pg_listener_count,
+    .fanout_add = pg_fanout_add,
+    .fanout_due = pg_fanout_due,
+    .fanout_pass = pg_fanout_pass,
+    .fanout_delete = pg_fanout_delete,
     .task_get = pg_task_get,
     .task_insert = pg_task_insert,
     .task_update = pg_task_update,

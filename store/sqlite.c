@@ -156,6 +156,14 @@ static const char *const migrations[] = {
     "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (type IN (0, 1))',"
     "  'CHECK (type = 0 OR type = 1)') WHERE type = 'table' AND name = 'task_timers';"
     "PRAGMA writable_schema = OFF;",
+    /* 4 -> 5: the fan-out list (core/store.h fanout_add): settled promises
+     * whose awaiters and listeners are not all processed yet, with the last
+     * awaiter resumed and how many ticks have passed over each. */
+    "CREATE TABLE fanouts ("
+    "  id           TEXT PRIMARY KEY,"
+    "  last_awaiter TEXT,"
+    "  passes       INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -225,6 +233,11 @@ enum {
     Q_LISTENER_SELECT,
     Q_LISTENER_DELETE,
     Q_LISTENER_COUNT,
+    Q_CALLBACK_DELETE_LISTED,
+    Q_FANOUT_ADD,
+    Q_FANOUT_DUE,
+    Q_FANOUT_PASS,
+    Q_FANOUT_DELETE,
     Q_TASK_GET,
     Q_TASK_INSERT,
     Q_TASK_UPDATE,
@@ -293,16 +306,30 @@ static const char *const sql[Q__COUNT] = {
                          " WHERE branch = ?1 AND (?2 IS NULL OR id <> ?2) ORDER BY id LIMIT ?3",
 
     [Q_CALLBACK_INSERT] = "INSERT INTO callbacks (awaited, awaiter, ready) VALUES (?1, ?2, ?3)"
-                          " ON CONFLICT (awaited, awaiter) DO NOTHING",
-    [Q_CALLBACK_AWAITERS] = "SELECT awaiter FROM callbacks WHERE awaited = ?1 ORDER BY awaiter",
-    [Q_CALLBACK_MARK_READY] = "UPDATE callbacks SET ready = 1 WHERE awaited = ?1 AND ready = 0",
+                          " ON CONFLICT (awaited, awaiter) DO UPDATE SET ready = 1"
+                          " WHERE excluded.ready = 1 AND ready = 0",
+    /* A range of the primary key past ?2 ('' = from the first), at most ?3
+     * rows; then the same range up to the last one read, ?3. */
+    [Q_CALLBACK_AWAITERS] = "SELECT awaiter FROM callbacks WHERE awaited = ?1 AND awaiter > ?2"
+                            " AND ready = 0 ORDER BY awaiter LIMIT ?3",
+    [Q_CALLBACK_MARK_READY] = "UPDATE callbacks SET ready = 1 WHERE awaited = ?1 AND awaiter > ?2"
+                              " AND awaiter <= ?3 AND ready = 0",
     [Q_CALLBACK_DELETE_AWAITER] = "DELETE FROM callbacks WHERE awaiter = ?1",
     [Q_CALLBACK_DELETE_READY] = "DELETE FROM callbacks WHERE awaiter = ?1 AND ready = 1",
+    /* One primary key lookup per listed fan-out (none, mostly). */
+    [Q_CALLBACK_DELETE_LISTED] = "DELETE FROM callbacks WHERE awaiter = ?1"
+                                 " AND awaited IN (SELECT id FROM fanouts)",
+    [Q_FANOUT_ADD] = "INSERT INTO fanouts (id, last_awaiter, passes) VALUES (?1, ?2, 0)"
+                     " ON CONFLICT (id) DO NOTHING",
+    [Q_FANOUT_DUE] = "SELECT id, last_awaiter FROM fanouts ORDER BY passes, id LIMIT ?1",
+    [Q_FANOUT_PASS] = "UPDATE fanouts SET last_awaiter = ?2, passes = passes + 1 WHERE id = ?1",
+    [Q_FANOUT_DELETE] = "DELETE FROM fanouts WHERE id = ?1",
 
     [Q_LISTENER_INSERT] = "INSERT INTO listeners (promise_id, address) VALUES (?1, ?2)"
                           " ON CONFLICT (promise_id, address) DO NOTHING",
-    [Q_LISTENER_SELECT] = "SELECT address FROM listeners WHERE promise_id = ?1 ORDER BY address",
-    [Q_LISTENER_DELETE] = "DELETE FROM listeners WHERE promise_id = ?1",
+    [Q_LISTENER_SELECT] = "SELECT address FROM listeners WHERE promise_id = ?1 ORDER BY address"
+                          " LIMIT ?2",
+    [Q_LISTENER_DELETE] = "DELETE FROM listeners WHERE promise_id = ?1 AND address <= ?2",
     /* Both a range of the primary key: at most ?2 entries, and one lookup. */
     [Q_LISTENER_COUNT] = "SELECT (SELECT count(*) FROM (SELECT 1 FROM listeners"
                          " WHERE promise_id = ?1 LIMIT ?2)),"
@@ -383,7 +410,8 @@ static const char reset_sql[] = "DELETE FROM promises;"
                                 "DELETE FROM tasks;"
                                 "DELETE FROM task_timers;"
                                 "DELETE FROM outbox;"
-                                "DELETE FROM schedules;";
+                                "DELETE FROM schedules;"
+                                "DELETE FROM fanouts;";
 
 /* ---- the store object -------------------------------------------------------- */
 
@@ -1334,32 +1362,47 @@ static int sq_callback_insert(store_t *st, const char *awaited, const char *awai
     return sq_run(s, q, rc, "callback_insert");
 }
 
-/* Reads the strings that select (keyed by key) returns, then runs change
- * (keyed by key) unless there were none: the read-then-update of
- * callback_ready and listener_take. On failure *out and *n are cleared. */
+/* Reads the strings that select returns (?1 key, then ?2 after when
+ * after_param, then the row limit: max + 1, or none when max is 0), at most
+ * max of them, then runs change over those (?1 key, ?2 after when
+ * after_param, then the last string read) unless there were none: the
+ * read-then-update of callback_ready and listener_take. *more says whether
+ * a row was left out. On failure *out and *n are cleared. */
 static int sq_take(sq_store_t *s, arena_t *a, int select, int change, const char *key,
-                   const char ***out, size_t *n, const char *what)
+                   bool after_param, const char *after, size_t max, const char ***out, size_t *n,
+                   bool *more, const char *what)
 {
     sqlite3_stmt *q = s->q[select];
-    if (sq_collect(s, a, q, bind_str(q, 1, key), rd_string, sizeof(const char *), (void **)out, n,
-                   NULL, NULL, what) != STORE_OK)
+    int p = 1;
+    int rc = bind_str(q, p++, key);
+    if (after_param)
+        rc |= bind_str(q, p++, after ? after : "");
+    rc |= bind_limit(q, p, max ? max + 1 : SIZE_MAX);
+    if (sq_collect(s, a, q, rc, rd_string, sizeof(const char *), (void **)out, n, max ? &max : NULL,
+                   more, what) != STORE_OK)
         return STORE_ERR;
     if (*n == 0)
         return STORE_OK;
     q = s->q[change];
-    if (sq_run(s, q, bind_str(q, 1, key), what) != STORE_OK) {
+    p = 1;
+    rc = bind_str(q, p++, key);
+    if (after_param)
+        rc |= bind_str(q, p++, after ? after : "");
+    rc |= bind_str(q, p, (*out)[*n - 1]);
+    if (sq_run(s, q, rc, what) != STORE_OK) {
         *out = NULL;
         *n = 0;
+        *more = false;
         return STORE_ERR;
     }
     return STORE_OK;
 }
 
-static int sq_callback_ready(store_t *st, arena_t *a, const char *awaited, const char ***awaiters,
-                             size_t *n)
+static int sq_callback_ready(store_t *st, arena_t *a, const char *awaited, const char *after,
+                             size_t max, const char ***awaiters, size_t *n, bool *more)
 {
-    return sq_take(sq(st), a, Q_CALLBACK_AWAITERS, Q_CALLBACK_MARK_READY, awaited, awaiters, n,
-                   "callback_ready");
+    return sq_take(sq(st), a, Q_CALLBACK_AWAITERS, Q_CALLBACK_MARK_READY, awaited, true, after, max,
+                   awaiters, n, more, "callback_ready");
 }
 
 static int sq_callback_delete_awaiter(store_t *st, const char *awaiter)
@@ -1371,9 +1414,13 @@ static int sq_callback_delete_awaiter(store_t *st, const char *awaiter)
 
 static int sq_callback_delete_ready(store_t *st, const char *awaiter)
 {
+    static const char what[] = "callback_delete_ready";
     sq_store_t *s = sq(st);
     sqlite3_stmt *q = s->q[Q_CALLBACK_DELETE_READY];
-    return sq_run(s, q, bind_str(q, 1, awaiter), "callback_delete_ready");
+    if (sq_run(s, q, bind_str(q, 1, awaiter), what) != STORE_OK)
+        return STORE_ERR;
+    q = s->q[Q_CALLBACK_DELETE_LISTED];
+    return sq_run(s, q, bind_str(q, 1, awaiter), what);
 }
 
 static int sq_listener_insert(store_t *st, const char *promise_id, const char *address)
@@ -1385,11 +1432,11 @@ static int sq_listener_insert(store_t *st, const char *promise_id, const char *a
     return sq_run(s, q, rc, "listener_insert");
 }
 
-static int sq_listener_take(store_t *st, arena_t *a, const char *promise_id,
-                            const char ***addresses, size_t *n)
+static int sq_listener_take(store_t *st, arena_t *a, const char *promise_id, size_t max,
+                            const char ***addresses, size_t *n, bool *more)
 {
-    return sq_take(sq(st), a, Q_LISTENER_SELECT, Q_LISTENER_DELETE, promise_id, addresses, n,
-                   "listener_take");
+    return sq_take(sq(st), a, Q_LISTENER_SELECT, Q_LISTENER_DELETE, promise_id, false, NULL, max,
+                   addresses, n, more, "listener_take");
 }
 
 static int sq_listener_count(store_t *st, const char *promise_id, const char *address, size_t max,
@@ -1416,6 +1463,49 @@ static int sq_listener_count(store_t *st, const char *promise_id, const char *ad
     }
     sq_done(q);
     return ret;
+}
+
+/* ---- the fan-out list ------------------------------------------------------- */
+
+static int sq_fanout_add(store_t *st, const char *id, const char *after)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_FANOUT_ADD];
+    int rc = bind_str(q, 1, id);
+    rc |= bind_str(q, 2, after);
+    return sq_run(s, q, rc, "fanout_add");
+}
+
+static int rd_fanout(arena_t *a, sqlite3_stmt *q, void *row)
+{
+    fanout_t *f = row;
+    f->id = col_str(a, q, 0);
+    f->after = col_str(a, q, 1);
+    return f->id ? 0 : -1;
+}
+
+static int sq_fanout_due(store_t *st, arena_t *a, size_t limit, fanout_t **out, size_t *n)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_FANOUT_DUE];
+    return sq_collect(s, a, q, bind_limit(q, 1, limit ? limit : SIZE_MAX), rd_fanout,
+                      sizeof(fanout_t), (void **)out, n, NULL, NULL, "fanout_due");
+}
+
+static int sq_fanout_pass(store_t *st, const char *id, const char *after)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_FANOUT_PASS];
+    int rc = bind_str(q, 1, id);
+    rc |= bind_str(q, 2, after);
+    return sq_run(s, q, rc, "fanout_pass");
+}
+
+static int sq_fanout_delete(store_t *st, const char *id)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *q = s->q[Q_FANOUT_DELETE];
+    return sq_run(s, q, bind_str(q, 1, id), "fanout_delete");
 }
 
 /* ---- tasks and their timers ------------------------------------------------- */
@@ -1812,6 +1902,10 @@ static const store_vtab_t sqlite_vtab = {
     .listener_insert = sq_listener_insert,
     .listener_take = sq_listener_take,
     .listener_count = sq_listener_count,
+    .fanout_add = sq_fanout_add,
+    .fanout_due = sq_fanout_due,
+    .fanout_pass = sq_fanout_pass,
+    .fanout_delete = sq_fanout_delete,
     .task_get = sq_task_get,
     .task_insert = sq_task_insert,
     .task_update = sq_task_update,

@@ -2,7 +2,9 @@
  * SQLite store. Requests are built directly as typed structs (decoding has
  * its own suite); outcomes are read back through responses and debug.snap. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/engine.h"
 #include "store/sqlite.h"
@@ -18,11 +20,16 @@ typedef struct {
 
 static fx_t fx;
 
-static void setup(void)
+static void setup_mem_store(void)
 {
     char err[256];
     fx.st = store_sqlite_open(":memory:", err, sizeof err);
     ck_assert_msg(fx.st != NULL, "open: %s", err);
+}
+
+static void setup(void)
+{
+    setup_mem_store();
     fx.a = arena_new();
     fx.cfg.retry_timeout = 30000;
     memset(&fx.resp, 0, sizeof fx.resp);
@@ -1332,6 +1339,287 @@ START_TEST(engine_read_hands_every_write_kind_to_the_writer_untouched)
 }
 END_TEST
 
+/* ---- fan-outs of settlements (limits.settle_fanout_batch) ------------------ */
+
+/* A background tick as the store thread runs it (limit per kind), in its
+ * own transaction; returns whether it left work. */
+static bool bg_tick(int64_t t, size_t limit)
+{
+    bool more = false;
+    ck_assert_int_eq(store_begin(fx.st), STORE_OK);
+    ck_assert_msg(engine_tick(&fx.cfg, fx.st, fx.a, t, limit, &more) == 0, "tick: %s",
+                  store_errmsg(fx.st));
+    ck_assert_int_eq(store_commit(fx.st), STORE_OK);
+    return more;
+}
+
+/* Task id (target poll://any@g), acquired at version 1 and suspended on
+ * awaited. */
+static void suspended_on(const char *id, const char *awaited)
+{
+    ck_assert_int_eq(create(id, 900000, tags1("resonate:target", "poll://any@g"), 1000), 200);
+    ck_assert_int_eq(acquire(id, 0, 1000), 200);
+    ck_assert_int_eq(suspend(id, 1, awaited, 1000), 200);
+}
+
+/* How many tasks of the snapshot are in state, and (when every is
+ * non-NULL) whether each of them has version 1, one resume and an execute
+ * of version 1 queued. */
+static size_t tasks_in(const char *state, bool *every_resumed_once)
+{
+    json_t *s = snap();
+    json_t *ts = json_object_get(s, "tasks"), *ms = json_object_get(s, "messages");
+    size_t n = 0, i;
+    json_t *t;
+    if (every_resumed_once)
+        *every_resumed_once = true;
+    json_array_foreach(ts, i, t)
+    {
+        if (strcmp(str_at(t, "state"), state) != 0)
+            continue;
+        n++;
+        size_t executes = 0, j;
+        json_t *m;
+        json_array_foreach(ms, j, m)
+        {
+            json_t *task =
+                json_object_get(json_object_get(json_object_get(m, "message"), "data"), "task");
+            if (task && strcmp(str_at(task, "id"), str_at(t, "id")) == 0 &&
+                int_at(task, "version") == 1)
+                executes++;
+        }
+        if (every_resumed_once &&
+            (int_at(t, "version") != 1 || int_at(t, "resumes") != 1 || executes != 1))
+            *every_resumed_once = false;
+    }
+    return n;
+}
+
+START_TEST(a_settle_past_the_fanout_batch_resumes_a_batch_at_once_and_the_rest_over_ticks_once_each)
+{
+    fx.cfg.settle_fanout_batch = 3;
+    create("r", 900000, no_tags(), 1000);
+    char id[8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        suspended_on(id, "r");
+    }
+    ck_assert_int_eq(settle("r", PSTATE_RESOLVED, NULL, 2000), 200);
+    bool once = false;
+    /* The settle's own transaction: the first 3 by id. */
+    ck_assert_uint_eq(tasks_in("pending", &once), 3);
+    ck_assert(once);
+    ck_assert_str_eq(task_state("w2", 2000), "pending");
+    ck_assert_str_eq(task_state("w3", 2000), "suspended");
+    /* Each tick 3 more, other requests in between. */
+    ck_assert(bg_tick(2100, 1000));
+    ck_assert_uint_eq(tasks_in("pending", NULL), 6);
+    ck_assert_int_eq(create("other", 900000, no_tags(), 2150), 200);
+    ck_assert(!bg_tick(2200, 1000));
+    ck_assert_uint_eq(tasks_in("pending", &once), 8);
+    ck_assert_msg(once, "an awaiter was resumed twice or not with one execute of version 1");
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "callbacks")), 0);
+    /* Nothing left: a further tick changes nothing. */
+    ck_assert(!bg_tick(2300, 1000));
+    ck_assert_uint_eq(tasks_in("pending", &once), 8);
+    ck_assert(once);
+}
+END_TEST
+
+START_TEST(a_settle_past_the_fanout_batch_unblocks_a_batch_of_listeners_and_ticks_the_rest)
+{
+    fx.cfg.settle_fanout_batch = 2;
+    create("p", 900000, no_tags(), 1000);
+    char addr[32];
+    for (int i = 0; i < 7; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
+        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
+    }
+    settle("p", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "messages")), 2);
+    ck_assert_int_eq(n_listeners(), 5);
+    ck_assert(bg_tick(2100, 1000));
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "messages")), 4);
+    /* debug.tick is one complete pass: the rest at once. */
+    ck_assert_int_eq(tick(2200), 200);
+    json_t *msgs = json_object_get(snap(), "messages");
+    ck_assert_int_eq(json_array_size(msgs), 7);
+    for (int i = 0; i < 7; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
+        ck_assert_str_eq(str_at(json_array_get(msgs, (size_t)i), "address"), addr);
+    }
+    ck_assert_int_eq(n_listeners(), 0);
+    ck_assert(!bg_tick(2300, 1000));
+}
+END_TEST
+
+START_TEST(several_fanouts_share_a_tick_and_the_least_served_goes_first)
+{
+    fx.cfg.settle_fanout_batch = 2;
+    create("a", 900000, no_tags(), 1000);
+    create("b", 900000, no_tags(), 1000);
+    char id[8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(id, sizeof id, "a%d", i);
+        suspended_on(id, "a");
+        snprintf(id, sizeof id, "b%d", i);
+        suspended_on(id, "b");
+    }
+    settle("a", PSTATE_RESOLVED, NULL, 2000);
+    settle("b", PSTATE_RESOLVED, NULL, 2000);
+    /* A batch of 2 over two fan-outs: one awaiter of each per tick. */
+    ck_assert(bg_tick(2100, 1000));
+    ck_assert_str_eq(task_state("a2", 2100), "pending");
+    ck_assert_str_eq(task_state("b2", 2100), "pending");
+    ck_assert_str_eq(task_state("a3", 2100), "suspended");
+    ck_assert_str_eq(task_state("b3", 2100), "suspended");
+    /* A tick limited to one fan-out serves one, then the other. */
+    ck_assert(bg_tick(2200, 1));
+    ck_assert_str_eq(task_state("a4", 2200), "pending");
+    ck_assert_str_eq(task_state("b4", 2200), "suspended");
+    ck_assert(bg_tick(2300, 1));
+    ck_assert_str_eq(task_state("b4", 2300), "pending");
+    while (bg_tick(2400, 1000))
+        ;
+    ck_assert_uint_eq(tasks_in("suspended", NULL), 0);
+}
+END_TEST
+
+START_TEST(register_callback_on_a_settled_promise_not_yet_fanned_out_resumes_once_and_marks_ready)
+{
+    fx.cfg.settle_fanout_batch = 1;
+    create("r", 900000, no_tags(), 1000);
+    suspended_on("w0", "r");
+    suspended_on("w1", "r");
+    settle("r", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+    /* The direct path resumes w1 and marks its waiting callback ready. */
+    request_t r = {.op = OP_PROMISE_REGISTER_CALLBACK, .corr_id = "c"};
+    r.u.callback = (callback_req_t){.awaited = "r", .awaiter = "w1"};
+    ck_assert_int_eq(run(&r, 2100), 200);
+    bool once = false;
+    ck_assert_uint_eq(tasks_in("pending", &once), 2);
+    ck_assert(once);
+    ck_assert_int_eq(json_array_size(json_object_get(snap(), "callbacks")), 0);
+    while (bg_tick(2200, 1000))
+        ;
+    ck_assert_uint_eq(tasks_in("pending", &once), 2);
+    ck_assert(once);
+}
+END_TEST
+
+START_TEST(an_awaiter_resumed_by_another_settle_and_suspended_again_is_not_resumed_by_a_late_fanout)
+{
+    fx.cfg.settle_fanout_batch = 1;
+    create("r", 900000, no_tags(), 1000);
+    create("q", 900000, no_tags(), 1000);
+    create("z", 900000, no_tags(), 1000);
+    suspended_on("w0", "r");
+    /* w1 suspended on r and q */
+    ck_assert_int_eq(create("w1", 900000, tags1("resonate:target", "poll://any@g"), 1000), 200);
+    ck_assert_int_eq(acquire("w1", 0, 1000), 200);
+    request_t s = {.op = OP_TASK_SUSPEND, .corr_id = "c"};
+    const char *aw[] = {"r", "q"};
+    s.u.task_suspend.id = "w1";
+    s.u.task_suspend.version = 1;
+    s.u.task_suspend.awaited = aw;
+    s.u.task_suspend.n_awaited = 2;
+    ck_assert_int_eq(run(&s, 1000), 200);
+    settle("r", PSTATE_RESOLVED, NULL, 2000); /* resumes w0; w1 waits for a tick */
+    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+    settle("q", PSTATE_RESOLVED, NULL, 2100); /* resumes w1 */
+    ck_assert_str_eq(task_state("w1", 2100), "pending");
+    /* The worker replays w1 and suspends it on z: r's fan-out must not
+     * resume it again (it would have been resumed by r already). */
+    ck_assert_int_eq(acquire("w1", 1, 2200), 200);
+    ck_assert_int_eq(suspend("w1", 2, "z", 2200), 200);
+    while (bg_tick(2300, 1000))
+        ;
+    ck_assert_str_eq(task_state("w1", 2300), "suspended");
+    json_t *cbs = json_object_get(snap(), "callbacks");
+    ck_assert_int_eq(json_array_size(cbs), 1);
+    ck_assert_str_eq(str_at(json_array_get(cbs, 0), "awaited"), "z");
+}
+END_TEST
+
+START_TEST(an_awaiter_settled_before_the_fanout_reaches_it_stays_fulfilled)
+{
+    fx.cfg.settle_fanout_batch = 1;
+    create("r", 900000, no_tags(), 1000);
+    suspended_on("w0", "r");
+    suspended_on("w1", "r");
+    settle("r", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+    settle("w1", PSTATE_RESOLVED, NULL, 2100);
+    ck_assert_str_eq(task_state("w1", 2100), "fulfilled");
+    while (bg_tick(2200, 1000))
+        ;
+    ck_assert_str_eq(task_state("w1", 2200), "fulfilled");
+    ck_assert_str_eq(task_state("w0", 2200), "pending");
+}
+END_TEST
+
+START_TEST(a_fanout_left_by_a_settle_continues_after_a_restart_on_a_file_database)
+{
+    char path[64] = "/tmp/resonate-engine-XXXXXX", err[256];
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(path);
+    store_close(fx.st);
+    fx.st = store_sqlite_open(path, err, sizeof err);
+    ck_assert_msg(fx.st != NULL, "open: %s", err);
+    fx.cfg.settle_fanout_batch = 2;
+    create("r", 900000, no_tags(), 1000);
+    char id[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        suspended_on(id, "r");
+    }
+    ck_assert_int_eq(register_listener("r", "poll://uni@g/a", 1000), 200);
+    ck_assert_int_eq(register_listener("r", "poll://uni@g/b", 1000), 200);
+    ck_assert_int_eq(register_listener("r", "poll://uni@g/c", 1000), 200);
+    settle("r", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert(bg_tick(2100, 1000));
+    ck_assert_uint_eq(tasks_in("pending", NULL), 4);
+    /* Restart: the list is in the file. */
+    store_close(fx.st);
+    fx.st = store_sqlite_open(path, err, sizeof err);
+    ck_assert_msg(fx.st != NULL, "reopen: %s", err);
+    ck_assert(!bg_tick(3000, 1000));
+    bool once = false;
+    ck_assert_uint_eq(tasks_in("pending", &once), 5);
+    ck_assert(once);
+    ck_assert_int_eq(n_listeners(), 0);
+    store_close(fx.st);
+    fx.st = NULL;
+    char side[80];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    setup_mem_store();
+}
+END_TEST
+
+START_TEST(a_fanout_batch_of_0_resumes_every_awaiter_in_the_settle)
+{
+    fx.cfg.settle_fanout_batch = 0;
+    create("r", 900000, no_tags(), 1000);
+    char id[8];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "w%02d", i);
+        suspended_on(id, "r");
+    }
+    settle("r", PSTATE_RESOLVED, NULL, 2000);
+    bool once = false;
+    ck_assert_uint_eq(tasks_in("pending", &once), 20);
+    ck_assert(once);
+    ck_assert(!bg_tick(2100, 1000));
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1386,6 +1674,23 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, task_halt_of_a_fulfilled_task_is_409);
     tcase_add_test(tt, task_search_filters_by_state_and_pages_with_cursor);
     suite_add_tcase(s, tt);
+    TCase *tf = tcase_create("fanouts");
+    tcase_add_checked_fixture(tf, setup, teardown);
+    tcase_add_test(
+        tf,
+        a_settle_past_the_fanout_batch_resumes_a_batch_at_once_and_the_rest_over_ticks_once_each);
+    tcase_add_test(tf,
+                   a_settle_past_the_fanout_batch_unblocks_a_batch_of_listeners_and_ticks_the_rest);
+    tcase_add_test(tf, several_fanouts_share_a_tick_and_the_least_served_goes_first);
+    tcase_add_test(
+        tf, register_callback_on_a_settled_promise_not_yet_fanned_out_resumes_once_and_marks_ready);
+    tcase_add_test(
+        tf,
+        an_awaiter_resumed_by_another_settle_and_suspended_again_is_not_resumed_by_a_late_fanout);
+    tcase_add_test(tf, an_awaiter_settled_before_the_fanout_reaches_it_stays_fulfilled);
+    tcase_add_test(tf, a_fanout_left_by_a_settle_continues_after_a_restart_on_a_file_database);
+    tcase_add_test(tf, a_fanout_batch_of_0_resumes_every_awaiter_in_the_settle);
+    suite_add_tcase(s, tf);
     TCase *ts = tcase_create("schedules");
     tcase_set_timeout(ts, 60);
     tcase_add_checked_fixture(ts, setup, teardown);

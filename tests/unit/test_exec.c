@@ -32,8 +32,9 @@ static store_t *st;
 static exec_t *ex;
 static tjob_t jobs[MAX_JOBS];
 static int n_jobs;
-static bool optimistic;  /* the store of the next start() is optimistic */
-static bool inline_jobs; /* the exec of the next start() runs jobs inline */
+static bool optimistic;     /* the store of the next start() is optimistic */
+static bool inline_jobs;    /* the exec of the next start() runs jobs inline */
+static size_t fanout_batch; /* limits.settle_fanout_batch of the next start() */
 
 static void on_done(job_t *job)
 {
@@ -51,7 +52,7 @@ static void start(int64_t tick_ms)
 {
     st = fake_store_open();
     st->optimistic = optimistic;
-    exec_config_t cfg = {.engine = {.retry_timeout = 30000},
+    exec_config_t cfg = {.engine = {.retry_timeout = 30000, .settle_fanout_batch = fanout_batch},
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
                          .max_batch = 16,
@@ -84,6 +85,22 @@ static void setup_inline(void)
     start(3600 * 1000);
 }
 
+/* A settlement resumes or unblocks one at a time; the tick interval is an
+ * hour, so only the wake-up after a listed fan-out can continue it. */
+static void setup_fanout(void)
+{
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
+    fanout_batch = 1;
+    start(3600 * 1000);
+}
+
+static void setup_fanout_inline(void)
+{
+    inline_jobs = true;
+    setup_fanout();
+}
+
 static void setup_ticking(void)
 {
     memset(jobs, 0, sizeof jobs);
@@ -95,6 +112,7 @@ static void teardown(void)
 {
     optimistic = false;
     inline_jobs = false;
+    fanout_batch = 0;
     fake_store_release_begin();
     exec_stop(ex);
     exec_free(ex);
@@ -592,6 +610,68 @@ START_TEST(an_inline_run_after_stop_answers_503)
 }
 END_TEST
 
+/* ---- fan-outs ---- */
+
+/* The listeners debug.snap shows, read through the store thread or, with
+ * run_inline, on this thread (which wakes nothing). Uses one job slot per
+ * call. */
+static size_t snap_listeners(bool run_inline)
+{
+    request_t r = {.op = OP_DEBUG_SNAP, .corr_id = "c"};
+    tjob_t *t = new_job(&r);
+    if (!run_inline)
+        ck_assert_int_eq(submit_wait(t), 200);
+    else
+        while (!exec_run(ex, &t->job))
+            unit_sleep_ms(1); /* the store thread holds the store */
+    ck_assert_int_eq(t->job.resp.status, 200);
+    return json_array_size(json_object_get(t->job.resp.data, "listeners"));
+}
+
+/* Promise r with 4 listeners, settled by the store thread or inline: one
+ * unblock in the settle, the rest must follow at once. */
+static void settle_with_listeners(bool run_inline)
+{
+    ck_assert_int_eq(submit_wait(create_job("r")), 200);
+    static const char *const addrs[] = {"poll://uni@g/0", "poll://uni@g/1", "poll://uni@g/2",
+                                        "poll://uni@g/3"};
+    for (int i = 0; i < 4; i++) {
+        request_t r = {.op = OP_PROMISE_REGISTER_LISTENER, .corr_id = "c"};
+        r.u.listener.awaited = "r";
+        r.u.listener.address = addrs[i];
+        ck_assert_int_eq(submit_wait(new_job(&r)), 200);
+    }
+    request_t r = {.op = OP_PROMISE_SETTLE, .corr_id = "c"};
+    r.u.promise_settle = (promise_settle_t){.id = "r", .state = PSTATE_RESOLVED};
+    tjob_t *t = new_job(&r);
+    if (run_inline) {
+        unit_sleep_ms(50); /* the store thread is back waiting */
+        ck_assert(exec_run(ex, &t->job));
+    } else {
+        submit_wait(t);
+    }
+    ck_assert_int_eq(t->job.resp.status, 200);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    size_t left;
+    while ((left = snap_listeners(run_inline)) != 0 && unit_mono_ms() < deadline) {
+        ck_assert_int_lt(n_jobs, MAX_JOBS - 2);
+        unit_sleep_ms(WAIT_MS / 40);
+    }
+    ck_assert_msg(left == 0, "%zu listeners left %d ms after the settle", left, WAIT_MS);
+}
+
+START_TEST(a_settle_that_lists_a_fanout_gets_it_continued_at_once_not_a_tick_interval_later)
+{
+    settle_with_listeners(false);
+}
+END_TEST
+
+START_TEST(an_inline_settle_that_lists_a_fanout_wakes_the_store_thread_to_continue_it)
+{
+    settle_with_listeners(true);
+}
+END_TEST
+
 static Suite *exec_suite(void)
 {
     Suite *s = suite_create("exec");
@@ -624,6 +704,15 @@ static Suite *exec_suite(void)
     tcase_add_test(ti, an_inline_run_gives_way_while_the_store_thread_holds_the_store);
     tcase_add_test(ti, an_inline_run_after_stop_answers_503);
     suite_add_tcase(s, ti);
+    TCase *tf = tcase_create("fanout");
+    tcase_add_checked_fixture(tf, setup_fanout, teardown);
+    tcase_add_test(
+        tf, a_settle_that_lists_a_fanout_gets_it_continued_at_once_not_a_tick_interval_later);
+    suite_add_tcase(s, tf);
+    TCase *tfi = tcase_create("fanout inline");
+    tcase_add_checked_fixture(tfi, setup_fanout_inline, teardown);
+    tcase_add_test(tfi, an_inline_settle_that_lists_a_fanout_wakes_the_store_thread_to_continue_it);
+    suite_add_tcase(s, tfi);
     TCase *tb = tcase_create("background");
     tcase_add_checked_fixture(tb, setup_ticking, teardown);
     tcase_add_test(tb, tick_times_out_due_promises_between_batches);

@@ -75,7 +75,7 @@ START_TEST(servers_starting_together_migrate_the_schema_once)
 {
     /* An empty database, then four servers at once. */
     OK(a_st, store_postgres_exec(a_st, "DROP TABLE promises, promise_tags, callbacks, listeners, "
-                                       "tasks, task_timers, outbox, schedules, health, "
+                                       "tasks, task_timers, outbox, schedules, health, fanouts, "
                                        "resonate_schema"));
     enum { N = 4 };
     pthread_t th[N];
@@ -122,7 +122,7 @@ START_TEST(a_version_1_database_gains_the_tag_index_of_the_promises_it_holds)
     OK(a_st, store_promise_insert(a_st, &p1));
     OK(a_st, store_promise_insert(a_st, &p2));
     OK(a_st, store_promise_insert(a_st, &p3));
-    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promise_tags;"
+    OK(a_st, store_postgres_exec(a_st, "DROP TABLE promise_tags; DROP TABLE fanouts;"
                                        " UPDATE resonate_schema SET version = 1"));
     store_close(a_st);
     a_st = open_pg();
@@ -918,6 +918,62 @@ START_TEST(a_schedule_deleted_on_another_server_while_a_tick_fires_it_creates_no
 }
 END_TEST
 
+/* A fan-out left by a settlement (limits.settle_fanout_batch) is continued
+ * by one server's tick at a time: while B's tick holds its row (not
+ * committed), A's tick skips it at once (SKIP LOCKED) instead of waiting or
+ * resuming the same awaiters; after B's commit A's next tick finishes it,
+ * and every awaiter was resumed once. */
+START_TEST(a_fanout_being_continued_by_one_server_is_skipped_by_the_others_tick)
+{
+    static const engine_config_t cfg = {.retry_timeout = 30000, .settle_fanout_batch = 2};
+    request_t c = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    c.u.promise_create = (promise_create_t){.id = "root", .timeout_at = INT64_C(1) << 50};
+    ck_assert_int_eq(apply(a_st, &c, 1000, true), 200);
+    char id[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        create_task(id, 1000);
+        OK(a_st, store_task_update(a_st, id, TSTATE_SUSPENDED, 1));
+        OK(a_st, store_timer_delete(a_st, id));
+        OK(a_st, store_callback_insert(a_st, "root", id, false));
+    }
+    request_t st = {.op = OP_PROMISE_SETTLE, .corr_id = "c", .now = 2000};
+    st.u.promise_settle = (promise_settle_t){.id = "root", .state = PSTATE_RESOLVED};
+    response_t resp = {0};
+    OK(a_st, store_begin(a_st));
+    ck_assert_int_eq(engine_apply(&cfg, a_st, ar, &st, &resp), 0);
+    OK(a_st, store_commit(a_st));
+    response_clear(&resp);
+
+    bool more = false;
+    OK(b_st, store_begin(b_st));
+    ck_assert_int_eq(engine_tick(&cfg, b_st, ar, 3000, 1000, &more), 0); /* w2, w3 */
+    ck_assert(more);
+    OK(a_st, store_begin(a_st));
+    ck_assert_msg(engine_tick(&cfg, a_st, ar, 3000, 1000, &more) == 0, "A's tick: %s",
+                  store_errmsg(a_st));
+    OK(a_st, store_commit(a_st));
+    task_t *t = NULL;
+    OK(a_st, store_task_get(a_st, ar, "w4", &t));
+    ck_assert_msg(t->state == TSTATE_SUSPENDED, "A continued the fan-out B holds");
+    OK(b_st, store_commit(b_st));
+    OK(a_st, store_begin(a_st));
+    ck_assert_int_eq(engine_tick(&cfg, a_st, ar, 3100, 1000, &more), 0); /* w4 */
+    OK(a_st, store_commit(a_st));
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        OK(a_st, store_task_get(a_st, ar, id, &t));
+        ck_assert_msg(t->state == TSTATE_PENDING && t->version == 1 && t->resumes == 1,
+                      "%s: state %d version %d resumes %d", id, (int)t->state, (int)t->version,
+                      (int)t->resumes);
+    }
+    fanout_t *fs;
+    size_t n;
+    OK(a_st, store_fanout_due(a_st, ar, 0, &fs, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 static Suite *postgres_suite(void)
 {
     Suite *s = suite_create("postgres");
@@ -957,6 +1013,7 @@ static Suite *postgres_suite(void)
     tcase_add_test(tc, a_heartbeat_renews_only_the_lease_its_pid_holds_once_it_has_the_task_lock);
     tcase_add_test(tc,
                    a_schedule_deleted_on_another_server_while_a_tick_fires_it_creates_no_promise);
+    tcase_add_test(tc, a_fanout_being_continued_by_one_server_is_skipped_by_the_others_tick);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -897,15 +897,124 @@ START_TEST(callback_ready_marks_every_callback_and_returns_awaiters_sorted)
     OK(store_callback_insert(fx.st, "q", "a", false));
     const char **aw;
     size_t n;
-    OK(store_callback_ready(fx.st, fx.a, "p", &aw, &n));
+    bool more = true;
+    OK(store_callback_ready(fx.st, fx.a, "p", NULL, 0, &aw, &n, &more));
     ck_assert_str_eq(joined(aw, n), "a,b,c");
+    ck_assert(!more);
 
     store_snap_t snap;
     OK(store_snap(fx.st, fx.a, &snap));
     ck_assert_uint_eq(snap.n_callbacks, 1); /* only q -> a is still waiting */
     ck_assert_str_eq(snap.callbacks[0].awaited, "q");
 
-    OK(store_callback_ready(fx.st, fx.a, "none", &aw, &n));
+    OK(store_callback_ready(fx.st, fx.a, "none", NULL, 0, &aw, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    /* Marked ready once: a second pass finds nothing. */
+    OK(store_callback_ready(fx.st, fx.a, "p", NULL, 0, &aw, &n, &more));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(callback_ready_takes_at_most_max_past_after_and_says_whether_more_remain)
+{
+    char id[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        OK(store_callback_insert(fx.st, "p", id, false));
+    }
+    OK(store_callback_insert(fx.st, "q", "w9", false));
+    /* w3 already ready (a direct resume): passed over, not returned. */
+    OK(store_callback_insert(fx.st, "p", "w3", true));
+    const char **aw;
+    size_t n;
+    bool more = false;
+    OK(store_callback_ready(fx.st, fx.a, "p", NULL, 3, &aw, &n, &more));
+    ck_assert_str_eq(joined(aw, n), "w0,w1,w2");
+    ck_assert(more);
+    OK(store_callback_ready(fx.st, fx.a, "p", "w2", 3, &aw, &n, &more));
+    ck_assert_str_eq(joined(aw, n), "w4,w5,w6");
+    ck_assert(!more);
+    OK(store_callback_ready(fx.st, fx.a, "p", "w6", 3, &aw, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!more);
+    /* Only those returned were marked: after w1, w2 is ready already. */
+    OK(store_callback_ready(fx.st, fx.a, "p", NULL, 0, &aw, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    store_snap_t snap;
+    OK(store_snap(fx.st, fx.a, &snap));
+    ck_assert_uint_eq(snap.n_callbacks, 1);
+    ck_assert_str_eq(snap.callbacks[0].awaiter, "w9");
+    /* Exactly max left: no more. */
+    OK(store_callback_ready(fx.st, fx.a, "q", NULL, 1, &aw, &n, &more));
+    ck_assert_str_eq(joined(aw, n), "w9");
+    ck_assert(!more);
+}
+END_TEST
+
+START_TEST(callback_insert_with_ready_marks_an_existing_pair_ready)
+{
+    OK(store_task_insert(fx.st, "a", TSTATE_PENDING, 0));
+    OK(store_callback_insert(fx.st, "p", "a", false));
+    OK(store_callback_insert(fx.st, "p", "a", true));
+    task_t *t;
+    OK(store_task_get(fx.st, fx.a, "a", &t));
+    ck_assert_int_eq(t->resumes, 1);
+    const char **aw;
+    size_t n;
+    bool more = true;
+    OK(store_callback_ready(fx.st, fx.a, "p", NULL, 0, &aw, &n, &more));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(callback_delete_ready_also_deletes_the_awaiters_callbacks_on_listed_fanouts)
+{
+    OK(store_task_insert(fx.st, "a", TSTATE_ACQUIRED, 1));
+    OK(store_callback_insert(fx.st, "settled", "a", false));
+    OK(store_callback_insert(fx.st, "pending", "a", false));
+    OK(store_callback_insert(fx.st, "settled", "b", false));
+    OK(store_fanout_add(fx.st, "settled", NULL));
+    OK(store_callback_delete_ready(fx.st, "a"));
+    store_snap_t snap;
+    OK(store_snap(fx.st, fx.a, &snap));
+    ck_assert_uint_eq(snap.n_callbacks, 2);
+    ck_assert_str_eq(snap.callbacks[0].awaiter, "a");
+    ck_assert_str_eq(snap.callbacks[0].awaited, "pending");
+    ck_assert_str_eq(snap.callbacks[1].awaiter, "b");
+}
+END_TEST
+
+START_TEST(fanout_list_returns_the_least_passed_first_with_progress_and_forgets_deleted)
+{
+    fanout_t *fs;
+    size_t n;
+    OK(store_fanout_due(fx.st, fx.a, 0, &fs, &n));
+    ck_assert_uint_eq(n, 0);
+    OK(store_fanout_add(fx.st, "b", NULL));
+    OK(store_fanout_add(fx.st, "a", "w1"));
+    OK(store_fanout_add(fx.st, "c", "w0"));
+    OK(store_fanout_add(fx.st, "a", "w9")); /* listed already: kept as it is */
+    OK(store_fanout_due(fx.st, fx.a, 0, &fs, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(fs[0].id, "a");
+    ck_assert_str_eq(fs[0].after, "w1");
+    ck_assert_str_eq(fs[1].id, "b");
+    ck_assert_ptr_null(fs[1].after);
+    /* a passed over once: b and c come first, a keeps its progress. */
+    OK(store_fanout_pass(fx.st, "a", "w5"));
+    OK(store_fanout_due(fx.st, fx.a, 2, &fs, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(fs[0].id, "b");
+    ck_assert_str_eq(fs[1].id, "c");
+    OK(store_fanout_delete(fx.st, "b"));
+    OK(store_fanout_delete(fx.st, "missing"));
+    OK(store_fanout_due(fx.st, fx.a, 0, &fs, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(fs[0].id, "c");
+    ck_assert_str_eq(fs[1].id, "a");
+    ck_assert_str_eq(fs[1].after, "w5");
+    OK(store_reset(fx.st));
+    OK(store_fanout_due(fx.st, fx.a, 0, &fs, &n));
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -924,6 +1033,7 @@ END_TEST
 START_TEST(callback_deletes_remove_ready_or_all_of_an_awaiter)
 {
     OK(store_task_insert(fx.st, "a", TSTATE_SUSPENDED, 0));
+    OK(store_task_insert(fx.st, "b", TSTATE_PENDING, 0));
     OK(store_callback_insert(fx.st, "p1", "a", true));
     OK(store_callback_insert(fx.st, "p2", "a", true));
     OK(store_callback_insert(fx.st, "p3", "a", false));
@@ -944,10 +1054,8 @@ START_TEST(callback_deletes_remove_ready_or_all_of_an_awaiter)
     OK(store_snap(fx.st, fx.a, &snap));
     ck_assert_uint_eq(snap.n_callbacks, 0);
     /* b's ready callback is untouched */
-    const char **aw;
-    size_t n;
-    OK(store_callback_ready(fx.st, fx.a, "p1", &aw, &n));
-    ck_assert_str_eq(joined(aw, n), "b");
+    OK(store_task_get(fx.st, fx.a, "b", &t));
+    ck_assert_int_eq(t->resumes, 1);
 }
 END_TEST
 
@@ -959,12 +1067,38 @@ START_TEST(listener_take_returns_sorted_addresses_once)
     OK(store_listener_insert(fx.st, "q", "http://a"));
     const char **addrs;
     size_t n;
-    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
+    bool more = true;
+    OK(store_listener_take(fx.st, fx.a, "p", 0, &addrs, &n, &more));
     ck_assert_str_eq(joined(addrs, n), "http://a,poll://b@g");
-    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
+    ck_assert(!more);
+    OK(store_listener_take(fx.st, fx.a, "p", 0, &addrs, &n, &more));
     ck_assert_uint_eq(n, 0);
-    OK(store_listener_take(fx.st, fx.a, "q", &addrs, &n));
+    OK(store_listener_take(fx.st, fx.a, "q", 0, &addrs, &n, &more));
     ck_assert_str_eq(joined(addrs, n), "http://a");
+}
+END_TEST
+
+START_TEST(listener_take_takes_at_most_max_and_says_whether_more_remain)
+{
+    OK(store_listener_insert(fx.st, "p", "c"));
+    OK(store_listener_insert(fx.st, "p", "a"));
+    OK(store_listener_insert(fx.st, "p", "b"));
+    OK(store_listener_insert(fx.st, "pp", "a"));
+    const char **addrs;
+    size_t n;
+    bool more = false;
+    OK(store_listener_take(fx.st, fx.a, "p", 2, &addrs, &n, &more));
+    ck_assert_str_eq(joined(addrs, n), "a,b");
+    ck_assert(more);
+    OK(store_listener_take(fx.st, fx.a, "p", 2, &addrs, &n, &more));
+    ck_assert_str_eq(joined(addrs, n), "c");
+    ck_assert(!more);
+    OK(store_listener_take(fx.st, fx.a, "p", 2, &addrs, &n, &more));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!more);
+    OK(store_listener_take(fx.st, fx.a, "pp", 1, &addrs, &n, &more));
+    ck_assert_str_eq(joined(addrs, n), "a");
+    ck_assert(!more);
 }
 END_TEST
 
@@ -995,7 +1129,8 @@ START_TEST(listener_count_stops_at_max_and_reports_whether_the_pair_is_stored)
     ck_assert_uint_eq(n, 0);
     ck_assert(!reg);
     const char **addrs;
-    OK(store_listener_take(fx.st, fx.a, "p", &addrs, &n));
+    bool more;
+    OK(store_listener_take(fx.st, fx.a, "p", 0, &addrs, &n, &more));
     OK(store_listener_count(fx.st, "p", "poll://uni@g/000", 5, &n, &reg));
     ck_assert_uint_eq(n, 0);
     ck_assert(!reg);
@@ -2298,8 +2433,15 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, promise_branch_stops_at_the_count_and_byte_bounds);
     tcase_add_test(mem, callback_ready_marks_every_callback_and_returns_awaiters_sorted);
     tcase_add_test(mem, callback_insert_of_existing_pair_keeps_it_unchanged);
+    tcase_add_test(mem, callback_ready_takes_at_most_max_past_after_and_says_whether_more_remain);
+    tcase_add_test(mem, callback_insert_with_ready_marks_an_existing_pair_ready);
+    tcase_add_test(mem,
+                   callback_delete_ready_also_deletes_the_awaiters_callbacks_on_listed_fanouts);
+    tcase_add_test(mem,
+                   fanout_list_returns_the_least_passed_first_with_progress_and_forgets_deleted);
     tcase_add_test(mem, callback_deletes_remove_ready_or_all_of_an_awaiter);
     tcase_add_test(mem, listener_take_returns_sorted_addresses_once);
+    tcase_add_test(mem, listener_take_takes_at_most_max_and_says_whether_more_remain);
     tcase_add_test(mem, listener_count_stops_at_max_and_reports_whether_the_pair_is_stored);
     tcase_add_test(mem, task_get_reports_resumes_and_lease_from_its_timer);
     tcase_add_test(mem, task_insert_of_existing_id_fails);
@@ -2357,8 +2499,16 @@ static Suite *sqlite_suite(void)
         tcase_add_test(pgc, promise_branch_stops_at_the_count_and_byte_bounds);
         tcase_add_test(pgc, callback_ready_marks_every_callback_and_returns_awaiters_sorted);
         tcase_add_test(pgc, callback_insert_of_existing_pair_keeps_it_unchanged);
+        tcase_add_test(pgc,
+                       callback_ready_takes_at_most_max_past_after_and_says_whether_more_remain);
+        tcase_add_test(pgc, callback_insert_with_ready_marks_an_existing_pair_ready);
+        tcase_add_test(pgc,
+                       callback_delete_ready_also_deletes_the_awaiters_callbacks_on_listed_fanouts);
+        tcase_add_test(
+            pgc, fanout_list_returns_the_least_passed_first_with_progress_and_forgets_deleted);
         tcase_add_test(pgc, callback_deletes_remove_ready_or_all_of_an_awaiter);
         tcase_add_test(pgc, listener_take_returns_sorted_addresses_once);
+        tcase_add_test(pgc, listener_take_takes_at_most_max_and_says_whether_more_remain);
         tcase_add_test(pgc, listener_count_stops_at_max_and_reports_whether_the_pair_is_stored);
         tcase_add_test(pgc, task_get_reports_resumes_and_lease_from_its_timer);
         tcase_add_test(pgc, task_insert_of_existing_id_fails);
