@@ -4,7 +4,9 @@
 // signed overflow, and stop() fails on any sanitizer report); a schedule
 // stored before that bound fires after a restart without crashing; ids and
 // tags over their limits are refused naming the setting; a task's preload
-// stays within tasks.preload_max_bytes however large its branch is.
+// stays within tasks.preload_max_bytes however large its branch is; a
+// settlement's fan-out past limits.settle_fanout_batch completes right after
+// the settle.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -175,4 +177,42 @@ test("a listener past limits.listeners_per_promise is 429 naming the setting; a 
   r = await listen("hot", "poll://uni@g/c");
   assert.equal(r.status, 200, "a settled promise answers as always");
   assert.equal(r.body.data.promise.state, "resolved");
+});
+
+test("a settle past limits.settle_fanout_batch resumes every awaiter once, those past the batch right after the settle, not a tick interval later", async (t) => {
+  // An hour between ticks: only the wake-up after the settle continues it.
+  const srv = await startServer({
+    mode: "serve",
+    debug: true,
+    args: ["--limits-settle-fanout-batch", "4", "--timeouts-poll-interval", "3600000"],
+  });
+  t.after(() => srv.stop());
+  const far = Date.now() + 600000;
+  let r = await srv.rpc("promise.create", { id: "f.root", timeoutAt: far });
+  assert.equal(r.status, 200);
+  const N = 25;
+  for (let i = 0; i < N; i++) {
+    const id = `f.w${String(i).padStart(2, "0")}`;
+    r = await srv.rpc("task.create", {
+      pid: "p", ttl: 600000,
+      action: { kind: "promise.create", head: {}, data: { id, timeoutAt: far, tags: { "resonate:target": "poll://any@g" } } },
+    });
+    assert.equal(r.status, 200, r.text);
+    r = await srv.rpc("task.suspend", {
+      id, version: 1,
+      actions: [{ kind: "promise.register_callback", head: {}, data: { awaited: "f.root", awaiter: id } }],
+    });
+    assert.equal(r.status, 200, r.text);
+  }
+  r = await srv.rpc("promise.settle", { id: "f.root", state: "resolved", value: {} });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.data.promise.state, "resolved");
+  let tasks;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    tasks = (await srv.rpc("debug.snap", {})).body.data.tasks;
+    if (tasks.every((x) => x.state === "pending")) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.deepEqual(tasks.filter((x) => x.state !== "pending").map((x) => x.id), []);
+  for (const x of tasks) assert.deepEqual([x.id, x.version, x.resumes], [x.id, 1, 1]);
 });
