@@ -1399,7 +1399,7 @@ START_TEST(a_settle_past_the_fanout_batch_resumes_a_batch_at_once_and_the_rest_o
 {
     fx.cfg.settle_fanout_batch = 3;
     create("r", 900000, no_tags(), 1000);
-    char id[8];
+    char id[16];
     for (int i = 0; i < 8; i++) {
         snprintf(id, sizeof id, "w%d", i);
         suspended_on(id, "r");
@@ -1458,7 +1458,7 @@ START_TEST(several_fanouts_share_a_tick_and_the_least_served_goes_first)
     fx.cfg.settle_fanout_batch = 2;
     create("a", 900000, no_tags(), 1000);
     create("b", 900000, no_tags(), 1000);
-    char id[8];
+    char id[16];
     for (int i = 0; i < 6; i++) {
         snprintf(id, sizeof id, "a%d", i);
         suspended_on(id, "a");
@@ -1571,7 +1571,7 @@ START_TEST(a_fanout_left_by_a_settle_continues_after_a_restart_on_a_file_databas
     ck_assert_msg(fx.st != NULL, "open: %s", err);
     fx.cfg.settle_fanout_batch = 2;
     create("r", 900000, no_tags(), 1000);
-    char id[8];
+    char id[16];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "w%d", i);
         suspended_on(id, "r");
@@ -1607,7 +1607,7 @@ START_TEST(a_fanout_batch_of_0_resumes_every_awaiter_in_the_settle)
 {
     fx.cfg.settle_fanout_batch = 0;
     create("r", 900000, no_tags(), 1000);
-    char id[8];
+    char id[16];
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "w%02d", i);
         suspended_on(id, "r");

@@ -929,7 +929,7 @@ START_TEST(a_fanout_being_continued_by_one_server_is_skipped_by_the_others_tick)
     request_t c = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
     c.u.promise_create = (promise_create_t){.id = "root", .timeout_at = INT64_C(1) << 50};
     ck_assert_int_eq(apply(a_st, &c, 1000, true), 200);
-    char id[8];
+    char id[16];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "w%d", i);
         create_task(id, 1000);
