@@ -82,8 +82,8 @@ static int task_to_pending(ctx_t *c, const promise_t *p, int64_t version)
     return dispatch(c, p, version, 0);
 }
 
-/* Resumes the suspended task of awaiter (T11). */
-static int resume_awaiter(ctx_t *c, const char *awaiter)
+/* Resumes the suspended task of awaiter (T11), reading into c->a. */
+static int resume_in(ctx_t *c, const char *awaiter)
 {
     task_t *t = NULL;
     TRY(store_task_get(c->st, c->a, awaiter, &t));
@@ -94,6 +94,20 @@ static int resume_awaiter(ctx_t *c, const char *awaiter)
     if (!p)
         return STORE_OK;
     return task_to_pending(c, p, t->version);
+}
+
+/* Resumes the suspended task of awaiter (T11). Its promise (up to ~4 MiB)
+ * is read into an arena of its own, freed at once: a settlement resumes
+ * up to cfg->settle_fanout_batch awaiters in one transaction, whose arena
+ * would otherwise hold all their records. Nothing read survives the call
+ * (the store copies what it writes). */
+static int resume_awaiter(ctx_t *c, const char *awaiter)
+{
+    ctx_t one = *c;
+    one.a = arena_new();
+    int rc = resume_in(&one, awaiter);
+    arena_free(one.a);
+    return rc;
 }
 
 /* First step of a settlement: the promise row, then its own task (T14).

@@ -1620,6 +1620,36 @@ START_TEST(a_fanout_batch_of_0_resumes_every_awaiter_in_the_settle)
 }
 END_TEST
 
+START_TEST(a_fanout_over_awaiters_of_large_records_holds_one_record_at_a_time)
+{
+    fx.cfg.settle_fanout_batch = 500;
+    size_t big = (size_t)1 << 20;
+    char *data = malloc(big + 1);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'x', big);
+    data[big] = '\0';
+    create("r", 900000, no_tags(), 1000);
+    for (int i = 0; i < 24; i++) {
+        const char *id = arena_printf(fx.a, "w%02d", i);
+        request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+        r.u.promise_create = (promise_create_t){.id = id,
+                                                .timeout_at = 900000,
+                                                .param = {.data = data},
+                                                .tags = tags1("resonate:target", "poll://any@g")};
+        ck_assert_int_eq(run(&r, 1000), 200);
+        ck_assert_int_eq(acquire(id, 0, 1000), 200);
+        ck_assert_int_eq(suspend(id, 1, "r", 1000), 200);
+    }
+    free(data);
+    /* 24 MiB of awaiters resumed in one transaction: one record in memory
+     * at a time. */
+    size_t before = arena_used(fx.a);
+    ck_assert_int_eq(settle("r", PSTATE_RESOLVED, NULL, 2000), 200);
+    ck_assert_uint_lt(arena_used(fx.a) - before, 2 * big);
+    ck_assert_uint_eq(tasks_in("pending", NULL), 24);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1690,6 +1720,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tf, an_awaiter_settled_before_the_fanout_reaches_it_stays_fulfilled);
     tcase_add_test(tf, a_fanout_left_by_a_settle_continues_after_a_restart_on_a_file_database);
     tcase_add_test(tf, a_fanout_batch_of_0_resumes_every_awaiter_in_the_settle);
+    tcase_add_test(tf, a_fanout_over_awaiters_of_large_records_holds_one_record_at_a_time);
     suite_add_tcase(s, tf);
     TCase *ts = tcase_create("schedules");
     tcase_set_timeout(ts, 60);
