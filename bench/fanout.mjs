@@ -9,7 +9,7 @@
 // the highest bucket that grew) and how long until every awaiter was
 // resumed (task.search state=pending).
 //
-//   node bench/fanout.mjs BIN dev|serve N [PORT]
+//   [FANOUT_ARGS="--flag value ..."] node bench/fanout.mjs BIN dev|serve N [PORT]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -20,7 +20,7 @@ const N = Number(nArg);
 const port = Number(portArg);
 const mport = port + 1;
 if (!bin || !N) {
-  console.error("usage: node bench/fanout.mjs BIN dev|serve N [PORT]");
+  console.error('usage: [FANOUT_ARGS="--flag value ..."] node bench/fanout.mjs BIN dev|serve N [PORT]');
   process.exit(2);
 }
 const FAR = 9007199254740991;
@@ -57,6 +57,8 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "fanout-"));
 const args = [mode, "--server-port", String(port), "--server-bind", "127.0.0.1",
   "--observability-metrics-port", String(mport), "--level", "warn"];
 if (mode === "serve") args.push("--storage-sqlite-path", path.join(dir, "r.db"));
+// Extra server flags, e.g. FANOUT_ARGS="--limits-settle-fanout-batch 200".
+if (process.env.FANOUT_ARGS) args.push(...process.env.FANOUT_ARGS.split(/\s+/).filter(Boolean));
 const child = spawn(bin, args, { stdio: ["ignore", "ignore", "inherit"] });
 try {
   for (let i = 0; ; i++) {

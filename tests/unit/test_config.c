@@ -641,6 +641,24 @@ START_TEST(listeners_per_promise_defaults_to_1000_and_0_lifts_it)
 }
 END_TEST
 
+START_TEST(settle_fanout_batch_defaults_to_500_and_0_lifts_it)
+{
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.limits_settle_fanout_batch, 500);
+    ck_assert_str_eq(conf_source(&cfg, "limits.settle_fanout_batch"), "default");
+    const char *env[] = {"RESONATE_LIMITS__SETTLE_FANOUT_BATCH=50", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_int_eq(cfg.limits_settle_fanout_batch, 50);
+    const char *off[] = {"--limits-settle-fanout-batch", "0", NULL};
+    ck_assert_int_eq(load(false, off, env), CONF_OK);
+    ck_assert_int_eq(cfg.limits_settle_fanout_batch, 0);
+    const char *bad[] = {"--limits-settle-fanout-batch", "-1", NULL};
+    assert_error(load(false, bad, NULL), CONF_EUSAGE,
+                 "flag --limits-settle-fanout-batch: invalid value '-1' for "
+                 "limits.settle_fanout_batch: expected an integer from 0 to 1073741824");
+}
+END_TEST
+
 START_TEST(postgres_storage_needs_a_url_from_any_layer)
 {
     const char *type[] = {"--storage-type", "postgres", NULL};
@@ -843,6 +861,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, flag_errors_are_usage_errors);
     tcase_add_test(tc, connection_and_poll_limits_have_bounded_defaults);
     tcase_add_test(tc, listeners_per_promise_defaults_to_1000_and_0_lifts_it);
+    tcase_add_test(tc, settle_fanout_batch_defaults_to_500_and_0_lifts_it);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
     tcase_add_test(tc, revocation_list_without_public_key_is_refused);
