@@ -195,10 +195,14 @@ static int fanout_tick(ctx_t *c, size_t limit, bool *more)
         share = batch / n ? batch / n : 1;
     for (size_t i = 0; i < n; i++) {
         /* The promise's row lock first (a shared database), as its
-         * settlement and a register_callback on it take it. */
+         * settlement and a register_callback on it take it; its record
+         * (up to ~4 MiB, one per listed fan-out) is not kept. */
         promise_t *p = NULL;
-        TRY(store_promise_get(st, c->a, fs[i].id, &p));
+        arena_t *scratch = arena_new();
+        int rc = store_promise_get(st, scratch, fs[i].id, &p);
         bool left = p != NULL;
+        arena_free(scratch);
+        TRY(rc);
         while (left) {
             TRY(fanout_step(c, fs[i].id, &fs[i].after, share, &left));
             if (limit)
