@@ -261,6 +261,17 @@ static int register_listener(const char *awaited, const char *address, int64_t n
     return run(&r, now);
 }
 
+/* Registers listeners poll://uni@g/<from> .. <to - 1> on awaited at 1000:
+ * each must be answered 200. */
+static void register_numbered_listeners(const char *awaited, int from, int to)
+{
+    char addr[32];
+    for (int i = from; i < to; i++) {
+        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
+        ck_assert_int_eq(register_listener(awaited, addr, 1000), 200);
+    }
+}
+
 static size_t n_listeners(void)
 {
     return json_array_size(json_object_get(snap(), "listeners"));
@@ -332,17 +343,10 @@ START_TEST(listeners_per_promise_0_lifts_the_bound)
 {
     fx.cfg.listeners_per_promise = 3;
     create("p", 9000, no_tags(), 1000);
-    char addr[32];
-    for (int i = 0; i < 3; i++) {
-        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
-        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
-    }
+    register_numbered_listeners("p", 0, 3);
     ck_assert_int_eq(register_listener("p", "poll://uni@g/x", 1000), 429);
     fx.cfg.listeners_per_promise = 0;
-    for (int i = 3; i < 2000; i++) {
-        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
-        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
-    }
+    register_numbered_listeners("p", 3, 2000);
     ck_assert_int_eq(n_listeners(), 2000);
 }
 END_TEST
@@ -1430,11 +1434,7 @@ START_TEST(a_settle_past_the_fanout_batch_unblocks_a_batch_of_listeners_and_tick
 {
     fx.cfg.settle_fanout_batch = 2;
     create("p", 900000, no_tags(), 1000);
-    char addr[32];
-    for (int i = 0; i < 7; i++) {
-        snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
-        ck_assert_int_eq(register_listener("p", addr, 1000), 200);
-    }
+    register_numbered_listeners("p", 0, 7);
     settle("p", PSTATE_RESOLVED, NULL, 2000);
     ck_assert_int_eq(json_array_size(json_object_get(snap(), "messages")), 2);
     ck_assert_int_eq(n_listeners(), 5);
@@ -1444,6 +1444,7 @@ START_TEST(a_settle_past_the_fanout_batch_unblocks_a_batch_of_listeners_and_tick
     ck_assert_int_eq(tick(2200), 200);
     json_t *msgs = json_object_get(snap(), "messages");
     ck_assert_int_eq(json_array_size(msgs), 7);
+    char addr[32];
     for (int i = 0; i < 7; i++) {
         snprintf(addr, sizeof addr, "poll://uni@g/%d", i);
         ck_assert_str_eq(str_at(json_array_get(msgs, (size_t)i), "address"), addr);
