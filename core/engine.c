@@ -819,16 +819,26 @@ static int op_task_fence(ctx_t *c, const request_t *r, response_t *resp)
     return 0;
 }
 
-/* Renews the lease of one task held by pid (DECISIONS.md #2). The task
- * first: store_task_get locks it on a shared database, so the timer read
- * next is the one of the task's current holder, not a lease that another
- * server expired and gave to another pid meanwhile (which this renewal
- * would then hand back to pid). */
-static int renew(ctx_t *c, const char *pid, const char *id, int64_t version)
+/* Orders pointers to task references by id. */
+static int cmp_ref_id(const void *a, const void *b)
+{
+    return strcmp((*(const task_ref_t *const *)a)->id, (*(const task_ref_t *const *)b)->id);
+}
+
+/* Renews the lease of one task held by pid (DECISIONS.md #2) when one of
+ * the n versions named for it is the task's. The task first:
+ * store_task_get locks it on a shared database, so the timer read next is
+ * the one of the task's current holder, not a lease that another server
+ * expired and gave to another pid meanwhile (which this renewal would then
+ * hand back to pid). */
+static int renew(ctx_t *c, const char *pid, const char *id, const task_ref_t *const *refs, size_t n)
 {
     task_t *t = NULL;
     TRY(store_task_get(c->st, c->a, id, &t));
-    if (!t || t->state != TSTATE_ACQUIRED || t->version != version)
+    bool named = false;
+    for (size_t i = 0; t && i < n && !named; i++)
+        named = refs[i]->version == t->version;
+    if (!named || t->state != TSTATE_ACQUIRED)
         return STORE_OK;
     task_timer_t *tm = NULL;
     TRY(store_timer_get(c->st, c->a, id, &tm));
@@ -850,10 +860,19 @@ static int op_task_heartbeat(ctx_t *c, const request_t *r, response_t *resp)
          * write per lease, which every tenant's writes waited for. */
         TRY(store_lease_renew_pid(c->st, pid, r->scope, c->now));
     } else {
-        for (size_t i = 0; i < r->u.task_heartbeat.n_tasks; i++) {
-            const task_ref_t *tr = &r->u.task_heartbeat.tasks[i];
-            if (tr->id[0])
-                TRY(renew(c, pid, tr->id, tr->version));
+        /* Each task once, whatever the list repeats: a body of 1 MB named
+         * one task 50,000 times, and held every tenant's writes for 400
+         * ms. By id, so that the tasks' locks are taken in one order. */
+        size_t n = r->u.task_heartbeat.n_tasks;
+        const task_ref_t **by = arena_alloc(c->a, n * sizeof *by);
+        for (size_t i = 0; i < n; i++)
+            by[i] = &r->u.task_heartbeat.tasks[i];
+        qsort(by, n, sizeof *by, cmp_ref_id);
+        for (size_t i = 0, run; i < n; i += run) {
+            for (run = 1; i + run < n && strcmp(by[i + run]->id, by[i]->id) == 0; run++)
+                ;
+            if (by[i]->id[0])
+                TRY(renew(c, pid, by[i]->id, by + i, run));
         }
     }
     response_set(resp, 200, json_object());

@@ -524,6 +524,37 @@ START_TEST(an_empty_heartbeat_renews_any_number_of_leases_without_a_read_per_lea
 }
 END_TEST
 
+/* A heartbeat list reads each task once however often it names it (a body
+ * of 1 MB named one task 50,000 times: 50,000 reads and writes that held
+ * every tenant's writes for 400 ms), and renews it when one of the
+ * versions named for it is the task's. */
+START_TEST(a_heartbeat_list_reads_each_task_once_and_renews_it_if_a_named_version_holds)
+{
+    store_close(fx.st);
+    fx.st = fake_store_open(); /* counts task_get */
+    create("a", 900000, tags1("resonate:target", "poll://any@g"), 1000);
+    ck_assert_int_eq(acquire("a", 0, 1000), 200); /* version 1 */
+    enum { N = 1000 };
+    task_ref_t *refs = arena_alloc(fx.a, N * sizeof *refs);
+    for (int i = 0; i < N; i++)
+        refs[i] = (task_ref_t){.id = "a", .version = i == N / 2 ? 1 : 7};
+    request_t r = {.op = OP_TASK_HEARTBEAT, .corr_id = "c"};
+    r.u.task_heartbeat.pid = "w1";
+    r.u.task_heartbeat.tasks = refs;
+    r.u.task_heartbeat.n_tasks = N;
+    int gets = fake_store_calls(FAKE_TASK_GET);
+    ck_assert_int_eq(run(&r, 50000), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_TASK_GET) - gets, 1);
+    json_t *tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 110000);
+    /* Only other versions named: no renewal. */
+    refs[N / 2].version = 7;
+    ck_assert_int_eq(run(&r, 60000), 200);
+    tt = json_array_get(json_object_get(snap(), "taskTimeouts"), 0);
+    ck_assert_int_eq(int_at(tt, "timeout"), 110000);
+}
+END_TEST
+
 /* DECISIONS #2: a prefixed caller's empty heartbeat renews only the pid's
  * leases inside its prefix (issue 9, finding 2). */
 START_TEST(heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it)
@@ -1685,6 +1716,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tt, expired_lease_returns_task_to_pending_on_tick);
     tcase_add_test(tt, heartbeat_with_empty_list_renews_every_lease_of_the_pid);
     tcase_add_test(tt, an_empty_heartbeat_renews_any_number_of_leases_without_a_read_per_lease);
+    tcase_add_test(tt,
+                   a_heartbeat_list_reads_each_task_once_and_renews_it_if_a_named_version_holds);
     tcase_add_test(tt, heartbeat_with_empty_list_and_a_scope_renews_only_leases_inside_it);
     tcase_add_test(tt, preload_of_a_scoped_acquire_holds_only_promises_inside_the_scope);
     tcase_add_test(tt, fulfill_settles_promise_and_fulfils_task);
