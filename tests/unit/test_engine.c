@@ -1397,6 +1397,19 @@ static void suspended_on(const char *id, const char *awaited)
     ck_assert_int_eq(suspend(id, 1, awaited, 1000), 200);
 }
 
+/* With a fan-out batch of 1: r, awaited by suspended tasks w0 and w1, is
+ * settled at 2000; its settlement resumes w0 and leaves w1 suspended, on
+ * the fan-out list. */
+static void settle_leaving_w1_listed(void)
+{
+    fx.cfg.settle_fanout_batch = 1;
+    create("r", 900000, no_tags(), 1000);
+    suspended_on("w0", "r");
+    suspended_on("w1", "r");
+    settle("r", PSTATE_RESOLVED, NULL, 2000);
+    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+}
+
 /* How many tasks of the snapshot are in state, and (when every is
  * non-NULL) whether each of them has version 1, one resume and an execute
  * of version 1 queued. */
@@ -1519,12 +1532,7 @@ END_TEST
 
 START_TEST(register_callback_on_a_settled_promise_not_yet_fanned_out_resumes_once_and_marks_ready)
 {
-    fx.cfg.settle_fanout_batch = 1;
-    create("r", 900000, no_tags(), 1000);
-    suspended_on("w0", "r");
-    suspended_on("w1", "r");
-    settle("r", PSTATE_RESOLVED, NULL, 2000);
-    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+    settle_leaving_w1_listed();
     /* The direct path resumes w1 and marks its waiting callback ready. */
     request_t r = {.op = OP_PROMISE_REGISTER_CALLBACK, .corr_id = "c"};
     r.u.callback = (callback_req_t){.awaited = "r", .awaiter = "w1"};
@@ -1576,12 +1584,7 @@ END_TEST
 
 START_TEST(an_awaiter_settled_before_the_fanout_reaches_it_stays_fulfilled)
 {
-    fx.cfg.settle_fanout_batch = 1;
-    create("r", 900000, no_tags(), 1000);
-    suspended_on("w0", "r");
-    suspended_on("w1", "r");
-    settle("r", PSTATE_RESOLVED, NULL, 2000);
-    ck_assert_str_eq(task_state("w1", 2000), "suspended");
+    settle_leaving_w1_listed();
     settle("w1", PSTATE_RESOLVED, NULL, 2100);
     ck_assert_str_eq(task_state("w1", 2100), "fulfilled");
     while (bg_tick(2200, 1000))
