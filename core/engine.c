@@ -110,6 +110,38 @@ static int resume_awaiter(ctx_t *c, const char *awaiter)
     return rc;
 }
 
+/* A copy in a of p without its param and value (left absent): what a
+ * caller that checks states and tags keeps of a record, a few hundred
+ * bytes where the record may hold ~4 MiB. */
+static promise_t *promise_head(arena_t *a, const promise_t *p)
+{
+    promise_t *h = arena_alloc(a, sizeof *h);
+    h->id = arena_strdup(a, p->id);
+    h->state = p->state;
+    h->tags.n = p->tags.n;
+    h->tags.items = arena_alloc(a, (p->tags.n ? p->tags.n : 1) * sizeof *h->tags.items);
+    for (size_t i = 0; i < p->tags.n; i++)
+        h->tags.items[i] =
+            (kv_t){arena_strdup(a, p->tags.items[i].key), arena_strdup(a, p->tags.items[i].val)};
+    h->timeout_at = p->timeout_at;
+    h->created_at = p->created_at;
+    h->has_settled_at = p->has_settled_at;
+    h->settled_at = p->settled_at;
+    return h;
+}
+
+/* Reads promise id (locking its row on a shared database) into a scratch
+ * arena and keeps only its head in c->a: *out is NULL when there is none. */
+static int promise_get_head(ctx_t *c, const char *id, promise_t **out)
+{
+    arena_t *scratch = arena_new();
+    promise_t *p = NULL;
+    int rc = store_promise_get(c->st, scratch, id, &p);
+    *out = rc == STORE_OK && p ? promise_head(c->a, p) : NULL;
+    arena_free(scratch);
+    return rc;
+}
+
 /* First step of a settlement: the promise row, then its own task (T14).
  * p is updated in place to the settled record. */
 static int settle_one(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *value,
@@ -195,14 +227,11 @@ static int fanout_tick(ctx_t *c, size_t limit, bool *more)
         share = batch / n ? batch / n : 1;
     for (size_t i = 0; i < n; i++) {
         /* The promise's row lock first (a shared database), as its
-         * settlement and a register_callback on it take it; its record
-         * (up to ~4 MiB, one per listed fan-out) is not kept. */
+         * settlement and a register_callback on it take it; only its head
+         * is kept (the record may hold ~4 MiB, one per listed fan-out). */
         promise_t *p = NULL;
-        arena_t *scratch = arena_new();
-        int rc = store_promise_get(st, scratch, fs[i].id, &p);
+        TRY(promise_get_head(c, fs[i].id, &p));
         bool left = p != NULL;
-        arena_free(scratch);
-        TRY(rc);
         while (left) {
             TRY(fanout_step(c, fs[i].id, &fs[i].after, share, &left));
             if (limit)
@@ -226,26 +255,6 @@ static int settle_chain(ctx_t *c, promise_t *p, pstate_t state, const pvalue_t *
 {
     TRY(settle_one(c, p, state, value, settled_at));
     return settle_notify(c, p->id);
-}
-
-/* A copy in a of p without its param and value (left absent): what a
- * caller that checks states and tags keeps of a record, a few hundred
- * bytes where the record may hold ~4 MiB. */
-static promise_t *promise_head(arena_t *a, const promise_t *p)
-{
-    promise_t *h = arena_alloc(a, sizeof *h);
-    h->id = arena_strdup(a, p->id);
-    h->state = p->state;
-    h->tags.n = p->tags.n;
-    h->tags.items = arena_alloc(a, (p->tags.n ? p->tags.n : 1) * sizeof *h->tags.items);
-    for (size_t i = 0; i < p->tags.n; i++)
-        h->tags.items[i] =
-            (kv_t){arena_strdup(a, p->tags.items[i].key), arena_strdup(a, p->tags.items[i].val)};
-    h->timeout_at = p->timeout_at;
-    h->created_at = p->created_at;
-    h->has_settled_at = p->has_settled_at;
-    h->settled_at = p->settled_at;
-    return h;
 }
 
 /* Lazy (and background) timeout of several ids as one batch, as the
@@ -272,15 +281,7 @@ static int timeout_batch_within(ctx_t *c, const char *const *ids, size_t n, prom
             break;
         }
         promise_t *p = NULL;
-        if (heads) {
-            arena_t *scratch = arena_new();
-            int rc = store_promise_get(c->st, scratch, ids[i], &p);
-            p = rc == STORE_OK && p ? promise_head(c->a, p) : NULL;
-            arena_free(scratch);
-            TRY(rc);
-        } else {
-            TRY(store_promise_get(c->st, c->a, ids[i], &p));
-        }
+        TRY(heads ? promise_get_head(c, ids[i], &p) : store_promise_get(c->st, c->a, ids[i], &p));
         if (p && p->state == PSTATE_PENDING && p->timeout_at <= c->now) {
             if (c->read_only) {
                 c->to_writer = true; /* answered by the writer, see engine_read */
