@@ -346,11 +346,12 @@ struct store {
     const store_vtab_t *v;
     char errmsg[512];
     int fault; /* STORE_FAULT_* of the last STORE_ERR */
-    /* Set by an adapter whose savepoints cost a round trip each and whose
-     * transaction is lost at the first failed statement anyway
-     * (PostgreSQL): callers may then run a group of requests without
-     * savepoints and, only when one fails, run the group again with a
-     * savepoint per request (server/exec.c). */
+    /* Set by an adapter whose savepoints cost something on every request
+     * (PostgreSQL: a round trip each; SQLite: a statement journal holding
+     * a copy of every page the request changes) and whose failures are
+     * rare: callers may then run a group of requests without savepoints
+     * and, only when one fails, roll the group back and run it again with
+     * a savepoint per request (server/exec.c). */
     bool optimistic;
     /* Outbox rows written through the wrappers below (inserts and defers,
      * committed or not), for the deliverer to skip looking at the outbox

@@ -127,6 +127,26 @@ static bool store_usable(exec_t *ex, bool for_batch)
 
 static void run_flush(exec_t *ex);
 
+/* Writes the delivery outcomes waiting in memory into the open
+ * transaction, in a savepoint of their own when sp: a failure to record
+ * them then costs nothing but the outcomes, which wait in memory for the
+ * next transaction. Returns false when the transaction is lost (a failure
+ * without sp). The caller ends with outbox_flush_end once the transaction
+ * is committed or rolled back. */
+static bool flush_outcomes(exec_t *ex, bool sp)
+{
+    store_t *st = ex->st;
+    if (!ex->outbox || !outbox_dirty(ex->outbox))
+        return true;
+    if (sp && store_savepoint(st) != STORE_OK)
+        return false;
+    if (outbox_flush(ex->outbox, st) == STORE_OK)
+        return !sp || store_release(st) == STORE_OK;
+    log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
+    outbox_flush_end(ex->outbox, false);
+    return sp && store_fault(st) == STORE_FAULT_NONE && store_rollback_to(st) == STORE_OK;
+}
+
 /* One transaction over a batch of jobs (run_mu held); fills every job's
  * response, which the caller sends after the commit (answer). A
  * batch that lost a race with another server (STORE_FAULT_CONFLICT) is
@@ -144,35 +164,29 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, 503, err);
         return;
     }
-    /* An optimistic store runs the batch without savepoints first. A batch
-     * it runs again would lose the delivery outcomes flushed into the run
-     * rolled back (outbox_flush forgets them), so they go first, in a
-     * transaction of their own. A lone job with no outcomes to record runs
-     * without a savepoint too (the transaction is the job's alone, and a
-     * savepoint costs a statement journal): when it fails, it runs again
-     * with one, which records the outcomes arriving meanwhile. */
+    /* An optimistic store runs the batch without savepoints first, and
+     * again with one per request (and one for the delivery outcomes) only
+     * when something failed. Any store runs a lone job without one: the
+     * transaction is the job's alone, and a savepoint costs a statement
+     * journal (SQLite) or a round trip (PostgreSQL). Delivery outcomes
+     * written into a run that is rolled back are written again into the
+     * next (outbox_flush_end). */
     bool lone = !batch->next && !(ex->outbox && outbox_dirty(ex->outbox));
     bool sp = !st->optimistic && !lone;
-    if (st->optimistic && ex->outbox && outbox_dirty(ex->outbox))
-        run_flush(ex);
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
-        /* Deliveries since the last commit are recorded in this transaction
-         * (an optimistic store's, which may run again, got their own; a
-         * lone job's first run records none). */
-        if (began && ex->outbox && sp && !st->optimistic &&
-            outbox_flush(ex->outbox, st) != STORE_OK)
-            log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         size_t jobs = 0;
-        bool ok = began;
+        bool ok = began && flush_outcomes(ex, sp);
         for (job_t *j = batch; j && ok; j = j->next, jobs++)
             ok = run_job(ex, j, sp);
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
+        if (ex->outbox)
+            outbox_flush_end(ex->outbox, ok);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         metrics_batch(ex->cfg.metrics, jobs,
                       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -241,22 +255,28 @@ static bool run_tick(exec_t *ex)
         log_error("tick: %s", store_errmsg(st));
         goto done;
     }
-    if (ex->outbox && outbox_flush(ex->outbox, st) != STORE_OK)
-        log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
-    if (engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
+    /* The outcomes in a savepoint: a failure to record them must not stop
+     * the tick (timeouts, retries, schedules) until it is fixed. */
+    if (!flush_outcomes(ex, true) ||
+        engine_tick(&ex->cfg.engine, st, a, exec_now(ex), ex->cfg.tick_batch, &more) != 0) {
         /* A race lost to a request on another server: again at once. */
         bool conflict = store_fault(st) == STORE_FAULT_CONFLICT;
         if (!conflict)
             log_error("tick failed: %s", store_errmsg(st));
         store_rollback(st);
+        if (ex->outbox)
+            outbox_flush_end(ex->outbox, false);
         more = conflict;
         goto done;
     }
-    if (store_commit(st) != STORE_OK) {
+    bool kept = store_commit(st) == STORE_OK;
+    if (!kept) {
         log_error("tick commit failed: %s", store_errmsg(st));
         store_rollback(st);
         more = false;
     }
+    if (ex->outbox)
+        outbox_flush_end(ex->outbox, kept);
     int64_t depth = 0;
     if (store_outbox_count(st, &depth) == STORE_OK)
         atomic_store(&ex->outbox_depth, depth);
@@ -271,10 +291,12 @@ static void run_flush(exec_t *ex)
     store_t *st = ex->st;
     if (!store_usable(ex, false) || store_begin(st) != STORE_OK)
         return;
-    if (outbox_flush(ex->outbox, st) != STORE_OK || store_commit(st) != STORE_OK) {
+    bool kept = outbox_flush(ex->outbox, st) == STORE_OK && store_commit(st) == STORE_OK;
+    if (!kept) {
         log_error("outbox: recording deliveries failed: %s", store_errmsg(st));
         store_rollback(st);
     }
+    outbox_flush_end(ex->outbox, kept);
 }
 
 static void deadline_after(struct timespec *ts, int64_t ms)

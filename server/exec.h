@@ -1,9 +1,12 @@
 /* exec.h - the store thread: every state change runs under its lock.
  *
  * HTTP threads parse and authenticate, then hand a job to exec_submit. The
- * store thread takes all queued jobs, runs each in its own savepoint inside
- * one transaction (group commit), commits once, and only then calls each
- * job's done callback: an answer is never sent before its write is durable.
+ * store thread takes all queued jobs, runs them in one transaction (group
+ * commit), commits once, and only then calls each job's done callback: an
+ * answer is never sent before its write is durable. Each job runs in its
+ * own savepoint, or, over an optimistic store (core/store.h), without one
+ * until a job fails: the batch is then rolled back and run again with a
+ * savepoint per job, so that only the failing job is answered 500.
  * Between batches the same thread runs the background tick (timeouts,
  * retries, schedules) every poll interval unless paused by debug.start.
  * Before each batch store_check runs (a stat or two): when the database

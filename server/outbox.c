@@ -14,6 +14,7 @@
 typedef struct {
     int64_t seq;
     bool done;          /* outcome known */
+    bool flushed;       /* written in the open transaction (outbox_flush_end) */
     bool delete_row;    /* delivered, dropped or stale */
     int64_t not_before; /* defer */
     int attempts;
@@ -24,7 +25,7 @@ struct outbox {
     char *server_url;
     push_t *push;
     pthread_mutex_t mu; /* guards everything below (push results arrive on another thread) */
-    outcome_t *items;   /* rows in flight: delivered or pushing, not yet flushed */
+    outcome_t *items;   /* rows in flight: pushing, or delivered and not yet committed */
     size_t n, cap;
     outbox_stats_t stats;
     /* Store thread only: what outbox_may_be_due knows. */
@@ -324,22 +325,31 @@ int outbox_flush(outbox_t *ob, store_t *st)
 {
     int rc = STORE_OK;
     pthread_mutex_lock(&ob->mu);
+    for (size_t i = 0; i < ob->n && rc == STORE_OK; i++) {
+        outcome_t *o = &ob->items[i];
+        if (!o->done || o->flushed)
+            continue; /* push still running, or written already */
+        rc = o->delete_row ? store_outbox_delete(st, o->seq)
+                           : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
+        o->flushed = rc == STORE_OK;
+    }
+    pthread_mutex_unlock(&ob->mu);
+    return rc;
+}
+
+void outbox_flush_end(outbox_t *ob, bool kept)
+{
+    pthread_mutex_lock(&ob->mu);
     size_t keep = 0;
     for (size_t i = 0; i < ob->n; i++) {
         outcome_t *o = &ob->items[i];
-        if (!o->done) {
-            ob->items[keep++] = *o; /* push still running */
+        if (o->flushed && kept)
             continue;
-        }
-        if (rc == STORE_OK)
-            rc = o->delete_row ? store_outbox_delete(st, o->seq)
-                               : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
-        if (rc != STORE_OK)
-            ob->items[keep++] = *o; /* try again with the next transaction */
+        o->flushed = false;
+        ob->items[keep++] = *o;
     }
     ob->n = keep;
     pthread_mutex_unlock(&ob->mu);
-    return rc;
 }
 
 bool outbox_dirty(outbox_t *ob)
@@ -347,7 +357,7 @@ bool outbox_dirty(outbox_t *ob)
     pthread_mutex_lock(&ob->mu);
     bool dirty = false;
     for (size_t i = 0; i < ob->n && !dirty; i++)
-        dirty = ob->items[i].done;
+        dirty = ob->items[i].done && !ob->items[i].flushed;
     pthread_mutex_unlock(&ob->mu);
     return dirty;
 }

@@ -5,7 +5,9 @@
  * stream or HTTP push) and records the outcome in memory; outbox_flush,
  * called inside the next transaction, deletes delivered rows and defers
  * failed ones with exponential back-off, dropping a row (log line and
- * counter) once it has failed max_attempts times. Deleting in the next
+ * counter) once it has failed max_attempts times; the outcomes are
+ * forgotten only once that transaction is committed (outbox_flush_end).
+ * Deleting in the next
  * transaction rather than in one of its own saves an fsync per delivery;
  * the price is that a crash in between re-delivers a message
  * (at-least-once), which workers tolerate: executes carry a version and
@@ -71,10 +73,23 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now);
  * which the caller must keep making whatever this returns. */
 bool outbox_may_be_due(outbox_t *ob, store_t *st, int64_t now);
 
-/* Store thread, inside a transaction: applies recorded outcomes. */
+/* Store thread, inside a transaction: writes the recorded outcomes not yet
+ * written in it (deletes and defers). They stay in memory, and their rows
+ * are not delivered again, until outbox_flush_end says whether the
+ * transaction was kept. On STORE_ERR the outcomes before the failing one
+ * are written: the caller rolls back (the transaction or its savepoint)
+ * and calls outbox_flush_end(ob, false). */
 int outbox_flush(outbox_t *ob, store_t *st);
 
-/* True when outcomes are waiting for outbox_flush. */
+/* Store thread, after the commit (kept) or the rollback (!kept) of the
+ * transaction, or the rollback to the savepoint, that outbox_flush wrote
+ * into: kept forgets the outcomes written, !kept keeps them for the next
+ * outbox_flush, so that no outcome is lost with a transaction that is
+ * rolled back or run again. */
+void outbox_flush_end(outbox_t *ob, bool kept);
+
+/* True when outcomes are waiting for outbox_flush (recorded and not
+ * written in the open transaction). */
 bool outbox_dirty(outbox_t *ob);
 
 /* Counters for /metrics. */

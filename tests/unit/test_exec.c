@@ -35,6 +35,7 @@ static int n_jobs;
 static bool optimistic;     /* the store of the next start() is optimistic */
 static bool inline_jobs;    /* the exec of the next start() runs jobs inline */
 static size_t fanout_batch; /* limits.settle_fanout_batch of the next start() */
+static poll_hub_t *hub;     /* set: the exec of the next start() delivers through it */
 
 static void on_done(job_t *job)
 {
@@ -57,6 +58,18 @@ static void start(int64_t tick_ms)
                          .tick_batch = 100,
                          .max_batch = 16,
                          .inline_jobs = inline_jobs};
+    if (hub) {
+        /* Delivery right after a commit that queued a message, and
+         * otherwise not for an hour. */
+        cfg.deliver = true;
+        cfg.deliver_interval_ms = 3600 * 1000;
+        cfg.outbox = (outbox_config_t){.server_url = "http://srv",
+                                       .batch = 10,
+                                       .max_attempts = 5,
+                                       .backoff_base_ms = 1000,
+                                       .backoff_max_ms = 1000,
+                                       .hub = hub};
+    }
     char err[256];
     ex = exec_start(st, &cfg, err, sizeof err);
     ck_assert_msg(ex != NULL, "exec_start: %s", err);
@@ -101,6 +114,23 @@ static void setup_fanout_inline(void)
     setup_fanout();
 }
 
+/* Delivers through a poll hub with no stream, so that every delivery
+ * fails at once and leaves an outcome (a retry) to record. */
+static void setup_delivering(void)
+{
+    memset(jobs, 0, sizeof jobs);
+    n_jobs = 0;
+    hub = poll_hub_new(&(poll_config_t){.max_streams = 4, .buffer = 4});
+    ck_assert_ptr_nonnull(hub);
+    start(3600 * 1000);
+}
+
+static void setup_delivering_optimistic(void)
+{
+    optimistic = true;
+    setup_delivering();
+}
+
 static void setup_ticking(void)
 {
     memset(jobs, 0, sizeof jobs);
@@ -119,6 +149,10 @@ static void teardown(void)
     for (int i = 0; i < n_jobs; i++) {
         response_clear(&jobs[i].job.resp);
         arena_free(jobs[i].job.arena);
+    }
+    if (hub) {
+        poll_hub_free(hub);
+        hub = NULL;
     }
 }
 
@@ -440,6 +474,62 @@ START_TEST(exec_now_never_goes_backwards)
 }
 END_TEST
 
+/* ---- delivery outcomes ---- */
+
+/* Creates a task (promise id) for an address no stream listens on and
+ * waits (bounded) until its execute has failed: the n-th failed delivery of
+ * the test, whose outcome waits to be recorded. */
+static void outcome_waiting(const char *id, uint64_t n)
+{
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c"};
+    r.u.promise_create = (promise_create_t){.id = id, .timeout_at = INT64_MAX / 2};
+    static kv_t tag = {"resonate:target", "poll://any@nobody"};
+    r.u.promise_create.tags = (kvmap_t){.items = &tag, .n = 1};
+    ck_assert_int_eq(submit_wait(new_job(&r)), 200);
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    while (exec_outbox_stats(ex).retried < n) {
+        ck_assert_msg(unit_mono_ms() < deadline, "no delivery attempt within %d ms", WAIT_MS);
+        unit_sleep_ms(5);
+    }
+}
+
+START_TEST(a_batch_whose_commit_fails_leaves_its_delivery_outcomes_to_the_next_transaction)
+{
+    outcome_waiting("t", 1);
+    int defers = fake_store_calls(FAKE_OUTBOX_DEFER);
+    fake_store_fail(FAKE_COMMIT, true);
+    ck_assert_int_eq(submit_wait(create_job("a")), 500);
+    fake_store_fail(FAKE_COMMIT, false);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 1);
+    /* written again by the next transaction, and then no more */
+    ck_assert_int_eq(submit_wait(create_job("b")), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 2);
+    ck_assert_int_eq(submit_wait(create_job("c")), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 2);
+}
+END_TEST
+
+START_TEST(an_optimistic_store_records_delivery_outcomes_in_the_batch_and_again_in_its_rerun)
+{
+    outcome_waiting("t1", 1);
+    int defers = fake_store_calls(FAKE_OUTBOX_DEFER);
+    int commits = fake_store_calls(FAKE_COMMIT);
+    /* no transaction of their own: one commit for outcome and request */
+    ck_assert_int_eq(submit_wait(create_job("a")), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), commits + 1);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 1);
+    /* a batch run again with savepoints, after its request failed, writes
+     * the outcome again: once in each run */
+    outcome_waiting("t2", 2);
+    fake_store_fail_insert("bad");
+    ck_assert_int_eq(submit_wait(create_job("bad")), 500);
+    fake_store_fail_insert(NULL);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 3);
+    ck_assert_int_eq(submit_wait(create_job("d")), 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_OUTBOX_DEFER), defers + 3);
+}
+END_TEST
+
 /* ---- the background tick ---- */
 
 /* The stored state of promise id as debug.snap shows it (no lazy timeout,
@@ -713,6 +803,16 @@ static Suite *exec_suite(void)
     tcase_add_checked_fixture(tfi, setup_fanout_inline, teardown);
     tcase_add_test(tfi, an_inline_settle_that_lists_a_fanout_wakes_the_store_thread_to_continue_it);
     suite_add_tcase(s, tfi);
+    TCase *td = tcase_create("delivery outcomes");
+    tcase_add_checked_fixture(td, setup_delivering, teardown);
+    tcase_add_test(td,
+                   a_batch_whose_commit_fails_leaves_its_delivery_outcomes_to_the_next_transaction);
+    suite_add_tcase(s, td);
+    TCase *tdo = tcase_create("delivery outcomes, optimistic");
+    tcase_add_checked_fixture(tdo, setup_delivering_optimistic, teardown);
+    tcase_add_test(
+        tdo, an_optimistic_store_records_delivery_outcomes_in_the_batch_and_again_in_its_rerun);
+    suite_add_tcase(s, tdo);
     TCase *tb = tcase_create("background");
     tcase_add_checked_fixture(tb, setup_ticking, teardown);
     tcase_add_test(tb, tick_times_out_due_promises_between_batches);

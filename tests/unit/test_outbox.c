@@ -129,6 +129,7 @@ static void flush(void)
     ck_assert_int_eq(store_begin(st), STORE_OK);
     ck_assert_int_eq(outbox_flush(ob, st), STORE_OK);
     ck_assert_int_eq(store_commit(st), STORE_OK);
+    outbox_flush_end(ob, true);
 }
 
 /* Waits (bounded) until a push result has woken the store thread n times. */
@@ -415,12 +416,43 @@ START_TEST(failed_flush_keeps_its_outcomes_for_the_next_transaction)
     ck_assert_int_eq(store_begin(st), STORE_OK);
     ck_assert_int_eq(outbox_flush(ob, st), STORE_ERR);
     ck_assert_int_eq(store_rollback(st), STORE_OK);
+    outbox_flush_end(ob, false);
     fake_store_fail(FAKE_OUTBOX_DEFER, false);
     ck_assert(outbox_dirty(ob));
     flush();
     outbox_msg_t *m;
     ck_assert_int_eq(rows(&m), 1);
     ck_assert_int_eq(m[0].attempts, 1);
+}
+END_TEST
+
+/* A batch that is rolled back (and run again, or failed) must not take the
+ * outcomes it recorded with it: they are written again by the next
+ * transaction, and the row stays in flight meanwhile. */
+START_TEST(outcomes_written_into_a_rolled_back_transaction_are_written_again_by_the_next)
+{
+    new_outbox(false, 10);
+    create_task("t", "poll://any@nobody");
+    outbox_deliver(ob, st, 1000);
+    ck_assert(outbox_dirty(ob));
+    ck_assert_int_eq(store_begin(st), STORE_OK);
+    ck_assert_int_eq(outbox_flush(ob, st), STORE_OK);
+    /* written in the open transaction: nothing more to write in it, and the
+     * row is not sent again while its outcome is not committed */
+    ck_assert(!outbox_dirty(ob));
+    outbox_deliver(ob, st, 1000 + BASE_MS);
+    ck_assert_int_eq(outbox_stats(ob).retried, 1);
+    ck_assert_int_eq(store_rollback(st), STORE_OK);
+    outbox_flush_end(ob, false);
+    ck_assert(outbox_dirty(ob));
+    outbox_msg_t *m;
+    ck_assert_int_eq(rows(&m), 1);
+    ck_assert_int_eq(m[0].attempts, 0);
+    flush();
+    ck_assert(!outbox_dirty(ob));
+    ck_assert_int_eq(rows(&m), 1);
+    ck_assert_int_eq(m[0].attempts, 1);
+    ck_assert_int_eq(m[0].not_before, 1000 + BASE_MS);
 }
 END_TEST
 
@@ -470,6 +502,8 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, newer_execute_queued_while_older_is_in_flight_survives_its_flush);
     tcase_add_test(tc, storage_error_while_building_a_message_keeps_the_row_for_a_retry);
     tcase_add_test(tc, failed_flush_keeps_its_outcomes_for_the_next_transaction);
+    tcase_add_test(tc,
+                   outcomes_written_into_a_rolled_back_transaction_are_written_again_by_the_next);
     tcase_add_test(tc, address_without_a_transport_is_dropped);
     tcase_add_test(tc, deliver_reports_a_full_batch_so_the_caller_comes_back);
     tcase_add_test(tc, a_slow_push_target_holds_at_most_max_queued_requests_the_rest_stay_due);

@@ -220,6 +220,24 @@ START_TEST(sqlite_keeps_no_memory_statistics_once_a_store_is_open)
 }
 END_TEST
 
+/* The store thread runs a batch without savepoints (no statement journal)
+ * and relies on this: a write that fails inside the transaction leaves it
+ * to the caller's rollback, which keeps nothing of the batch, not even the
+ * writes before the failure; the batch then runs again with savepoints. */
+START_TEST(the_writer_is_optimistic_and_its_rollback_after_a_failed_write_keeps_nothing)
+{
+    ck_assert(fx.st->optimistic);
+    promise_t a = mk_promise("a", PSTATE_PENDING, 10), b = mk_promise("b", PSTATE_PENDING, 10);
+    OK(store_begin(fx.st));
+    OK(store_promise_insert(fx.st, &a));
+    OK(store_promise_insert(fx.st, &b));
+    ck_assert_int_eq(store_promise_insert(fx.st, &a), STORE_ERR);
+    OK(store_rollback(fx.st));
+    ck_assert_ptr_null(get_promise("a"));
+    ck_assert_ptr_null(get_promise("b"));
+}
+END_TEST
+
 START_TEST(promise_absent_and_empty_headers_and_data_stay_distinct)
 {
     promise_t p = mk_promise("p", PSTATE_RESOLVED, 5000);
@@ -2415,6 +2433,8 @@ static Suite *sqlite_suite(void)
     tcase_add_checked_fixture(mem, setup_mem, teardown);
     tcase_add_test(mem, promise_round_trip_keeps_every_field);
     tcase_add_test(mem, sqlite_keeps_no_memory_statistics_once_a_store_is_open);
+    tcase_add_test(mem,
+                   the_writer_is_optimistic_and_its_rollback_after_a_failed_write_keeps_nothing);
     tcase_add_test(mem, promise_absent_and_empty_headers_and_data_stay_distinct);
     tcase_add_test(mem, promise_get_of_missing_id_returns_null);
     tcase_add_test(mem, promise_insert_of_existing_id_fails_with_message);
