@@ -132,6 +132,19 @@ static void on_push_result(void *arg, int64_t seq, bool delivered)
         ob->cfg.wake(ob->cfg.wake_arg);
 }
 
+/* poll_hub_on_result: a poll stream wrote a message whole, or ended before.
+ * No wake-up: the outcome rides with the next batch, or the next delivery
+ * round records it; meanwhile the row stays in flight. */
+static void on_poll_result(void *arg, int64_t seq, bool delivered)
+{
+    outbox_t *ob = arg;
+    pthread_mutex_lock(&ob->mu);
+    outcome_t *o = find(ob, seq);
+    if (o && !o->done)
+        settle_outcome(ob, o, delivered, wall_ms());
+    pthread_mutex_unlock(&ob->mu);
+}
+
 outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
 {
     outbox_t *ob = calloc(1, sizeof *ob);
@@ -167,6 +180,8 @@ outbox_t *outbox_new(const outbox_config_t *cfg, char *err, size_t errlen)
             return NULL;
         }
     }
+    if (ob->cfg.hub)
+        poll_hub_on_result(ob->cfg.hub, on_poll_result, ob);
     return ob;
 }
 
@@ -180,6 +195,8 @@ void outbox_free(outbox_t *ob)
 {
     if (!ob)
         return;
+    if (ob->cfg.hub)
+        poll_hub_on_result(ob->cfg.hub, NULL, NULL);
     push_stop(ob->push);
     pthread_mutex_destroy(&ob->mu);
     free(ob->items);
@@ -294,7 +311,8 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         if (failed) {
             /* not delivered: retried with back-off */
         } else if (!drop && addr.scheme == ADDR_POLL && ob->cfg.hub) {
-            delivered = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json));
+            /* Taken by a stream: delivered once written (on_poll_result). */
+            async = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json), m->seq);
         } else if (!drop && addr.scheme == ADDR_HTTP && ob->push) {
             push_send(ob->push, m->seq, m->address, json, strlen(json));
             async = true;

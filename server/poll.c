@@ -51,7 +51,8 @@
 typedef struct frame {
     struct frame *next;
     size_t len, off;
-    bool msg; /* a message (counted in the byte budgets), not a comment */
+    bool msg;    /* a message (counted in the byte budgets), not a comment */
+    int64_t seq; /* the message's outbox seq, reported on_result; -1: none */
     char data[];
 } frame_t;
 
@@ -112,6 +113,10 @@ struct poll_hub {
     size_t bytes;         /* message bytes queued over all streams */
     size_t closing_bytes; /* the part of bytes held by closing streams */
     poll_stats_t stats;
+    /* poll_hub_on_result: told, under mu, of each message frame with a seq
+     * once it is written whole (delivered) or dropped with its stream. */
+    void (*on_result)(void *arg, int64_t seq, bool delivered);
+    void *result_arg;
     bool closing;
     /* watcher thread: hang-ups and keep-alive rounds */
     int epfd, ctlfd; /* ctlfd: eventfd waking the watcher (stop, keep-alive) */
@@ -301,8 +306,8 @@ static void tenant_put(poll_hub_t *hub, tenant_t *t)
 
 /* Appends a copy of text to s's queue; msg: a message (counted in the byte
  * budgets) rather than a comment. Caller holds the lock. */
-static bool enqueue(stream_t *s, bool msg, const char *prefix, const char *text, size_t len,
-                    const char *suffix)
+static bool enqueue(stream_t *s, bool msg, int64_t seq, const char *prefix, const char *text,
+                    size_t len, const char *suffix)
 {
     size_t np = strlen(prefix), ns = strlen(suffix);
     frame_t *f = malloc(sizeof *f + np + len + ns);
@@ -314,6 +319,7 @@ static bool enqueue(stream_t *s, bool msg, const char *prefix, const char *text,
     f->len = np + len + ns;
     f->off = 0;
     f->msg = msg;
+    f->seq = seq;
     f->next = NULL;
     if (msg) {
         if (!s->bytes)
@@ -385,6 +391,14 @@ static void unwatch(poll_hub_t *hub, stream_t *s)
     epoll_ctl(hub->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 }
 
+/* Tells the hub's on_result what became of f's message; caller holds the
+ * lock. */
+static void report(poll_hub_t *hub, const frame_t *f, bool delivered)
+{
+    if (f->seq >= 0 && hub->on_result)
+        hub->on_result(hub->result_arg, f->seq, delivered);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -411,6 +425,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 if (s->closing)
                     hub->closing_bytes -= f->len;
             }
+            report(hub, f, true);
             free(f);
         }
     }
@@ -450,6 +465,11 @@ static void stream_free(void *cls)
     tenant_put(hub, s->tenant);
     unwatch(hub, s);
     group_drop(hub, g);
+    /* What the client did not take whole is not delivered: the sender
+     * retries it (a part of a frame is dropped by the client's SSE parser
+     * when the stream ends). */
+    for (frame_t *f = s->head; f; f = f->next)
+        report(hub, f, false);
     pthread_mutex_unlock(&hub->mu);
     while (s->head) {
         frame_t *f = s->head;
@@ -569,7 +589,7 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
     watch(hub, s);
     /* A first comment makes the stream (and the client's "open") happen at
      * once rather than with the first message. */
-    enqueue(s, false, "", ": connected", 11, "\n\n");
+    enqueue(s, false, -1, "", ": connected", 11, "\n\n");
     pthread_mutex_unlock(&hub->mu);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -709,8 +729,17 @@ static stream_t *find_id(poll_hub_t *hub, const char *group, const char *id,
     return NULL;
 }
 
+void poll_hub_on_result(poll_hub_t *hub, void (*fn)(void *arg, int64_t seq, bool delivered),
+                        void *arg)
+{
+    pthread_mutex_lock(&hub->mu);
+    hub->on_result = fn;
+    hub->result_arg = arg;
+    pthread_mutex_unlock(&hub->mu);
+}
+
 bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, const char *json,
-               size_t len)
+               size_t len, int64_t seq)
 {
     if (addr->scheme != ADDR_POLL)
         return false;
@@ -730,7 +759,7 @@ bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, con
             }
         }
     }
-    if (s && enqueue(s, true, "data: ", json, len, "\n\n")) {
+    if (s && enqueue(s, true, seq, "data: ", json, len, "\n\n")) {
         wake(s);
         sent = true;
     } else if (over) {
@@ -803,7 +832,7 @@ static void keepalive_one(stream_t *s)
     if (!s->watched && peer_gone(s))
         close_one(s);
     else if (!s->head && s->last_enqueue <= s->hub->ka_recent &&
-             enqueue(s, false, "", ": keep-alive", 12, "\n\n"))
+             enqueue(s, false, -1, "", ": keep-alive", 12, "\n\n"))
         wake(s);
 }
 

@@ -19,7 +19,10 @@
  * its own budget is also closed: it still writes what it holds to a client
  * that reads, then ends, and the client reconnects. A closed stream whose
  * client took no byte for a whole keep-alive interval is cut off, so a client
- * that never reads holds its budget for at most two intervals.
+ * that never reads holds its budget for at most two intervals. A message
+ * counts as delivered only once its frame is written whole: what a stream
+ * still holds when it ends is reported undelivered (poll_hub_on_result), and
+ * the outbox sends it again, on the client's next stream.
  *
  * Thread-safety: every function may be called from any thread. */
 #ifndef RESONATE_POLL_H
@@ -85,9 +88,21 @@ struct MHD_Response *poll_open(poll_hub_t *hub, struct MHD_Connection *conn, con
  * the task or promise id the message is about (for prefix filtering).
  * Returns true when a stream took it; false when no stream could (none open,
  * every candidate full or over a byte budget): the caller keeps the message
- * and retries it later. */
+ * and retries it later. A message taken is not yet delivered: with seq >= 0
+ * the hub's on_result hears of it later (poll_hub_on_result). */
 bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, const char *json,
-               size_t len);
+               size_t len, int64_t seq);
+
+/* Sets the function told what became of each message poll_send took with a
+ * seq >= 0: delivered once the stream handed its frame whole to the
+ * connection, or not when the stream ended first (its client stopped
+ * reading and was cut off, hung up, or the server is closing): the sender
+ * then retries it, so a stream that is closed loses no message. fn runs on
+ * an HTTP thread or the caller of poll_send, under the hub's lock: it must
+ * be quick and must not call the hub. fn NULL: no one is told (set it so
+ * before arg is freed; the call waits for a report under way). */
+void poll_hub_on_result(poll_hub_t *hub, void (*fn)(void *arg, int64_t seq, bool delivered),
+                        void *arg);
 
 /* Whether poll_send may take a message for addr about resource_id now: an
  * open stream of the address would be offered it and the total byte budget

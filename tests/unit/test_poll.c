@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,7 +158,7 @@ static bool send_to(const char *address, const char *resource, const char *json)
 {
     addr_t a;
     ck_assert(addr_parse(address, &a));
-    return poll_send(hub, &a, resource, json, strlen(json));
+    return poll_send(hub, &a, resource, json, strlen(json), -1);
 }
 
 /* Waits (bounded) until the hub holds n streams. */
@@ -333,6 +334,79 @@ START_TEST(hung_up_stream_is_unregistered_and_no_longer_takes_messages)
     /* The watcher sees the hang-up and the stream goes, without any send. */
     wait_count(0);
     ck_assert(!send_to("poll://uni@g/w1", "t", "{}"));
+}
+END_TEST
+
+/* What poll_hub_on_result heard, in order. */
+static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t res_seq[16];
+static bool res_delivered[16];
+static int n_res;
+
+static void record_result(void *arg, int64_t seq, bool delivered)
+{
+    ck_assert_ptr_eq(arg, &n_res);
+    pthread_mutex_lock(&res_mu);
+    if (n_res < 16) {
+        res_seq[n_res] = seq;
+        res_delivered[n_res++] = delivered;
+    }
+    pthread_mutex_unlock(&res_mu);
+}
+
+/* Waits (bounded) for the report on seq; returns whether it said delivered
+ * (fails the test when none came). */
+static bool result_of(int64_t seq)
+{
+    int64_t deadline = unit_mono_ms() + WAIT_MS;
+    for (;;) {
+        pthread_mutex_lock(&res_mu);
+        for (int i = 0; i < n_res; i++)
+            if (res_seq[i] == seq) {
+                bool got = res_delivered[i];
+                pthread_mutex_unlock(&res_mu);
+                return got;
+            }
+        pthread_mutex_unlock(&res_mu);
+        ck_assert_msg(unit_mono_ms() < deadline, "no report on message %lld within %d ms",
+                      (long long)seq, WAIT_MS);
+        unit_sleep_ms(2);
+    }
+}
+
+/* A message a stream takes is delivered only once written: one still queued
+ * when the stream ends (here its client stopped reading, then hung up) is
+ * reported undelivered, so the outbox sends it again rather than losing it. */
+START_TEST(a_message_is_reported_delivered_once_written_and_undelivered_if_its_stream_ends_first)
+{
+    poll_hub_on_result(hub, record_result, &n_res);
+    client_t c;
+    open_stream(&c, "/g/w1");
+    expect_frame(&c, ": connected\n\n");
+    addr_t a;
+    ck_assert(addr_parse("poll://uni@g/w1", &a));
+    ck_assert(poll_send(hub, &a, "t", "{}", 2, 7));
+    expect_frame(&c, "data: {}\n\n");
+    ck_assert(result_of(7));
+    /* Far more than the socket buffers hold, to a client that reads no more. */
+    size_t big = 32u << 20;
+    char *json = malloc(big);
+    ck_assert_ptr_nonnull(json);
+    memset(json, 'x', big);
+    json[0] = json[big - 1] = '"';
+    ck_assert(poll_send(hub, &a, "t", json, big, 8));
+    ck_assert(poll_send(hub, &a, "t", "{}", 2, 9));
+    free(json);
+    unit_sleep_ms(100);
+    pthread_mutex_lock(&res_mu);
+    int before = n_res;
+    pthread_mutex_unlock(&res_mu);
+    ck_assert_int_eq(before, 1); /* neither is written whole yet */
+    close(c.fd);
+    ck_assert(!result_of(8));
+    ck_assert(!result_of(9));
+    wait_count(0);
+    poll_hub_on_result(hub, NULL, NULL);
 }
 END_TEST
 
@@ -543,6 +617,8 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, keepalive_writes_a_comment_to_idle_streams);
     tcase_add_test(tc, a_stream_opened_just_before_a_round_gets_its_keep_alive_from_the_next);
     tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
+    tcase_add_test(
+        tc, a_message_is_reported_delivered_once_written_and_undelivered_if_its_stream_ends_first);
     tcase_add_test(tc, a_group_is_freed_with_its_last_stream);
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
