@@ -1384,6 +1384,49 @@ json_t *wire_json_load(const char *text, size_t len, json_error_t *je)
     return json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, je);
 }
 
+/* ---- request documents in the request's arena (wire_json_load_arena) ---- */
+
+/* The arena jansson allocates from on this thread: set only for the length
+ * of one wire_json_load_arena call. */
+static _Thread_local arena_t *json_arena;
+
+static void *json_arena_malloc(size_t n)
+{
+    arena_t *a = json_arena;
+    return a ? arena_alloc_raw(a, n) : malloc(n);
+}
+
+/* Inside the window jansson frees only what it allocated there, from the
+ * arena (a parse frees nothing it did not allocate): a large piece goes
+ * back to the system, a small one stays until arena_free. Outside it every
+ * pointer jansson frees came from malloc: request documents are never
+ * freed (wire.h). */
+static void json_arena_free(void *p)
+{
+    arena_t *a = json_arena;
+    if (!a)
+        free(p);
+    else
+        arena_release(a, p);
+}
+
+/* Before main and before any jansson allocation of this module's users;
+ * until then jansson used malloc and free, which these functions are
+ * outside the window, so the order does not matter. */
+__attribute__((constructor)) static void json_arena_install(void)
+{
+    json_set_alloc_funcs(json_arena_malloc, json_arena_free);
+}
+
+json_t *wire_json_load_arena(arena_t *a, const char *text, size_t len, json_error_t *je)
+{
+    arena_t *outer = json_arena;
+    json_arena = a;
+    json_t *v = wire_json_load(text, len, je);
+    json_arena = outer;
+    return v;
+}
+
 /* The member names serde's derived envelope structs check for duplicates. */
 static const char *const envelope_keys[] = {"kind", "head", "data"};
 static const char *const head_keys[] = {"corrId", "version", "auth", "resonate:debug_time"};
@@ -1455,11 +1498,6 @@ static const char *envelope_duplicate(const char *body, size_t len)
     return NULL;
 }
 
-static void decref_doc(void *doc)
-{
-    json_decref(doc);
-}
-
 /* The envelope's head; version is only checked, so it is kept aside. */
 typedef struct {
     envelope_t *env;
@@ -1493,12 +1531,13 @@ int wire_decode_envelope(arena_t *a, const char *body, size_t len, envelope_t *e
         len = 0;
     }
     json_error_t je;
-    json_t *root = wire_json_load(body, len, &je);
+    /* In the arena, read-only, never decref'd (wire.h): nothing but arena
+     * memory hangs off it, as nothing changes it after the parse. */
+    json_t *root = wire_json_load_arena(a, body, len, &je);
     if (!root) {
         set_error(err, 400, parse_error_text(a, body, len, &je));
         return -1;
     }
-    arena_defer(a, decref_doc, root);
 
     /* Best-effort kind/corrId for the error response (§1.2 step 1). */
     json_t *kind = json_object_get(root, "kind");

@@ -55,7 +55,7 @@ typedef struct {
     const char *token; /* head.auth, NULL when absent or null */
     bool has_debug_time;
     int64_t debug_time;
-    json_t *data; /* borrowed; lives as long as the arena */
+    json_t *data; /* in the request document: read-only, lives as long as the arena */
 } envelope_t;
 
 /* Largest request body accepted, in bytes (the reference's 2 MiB). */
@@ -68,8 +68,33 @@ typedef struct {
  * result (json_decref). */
 json_t *wire_json_load(const char *text, size_t len, json_error_t *je);
 
+/* A request document: wire_json_load with every node, string and table of
+ * the tree allocated from the arena a, so parsing calls no malloc (but for
+ * a piece larger than an arena block) and freeing calls no free. How:
+ * jansson's allocation functions are this module's, installed before main
+ * (a constructor) in every binary that links it; they are malloc and free
+ * but on a thread inside wire_json_load_arena, where they allocate from a
+ * and free nothing (but a's own large pieces that jansson outgrew while
+ * parsing, arena_release). Nothing else runs in that window.
+ *
+ * The contract of the result (NULL on failure, as wire_json_load):
+ *   - it lives exactly as long as a: arena_free(a) releases it, with no
+ *     json_decref, and no pointer into it may outlive a;
+ *   - it is read-only: no json_decref or json_incref of it or of any node
+ *     in it (a decref would free() arena memory; an incref would keep a
+ *     node beyond a), no json_object_set*, json_object_del, json_array_*
+ *     change (a table grown outside the window would free() arena memory,
+ *     a value added would leak); copy what must change or live longer
+ *     (json_deep_copy, outside the window, copies to the heap);
+ *   - reading it (json_object_get, json_object_foreach, json_*_value,
+ *     json_dumps, whose result is malloc'd as usual) is safe on any thread
+ *     that may use a. */
+json_t *wire_json_load_arena(arena_t *a, const char *text, size_t len, json_error_t *je);
+
 /* Parses body into env (envelope steps 1-4: JSON, kind, data object,
- * version). Returns 0, or -1 with err set to the 400 to send. */
+ * version). Returns 0, or -1 with err set to the 400 to send. The request
+ * document (wire_json_load_arena) and every string of env live in a;
+ * body is not kept. */
 int wire_decode_envelope(arena_t *a, const char *body, size_t len, envelope_t *env,
                          response_t *err);
 

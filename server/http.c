@@ -81,7 +81,7 @@ typedef struct {
     struct MHD_Connection *conn;
     route_t route;
     _Atomic int state;
-    char *body;
+    char *body; /* in arena */
     size_t len, cap;
     bool too_large;
     arena_t *arena;
@@ -498,15 +498,16 @@ static enum MHD_Result open_poll(http_t *h, struct MHD_Connection *conn, const c
     return ret;
 }
 
+/* A request's context, in its own arena (with the body and everything
+ * decoded from it): one arena_free releases all. */
 static conn_t *conn_new(http_t *h, struct MHD_Connection *conn, route_t route)
 {
-    conn_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    arena_t *a = arena_new();
+    conn_t *c = arena_alloc(a, sizeof *c);
+    c->arena = a;
     c->h = h;
     c->conn = conn;
     c->route = route;
-    c->arena = arena_new();
     atomic_store(&c->state, CONN_READING);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     return c;
@@ -517,9 +518,7 @@ static void conn_free(conn_t *c)
     if (!c)
         return;
     response_clear(&c->job.resp);
-    arena_free(c->arena);
-    free(c->body);
-    free(c);
+    arena_free(c->arena); /* c included */
 }
 
 static void submit(conn_t *c, const request_t *req)
@@ -672,8 +671,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             const char *cl =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             c = conn_new(h, conn, ROUTE_RPC);
-            if (!c)
-                return MHD_NO;
             if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body)
                 c->too_large = true;
             *con_cls = c;
@@ -686,8 +683,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (!is_get(method))
                 return send_empty(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET,HEAD");
             c = conn_new(h, conn, ROUTE_READY);
-            if (!c)
-                return MHD_NO;
             *con_cls = c;
             track_set(h, conn, TRACK_EXEMPT);
             submit(c, NULL);
@@ -712,12 +707,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* drain and discard */
         }
         if (c->len + n + 1 > c->cap) {
-            size_t cap = c->cap ? c->cap : 1024;
+            /* Doubling in the arena: a buffer outgrown is lost until the
+             * arena is freed if small (under 8 KiB in all), returned at once
+             * if it had a block of its own (arena_release). */
+            size_t cap = c->cap ? c->cap * 2 : 256;
             while (cap < c->len + n + 1)
                 cap *= 2;
-            char *nb = realloc(c->body, cap);
-            if (!nb)
-                return MHD_NO;
+            char *nb = arena_alloc_raw(c->arena, cap);
+            if (c->len)
+                memcpy(nb, c->body, c->len);
+            if (c->body)
+                arena_release(c->arena, c->body);
             c->body = nb;
             c->cap = cap;
         }

@@ -247,6 +247,27 @@ static void expect_same_load(const char *text, size_t len)
     json_decref(b);
 }
 
+/* wire_json_load_arena() against json_loadb(), as above. */
+static void expect_same_arena_load(const char *text, size_t len)
+{
+    json_error_t je1, je2;
+    arena_t *ar = arena_new();
+    json_t *a = wire_json_load_arena(ar, text, len, &je1);
+    json_t *b = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je2);
+    if (!b) {
+        ck_assert_msg(!a, "accepted what jansson refuses: %.*s", (int)len, text);
+        ck_assert_str_eq(je1.text, je2.text);
+        ck_assert_int_eq(je1.position, je2.position);
+    } else {
+        ck_assert_msg(a != NULL, "refused what jansson accepts: %.*s", (int)len, text);
+        ck_assert_msg(json_equal(a, b), "different tree for %.*s", (int)len, text);
+        /* true, false and null are jansson's static singletons */
+        ck_assert(json_is_boolean(a) || json_is_null(a) || arena_owns(ar, a));
+    }
+    json_decref(b);
+    arena_free(ar); /* and a with it */
+}
+
 START_TEST(fast_json_load_matches_jansson)
 {
     static const char *const texts[] = {
@@ -308,10 +329,13 @@ START_TEST(fast_json_load_matches_jansson)
         "{\"a\":1}{\"b\":2}",
         "\"a\"\"b\"",
     };
-    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         expect_same_load(texts[i], strlen(texts[i]));
+        expect_same_arena_load(texts[i], strlen(texts[i]));
+    }
     expect_same_load("{\"a\":\"b\0c\"}", 11);
     expect_same_load("{\"a\":1}\0", 8);
+    expect_same_arena_load("{\"a\":\"b\0c\"}", 11);
 
     /* Random edits of an envelope: replace, insert or delete bytes drawn
      * from JSON's alphabet (fixed seed, so a failure repeats). */
@@ -354,6 +378,214 @@ START_TEST(duplicate_envelope_members_are_rejected)
     /* An escaped spelling is the same key. */
     expect_raw("{\"kind\":\"promise.get\",\"k\\u0069nd\":\"x\"," HEAD ",\"data\":{}}", false, 400,
                "Invalid request envelope: duplicate field `kind`");
+}
+END_TEST
+
+/* ---- the request document in the request's arena ------------------------- */
+
+/* What jansson allocates and frees through the functions installed in it
+ * (core/decode.c's), counted by wrappers put in front of them. */
+static struct {
+    json_malloc_t malloc_fn;
+    json_free_t free_fn;
+    arena_t *arena;   /* the request's: an allocation elsewhere is heap */
+    int allocs, heap; /* calls; results outside arena */
+    int frees, foreign;
+} jc;
+
+static void *count_malloc(size_t n)
+{
+    void *p = jc.malloc_fn(n);
+    jc.allocs++;
+    if (!jc.arena || !arena_owns(jc.arena, p))
+        jc.heap++;
+    return p;
+}
+
+static void count_free(void *p)
+{
+    jc.frees++;
+    if (jc.arena && !arena_owns(jc.arena, p))
+        jc.foreign++;
+    jc.free_fn(p);
+}
+
+static void count_start(arena_t *a)
+{
+    memset(&jc, 0, sizeof jc);
+    json_get_alloc_funcs(&jc.malloc_fn, &jc.free_fn);
+    jc.arena = a;
+    json_set_alloc_funcs(count_malloc, count_free);
+}
+
+static void count_stop(void)
+{
+    json_set_alloc_funcs(jc.malloc_fn, jc.free_fn);
+}
+
+/* A promise.create as bench/create.lua sends it. */
+#define CREATE_BODY                                                                                \
+    "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"17\",\"version\":\"2026-04-01\"},"        \
+    "\"data\":{\"id\":\"wrk-1-0-17\",\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}"
+
+START_TEST(request_document_is_built_in_the_arena_without_malloc)
+{
+    arena_t *a = arena_new();
+    envelope_t env;
+    response_t err = {0};
+    count_start(a);
+    int rc = wire_decode_envelope(a, CREATE_BODY, strlen(CREATE_BODY), &env, &err);
+    count_stop();
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_ge(jc.allocs, 20); /* every node, string and table went through jansson */
+    ck_assert_int_eq(jc.heap, 0);    /* and all came from the arena */
+    ck_assert_int_eq(jc.frees, 0);
+    ck_assert(arena_owns(a, env.data));
+    ck_assert(arena_owns(a, env.kind));
+    ck_assert(arena_owns(a, env.corr_id));
+    json_t *id = json_object_get(env.data, "id");
+    ck_assert(arena_owns(a, id));
+    ck_assert(arena_owns(a, json_string_value(id)));
+    request_t req;
+    ck_assert_int_eq(wire_decode_request(a, &env, false, &req, &err), 0);
+    ck_assert_str_eq(req.u.promise_create.id, "wrk-1-0-17");
+    /* Freeing the arena frees the document: jansson frees nothing. */
+    count_start(NULL);
+    arena_free(a);
+    count_stop();
+    ck_assert_int_eq(jc.frees, 0);
+}
+END_TEST
+
+/* Decodes body's envelope in an arena of its own, expecting rc, and that
+ * jansson took nothing from the heap for it; then frees the arena. */
+static void expect_arena_envelope(const char *body, size_t len, int rc)
+{
+    arena_t *a = arena_new();
+    envelope_t env;
+    response_t err = {0};
+    count_start(a);
+    json_error_t je;
+    json_t *doc = wire_json_load_arena(a, body, len, &je);
+    count_stop();
+    ck_assert_msg(jc.heap == 0, "%d heap allocations for %.60s", jc.heap, body);
+    ck_assert_msg(jc.foreign == 0, "%d frees of heap memory for %.60s", jc.foreign, body);
+    if (doc)
+        ck_assert(arena_owns(a, doc));
+    ck_assert_int_eq(wire_decode_envelope(a, body, len, &env, &err), rc);
+    if (rc == 0) {
+        ck_assert(arena_owns(a, env.data));
+        request_t req;
+        if (wire_decode_request(a, &env, false, &req, &err) != 0)
+            ck_assert_int_eq(err.status, 400);
+    } else {
+        ck_assert_int_eq(err.status, 400);
+    }
+    response_clear(&err);
+    arena_free(a);
+}
+
+START_TEST(request_document_from_jansson_fallback_is_built_in_the_arena)
+{
+    static const char *const bodies[] = {
+        /* escapes, non-ASCII, a float, a long integer: jansson parses */
+        "{\"kind\":\"promise.create\"," HEAD ",\"data\":{\"id\":\"p\\u00e9\\n\\\"q\\\"\","
+        "\"timeoutAt\":1,\"param\":{\"data\":\"caf\xc3\xa9\"},\"tags\":{\"k\\/\":\"v\"}}}",
+        "{\"kind\":\"promise.create\"," HEAD ",\"data\":{\"id\":\"p\",\"timeoutAt\":1.5}}",
+        "{\"kind\":\"promise.create\"," HEAD ",\"data\":{\"id\":\"p\","
+        "\"timeoutAt\":12345678901234567890}}",
+        "{\"kind\":\"promise.get\"," HEAD ",\"data\":{\"id\":\"\xe2\x82\xac\","
+        "\"x\":[1,2.5,-3e2,[true,null],{\"a\":{\"b\":[]}}]}}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++)
+        expect_arena_envelope(bodies[i], strlen(bodies[i]), i == 2 ? -1 : 0);
+}
+END_TEST
+
+START_TEST(request_document_parse_errors_leave_nothing_behind)
+{
+    static const char *const bodies[] = {
+        "{\"kind\":\"promise.get\",\"head\":{\"corrId\":\"c\"",
+        "{\"kind\":\"promise.get\"," HEAD ",\"data\":{\"id\":\"\\u00e9\",\"x\":[1,2,{\"a\":tru}]}}",
+        "{\"kind\":\"promise.get\"," HEAD ",\"data\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,"
+        "\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10.5,}}",
+        "[\"\\x\"]",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++)
+        expect_arena_envelope(bodies[i], strlen(bodies[i]), -1);
+}
+END_TEST
+
+/* A body whose "data" member holds a string of n bytes written as \\u0041
+ * escapes (so jansson parses it), followed by tail. */
+static char *escaped_body(size_t n, const char *tail, size_t *len)
+{
+    static const char pre[] = "{\"kind\":\"promise.get\"," HEAD ",\"data\":{\"id\":\"";
+    size_t cap = sizeof pre + 6 * n + strlen(tail) + 1;
+    char *b = malloc(cap), *p = b;
+    ck_assert_ptr_nonnull(b);
+    p += sprintf(p, "%s", pre);
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "\\u0041");
+    p += sprintf(p, "\"%s", tail);
+    *len = (size_t)(p - b);
+    return b;
+}
+
+START_TEST(large_request_document_holds_about_its_size_in_the_arena)
+{
+    /* jansson's lexer doubles a buffer as the string grows: the buffers it
+     * outgrows are given back at once (arena_release), so the arena holds
+     * the string and little more (jansson sizes a decoded string's buffer
+     * by its escaped text: len bytes here; keeping the lexer's buffers
+     * would hold about 3 * len more). */
+    enum { N = 1 << 20 };
+    size_t len;
+    char *body = escaped_body(N, "}}", &len);
+    arena_t *a = arena_new();
+    envelope_t env;
+    response_t err = {0};
+    count_start(a);
+    ck_assert_int_eq(wire_decode_envelope(a, body, len, &env, &err), 0);
+    count_stop();
+    ck_assert_int_eq(jc.heap, 0);
+    ck_assert_int_eq(jc.foreign, 0);
+    ck_assert_int_gt(jc.frees, 0); /* the lexer's outgrown buffers */
+    ck_assert_uint_eq(json_string_length(json_object_get(env.data, "id")), N);
+    ck_assert_uint_lt(arena_held(a), len + len / 8);
+    arena_free(a);
+
+    /* The same string, then a syntax error: the partial tree is dropped,
+     * and with it every large piece. */
+    free(body);
+    body = escaped_body(N, ",\"x\":[1,}}", &len);
+    a = arena_new();
+    count_start(a);
+    ck_assert_int_eq(wire_decode_envelope(a, body, len, &env, &err), -1);
+    count_stop();
+    ck_assert_int_eq(err.status, 400);
+    ck_assert_int_eq(jc.foreign, 0);
+    ck_assert_uint_lt(arena_held(a), 64 * 1024);
+    response_clear(&err);
+    arena_free(a);
+    free(body);
+}
+END_TEST
+
+START_TEST(jansson_outside_request_documents_uses_the_heap)
+{
+    arena_t *a = arena_new();
+    count_start(a);
+    json_t *o = json_pack("{s:s,s:[i,f]}", "k", "v", "l", 1, 2.5);
+    char *text = json_dumps(o, JSON_SORT_KEYS);
+    count_stop();
+    ck_assert_int_gt(jc.allocs, 0);
+    ck_assert_int_eq(jc.heap, jc.allocs);
+    ck_assert_str_eq(text, "{\"k\": \"v\", \"l\": [1, 2.5]}");
+    free(text); /* malloc'd as jansson's documentation says */
+    json_decref(o);
+    ck_assert_uint_eq(arena_used(a), 0);
+    arena_free(a);
 }
 END_TEST
 
@@ -1488,6 +1720,11 @@ static Suite *decode_suite(void)
     tcase_add_test(env, envelope_members_are_checked_in_document_order);
     tcase_add_test(env, duplicate_envelope_members_are_rejected);
     tcase_add_test(env, fast_json_load_matches_jansson);
+    tcase_add_test(env, request_document_is_built_in_the_arena_without_malloc);
+    tcase_add_test(env, request_document_from_jansson_fallback_is_built_in_the_arena);
+    tcase_add_test(env, request_document_parse_errors_leave_nothing_behind);
+    tcase_add_test(env, large_request_document_holds_about_its_size_in_the_arena);
+    tcase_add_test(env, jansson_outside_request_documents_uses_the_heap);
     tcase_add_test(env, duplicates_elsewhere_keep_the_last_value);
     tcase_add_test(env, duplicate_kind_echoes_the_last_value);
     tcase_add_test(env, empty_kind_is_rejected_and_echoed_empty);
