@@ -23,7 +23,11 @@
 
 typedef struct arena arena_t;
 
-/* First blocks a thread keeps for reuse. */
+/* First blocks a thread keeps for reuse (8 KiB each). An HTTP thread with
+ * dozens of requests in flight frees their arenas in bursts, as the store
+ * thread answers a batch, then makes as many again: under wrk with 32
+ * connections a thread, a cache of 8 served half of the arena_new calls,
+ * one of 32 nearly all. */
 #define ARENA_CACHE 32
 
 /* Returns a new empty arena; free it with arena_free. */
