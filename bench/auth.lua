@@ -7,12 +7,18 @@
 --           per line; with more tokens than the verifier's cache holds,
 --           every request costs a full signature check
 -- BENCH_OP=create sends promise.create of a unique id under the same prefix
--- instead (ids "<BENCH_ID>-<run>-<thread>-<n>").
+-- instead (ids "<BENCH_ID>-<run>-<thread>-<n>"), with BENCH_TAGS tags
+-- (default 0; each is a row of the tag index: more work for the store).
 local mode = os.getenv("BENCH_AUTH") or "none"
 local token = os.getenv("BENCH_TOKEN") or ""
 local id = os.getenv("BENCH_ID") or "bench:p"
 local op = os.getenv("BENCH_OP") or "get"
 local run = os.getenv("BENCH_RUN") or tostring(os.time())
+local tags = {}
+for i = 1, tonumber(os.getenv("BENCH_TAGS") or "0") do
+  tags[#tags + 1] = string.format('"t%d":"v%d"', i, i)
+end
+tags = "{" .. table.concat(tags, ",") .. "}"
 local threads = 0
 
 function setup(thread)
@@ -51,8 +57,8 @@ function request()
   if op == "create" then
     body = string.format(
       '{"kind":"promise.create","head":{"corrId":"%d","version":"2026-04-01"%s},' ..
-      '"data":{"id":"%s-%s-%d-%d","timeoutAt":4102444800000,"param":{},"tags":{}}}',
-      n, auth, id, run, tid, n)
+      '"data":{"id":"%s-%s-%d-%d","timeoutAt":4102444800000,"param":{},"tags":%s}}',
+      n, auth, id, run, tid, n, tags)
   else
     body = string.format(
       '{"kind":"promise.get","head":{"corrId":"%d","version":"2026-04-01"%s},"data":{"id":"%s"}}',

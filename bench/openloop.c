@@ -8,12 +8,13 @@
  * free connection counts. Single-threaded (epoll + timerfd).
  *
  * Usage: openloop -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID]
- *                 [-k KIND -j DATA]
- * Sends promise.create with unique ids "ol-RUNID-N" to 127.0.0.1:PORT, or
- * with -k and -j the same request of that kind and JSON data every time
- * (bench/search.sh: searches), and prints one summary line. An answer counts
- * as ok when both the HTTP status and the envelope's are 200. Exit code 1
- * when any request failed. */
+ *                 [-k KIND -j DATA] [-a TOKEN] [-x PREFIX]
+ * Sends promise.create with unique ids "PREFIXol-RUNID-N" to 127.0.0.1:PORT,
+ * or with -k and -j the same request of that kind and JSON data every time
+ * (bench/search.sh: searches), with TOKEN in head.auth when given
+ * (bench/fair.sh: a tenant's requests), and prints one summary line. An
+ * answer counts as ok when both the HTTP status and the envelope's are 200.
+ * Exit code 1 when any request failed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,7 +37,7 @@ typedef struct {
     int fd;
     int busy;
     uint64_t start_ns; /* scheduled instant of the request in flight */
-    char req[4096];
+    char req[6144];
     size_t req_len, req_off;
     char *buf; /* BUF_CAP bytes */
     size_t buf_len;
@@ -50,6 +51,8 @@ typedef struct {
     const char *run_id;
     const char *kind; /* NULL: promise.create with unique ids */
     const char *data;
+    const char *token;  /* NULL: no head.auth */
+    const char *prefix; /* of the ids of promise.create */
 } opts_t;
 
 static uint64_t now_ns(void)
@@ -115,16 +118,17 @@ static long parse_response(const conn_t *c, int *status)
 static int usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID] [-k KIND -j DATA]\n",
+            "usage: %s -p PORT -r RATE -d SECONDS [-c CONNECTIONS] [-i RUNID] [-k KIND -j DATA]"
+            " [-a TOKEN] [-x PREFIX]\n",
             argv0);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.nconns = 64, .run_id = "x"};
+    opts_t o = {.nconns = 64, .run_id = "x", .prefix = ""};
     int ch;
-    while ((ch = getopt(argc, argv, "p:r:d:c:i:k:j:")) != -1) {
+    while ((ch = getopt(argc, argv, "p:r:d:c:i:k:j:a:x:")) != -1) {
         switch (ch) {
         case 'p':
             o.port = atoi(optarg);
@@ -147,13 +151,23 @@ int main(int argc, char **argv)
         case 'j':
             o.data = optarg;
             break;
+        case 'a':
+            o.token = optarg;
+            break;
+        case 'x':
+            o.prefix = optarg;
+            break;
         default:
             return usage(argv[0]);
         }
     }
     if (o.port <= 0 || o.rate <= 0 || o.seconds <= 0 || o.nconns < 1 || o.nconns > MAX_CONNS ||
-        !o.kind != !o.data || (o.data && strlen(o.data) > 3000))
+        !o.kind != !o.data || (o.data && strlen(o.data) > 3000) ||
+        (o.token && strlen(o.token) > 2000) || strlen(o.prefix) > 200)
         return usage(argv[0]);
+    char auth[2100] = "";
+    if (o.token)
+        snprintf(auth, sizeof auth, ",\"auth\":\"%s\"", o.token);
 
     uint64_t total = (uint64_t)(o.rate * o.seconds);
     uint64_t interval = (uint64_t)(1e9 / o.rate);
@@ -199,17 +213,18 @@ int main(int argc, char **argv)
                 continue;
             uint64_t n = qhead;
             c->start_ns = queue[qhead++];
-            char body[3300];
-            int blen = o.kind
-                           ? snprintf(body, sizeof body,
-                                      "{\"kind\":\"%s\",\"head\":{\"corrId\":\"%llu\","
-                                      "\"version\":\"2026-04-01\"},\"data\":%s}",
-                                      o.kind, (unsigned long long)n, o.data)
-                           : snprintf(body, sizeof body,
-                                      "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"%llu\","
-                                      "\"version\":\"2026-04-01\"},\"data\":{\"id\":\"ol-%s-%llu\","
-                                      "\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}",
-                                      (unsigned long long)n, o.run_id, (unsigned long long)n);
+            char body[5600];
+            int blen =
+                o.kind ? snprintf(body, sizeof body,
+                                  "{\"kind\":\"%s\",\"head\":{\"corrId\":\"%llu\","
+                                  "\"version\":\"2026-04-01\"%s},\"data\":%s}",
+                                  o.kind, (unsigned long long)n, auth, o.data)
+                       : snprintf(body, sizeof body,
+                                  "{\"kind\":\"promise.create\",\"head\":{\"corrId\":\"%llu\","
+                                  "\"version\":\"2026-04-01\"%s},\"data\":{\"id\":\"%sol-%s-%llu\","
+                                  "\"timeoutAt\":4102444800000,\"param\":{},\"tags\":{}}}",
+                                  (unsigned long long)n, auth, o.prefix, o.run_id,
+                                  (unsigned long long)n);
             c->req_len = (size_t)snprintf(c->req, sizeof c->req,
                                           "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                           "Content-Type: application/json\r\n"

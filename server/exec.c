@@ -14,13 +14,45 @@
 /* Runs of a batch that loses races with other servers, at most. */
 #define EXEC_MAX_RETRIES 8
 
+/* Buckets of the first tenant table (a power of two); a table this size or
+ * smaller is kept when its last tenant leaves, a larger one is freed. */
+#define EXEC_MIN_BUCKETS 16
+
+/* Emptied tenant entries kept for reuse, at most (56 bytes each). */
+#define EXEC_SPARE_TENANTS 256
+
+/* The queued jobs of one tenant, in submission order. A named tenant (a
+ * prefixed token's scope) exists only while it has queued jobs: it is
+ * created by the submit that finds none and dropped by the batch that takes
+ * its last, so there are never more tenants than queued jobs. */
+typedef struct tenant tenant_t;
+struct tenant {
+    /* The tenant's prefix: the scope of the job at the head of its queue,
+     * borrowed from that request's arena, which lives until the job is
+     * answered; moved to the next job's when the head is taken. NULL for
+     * the two classes of exec (probes, requests without a scope). */
+    const char *name;
+    uint64_t hash;
+    job_t *head, *tail;
+    tenant_t *prev, *next; /* the ring of tenants with queued jobs */
+    tenant_t *chain;       /* the hash bucket's list, or the spare list */
+};
+
 struct exec {
     store_t *st;
     exec_config_t cfg;
     pthread_t thread;
     pthread_mutex_t mu; /* guards the queue and the flags below it */
     pthread_cond_t cv;
-    job_t *head, *tail; /* FIFO of submitted jobs */
+    /* The queue: one FIFO per tenant, and a batch takes one job of each
+     * tenant in turn (take_batch). Readiness probes and the requests
+     * without a scope (admin, prefix "", no auth) are a tenant each. */
+    tenant_t probes, open;
+    tenant_t *turn;     /* the tenant served next; NULL: nothing queued */
+    tenant_t **buckets; /* named tenants by prefix; nbuckets a power of 2 */
+    size_t nbuckets, ntenants;
+    tenant_t *spare; /* emptied entries for reuse, nspare of them */
+    size_t nspare;
     bool stopping;
     bool woken;  /* the outbox has results to record */
     bool remote; /* another server queued messages (store_watch) */
@@ -322,6 +354,143 @@ static const struct timespec *earlier(const struct timespec *a, const struct tim
     return (a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec)) ? a : b;
 }
 
+/* ---- the queue: fair batches across tenants ---- */
+
+/* FNV-1a of a prefix, its high bits folded in (buckets use the low ones).
+ * Prefixes are chosen by the operator who mints the tokens, not by the
+ * tenants, so no seed against chosen collisions. */
+static uint64_t prefix_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h ^ (h >> 32);
+}
+
+/* Doubles the tenant table (EXEC_MIN_BUCKETS at first). Returns false when
+ * out of memory: the old table stays, with longer chains. */
+static bool buckets_grow(exec_t *ex)
+{
+    size_t n = ex->nbuckets ? ex->nbuckets * 2 : EXEC_MIN_BUCKETS;
+    tenant_t **b = calloc(n, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < ex->nbuckets; i++)
+        for (tenant_t *t = ex->buckets[i], *next; t; t = next) {
+            next = t->chain;
+            t->chain = b[t->hash & (n - 1)];
+            b[t->hash & (n - 1)] = t;
+        }
+    free(ex->buckets);
+    ex->buckets = b;
+    ex->nbuckets = n;
+    return true;
+}
+
+/* The queue job goes into (mu held): its tenant's, found by the prefix,
+ * or a new empty one (its name set to job's scope: the caller queues job
+ * first). NULL when out of memory. O(1) on average: the table grows to
+ * hold at least as many buckets as tenants. */
+static tenant_t *tenant_of(exec_t *ex, const job_t *job)
+{
+    if (!job->req)
+        return &ex->probes;
+    const char *name = job->req->scope;
+    if (!name)
+        return &ex->open;
+    uint64_t h = prefix_hash(name);
+    for (tenant_t *t = ex->buckets ? ex->buckets[h & (ex->nbuckets - 1)] : NULL; t; t = t->chain)
+        if (t->hash == h && strcmp(t->name, name) == 0)
+            return t;
+    if (ex->ntenants >= ex->nbuckets && !buckets_grow(ex) && !ex->buckets)
+        return NULL;
+    tenant_t *t = ex->spare;
+    if (t) {
+        ex->spare = t->chain;
+        ex->nspare--;
+    } else if (!(t = malloc(sizeof *t))) {
+        return NULL;
+    }
+    *t = (tenant_t){.name = name, .hash = h, .chain = ex->buckets[h & (ex->nbuckets - 1)]};
+    ex->buckets[h & (ex->nbuckets - 1)] = t;
+    ex->ntenants++;
+    return t;
+}
+
+/* Puts t, whose queue just got its first job, last in the round: before
+ * the tenant served next. */
+static void ring_join(exec_t *ex, tenant_t *t)
+{
+    if (!ex->turn) {
+        t->prev = t->next = t;
+        ex->turn = t;
+        return;
+    }
+    t->next = ex->turn;
+    t->prev = ex->turn->prev;
+    t->prev->next = t;
+    ex->turn->prev = t;
+}
+
+/* Takes t, whose queue is now empty, out of the ring (ex->turn has moved
+ * past it already) and, when named, out of the table: its entry goes to
+ * the spare list or is freed, and the table is freed with its last tenant
+ * when it grew past EXEC_MIN_BUCKETS. */
+static void tenant_leave(exec_t *ex, tenant_t *t)
+{
+    if (t->next == t) {
+        ex->turn = NULL;
+    } else {
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+    }
+    t->prev = t->next = NULL;
+    t->tail = NULL;
+    if (t == &ex->probes || t == &ex->open)
+        return;
+    tenant_t **p = &ex->buckets[t->hash & (ex->nbuckets - 1)];
+    while (*p != t)
+        p = &(*p)->chain;
+    *p = t->chain;
+    if (--ex->ntenants == 0 && ex->nbuckets > EXEC_MIN_BUCKETS) {
+        free(ex->buckets);
+        ex->buckets = NULL;
+        ex->nbuckets = 0;
+    }
+    if (ex->nspare < EXEC_SPARE_TENANTS) {
+        t->chain = ex->spare;
+        ex->spare = t;
+        ex->nspare++;
+    } else {
+        free(t);
+    }
+}
+
+/* Takes up to max_batch queued jobs (mu held), one of each tenant in turn
+ * from ex->turn on, so that with T tenants waiting each gets at least
+ * max_batch / T places, and a tenant with fewer jobs leaves its places to
+ * the others. The next batch goes on from where this one stopped. Each
+ * tenant's jobs keep their order. Returns them linked by next, NULL when
+ * nothing is queued. */
+static job_t *take_batch(exec_t *ex)
+{
+    job_t *batch = NULL, **end = &batch;
+    for (size_t n = 0; ex->turn && n < ex->cfg.max_batch; n++) {
+        tenant_t *t = ex->turn;
+        job_t *j = t->head;
+        t->head = j->next;
+        j->next = NULL;
+        *end = j;
+        end = &j->next;
+        ex->turn = t->next;
+        if (!t->head)
+            tenant_leave(ex, t);
+        else if (t->name)
+            t->name = t->head->req->scope;
+    }
+    return batch;
+}
+
 static void *exec_main(void *arg)
 {
     exec_t *ex = arg;
@@ -331,11 +500,11 @@ static void *exec_main(void *arg)
     deadline_after(&next_deliver, 0);
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        while (!ex->head && !ex->stopping && !ex->woken && !ex->remote && !ex->due && !ex->kick &&
+        while (!ex->turn && !ex->stopping && !ex->woken && !ex->remote && !ex->due && !ex->kick &&
                !past(&next_tick) && !(ex->outbox && past(&next_deliver)))
             pthread_cond_timedwait(&ex->cv, &ex->mu,
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
-        if (!ex->head && ex->stopping)
+        if (!ex->turn && ex->stopping)
             break;
         bool woken = ex->woken;
         ex->woken = false;
@@ -345,19 +514,7 @@ static void *exec_main(void *arg)
         if (ex->remote)
             deadline_after(&next_deliver, 0); /* another server queued messages */
         ex->remote = false;
-        /* Take up to max_batch jobs. */
-        job_t *batch = ex->head, *last = NULL;
-        size_t n = 0;
-        for (job_t *j = ex->head; j && n < ex->cfg.max_batch; j = j->next, n++)
-            last = j;
-        if (last) {
-            ex->head = last->next;
-            if (!ex->head)
-                ex->tail = NULL;
-            last->next = NULL;
-        } else {
-            batch = NULL;
-        }
+        job_t *batch = take_batch(ex);
         pthread_mutex_unlock(&ex->mu);
 
         /* Delivery outcomes must reach the store even when no request comes
@@ -480,17 +637,25 @@ void exec_submit(exec_t *ex, job_t *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&ex->mu);
-    if (ex->stopping) {
+    tenant_t *t = ex->stopping ? NULL : tenant_of(ex, job);
+    if (!t) {
+        bool stopping = ex->stopping;
         pthread_mutex_unlock(&ex->mu);
-        response_error(&job->resp, 503, "Server is shutting down");
+        if (stopping)
+            response_error(&job->resp, 503, "Server is shutting down");
+        else
+            response_error(&job->resp, 503,
+                           "Service unavailable: out of memory queueing the request; retry");
         job->done(job);
         return;
     }
-    if (ex->tail)
-        ex->tail->next = job;
-    else
-        ex->head = job;
-    ex->tail = job;
+    if (t->tail) {
+        t->tail->next = job;
+    } else {
+        t->head = job;
+        ring_join(ex, t);
+    }
+    t->tail = job;
     pthread_cond_signal(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
 }
@@ -559,6 +724,13 @@ void exec_free(exec_t *ex)
 {
     if (!ex)
         return;
+    /* exec_stop answered every queued job, so every tenant has left. */
+    while (ex->spare) {
+        tenant_t *t = ex->spare;
+        ex->spare = t->chain;
+        free(t);
+    }
+    free(ex->buckets);
     pthread_cond_destroy(&ex->cv);
     pthread_mutex_destroy(&ex->mu);
     pthread_mutex_destroy(&ex->run_mu);

@@ -1,12 +1,30 @@
 /* exec.h - the store thread: every state change runs under its lock.
  *
  * HTTP threads parse and authenticate, then hand a job to exec_submit. The
- * store thread takes all queued jobs, runs them in one transaction (group
- * commit), commits once, and only then calls each job's done callback: an
- * answer is never sent before its write is durable. Each job runs in its
- * own savepoint, or, over an optimistic store (core/store.h), without one
- * until a job fails: the batch is then rolled back and run again with a
- * savepoint per job, so that only the failing job is answered 500.
+ * store thread takes up to max_batch queued jobs, runs them in one
+ * transaction (group commit), commits once, and only then calls each job's
+ * done callback: an answer is never sent before its write is durable. Each
+ * job runs in its own savepoint, or, over an optimistic store
+ * (core/store.h), without one until a job fails: the batch is then rolled
+ * back and run again with a savepoint per job, so that only the failing job
+ * is answered 500.
+ *
+ * Batches are shared fairly among tenants. A job's tenant is its request's
+ * scope (the prefix of a token limited to one); the requests without a
+ * scope (admin, prefix "", no auth) are one tenant, and readiness probes
+ * another. Each tenant has its own FIFO queue, and a batch takes one job of
+ * each tenant with queued jobs in turn, going on where the previous batch
+ * stopped: with T tenants waiting each gets at least max_batch / T places
+ * of a batch (more when others have fewer jobs; a batch is full whenever
+ * max_batch jobs are queued). So a job waits behind its own tenant's
+ * earlier jobs and one job of each other waiting tenant per round, however
+ * many those have queued: a tenant's lone write runs in the batch under way
+ * or the next one while fewer than max_batch tenants wait. Each tenant's
+ * jobs run in the order they were submitted. A tenant's queue exists only
+ * while it holds jobs (found by its prefix in a hash table, O(1) per job),
+ * so there are never more tenants than queued jobs. Fairness counts jobs,
+ * not their cost: see docs/security.md "Fair store batches".
+ *
  * Between batches the same thread runs the background tick (timeouts,
  * retries, schedules) every poll interval unless paused by debug.start.
  * Before each batch store_check runs (a stat or two): when the database
@@ -32,7 +50,9 @@ typedef struct exec exec_t;
 
 typedef struct job job_t;
 struct job {
-    const request_t *req;     /* NULL: a readiness probe (resp 200 or 503) */
+    /* NULL: a readiness probe (resp 200 or 503). req->scope names the
+     * job's tenant and must stay valid until done is called. */
+    const request_t *req;
     arena_t *arena;           /* owned by the submitter; used for the request's reads */
     response_t resp;          /* filled by the store thread */
     void (*done)(job_t *job); /* called on the store thread after commit */
@@ -58,8 +78,10 @@ typedef struct {
  * the reason in err (st is closed then). */
 exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errlen);
 
-/* Queues job; job->done runs later on the store thread. Thread-safe. After
- * exec_stop has begun, jobs are answered with 503 at once. */
+/* Queues job at the end of its tenant's queue; job->done runs later on the
+ * store thread. Thread-safe. After exec_stop has begun, or when a new
+ * tenant's queue cannot be allocated, job is answered 503 at once (done is
+ * called before exec_submit returns). */
 void exec_submit(exec_t *ex, job_t *job);
 
 /* Runs job on the calling thread, in a transaction of its own, when
@@ -73,9 +95,10 @@ void exec_submit(exec_t *ex, job_t *job);
  * the store busy). Thread-safe. */
 bool exec_run(exec_t *ex, job_t *job);
 
-/* Finishes queued jobs, records delivered messages, stops the thread,
- * checkpoints and closes the store. ex stays valid: exec_submit answers 503
- * from now on (HTTP threads may still call it on open connections). */
+/* Finishes queued jobs (every tenant's, in fair batches as always), records
+ * delivered messages, stops the thread, checkpoints and closes the store. ex
+ * stays valid: exec_submit answers 503 from now on (HTTP threads may still
+ * call it on open connections). */
 void exec_stop(exec_t *ex);
 
 /* Frees ex; call after exec_stop once no thread can use ex any more (after

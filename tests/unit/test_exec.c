@@ -1,10 +1,11 @@
 /* test_exec.c - the store thread's group commit (server/exec.c), over the
  * failure-injecting store of fake_store.h: answers come only after the
  * commit, a failed request is rolled back to its savepoint alone, a lost
- * transaction fails its whole batch, readiness probes, shutdown, and jobs
- * run inline on the caller's thread when the store lock is free (exec_run). The
- * background tick is kept out of the way with an interval of an hour, and
- * delivery is off (the outbox has its own suite). */
+ * transaction fails its whole batch, readiness probes, shutdown, batches
+ * shared fairly among tenants, and jobs run inline on the caller's thread
+ * when the store lock is free (exec_run). The background tick is kept out
+ * of the way with an interval of an hour, and delivery is off (the outbox
+ * has its own suite). */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,8 +15,10 @@
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 5000 /* bound of every wait for the store thread */
-#define MAX_JOBS 64
+#define MAX_JOBS 400
 #define TICK_MS 10 /* tick interval of the "background" cases */
+
+#define FAIR_BATCH 4 /* max_batch of the "fair batches" cases */
 
 /* A job and what its done callback saw. */
 typedef struct {
@@ -24,6 +27,7 @@ typedef struct {
     bool answered;
     int commits_seen; /* fake_store_calls(FAKE_COMMIT) when answered */
     int begins_seen;
+    int seq; /* answers before this one */
 } tjob_t;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -37,12 +41,16 @@ static bool inline_jobs;    /* the exec of the next start() runs jobs inline */
 static size_t fanout_batch; /* limits.settle_fanout_batch of the next start() */
 static poll_hub_t *hub;     /* set: the exec of the next start() delivers through it */
 
+static size_t max_batch = 16; /* exec_config_t.max_batch of the next start() */
+static int n_answered;        /* answers so far (on_done) */
+
 static void on_done(job_t *job)
 {
     tjob_t *t = job->udata;
     pthread_mutex_lock(&mu);
     t->commits_seen = fake_store_calls(FAKE_COMMIT);
     t->begins_seen = fake_store_calls(FAKE_BEGIN);
+    t->seq = n_answered++;
     t->answered = true;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
@@ -56,7 +64,7 @@ static void start(int64_t tick_ms)
     exec_config_t cfg = {.engine = {.retry_timeout = 30000, .settle_fanout_batch = fanout_batch},
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
-                         .max_batch = 16,
+                         .max_batch = max_batch,
                          .inline_jobs = inline_jobs};
     if (hub) {
         /* Delivery right after a commit that queued a message, and
@@ -79,7 +87,15 @@ static void setup(void)
 {
     memset(jobs, 0, sizeof jobs);
     n_jobs = 0;
+    n_answered = 0;
     start(3600 * 1000);
+}
+
+/* Batches of FAIR_BATCH jobs at most. */
+static void setup_fair(void)
+{
+    max_batch = FAIR_BATCH;
+    setup();
 }
 
 static void setup_optimistic(void)
@@ -143,6 +159,7 @@ static void teardown(void)
     optimistic = false;
     inline_jobs = false;
     fanout_batch = 0;
+    max_batch = 16;
     fake_store_release_begin();
     exec_stop(ex);
     exec_free(ex);
@@ -530,6 +547,178 @@ START_TEST(an_optimistic_store_records_delivery_outcomes_in_the_batch_and_again_
 }
 END_TEST
 
+/* ---- fair batches across tenants ---- */
+
+/* A promise.create of id by the tenant scope (NULL: admin, prefix "" or no
+ * auth). Both strings must outlive the job. */
+static tjob_t *tenant_job(const char *scope, const char *id)
+{
+    tjob_t *t = create_job(id);
+    t->req.scope = scope;
+    return t;
+}
+
+/* The batch t ran in, counting from the first one after submit_batch's
+ * gate (1). */
+static int batch_of(const tjob_t *t, const tjob_t *gate)
+{
+    return t->begins_seen - gate->begins_seen;
+}
+
+/* Checks that ts were answered in exactly this order. */
+static void assert_answer_order(tjob_t **ts, int n)
+{
+    for (int i = 1; i < n; i++)
+        ck_assert_msg(ts[i]->seq == ts[i - 1]->seq + 1, "job %d answered %d-th, job %d %d-th",
+                      i - 1, ts[i - 1]->seq, i, ts[i]->seq);
+}
+
+START_TEST(a_tenants_job_behind_another_tenants_backlog_runs_in_the_next_batch)
+{
+    /* 40 jobs of a: ten batches of FAIR_BATCH; b's one job comes after. */
+    static char ids[40][16];
+    tjob_t *ts[41];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "a:%d", i);
+        ts[i] = tenant_job("a:", ids[i]);
+    }
+    tjob_t *b = ts[40] = tenant_job("b:", "b:0");
+    submit_batch(ts, 41);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(b->job.resp.status, 200);
+    ck_assert_int_eq(batch_of(b, gate), 1);
+    /* a's jobs fill the rest of every batch */
+    ck_assert_int_eq(batch_of(ts[FAIR_BATCH - 2], gate), 1);
+    ck_assert_int_eq(batch_of(ts[FAIR_BATCH - 1], gate), 2);
+    ck_assert_int_eq(batch_of(ts[39], gate), (41 + FAIR_BATCH - 1) / FAIR_BATCH);
+}
+END_TEST
+
+START_TEST(each_tenants_jobs_run_in_submission_order_one_tenant_after_the_other)
+{
+    /* a submits six, then b six: a batch alternates between them, and each
+     * keeps its own order. */
+    static const char *const ids[] = {"a:0", "a:1", "a:2", "a:3", "a:4", "a:5",
+                                      "b:0", "b:1", "b:2", "b:3", "b:4", "b:5"};
+    tjob_t *ts[12];
+    for (int i = 0; i < 12; i++)
+        ts[i] = tenant_job(i < 6 ? "a:" : "b:", ids[i]);
+    submit_batch(ts, 12);
+    tjob_t *order[12];
+    for (int i = 0; i < 6; i++) {
+        order[2 * i] = ts[i];
+        order[2 * i + 1] = ts[6 + i];
+    }
+    assert_answer_order(order, 12);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    for (int i = 0; i < 12; i++)
+        ck_assert_int_eq(batch_of(order[i], gate), 1 + i / FAIR_BATCH);
+}
+END_TEST
+
+START_TEST(the_next_batch_resumes_the_round_where_the_last_one_stopped)
+{
+    /* Three tenants of three jobs, batches of four: a b c a | b c a b | c.
+     * A round that started over at a would give a b c a | a b c b. */
+    static const char *const ids[] = {"a:0", "a:1", "a:2", "b:0", "b:1",
+                                      "b:2", "c:0", "c:1", "c:2"};
+    static const char *const scopes[] = {"a:", "b:", "c:"};
+    tjob_t *ts[9];
+    for (int i = 0; i < 9; i++)
+        ts[i] = tenant_job(scopes[i / 3], ids[i]);
+    submit_batch(ts, 9);
+    tjob_t *order[9];
+    for (int i = 0; i < 9; i++)
+        order[i] = ts[(i % 3) * 3 + i / 3];
+    assert_answer_order(order, 9);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    for (int i = 0; i < 9; i++)
+        ck_assert_int_eq(batch_of(order[i], gate), 1 + i / FAIR_BATCH);
+}
+END_TEST
+
+START_TEST(a_batch_is_filled_up_to_max_batch_when_one_tenant_alone_has_work)
+{
+    /* a has ten jobs, b one: b takes one place of the first batch and
+     * leaves the rest to a; then a alone fills whole batches. */
+    static char ids[10][16];
+    tjob_t *ts[11];
+    for (int i = 0; i < 10; i++) {
+        snprintf(ids[i], sizeof ids[i], "a:%d", i);
+        ts[i] = tenant_job("a:", ids[i]);
+    }
+    ts[10] = tenant_job("b:", "b:0");
+    submit_batch(ts, 11);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    int per_batch[4] = {0};
+    for (int i = 0; i < 11; i++) {
+        ck_assert_int_eq(ts[i]->job.resp.status, 200);
+        int k = batch_of(ts[i], gate);
+        ck_assert(k >= 1 && k <= 3);
+        per_batch[k]++;
+        if (i > 0 && i < 10)
+            ck_assert_int_eq(ts[i]->seq, ts[i - 1]->seq + (i == 1 ? 2 : 1)); /* b after a:0 */
+    }
+    ck_assert_int_eq(batch_of(ts[10], gate), 1);
+    ck_assert_int_eq(per_batch[1], FAIR_BATCH);
+    ck_assert_int_eq(per_batch[2], FAIR_BATCH);
+    ck_assert_int_eq(per_batch[3], 11 - 2 * FAIR_BATCH);
+}
+END_TEST
+
+START_TEST(requests_without_a_scope_and_readiness_probes_are_a_tenant_each)
+{
+    /* Five jobs without a scope (admin, prefix "", no auth), then one of
+     * a, then a probe: n a p n | n n n. */
+    static const char *const ids[] = {"n0", "n1", "n2", "n3", "n4"};
+    tjob_t *ts[7];
+    for (int i = 0; i < 5; i++)
+        ts[i] = tenant_job(NULL, ids[i]);
+    ts[5] = tenant_job("a:", "a:0");
+    tjob_t *probe = ts[6] = new_job(NULL);
+    submit_batch(ts, 7);
+    tjob_t *order[] = {ts[0], ts[5], probe, ts[1], ts[2], ts[3], ts[4]};
+    assert_answer_order(order, 7);
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_eq(ts[i]->job.resp.status, 200);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(batch_of(probe, gate), 1);
+    ck_assert_int_eq(batch_of(ts[4], gate), 2);
+}
+END_TEST
+
+START_TEST(many_distinct_tenants_are_each_served_and_leave_nothing_behind)
+{
+    /* 300 tenants of one job each queued at once (the tenant table grows
+     * from 16 buckets to 512, and more entries empty than are kept as
+     * spares), twice with new names: the second round reuses what the
+     * first left. ASan's leak check ends the case (build/san/unit). */
+    enum { N = 300 };
+    static char names[2 * N][16];
+    static tjob_t *ts[N];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            char *name = names[round * N + i];
+            snprintf(name, sizeof names[0], "t%d:", round * N + i);
+            ts[i] = tenant_job(name, name); /* the id is inside the prefix */
+        }
+        submit_batch(ts, N);
+        tjob_t *gate = &jobs[n_jobs - 1];
+        for (int i = 0; i < N; i++) {
+            ck_assert_int_eq(ts[i]->job.resp.status, 200);
+            ck_assert_int_eq(batch_of(ts[i], gate), 1 + i / FAIR_BATCH);
+        }
+        /* slots for the next round */
+        for (int i = 0; i < n_jobs; i++) {
+            response_clear(&jobs[i].job.resp);
+            arena_free(jobs[i].job.arena);
+        }
+        memset(jobs, 0, sizeof jobs);
+        n_jobs = 0;
+    }
+}
+END_TEST
+
 /* ---- the background tick ---- */
 
 /* The stored state of promise id as debug.snap shows it (no lazy timeout,
@@ -782,6 +971,15 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, stop_finishes_queued_jobs_before_closing_the_store);
     tcase_add_test(tc, exec_now_never_goes_backwards);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("fair batches");
+    tcase_add_checked_fixture(tt, setup_fair, teardown);
+    tcase_add_test(tt, a_tenants_job_behind_another_tenants_backlog_runs_in_the_next_batch);
+    tcase_add_test(tt, each_tenants_jobs_run_in_submission_order_one_tenant_after_the_other);
+    tcase_add_test(tt, the_next_batch_resumes_the_round_where_the_last_one_stopped);
+    tcase_add_test(tt, a_batch_is_filled_up_to_max_batch_when_one_tenant_alone_has_work);
+    tcase_add_test(tt, requests_without_a_scope_and_readiness_probes_are_a_tenant_each);
+    tcase_add_test(tt, many_distinct_tenants_are_each_served_and_leave_nothing_behind);
+    suite_add_tcase(s, tt);
     TCase *to = tcase_create("optimistic");
     tcase_add_checked_fixture(to, setup_optimistic, teardown);
     tcase_add_test(to, an_optimistic_store_runs_without_savepoints_until_a_request_fails);
