@@ -18,22 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Under AddressSanitizer a cached chunk is poisoned, so that a use of an
- * arena after arena_free is still reported though no free() happened. */
+/* An AddressSanitizer build keeps no cache (cache_put). */
 #if defined(__SANITIZE_ADDRESS__)
 #define ARENA_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define ARENA_ASAN 1
 #endif
-#endif
-#ifdef ARENA_ASAN
-#include <sanitizer/asan_interface.h>
-#define CHUNK_POISON(p) ASAN_POISON_MEMORY_REGION((p), ARENA_FIRST)
-#define CHUNK_UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION((p), ARENA_FIRST)
-#else
-#define CHUNK_POISON(p) ((void)(p))
-#define CHUNK_UNPOISON(p) ((void)(p))
 #endif
 
 #define ARENA_BLOCK 4096 /* data bytes of a later block */
@@ -101,7 +92,6 @@ static void cache_drain(void *p)
     cache_t *c = p;
     while (c->n > 0) {
         void *chunk = c->chunk[--c->n];
-        CHUNK_UNPOISON(chunk);
         free(chunk);
     }
     c->gone = true;
@@ -113,22 +103,34 @@ static void cache_init(void)
 }
 
 /* Keeps chunk for this thread's next arena_new, or frees it when the cache
- * is full (or cannot be drained at thread exit). */
+ * is full (or cannot be drained at thread exit). Under AddressSanitizer it
+ * is always freed: the next arena_new would take the same chunk back at
+ * once, and a late use of the freed arena (a request context, say) would
+ * land unreported in the next request's; free() puts it in ASan's
+ * quarantine instead, where such a use is reported. */
 static void cache_put(void *chunk)
 {
     cache_t *c = &cache;
-    if (c->n < ARENA_CACHE && !c->gone) {
+    if (arena_caching() && c->n < ARENA_CACHE && !c->gone) {
         if (!c->keyed) {
             pthread_once(&cache_once, cache_init);
             c->keyed = cache_key_ok && pthread_setspecific(cache_key, c) == 0;
         }
         if (c->keyed) {
-            CHUNK_POISON(chunk);
             c->chunk[c->n++] = chunk;
             return;
         }
     }
     free(chunk);
+}
+
+bool arena_caching(void)
+{
+#ifdef ARENA_ASAN
+    return false;
+#else
+    return true;
+#endif
 }
 
 int arena_cached(void)
@@ -143,7 +145,6 @@ arena_t *arena_new(void)
     arena_t *a;
     if (cache.n > 0) {
         a = cache.chunk[--cache.n];
-        CHUNK_UNPOISON(a);
     } else {
         a = xmalloc(ARENA_FIRST);
     }

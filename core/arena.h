@@ -78,4 +78,9 @@ size_t arena_held(const arena_t *a);
  * now. */
 int arena_cached(void);
 
+/* False in an AddressSanitizer build, where freed first blocks go back to
+ * malloc at once (ASan's quarantine then reports a use after arena_free)
+ * and arena_cached() stays 0. */
+bool arena_caching(void);
+
 #endif

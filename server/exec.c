@@ -157,14 +157,14 @@ static bool store_usable(exec_t *ex, bool for_batch)
     return false;
 }
 
-static void run_flush(exec_t *ex);
-
 /* Writes the delivery outcomes waiting in memory into the open
  * transaction, in a savepoint of their own when sp: a failure to record
  * them then costs nothing but the outcomes, which wait in memory for the
- * next transaction. Returns false when the transaction is lost (a failure
- * without sp). The caller ends with outbox_flush_end once the transaction
- * is committed or rolled back. */
+ * next transaction. Returns false when the transaction must be given up:
+ * a failure without sp, or a savepoint that cannot be opened, released or
+ * rolled back to, or a database that is unreachable or lost a race
+ * (store_fault). The caller ends with outbox_flush_end once the
+ * transaction is committed or rolled back. */
 static bool flush_outcomes(exec_t *ex, bool sp)
 {
     store_t *st = ex->st;

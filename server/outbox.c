@@ -27,6 +27,7 @@ struct outbox {
     pthread_mutex_t mu; /* guards everything below (push results arrive on another thread) */
     outcome_t *items;   /* rows in flight: pushing, or delivered and not yet committed */
     size_t n, cap;
+    size_t n_flushed; /* items flushed in the open transaction */
     outbox_stats_t stats;
     /* Store thread only: what outbox_may_be_due knows. */
     bool looked;          /* outbox_deliver has run once */
@@ -196,7 +197,7 @@ void outbox_free(outbox_t *ob)
     if (!ob)
         return;
     if (ob->cfg.hub)
-        poll_hub_on_result(ob->cfg.hub, NULL, NULL);
+        poll_hub_on_result(ob->cfg.hub, NULL, ob);
     push_stop(ob->push);
     pthread_mutex_destroy(&ob->mu);
     free(ob->items);
@@ -339,34 +340,61 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
     return n >= want && n > 0 && handled >= ob->cfg.batch;
 }
 
+/* Outcomes written per round of outbox_flush (a stack array). */
+#define FLUSH_ROUND 64
+
 int outbox_flush(outbox_t *ob, store_t *st)
 {
+    /* The outcomes are copied under the lock and written without it: a
+     * poll stream reports under the hub's lock from an HTTP thread
+     * (on_poll_result), which must never wait on the store's I/O. Only
+     * the store thread (this caller) adds or removes items, so their
+     * indexes hold while the lock is released. */
     int rc = STORE_OK;
-    pthread_mutex_lock(&ob->mu);
-    for (size_t i = 0; i < ob->n && rc == STORE_OK; i++) {
-        outcome_t *o = &ob->items[i];
-        if (!o->done || o->flushed)
-            continue; /* push still running, or written already */
-        rc = o->delete_row ? store_outbox_delete(st, o->seq)
-                           : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
-        o->flushed = rc == STORE_OK;
+    size_t next = 0;
+    while (rc == STORE_OK) {
+        outcome_t todo[FLUSH_ROUND];
+        size_t at[FLUSH_ROUND], k = 0, written = 0;
+        pthread_mutex_lock(&ob->mu);
+        for (; next < ob->n && k < FLUSH_ROUND; next++)
+            if (ob->items[next].done && !ob->items[next].flushed) {
+                todo[k] = ob->items[next];
+                at[k++] = next;
+            }
+        pthread_mutex_unlock(&ob->mu);
+        if (k == 0)
+            break;
+        for (; written < k && rc == STORE_OK; written++) {
+            const outcome_t *o = &todo[written];
+            rc = o->delete_row ? store_outbox_delete(st, o->seq)
+                               : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
+        }
+        if (rc != STORE_OK)
+            written--;
+        pthread_mutex_lock(&ob->mu);
+        for (size_t i = 0; i < written; i++)
+            ob->items[at[i]].flushed = true;
+        ob->n_flushed += written;
+        pthread_mutex_unlock(&ob->mu);
     }
-    pthread_mutex_unlock(&ob->mu);
     return rc;
 }
 
 void outbox_flush_end(outbox_t *ob, bool kept)
 {
     pthread_mutex_lock(&ob->mu);
-    size_t keep = 0;
-    for (size_t i = 0; i < ob->n; i++) {
-        outcome_t *o = &ob->items[i];
-        if (o->flushed && kept)
-            continue;
-        o->flushed = false;
-        ob->items[keep++] = *o;
+    if (ob->n_flushed) {
+        size_t keep = 0;
+        for (size_t i = 0; i < ob->n; i++) {
+            outcome_t *o = &ob->items[i];
+            if (o->flushed && kept)
+                continue;
+            o->flushed = false;
+            ob->items[keep++] = *o;
+        }
+        ob->n = keep;
+        ob->n_flushed = 0;
     }
-    ob->n = keep;
     pthread_mutex_unlock(&ob->mu);
 }
 

@@ -606,8 +606,8 @@ fail:
 /* True when the client has closed its end or the connection broke. A parked
  * (suspended) connection is not watched by libmicrohttpd, so a worker that
  * died would otherwise keep its registration until a write fails, and a
- * message routed to it in the meantime would count as delivered and be lost
- * (an execute then waits for the task's retry timer). An SSE client sends
+ * message routed to it in the meantime would wait there until then before
+ * it is reported undelivered and sent elsewhere. An SSE client sends
  * nothing after its request, so a readable end-of-file is a hang-up. The fd
  * stays open while the stream is registered: libmicrohttpd frees the
  * response (stream_free, which unregisters under the hub lock) before it
@@ -733,8 +733,10 @@ void poll_hub_on_result(poll_hub_t *hub, void (*fn)(void *arg, int64_t seq, bool
                         void *arg)
 {
     pthread_mutex_lock(&hub->mu);
-    hub->on_result = fn;
-    hub->result_arg = arg;
+    if (fn || hub->result_arg == arg) {
+        hub->on_result = fn;
+        hub->result_arg = fn ? arg : NULL;
+    }
     pthread_mutex_unlock(&hub->mu);
 }
 

@@ -22,7 +22,8 @@
  * that never reads holds its budget for at most two intervals. A message
  * counts as delivered only once its frame is written whole: what a stream
  * still holds when it ends is reported undelivered (poll_hub_on_result), and
- * the outbox sends it again, on the client's next stream.
+ * the outbox sends it again, on the client's next stream (what the kernel
+ * buffers for a connection that then dies is lost, as on any TCP stream).
  *
  * Thread-safety: every function may be called from any thread. */
 #ifndef RESONATE_POLL_H
@@ -96,11 +97,15 @@ bool poll_send(poll_hub_t *hub, const addr_t *addr, const char *resource_id, con
 /* Sets the function told what became of each message poll_send took with a
  * seq >= 0: delivered once the stream handed its frame whole to the
  * connection, or not when the stream ended first (its client stopped
- * reading and was cut off, hung up, or the server is closing): the sender
- * then retries it, so a stream that is closed loses no message. fn runs on
- * an HTTP thread or the caller of poll_send, under the hub's lock: it must
- * be quick and must not call the hub. fn NULL: no one is told (set it so
- * before arg is freed; the call waits for a report under way). */
+ * reading and was cut off, hung up, timed out, or the server is closing):
+ * the sender then retries it, so a message a stream still holds when it
+ * ends is not lost. (Delivered means handed to the connection: what the
+ * kernel's socket buffers still hold when a connection dies is lost, as on
+ * any TCP stream.) fn runs on the stream's HTTP thread, or on the thread
+ * stopping the HTTP daemon, under the hub's lock: it must be quick, must
+ * not call the hub and must not wait on I/O. fn NULL clears the function
+ * if arg is the one set (else nothing changes); do so before arg is freed:
+ * the call waits for a report under way. */
 void poll_hub_on_result(poll_hub_t *hub, void (*fn)(void *arg, int64_t seq, bool delivered),
                         void *arg);
 

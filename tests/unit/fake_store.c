@@ -17,6 +17,9 @@ static const char *_Atomic fail_id;
 static _Atomic int fail_fault; /* STORE_FAULT_* of the injected insert failures */
 static _Atomic int fail_left;  /* insert failures still to inject; -1 = no end */
 
+static void (*_Atomic defer_hook)(void *arg);
+static void *_Atomic defer_hook_arg;
+
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
 static bool hold_armed, hold_waiting;
@@ -82,6 +85,9 @@ static int w_outbox_delete(store_t *st, int64_t seq)
 
 static int w_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int attempts)
 {
+    void (*hook)(void *) = atomic_load(&defer_hook);
+    if (hook)
+        hook(atomic_load(&defer_hook_arg));
     return inject(st, FAKE_OUTBOX_DEFER) ? STORE_ERR
                                          : real->outbox_defer(st, seq, not_before, attempts);
 }
@@ -101,6 +107,7 @@ static int w_promise_insert(store_t *st, const promise_t *p)
 
 store_t *fake_store_open(void)
 {
+    atomic_store(&defer_hook, NULL);
     char err[256];
     store_t *st = store_sqlite_open(":memory:", err, sizeof err);
     ck_assert_msg(st != NULL, "open: %s", err);
@@ -174,4 +181,10 @@ void fake_store_release_begin(void)
     hold_armed = false;
     pthread_cond_broadcast(&hold_cv);
     pthread_mutex_unlock(&hold_mu);
+}
+
+void fake_store_on_defer(void (*fn)(void *arg), void *arg)
+{
+    atomic_store(&defer_hook_arg, arg);
+    atomic_store(&defer_hook, fn);
 }

@@ -426,6 +426,34 @@ START_TEST(failed_flush_keeps_its_outcomes_for_the_next_transaction)
 }
 END_TEST
 
+static int stats_read; /* by read_stats, from inside a defer */
+
+static void read_stats(void *arg)
+{
+    outbox_stats((outbox_t *)arg); /* takes the outbox's lock */
+    stats_read++;
+}
+
+/* A poll stream reports its messages under the hub's lock, from an HTTP
+ * thread (on_poll_result takes the outbox's lock): so the outcomes are
+ * written without that lock held, and such a thread never waits for the
+ * store's I/O. With the lock held across the write the hook, which takes
+ * it, would never return. */
+START_TEST(outcomes_are_written_to_the_store_without_the_outbox_lock_held)
+{
+    new_outbox(false, 10);
+    create_task("t", "poll://any@nobody");
+    outbox_deliver(ob, st, 1000);
+    fake_store_on_defer(read_stats, ob);
+    flush();
+    fake_store_on_defer(NULL, NULL);
+    ck_assert_int_eq(stats_read, 1);
+    outbox_msg_t *m;
+    ck_assert_int_eq(rows(&m), 1);
+    ck_assert_int_eq(m[0].attempts, 1);
+}
+END_TEST
+
 /* A batch that is rolled back (and run again, or failed) must not take the
  * outcomes it recorded with it: they are written again by the next
  * transaction, and the row stays in flight meanwhile. */
@@ -504,6 +532,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, failed_flush_keeps_its_outcomes_for_the_next_transaction);
     tcase_add_test(tc,
                    outcomes_written_into_a_rolled_back_transaction_are_written_again_by_the_next);
+    tcase_add_test(tc, outcomes_are_written_to_the_store_without_the_outbox_lock_held);
     tcase_add_test(tc, address_without_a_transport_is_dropped);
     tcase_add_test(tc, deliver_reports_a_full_batch_so_the_caller_comes_back);
     tcase_add_test(tc, a_slow_push_target_holds_at_most_max_queued_requests_the_rest_stay_due);

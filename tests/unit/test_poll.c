@@ -406,7 +406,7 @@ START_TEST(a_message_is_reported_delivered_once_written_and_undelivered_if_its_s
     ck_assert(!result_of(8));
     ck_assert(!result_of(9));
     wait_count(0);
-    poll_hub_on_result(hub, NULL, NULL);
+    poll_hub_on_result(hub, NULL, &n_res);
 }
 END_TEST
 
