@@ -573,15 +573,22 @@ static void assert_answer_order(tjob_t **ts, int n)
                       i - 1, ts[i - 1]->seq, i, ts[i]->seq);
 }
 
-START_TEST(a_tenants_job_behind_another_tenants_backlog_runs_in_the_next_batch)
+/* n jobs of tenant "a:" (ids a:0, a:1, ...) into ts, not yet submitted. */
+static void backlog_of_a(tjob_t **ts, int n)
 {
-    /* 40 jobs of a: ten batches of FAIR_BATCH; b's one job comes after. */
-    static char ids[40][16];
-    tjob_t *ts[41];
-    for (int i = 0; i < 40; i++) {
+    static char ids[MAX_JOBS][16];
+    ck_assert_int_le(n, MAX_JOBS);
+    for (int i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "a:%d", i);
         ts[i] = tenant_job("a:", ids[i]);
     }
+}
+
+START_TEST(a_tenants_job_behind_another_tenants_backlog_runs_in_the_next_batch)
+{
+    /* 40 jobs of a: ten batches of FAIR_BATCH; b's one job comes after. */
+    tjob_t *ts[41];
+    backlog_of_a(ts, 40);
     tjob_t *b = ts[40] = tenant_job("b:", "b:0");
     submit_batch(ts, 41);
     tjob_t *gate = &jobs[n_jobs - 1];
@@ -641,12 +648,8 @@ START_TEST(a_batch_is_filled_up_to_max_batch_when_one_tenant_alone_has_work)
 {
     /* a has ten jobs, b one: b takes one place of the first batch and
      * leaves the rest to a; then a alone fills whole batches. */
-    static char ids[10][16];
     tjob_t *ts[11];
-    for (int i = 0; i < 10; i++) {
-        snprintf(ids[i], sizeof ids[i], "a:%d", i);
-        ts[i] = tenant_job("a:", ids[i]);
-    }
+    backlog_of_a(ts, 10);
     ts[10] = tenant_job("b:", "b:0");
     submit_batch(ts, 11);
     tjob_t *gate = &jobs[n_jobs - 1];
