@@ -13,8 +13,15 @@
 
 typedef struct {
     int64_t seq;
-    bool done;          /* outcome known */
-    bool flushed;       /* written in the open transaction (outbox_flush_end) */
+    bool done;         /* outcome known */
+    bool flushed;      /* written in the open transaction (outbox_flush_end) */
+    bool flushed_done; /* what was written is the outcome, not the hold */
+    /* Taken by a poll stream, its result not known yet: a defer of the row
+     * to hold_until (attempts unchanged) is written so that it stops being
+     * due meanwhile, and delivery rounds do not read it again and again;
+     * held once that write is committed. */
+    bool hold, held;
+    int64_t hold_until;
     bool delete_row;    /* delivered, dropped or stale */
     int64_t not_before; /* defer */
     int attempts;
@@ -312,8 +319,20 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         if (failed) {
             /* not delivered: retried with back-off */
         } else if (!drop && addr.scheme == ADDR_POLL && ob->cfg.hub) {
-            /* Taken by a stream: delivered once written (on_poll_result). */
+            /* Taken by a stream: delivered once written (on_poll_result);
+             * meanwhile held, should its result take longer than the next
+             * transaction. The lock first: the result may come at once. */
+            pthread_mutex_lock(&ob->mu);
+            o = find(ob, m->seq);
+            o->hold = true;
+            o->hold_until = time_add_sat(now, OUTBOX_POLL_HOLD_MS);
+            pthread_mutex_unlock(&ob->mu);
             async = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json), m->seq);
+            if (!async) {
+                pthread_mutex_lock(&ob->mu);
+                find(ob, m->seq)->hold = false;
+                pthread_mutex_unlock(&ob->mu);
+            }
         } else if (!drop && addr.scheme == ADDR_HTTP && ob->push) {
             push_send(ob->push, m->seq, m->address, json, strlen(json));
             async = true;
@@ -340,6 +359,13 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
     return n >= want && n > 0 && handled >= ob->cfg.batch;
 }
 
+/* Whether o has something to write in the open transaction: its outcome,
+ * or its hold; caller holds the lock. */
+static bool pending(const outcome_t *o)
+{
+    return !o->flushed && (o->done || (o->hold && !o->held));
+}
+
 /* Outcomes written per round of outbox_flush (a stack array). */
 #define FLUSH_ROUND 64
 
@@ -357,7 +383,7 @@ int outbox_flush(outbox_t *ob, store_t *st)
         size_t at[FLUSH_ROUND], k = 0, written = 0;
         pthread_mutex_lock(&ob->mu);
         for (; next < ob->n && k < FLUSH_ROUND; next++)
-            if (ob->items[next].done && !ob->items[next].flushed) {
+            if (pending(&ob->items[next])) {
                 todo[k] = ob->items[next];
                 at[k++] = next;
             }
@@ -366,14 +392,20 @@ int outbox_flush(outbox_t *ob, store_t *st)
             break;
         for (; written < k && rc == STORE_OK; written++) {
             const outcome_t *o = &todo[written];
-            rc = o->delete_row ? store_outbox_delete(st, o->seq)
-                               : store_outbox_defer(st, o->seq, o->not_before, o->attempts);
+            if (!o->done)
+                rc = store_outbox_defer(st, o->seq, o->hold_until, o->attempts);
+            else if (o->delete_row)
+                rc = store_outbox_delete(st, o->seq);
+            else
+                rc = store_outbox_defer(st, o->seq, o->not_before, o->attempts);
         }
         if (rc != STORE_OK)
             written--;
         pthread_mutex_lock(&ob->mu);
-        for (size_t i = 0; i < written; i++)
+        for (size_t i = 0; i < written; i++) {
             ob->items[at[i]].flushed = true;
+            ob->items[at[i]].flushed_done = todo[i].done;
+        }
         ob->n_flushed += written;
         pthread_mutex_unlock(&ob->mu);
     }
@@ -387,8 +419,10 @@ void outbox_flush_end(outbox_t *ob, bool kept)
         size_t keep = 0;
         for (size_t i = 0; i < ob->n; i++) {
             outcome_t *o = &ob->items[i];
+            if (o->flushed && kept && o->flushed_done)
+                continue; /* its outcome is kept: forgotten */
             if (o->flushed && kept)
-                continue;
+                o->held = true; /* still in flight; its outcome comes later */
             o->flushed = false;
             ob->items[keep++] = *o;
         }
@@ -403,7 +437,7 @@ bool outbox_dirty(outbox_t *ob)
     pthread_mutex_lock(&ob->mu);
     bool dirty = false;
     for (size_t i = 0; i < ob->n && !dirty; i++)
-        dirty = ob->items[i].done && !ob->items[i].flushed;
+        dirty = pending(&ob->items[i]);
     pthread_mutex_unlock(&ob->mu);
     return dirty;
 }

@@ -11,7 +11,9 @@
  * transaction rather than in one of its own saves an fsync per delivery;
  * the price is that a crash in between re-delivers a message
  * (at-least-once), which workers tolerate: executes carry a version and
- * unblocks are idempotent.
+ * unblocks are idempotent. A message a poll stream took is delivered only
+ * once written (poll_hub_on_result); until then its row is held (see
+ * OUTBOX_POLL_HOLD_MS).
  *
  * What a row says and whether it is still worth sending is a protocol rule
  * and lives in the engine (engine_message): a stale row is dropped unsent. */
@@ -26,6 +28,14 @@
 #include "core/store.h"
 
 typedef struct outbox outbox_t;
+
+/* How long a message a poll stream took may wait there for its result:
+ * longer than a stream can hold it, as libmicrohttpd closes a connection
+ * that takes nothing for 120 s (server/http.c), and the stream then
+ * reports it undelivered. Its row is deferred to this time at the next
+ * transaction, unless the result came first, so that delivery rounds do
+ * not read it again meanwhile; after a crash it is due again then. */
+#define OUTBOX_POLL_HOLD_MS 150000
 
 typedef struct {
     const char *server_url;  /* head.serverUrl of execute messages (copied) */

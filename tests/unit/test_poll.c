@@ -22,7 +22,10 @@
 
 #include <microhttpd.h>
 
+#include "core/engine.h"
+#include "server/outbox.h"
 #include "server/poll.h"
+#include "tests/unit/fake_store.h"
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 3000
@@ -410,6 +413,126 @@ START_TEST(a_message_is_reported_delivered_once_written_and_undelivered_if_its_s
 }
 END_TEST
 
+/* ---- with the outbox: results of the messages a stream took ---- */
+
+static store_t *ost;
+static arena_t *oa;
+static outbox_t *ob;
+static client_t oc; /* the stream of poll://uni@g/w1 */
+
+/* A store, an outbox over the hub, the stream of poll://uni@g/w1 made to
+ * hold what it takes (behind a frame larger than the socket buffers, to a
+ * client that reads no more), and a task whose execute the outbox has just
+ * handed to that stream at time 1000. */
+static void message_taken_and_unwritten(void)
+{
+    ost = fake_store_open();
+    oa = arena_new();
+    outbox_config_t cfg = {.server_url = "http://srv",
+                           .batch = 10,
+                           .max_attempts = 5,
+                           .backoff_base_ms = 100,
+                           .backoff_max_ms = 100,
+                           .hub = hub};
+    char err[256];
+    ob = outbox_new(&cfg, err, sizeof err);
+    ck_assert_msg(ob != NULL, "outbox_new: %s", err);
+    open_stream(&oc, "/g/w1");
+    expect_frame(&oc, ": connected\n\n");
+    size_t big = 32u << 20;
+    char *json = malloc(big);
+    ck_assert_ptr_nonnull(json);
+    memset(json, 'x', big);
+    json[0] = json[big - 1] = '"';
+    addr_t addr;
+    ck_assert(addr_parse("poll://uni@g/w1", &addr));
+    ck_assert(poll_send(hub, &addr, "t", json, big, -1));
+    free(json);
+    request_t r = {.op = OP_PROMISE_CREATE, .corr_id = "c", .now = 1000};
+    static kv_t tag = {"resonate:target", "poll://uni@g/w1"};
+    r.u.promise_create =
+        (promise_create_t){.id = "t", .timeout_at = INT64_MAX / 2, .tags = {.items = &tag, .n = 1}};
+    response_t resp = {0};
+    engine_config_t ec = {.retry_timeout = 3600000};
+    ck_assert_int_eq(store_begin(ost), STORE_OK);
+    ck_assert_int_eq(engine_apply(&ec, ost, oa, &r, &resp), 0);
+    ck_assert_int_eq(store_commit(ost), STORE_OK);
+    response_clear(&resp);
+    outbox_deliver(ob, ost, 1000);
+}
+
+static void outbox_done(void)
+{
+    outbox_free(ob);
+    arena_free(oa);
+    store_close(ost);
+}
+
+/* One transaction that records what the outbox holds. */
+static void record(void)
+{
+    ck_assert_int_eq(store_begin(ost), STORE_OK);
+    ck_assert_int_eq(outbox_flush(ob, ost), STORE_OK);
+    ck_assert_int_eq(store_commit(ost), STORE_OK);
+    outbox_flush_end(ob, true);
+}
+
+/* The outbox row of the task (asserted the only one, due or not). */
+static outbox_msg_t the_row(void)
+{
+    outbox_msg_t *m;
+    size_t n = 0;
+    ck_assert_int_eq(store_outbox_due(ost, oa, INT64_MAX, 10, &m, &n), STORE_OK);
+    ck_assert_uint_eq(n, 1);
+    return m[0];
+}
+
+/* The message is held: its row is deferred at the next transaction, so
+ * that delivery rounds stop reading it; once the stream ends it is due
+ * again with a failed attempt. */
+START_TEST(the_outbox_holds_a_message_a_stream_took_until_its_result_then_retries_it)
+{
+    message_taken_and_unwritten();
+    ck_assert(outbox_dirty(ob)); /* the hold */
+    record();
+    ck_assert(!outbox_dirty(ob));
+    ck_assert_int_eq(the_row().not_before, 1000 + OUTBOX_POLL_HOLD_MS);
+    ck_assert_int_eq(the_row().attempts, 0);
+    close(oc.fd); /* the client goes: not delivered */
+    wait_count(0);
+    ck_assert(outbox_dirty(ob));
+    record();
+    ck_assert_int_eq(the_row().attempts, 1);
+    ck_assert_int_ne(the_row().not_before, 1000 + OUTBOX_POLL_HOLD_MS); /* the back-off */
+    outbox_done();
+}
+END_TEST
+
+/* From inside the hold's write: the client goes, and the result comes. */
+static void client_goes(void *arg)
+{
+    (void)arg;
+    close(oc.fd);
+    wait_count(0);
+}
+
+/* The result arrives while the hold is being written: the transaction
+ * keeps the hold, and the result is written by the next one, not lost. */
+START_TEST(a_result_that_comes_while_its_hold_is_written_is_written_next)
+{
+    message_taken_and_unwritten();
+    fake_store_on_defer(client_goes, NULL);
+    record();
+    fake_store_on_defer(NULL, NULL);
+    ck_assert_int_eq(the_row().attempts, 0); /* the hold */
+    ck_assert(outbox_dirty(ob));
+    record();
+    ck_assert_int_eq(the_row().attempts, 1);
+    ck_assert(!outbox_dirty(ob));
+    outbox_done();
+}
+END_TEST
+
 START_TEST(a_group_is_freed_with_its_last_stream)
 {
     /* A client naming a new group for each stream must not grow the hub:
@@ -619,6 +742,8 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, hung_up_stream_is_unregistered_and_no_longer_takes_messages);
     tcase_add_test(
         tc, a_message_is_reported_delivered_once_written_and_undelivered_if_its_stream_ends_first);
+    tcase_add_test(tc, the_outbox_holds_a_message_a_stream_took_until_its_result_then_retries_it);
+    tcase_add_test(tc, a_result_that_comes_while_its_hold_is_written_is_written_next);
     tcase_add_test(tc, a_group_is_freed_with_its_last_stream);
     tcase_add_test(tc, streams_beyond_the_limit_are_refused);
     tcase_add_test(tc, close_all_ends_every_stream_and_refuses_new_ones);
