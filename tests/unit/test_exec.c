@@ -573,6 +573,16 @@ static void assert_answer_order(tjob_t **ts, int n)
                       i - 1, ts[i - 1]->seq, i, ts[i]->seq);
 }
 
+/* Checks that ts ran in exactly this order, in full batches of FAIR_BATCH
+ * from the first one after submit_batch's gate. */
+static void assert_run_in_full_batches(tjob_t **ts, int n)
+{
+    assert_answer_order(ts, n);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(batch_of(ts[i], gate), 1 + i / FAIR_BATCH);
+}
+
 /* n jobs of tenant "a:" (ids a:0, a:1, ...) into ts, not yet submitted. */
 static void backlog_of_a(tjob_t **ts, int n)
 {
@@ -616,10 +626,7 @@ START_TEST(each_tenants_jobs_run_in_submission_order_one_tenant_after_the_other)
         order[2 * i] = ts[i];
         order[2 * i + 1] = ts[6 + i];
     }
-    assert_answer_order(order, 12);
-    tjob_t *gate = &jobs[n_jobs - 1];
-    for (int i = 0; i < 12; i++)
-        ck_assert_int_eq(batch_of(order[i], gate), 1 + i / FAIR_BATCH);
+    assert_run_in_full_batches(order, 12);
 }
 END_TEST
 
@@ -637,10 +644,7 @@ START_TEST(the_next_batch_resumes_the_round_where_the_last_one_stopped)
     tjob_t *order[9];
     for (int i = 0; i < 9; i++)
         order[i] = ts[(i % 3) * 3 + i / 3];
-    assert_answer_order(order, 9);
-    tjob_t *gate = &jobs[n_jobs - 1];
-    for (int i = 0; i < 9; i++)
-        ck_assert_int_eq(batch_of(order[i], gate), 1 + i / FAIR_BATCH);
+    assert_run_in_full_batches(order, 9);
 }
 END_TEST
 
