@@ -32,7 +32,9 @@ struct outbox {
     char *server_url;
     push_t *push;
     pthread_mutex_t mu; /* guards everything below (push results arrive on another thread) */
-    outcome_t *items;   /* rows in flight: pushing, or delivered and not yet committed */
+    /* Rows in flight: pushing, taken by a poll stream, or settled and not
+     * yet committed. */
+    outcome_t *items;
     size_t n, cap;
     size_t n_flushed; /* items flushed in the open transaction */
     outbox_stats_t stats;
