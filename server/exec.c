@@ -203,8 +203,7 @@ static void run_batch(exec_t *ex, job_t *batch)
      * journal (SQLite) or a round trip (PostgreSQL). Delivery outcomes
      * written into a run that is rolled back are written again into the
      * next (outbox_flush_end). */
-    bool lone = !batch->next && !(ex->outbox && outbox_dirty(ex->outbox));
-    bool sp = !st->optimistic && !lone;
+    bool sp = !st->optimistic && (batch->next || (ex->outbox && outbox_dirty(ex->outbox)));
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
