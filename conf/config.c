@@ -283,6 +283,11 @@ static const opt_t opts[] = {
      "storage backend: sqlite or postgres"},
     {"storage.sqlite.path", "--storage-sqlite-path", T_STR, OFF(storage_sqlite_path), 0, 0,
      check_nonempty, "PATH", "SQLite database file (:memory: = nothing kept)"},
+    {"storage.sqlite.commit_interval_us", "--storage-sqlite-commit-interval-us", T_INT,
+     OFF(storage_sqlite_commit_interval_us), 0, 1000000, NULL, "US",
+     "while writers are concurrent, microseconds at least between the starts of two write "
+     "transactions: requests arriving meanwhile share one commit and its fdatasync (0 = commit "
+     "as soon as the last one ends; no effect on :memory:)"},
     {"storage.postgres.url", "--storage-postgres-url", T_STR, OFF(storage_postgres_url), 0, 0,
      check_nonempty, "URL",
      "PostgreSQL connection string (postgres://user:pass@host/db or key=value; with "
@@ -467,6 +472,7 @@ void conf_defaults(conf_t *c, bool dev)
     c->storage_sqlite_path = strdup(dev ? ":memory:" : "resonate.db");
     c->ui_enabled = dev;
     c->storage_postgres_pool_size = 10;
+    c->storage_sqlite_commit_interval_us = 1000;
     c->auth_require_exp = true;
     c->auth_leeway = 60;
     c->tasks_lease_timeout = 15000;

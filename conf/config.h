@@ -53,7 +53,8 @@ typedef struct {
     char *storage_sqlite_path;
     char *storage_postgres_url;         /* NULL: unset (required with storage.type postgres) */
     int64_t storage_postgres_pool_size; /* read connections at most */
-    char *auth_publickey;               /* NULL: auth off */
+    int64_t storage_sqlite_commit_interval_us; /* group commit pacing (exec_config_t) */
+    char *auth_publickey;                      /* NULL: auth off */
     char *auth_iss;
     char *auth_aud;
     bool auth_require_exp;

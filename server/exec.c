@@ -18,6 +18,16 @@
  * smaller is kept when its last tenant leaves, a larger one is freed. */
 #define EXEC_MIN_BUCKETS 16
 
+/* Queued jobs that end a pacing wait (pace()) at most: a batch this large
+ * already shares its flush widely, and a wait for more would only idle the
+ * store thread while clients that send their next request after each
+ * answer (a closed loop of more than a few) sit waiting for theirs. */
+#define EXEC_PACE_JOBS 8
+
+/* Batches after which the largest recent batch (exec.peak) counts one job
+ * less unless a batch as large came meanwhile. */
+#define EXEC_PEAK_BATCHES 64
+
 /* Emptied tenant entries kept for reuse, at most (56 bytes each). */
 #define EXEC_SPARE_TENANTS 256
 
@@ -70,6 +80,12 @@ struct exec {
      * a settlement listed a fan-out, which the next tick continues, run
      * at once rather than a timeouts.poll_interval later. */
     uint64_t fanouts_seen;
+    /* Group commit pacing (cfg.commit_interval_us, pace()), under mu. */
+    size_t queued;              /* jobs in the tenants' queues */
+    size_t last_jobs;           /* jobs of the last batch taken */
+    size_t peak, peak_age;      /* the largest recent batch, batches since */
+    struct timespec next_batch; /* the interval since it was taken ends */
+    bool pacing;                /* the store thread is waiting it out */
     outbox_t *outbox;
     _Atomic int64_t last_now;
     _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
@@ -330,15 +346,21 @@ static void run_flush(exec_t *ex)
     outbox_flush_end(ex->outbox, kept);
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
+/* ts = now (monotonic) + s seconds + ns nanoseconds (0 <= ns < 1e9). */
+static void deadline_in(struct timespec *ts, int64_t s, long ns)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
+    ts->tv_sec += s;
+    ts->tv_nsec += ns;
     if (ts->tv_nsec >= 1000000000) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000;
     }
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    deadline_in(ts, ms / 1000, (long)(ms % 1000) * 1000000);
 }
 
 static bool past(const struct timespec *t)
@@ -474,7 +496,8 @@ static void tenant_leave(exec_t *ex, tenant_t *t)
 static job_t *take_batch(exec_t *ex)
 {
     job_t *batch = NULL, **end = &batch;
-    for (size_t n = 0; ex->turn && n < ex->cfg.max_batch; n++) {
+    size_t n = 0;
+    for (; ex->turn && n < ex->cfg.max_batch; n++) {
         tenant_t *t = ex->turn;
         job_t *j = t->head;
         t->head = j->next;
@@ -487,7 +510,50 @@ static job_t *take_batch(exec_t *ex)
         else if (t->name)
             t->name = t->head->req->scope;
     }
+    ex->queued -= n;
+    ex->last_jobs = n;
+    if (n >= ex->peak) {
+        ex->peak = n;
+        ex->peak_age = 0;
+    } else if (n > 0 && ++ex->peak_age >= EXEC_PEAK_BATCHES) {
+        ex->peak--;
+        ex->peak_age = 0;
+    }
+    int64_t us = ex->cfg.commit_interval_us;
+    if (us > 0)
+        deadline_in(&ex->next_batch, us / 1000000, (long)(us % 1000000) * 1000);
     return batch;
+}
+
+/* The number of queued jobs that ends a pacing wait: as many as the
+ * largest recent batch held, at least 2 and at most EXEC_PACE_JOBS (or
+ * max_batch). A few clients that each wait for their answer before the
+ * next request never make a batch larger than their number: once they are
+ * all queued, nothing more will come, and the batch goes. */
+static size_t pace_jobs(const exec_t *ex)
+{
+    size_t n = ex->peak < 2 ? 2 : ex->peak;
+    if (n > EXEC_PACE_JOBS)
+        n = EXEC_PACE_JOBS;
+    return n < ex->cfg.max_batch ? n : ex->cfg.max_batch;
+}
+
+/* Waits out the commit interval (mu held) before the next batch is taken,
+ * when the last batch had two jobs or more: writers arrive concurrently,
+ * and the jobs that arrive meanwhile share the next batch's flush, so that
+ * a moderate load commits (and flushes) at most once an interval instead
+ * of once every few requests. A batch of one says there is nobody to
+ * gather (a lone client waiting for each answer before its next request):
+ * then the next goes at once. The wait also ends once pace_jobs() jobs are
+ * queued, or when exec_stop begins. */
+static void pace(exec_t *ex)
+{
+    if (ex->cfg.commit_interval_us <= 0 || ex->last_jobs < 2)
+        return;
+    ex->pacing = true;
+    while (!ex->stopping && ex->queued < pace_jobs(ex) && !past(&ex->next_batch))
+        pthread_cond_timedwait(&ex->cv, &ex->mu, &ex->next_batch);
+    ex->pacing = false;
 }
 
 static void *exec_main(void *arg)
@@ -505,6 +571,8 @@ static void *exec_main(void *arg)
                                    ex->outbox ? earlier(&next_tick, &next_deliver) : &next_tick);
         if (!ex->turn && ex->stopping)
             break;
+        if (ex->turn)
+            pace(ex);
         bool woken = ex->woken;
         ex->woken = false;
         bool due = ex->due;
@@ -655,7 +723,11 @@ void exec_submit(exec_t *ex, job_t *job)
         ring_join(ex, t);
     }
     t->tail = job;
-    pthread_cond_signal(&ex->cv);
+    ex->queued++;
+    /* While the store thread waits out the commit interval, only the job
+     * that ends the wait wakes it: no wake-up per job. */
+    if (!ex->pacing || ex->queued >= pace_jobs(ex))
+        pthread_cond_signal(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
 }
 

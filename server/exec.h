@@ -9,6 +9,18 @@
  * back and run again with a savepoint per job, so that only the failing job
  * is answered 500.
  *
+ * Over a file database the batches of concurrent writers are paced
+ * (cfg->commit_interval_us): after a batch of two jobs or more, the next
+ * starts no sooner than the interval after it, unless as many jobs are
+ * queued by then as the largest recent batch held (2 to 8). Every commit
+ * is a flush of the disk, and without the wait a moderate load commits
+ * every two or three requests, as fast as the disk flushes: thousands of
+ * flushes a second, whose cost shows in the tail of every request's
+ * latency (bench/README.md). A few clients that each wait for their answer
+ * before the next request are all queued by then, so they do not wait out
+ * the interval; a batch of one (a lone client) lets the next start at
+ * once.
+ *
  * Batches are shared fairly among tenants. A job's tenant is its request's
  * scope (the prefix of a token limited to one); the requests without a
  * scope (admin, prefix "", no auth) are one tenant, and readiness probes
@@ -71,6 +83,14 @@ typedef struct {
     bool inline_jobs;            /* exec_run runs jobs on the caller's thread */
     outbox_config_t outbox;      /* wake/wake_arg are set by exec_start */
     metrics_t *metrics;          /* borrowed; NULL = not recorded */
+    /* Least time between the starts of two batches when writers are
+     * concurrent (the last batch had two jobs or more): the store thread
+     * waits out the rest, unless as many jobs are queued as the largest
+     * recent batch held (at least 2, at most 8 or max_batch), so that the
+     * jobs arriving meanwhile share one commit and its flush. 0: a batch
+     * starts as soon as the last one is answered.
+     * storage.sqlite.commit_interval_us. */
+    int64_t commit_interval_us;
 } exec_config_t;
 
 /* Starts the store thread over st (ownership of st passes to exec) and, when

@@ -494,6 +494,7 @@ int server_main(const char *cmd, int argc, char **argv)
     }
 
     bool postgres = strcmp(cfg.storage_type, "postgres") == 0;
+    bool memory = !postgres && strcmp(cfg.storage_sqlite_path, ":memory:") == 0;
     if (postgres) {
         st = store_postgres_open(cfg.storage_postgres_url, err, sizeof err);
         if (!st) {
@@ -520,10 +521,13 @@ int server_main(const char *cmd, int argc, char **argv)
         .tick_interval_ms = cfg.timeouts_poll_interval,
         .tick_batch = 1000,
         .max_batch = 512,
+        /* SQLite on a file only: an in-memory commit flushes nothing, and
+         * PostgreSQL gathers its own flushes (commit_delay) */
+        .commit_interval_us = postgres || memory ? 0 : cfg.storage_sqlite_commit_interval_us,
         .debug = cfg.debug,
         .deliver = true,
         /* an in-memory database's commit costs no I/O: no group commit */
-        .inline_jobs = !postgres && strcmp(cfg.storage_sqlite_path, ":memory:") == 0,
+        .inline_jobs = memory,
         .deliver_interval_ms = cfg.messages_poll_interval,
         .outbox =
             {

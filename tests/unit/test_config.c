@@ -659,6 +659,23 @@ START_TEST(settle_fanout_batch_defaults_to_500_and_0_lifts_it)
 }
 END_TEST
 
+START_TEST(commit_interval_defaults_to_a_millisecond_and_0_turns_pacing_off)
+{
+    ck_assert_int_eq(load(false, NULL, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.storage_sqlite_commit_interval_us, 1000);
+    const char *off[] = {"--storage-sqlite-commit-interval-us", "0", NULL};
+    ck_assert_int_eq(load(false, off, NULL), CONF_OK);
+    ck_assert_int_eq(cfg.storage_sqlite_commit_interval_us, 0);
+    const char *env[] = {"RESONATE_STORAGE__SQLITE__COMMIT_INTERVAL_US=250", NULL};
+    ck_assert_int_eq(load(false, NULL, env), CONF_OK);
+    ck_assert_int_eq(cfg.storage_sqlite_commit_interval_us, 250);
+    const char *bad[] = {"--storage-sqlite-commit-interval-us", "1000001", NULL};
+    assert_error(load(false, bad, NULL), CONF_EUSAGE,
+                 "flag --storage-sqlite-commit-interval-us: invalid value '1000001' for "
+                 "storage.sqlite.commit_interval_us: expected an integer from 0 to 1000000");
+}
+END_TEST
+
 START_TEST(postgres_storage_needs_a_url_from_any_layer)
 {
     const char *type[] = {"--storage-type", "postgres", NULL};
@@ -862,6 +879,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, connection_and_poll_limits_have_bounded_defaults);
     tcase_add_test(tc, listeners_per_promise_defaults_to_1000_and_0_lifts_it);
     tcase_add_test(tc, settle_fanout_batch_defaults_to_500_and_0_lifts_it);
+    tcase_add_test(tc, commit_interval_defaults_to_a_millisecond_and_0_turns_pacing_off);
     tcase_add_test(tc, value_rules_have_their_own_messages);
     tcase_add_test(tc, issuer_without_public_key_is_refused);
     tcase_add_test(tc, revocation_list_without_public_key_is_refused);

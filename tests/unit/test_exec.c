@@ -42,6 +42,7 @@ static size_t fanout_batch; /* limits.settle_fanout_batch of the next start() */
 static poll_hub_t *hub;     /* set: the exec of the next start() delivers through it */
 
 static size_t max_batch = 16; /* exec_config_t.max_batch of the next start() */
+static int64_t interval_us;   /* exec_config_t.commit_interval_us of the next start() */
 static int n_answered;        /* answers so far (on_done) */
 
 static void on_done(job_t *job)
@@ -65,6 +66,7 @@ static void start(int64_t tick_ms)
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
                          .max_batch = max_batch,
+                         .commit_interval_us = interval_us,
                          .inline_jobs = inline_jobs};
     if (hub) {
         /* Delivery right after a commit that queued a message, and
@@ -89,6 +91,22 @@ static void setup(void)
     n_jobs = 0;
     n_answered = 0;
     start(3600 * 1000);
+}
+
+/* A commit interval longer than the 200 ms these tests watch a wait
+ * for and the 1 s they give it to end, and shorter than WAIT_MS. */
+static void setup_paced(void)
+{
+    interval_us = 3 * 1000000LL;
+    setup();
+}
+
+/* An interval far longer than any wait of these tests: a batch that waits
+ * it out is never answered in time. */
+static void setup_paced_hour(void)
+{
+    interval_us = 3600 * 1000000LL;
+    setup();
 }
 
 /* Batches of FAIR_BATCH jobs at most. */
@@ -160,6 +178,7 @@ static void teardown(void)
     inline_jobs = false;
     fanout_batch = 0;
     max_batch = 16;
+    interval_us = 0;
     fake_store_release_begin();
     exec_stop(ex);
     exec_free(ex);
@@ -210,17 +229,23 @@ static tjob_t *get_job(const char *id)
     return new_job(&r);
 }
 
-/* Waits (bounded) until t is answered. */
-static void wait_answered(tjob_t *t)
+/* Waits until t is answered, ms at most. */
+static void wait_answered_within(tjob_t *t, int ms)
 {
-    struct timespec dl = unit_deadline(WAIT_MS);
+    struct timespec dl = unit_deadline(ms);
     pthread_mutex_lock(&mu);
     int rc = 0;
     while (!t->answered && rc == 0)
         rc = pthread_cond_timedwait(&cv, &mu, &dl);
     bool answered = t->answered;
     pthread_mutex_unlock(&mu);
-    ck_assert_msg(answered, "job not answered within %d ms", WAIT_MS);
+    ck_assert_msg(answered, "job not answered within %d ms", ms);
+}
+
+/* Waits (bounded) until t is answered. */
+static void wait_answered(tjob_t *t)
+{
+    wait_answered_within(t, WAIT_MS);
 }
 
 /* Submits t and waits for its answer; returns the status. */
@@ -726,6 +751,104 @@ START_TEST(many_distinct_tenants_are_each_served_and_leave_nothing_behind)
 }
 END_TEST
 
+/* ---- group commit pacing (commit_interval_us) ---------------------------- */
+
+/* n creates (ids <tag>0, <tag>1, ...) into ts, not yet submitted. */
+static void creates(tjob_t **ts, int n, const char *tag)
+{
+    static char ids[MAX_JOBS][16];
+    for (int i = 0; i < n; i++) {
+        int k = n_jobs;
+        snprintf(ids[k], sizeof ids[k], "%s%d", tag, i);
+        ts[i] = create_job(ids[k]);
+    }
+}
+
+/* Runs n creates as one batch, after submit_batch's probe: concurrent
+ * writers, so the next batch is paced. */
+static void one_batch_of(int n, const char *tag)
+{
+    tjob_t *ts[MAX_JOBS];
+    creates(ts, n, tag);
+    submit_batch(ts, n);
+    ck_assert_int_eq(ts[n - 1]->begins_seen, ts[0]->begins_seen);
+}
+
+/* Submits n creates (ids <tag>0, ...), checks that the first n - 1 are
+ * still waiting after 200 ms (a batch would have begun by then), then
+ * submits the last and checks that all n run in one transaction, begun
+ * within 1 s: well before the interval of these tests ends. */
+static void assert_wait_ends_at(int n, const char *tag)
+{
+    int begins = fake_store_calls(FAKE_BEGIN);
+    tjob_t *ts[MAX_JOBS];
+    creates(ts, n, tag);
+    for (int i = 0; i < n - 1; i++)
+        exec_submit(ex, &ts[i]->job);
+    struct timespec pause = {0, 200 * 1000000};
+    nanosleep(&pause, NULL);
+    ck_assert_msg(fake_store_calls(FAKE_BEGIN) == begins, "%d jobs did not wait", n - 1);
+    exec_submit(ex, &ts[n - 1]->job);
+    for (int i = 0; i < n; i++) {
+        wait_answered_within(ts[i], 1000);
+        ck_assert_int_eq(ts[i]->job.resp.status, 200);
+        ck_assert_int_eq(ts[i]->begins_seen, begins + 1);
+    }
+}
+
+START_TEST(after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued)
+{
+    /* A closed loop of two clients: once both are back, the batch goes. */
+    one_batch_of(2, "p");
+    assert_wait_ends_at(2, "q");
+}
+END_TEST
+
+START_TEST(after_a_batch_of_ten_the_next_waits_for_eight_jobs_at_most)
+{
+    one_batch_of(10, "p");
+    assert_wait_ends_at(8, "q");
+}
+END_TEST
+
+START_TEST(the_largest_recent_batch_counts_one_job_less_after_64_smaller_ones)
+{
+    one_batch_of(8, "p");
+    /* The first lone job waits out the interval (3 s); a batch of one lets
+     * the next go at once. */
+    tjob_t *lone[64];
+    creates(lone, 64, "l");
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(submit_wait(lone[i]), 200);
+    /* 64 batches under 8 (the last one that of submit_batch's probe): the
+     * wait now ends at 7. */
+    one_batch_of(2, "r");
+    assert_wait_ends_at(7, "q");
+}
+END_TEST
+
+START_TEST(a_lone_client_is_never_paced)
+{
+    /* Each job is a batch of one: nobody to gather, so none waits out the
+     * hour-long interval (wait_answered gives up after WAIT_MS). */
+    static const char *const ids[] = {"l0", "l1", "l2"};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(submit_wait(create_job(ids[i])), 200);
+}
+END_TEST
+
+START_TEST(stop_ends_a_pacing_wait_and_runs_the_waiting_jobs)
+{
+    one_batch_of(2, "p");
+    tjob_t *a = create_job("a");
+    exec_submit(ex, &a->job);
+    exec_stop(ex);
+    ck_assert(a->answered);
+    ck_assert_int_eq(a->job.resp.status, 200);
+    restart();
+}
+END_TEST
+
 /* ---- the background tick ---- */
 
 /* The stored state of promise id as debug.snap shows it (no lazy timeout,
@@ -987,6 +1110,17 @@ static Suite *exec_suite(void)
     tcase_add_test(tt, requests_without_a_scope_and_readiness_probes_are_a_tenant_each);
     tcase_add_test(tt, many_distinct_tenants_are_each_served_and_leave_nothing_behind);
     suite_add_tcase(s, tt);
+    TCase *tp = tcase_create("pacing");
+    tcase_add_checked_fixture(tp, setup_paced, teardown);
+    tcase_add_test(tp, after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued);
+    tcase_add_test(tp, after_a_batch_of_ten_the_next_waits_for_eight_jobs_at_most);
+    tcase_add_test(tp, the_largest_recent_batch_counts_one_job_less_after_64_smaller_ones);
+    suite_add_tcase(s, tp);
+    TCase *th = tcase_create("pacing for an hour");
+    tcase_add_checked_fixture(th, setup_paced_hour, teardown);
+    tcase_add_test(th, a_lone_client_is_never_paced);
+    tcase_add_test(th, stop_ends_a_pacing_wait_and_runs_the_waiting_jobs);
+    suite_add_tcase(s, th);
     TCase *to = tcase_create("optimistic");
     tcase_add_checked_fixture(to, setup_optimistic, teardown);
     tcase_add_test(to, an_optimistic_store_runs_without_savepoints_until_a_request_fails);
