@@ -510,12 +510,16 @@ static job_t *take_batch(exec_t *ex)
         else if (t->name)
             t->name = t->head->req->scope;
     }
+    /* A turn of the loop without jobs (a tick, a delivery round) leaves
+     * the pacing as the last batch set it. */
+    if (n == 0)
+        return NULL;
     ex->queued -= n;
     ex->last_jobs = n;
     if (n >= ex->peak) {
         ex->peak = n;
         ex->peak_age = 0;
-    } else if (n > 0 && ++ex->peak_age >= EXEC_PEAK_BATCHES) {
+    } else if (++ex->peak_age >= EXEC_PEAK_BATCHES) {
         ex->peak--;
         ex->peak_age = 0;
     }
