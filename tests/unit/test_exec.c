@@ -615,15 +615,23 @@ static void assert_run_in_full_batches(tjob_t **ts, int n)
         ck_assert_int_eq(batch_of(ts[i], gate), 1 + i / FAIR_BATCH);
 }
 
+/* n creates (ids <tag>0, <tag>1, ...) into ts, not yet submitted. */
+static void creates(tjob_t **ts, int n, const char *tag)
+{
+    static char ids[MAX_JOBS][16];
+    for (int i = 0; i < n; i++) {
+        int k = n_jobs;
+        snprintf(ids[k], sizeof ids[k], "%s%d", tag, i);
+        ts[i] = create_job(ids[k]);
+    }
+}
+
 /* n jobs of tenant "a:" (ids a:0, a:1, ...) into ts, not yet submitted. */
 static void backlog_of_a(tjob_t **ts, int n)
 {
-    static char ids[MAX_JOBS][16];
-    ck_assert_int_le(n, MAX_JOBS);
-    for (int i = 0; i < n; i++) {
-        snprintf(ids[i], sizeof ids[i], "a:%d", i);
-        ts[i] = tenant_job("a:", ids[i]);
-    }
+    creates(ts, n, "a:");
+    for (int i = 0; i < n; i++)
+        ts[i]->req.scope = "a:";
 }
 
 START_TEST(a_tenants_job_behind_another_tenants_backlog_runs_in_the_next_batch)
@@ -759,17 +767,6 @@ START_TEST(many_distinct_tenants_are_each_served_and_leave_nothing_behind)
 END_TEST
 
 /* ---- group commit pacing (commit_interval_us) ---------------------------- */
-
-/* n creates (ids <tag>0, <tag>1, ...) into ts, not yet submitted. */
-static void creates(tjob_t **ts, int n, const char *tag)
-{
-    static char ids[MAX_JOBS][16];
-    for (int i = 0; i < n; i++) {
-        int k = n_jobs;
-        snprintf(ids[k], sizeof ids[k], "%s%d", tag, i);
-        ts[i] = create_job(ids[k]);
-    }
-}
 
 /* Runs n creates as one batch, after submit_batch's probe: concurrent
  * writers, so the next batch is paced. */
