@@ -129,13 +129,15 @@ unit: $(BUILD)/rel/unit $(BUILD)/san/unit
 # happens-before is implied by I/O, so a race is not hidden by unrelated
 # socket traffic between the threads (the PostgreSQL connections of the
 # reader pool's tests would otherwise order everything). The PostgreSQL
-# cases run when RESONATE_TEST_PG_URL is set, as in `make unit`.
+# cases run when RESONATE_TEST_PG_URL is set, as in `make unit`. Check's
+# timeouts are scaled by 4, as in tests/run.sh.
 TSAN_OPTIONS_RUN = io_sync=0 second_deadlock_stack=1 history_size=4
 # Without ASLR where allowed: see tests/run.sh (gcc 12's TSan and
 # vm.mmap_rnd_bits above 28).
 TSAN_NORAND = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: $(BUILD)/tsan/unit
-	TSAN_OPTIONS="$(TSAN_OPTIONS_RUN) $(TSAN_OPTIONS)" $(TSAN_NORAND) $(BUILD)/tsan/unit
+	CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4} TSAN_OPTIONS="$(TSAN_OPTIONS_RUN) $(TSAN_OPTIONS)" \
+	    $(TSAN_NORAND) $(BUILD)/tsan/unit
 
 # Line coverage of the unit tests (only them) per folder, with gcc's gcov:
 # builds them with --coverage in $(BUILD)/cov, runs them from zeroed
