@@ -15,7 +15,7 @@ failed=0
 failures=$(mktemp)
 trap 'rm -f "$failures"' EXIT
 
-count_check() { # $1 = log file of a Check runner
+count_check() { # $1 = log file of a Check runner, $2 = its label in the summary
     local line c f e
     line=$(grep -E '^[0-9]+%: Checks: ' "$1" | tail -n 1)
     if [ -z "$line" ]; then
