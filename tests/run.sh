@@ -120,12 +120,15 @@ if [ -n "$node_tests" ]; then
         node --import ./tests/node/polyfill.mjs --test --test-concurrency=1 $node_tests 2>&1 | tee "$log"
     p=$(grep -E '^# pass [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
     f=$(grep -E '^# fail [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
+    # a cancelled test (its file timed out or died before it ran) did not
+    # pass either
+    x=$(grep -E '^# cancelled [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
     if [ -z "$p" ]; then
         failed=$((failed + 1))
         echo "server no '# pass' line (node's test runner died); its last line: $(tail -n 1 "$log")" >>"$failures"
     else
         passed=$((passed + p))
-        failed=$((failed + ${f:-0}))
+        failed=$((failed + ${f:-0} + ${x:-0}))
     fi
     grep -E '^not ok ' "$log" | sed 's|^|server |' >>"$failures"
     rm -f "$log"
