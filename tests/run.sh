@@ -135,7 +135,7 @@ if [ -n "$node_tests" ]; then
 fi
 
 # What failed, grouped by flavour and file (the count, then the first
-# failure's line), and the machine's state: at most 14 lines, so that the
+# failure's line), and the machine's state: at most 13 lines, so that the
 # tail of a CI log shows them with the totals.
 summarize_failures() {
     [ -s "$failures" ] || return 0
