@@ -523,8 +523,9 @@ static job_t *take_batch(exec_t *ex)
         ex->peak--;
         ex->peak_age = 0;
     }
+    /* pace() waits for next_batch only after a batch of two or more */
     int64_t us = ex->cfg.commit_interval_us;
-    if (us > 0)
+    if (us > 0 && n >= 2)
         deadline_in(&ex->next_batch, us / 1000000, (long)(us % 1000000) * 1000);
     return batch;
 }
