@@ -13,7 +13,12 @@ failed=0
 # last line (summarize_failures), so that a log cut to its tail still names
 # what failed.
 failures=$(mktemp)
-trap 'rm -f "$failures"' EXIT
+pg_dir="" # a throwaway PostgreSQL cluster started below, stopped at exit
+cleanup() {
+    [ -z "$pg_dir" ] || scripts/pg-cluster.sh stop "$pg_dir"
+    rm -f "$failures"
+}
+trap cleanup EXIT
 
 count_check() { # $1 = log file of a Check runner, $2 = its label in the summary
     local line c f e
@@ -45,20 +50,19 @@ fi
 # by RESONATE_TEST_PG_URL; without one, a throwaway cluster is started here
 # (scripts/pg-cluster.sh: initdb in a temporary directory, Unix socket only)
 # when PostgreSQL's server binaries are installed, and stopped at the end.
-pg_dir=""
 if [ -z "${RESONATE_TEST_PG_URL:-}" ]; then
     pg_dir=$(mktemp -d /tmp/resonate-pg.XXXXXX)
     if url=$(scripts/pg-cluster.sh start "$pg_dir" 2>"$pg_dir.err"); then
         export RESONATE_TEST_PG_URL="$url"
         export RESONATE_TEST_PG_DIR="$pg_dir" # tests/multi/outage.test.mjs stops and restarts it
-        trap 'scripts/pg-cluster.sh stop "$pg_dir"; rm -f "$failures"' EXIT
         echo "== PostgreSQL tests on a throwaway cluster in $pg_dir"
+        rm -f "$pg_dir.err"
     else
         echo "== PostgreSQL tests SKIPPED: no cluster could be started ($(tail -n 1 "$pg_dir.err"));"
         echo "   install postgresql (./scripts/deps.sh --test) or set RESONATE_TEST_PG_URL"
-        rm -rf "$pg_dir"
+        rm -rf "$pg_dir" "$pg_dir.err"
+        pg_dir=""
     fi
-    rm -f "$pg_dir.err"
 else
     echo "== PostgreSQL tests on RESONATE_TEST_PG_URL"
 fi
