@@ -220,23 +220,24 @@ static void run_batch(exec_t *ex, job_t *batch)
      * written into a run that is rolled back are written again into the
      * next (outbox_flush_end). */
     bool sp = !st->optimistic && (batch->next || (ex->outbox && outbox_dirty(ex->outbox)));
+    /* The metrics see one transaction per batch, its reruns included: the
+     * jobs' sum stays the number of requests the batches carried. */
+    size_t jobs = 0;
+    for (job_t *j = batch; j; j = j->next)
+        jobs++;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        size_t jobs = 0;
         bool ok = began && flush_outcomes(ex, sp);
-        for (job_t *j = batch; j && ok; j = j->next, jobs++)
+        for (job_t *j = batch; j && ok; j = j->next)
             ok = run_job(ex, j, sp);
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
         if (ex->outbox)
             outbox_flush_end(ex->outbox, ok);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        metrics_batch(ex->cfg.metrics, jobs,
-                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (ok)
             break;
         /* Nothing of this batch is durable: no job may report success. */
@@ -265,6 +266,9 @@ static void run_batch(exec_t *ex, job_t *batch)
         fail_batch(batch, fault == STORE_FAULT_DOWN ? 503 : 500, err);
         break;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_batch(ex->cfg.metrics, jobs,
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 /* Calls every job's done callback (run_mu not held: a callback may wake

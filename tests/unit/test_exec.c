@@ -8,6 +8,7 @@
  * has its own suite). */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/exec.h"
@@ -44,6 +45,7 @@ static poll_hub_t *hub;     /* set: the exec of the next start() delivers throug
 static size_t max_batch = 16; /* exec_config_t.max_batch of the next start() */
 static int64_t interval_us;   /* exec_config_t.commit_interval_us of the next start() */
 static int n_answered;        /* answers so far (on_done) */
+static metrics_t *metrics;    /* exec_config_t.metrics of every start() */
 
 static void on_done(job_t *job)
 {
@@ -67,7 +69,8 @@ static void start(int64_t tick_ms)
                          .tick_batch = 100,
                          .max_batch = max_batch,
                          .commit_interval_us = interval_us,
-                         .inline_jobs = inline_jobs};
+                         .inline_jobs = inline_jobs,
+                         .metrics = metrics};
     if (hub) {
         /* Delivery right after a commit that queued a message, and
          * otherwise not for an hour. */
@@ -87,6 +90,7 @@ static void start(int64_t tick_ms)
 
 static void setup(void)
 {
+    metrics = metrics_new(NULL);
     memset(jobs, 0, sizeof jobs);
     n_jobs = 0;
     n_answered = 0;
@@ -197,6 +201,8 @@ static void teardown(void)
         poll_hub_free(hub);
         hub = NULL;
     }
+    metrics_free(metrics);
+    metrics = NULL;
 }
 
 /* For tests that stopped ex themselves: exec_stop runs once per exec, so
@@ -330,6 +336,35 @@ START_TEST(a_batch_that_lost_a_race_runs_again_and_every_job_gets_its_answer)
     ck_assert_int_eq(fake_store_calls(FAKE_COMMIT), 1 + 1);
     ck_assert_int_eq(submit_wait(get_job("a")), 200);
     ck_assert_int_eq(submit_wait(get_job("b")), 200);
+}
+END_TEST
+
+/* One value of the exec's metrics, e.g. "resonate_store_batch_jobs_sum". */
+static double metric(const char *name)
+{
+    char *text = metrics_render(metrics, NULL, NULL);
+    ck_assert_ptr_nonnull(text);
+    size_t n = strlen(name);
+    double v = -1;
+    for (const char *p = text; (p = strstr(p, name)); p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    free(text);
+    ck_assert_msg(v >= 0, "no %s in the metrics", name);
+    return v;
+}
+
+START_TEST(a_batch_run_three_times_counts_as_one_batch_of_its_jobs_in_the_metrics)
+{
+    fake_store_fail_insert_as("b", STORE_FAULT_CONFLICT, 2);
+    tjob_t *b[] = {create_job("a"), create_job("b"), create_job("c")};
+    submit_batch(b, 3);
+    ck_assert_int_eq(b[1]->job.resp.status, 200);
+    ck_assert_int_eq(fake_store_calls(FAKE_BEGIN), 1 + 3);
+    /* the gate probe's batch, then the jobs' batch once, not three times */
+    ck_assert_double_eq(metric("resonate_store_batch_jobs_count"), 2);
+    ck_assert_double_eq(metric("resonate_store_batch_jobs_sum"), 1 + 3);
+    ck_assert_double_eq(metric("resonate_store_batch_duration_seconds_count"), 2);
 }
 END_TEST
 
@@ -1108,6 +1143,7 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, jobs_of_one_batch_are_answered_only_after_its_commit);
     tcase_add_test(tc, failed_request_is_rolled_back_alone_and_the_rest_of_its_batch_kept);
     tcase_add_test(tc, a_batch_that_lost_a_race_runs_again_and_every_job_gets_its_answer);
+    tcase_add_test(tc, a_batch_run_three_times_counts_as_one_batch_of_its_jobs_in_the_metrics);
     tcase_add_test(tc, a_batch_losing_every_rerun_answers_500_and_keeps_nothing);
     tcase_add_test(tc, an_unreachable_database_answers_the_batch_503_and_keeps_nothing);
     tcase_add_test(tc, failed_commit_answers_every_job_of_the_batch_500_and_keeps_nothing);
