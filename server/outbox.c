@@ -37,12 +37,34 @@ struct outbox {
     outcome_t *items;
     size_t n, cap;
     size_t n_flushed; /* items flushed in the open transaction */
+    /* Items with something to write (pending()), kept as they change so
+     * that outbox_dirty, asked several times a batch, costs O(1) however
+     * many messages poll streams hold. */
+    size_t n_pending;
     outbox_stats_t stats;
     /* Store thread only: what outbox_may_be_due knows. */
     bool looked;          /* outbox_deliver has run once */
     uint64_t seen_writes; /* st->outbox_writes at the last look */
     int64_t next_due;     /* earliest not_before written and not yet looked at */
 };
+
+/* Whether o has something to write in the open transaction: its outcome,
+ * or its hold; caller holds the lock. */
+static bool pending(const outcome_t *o)
+{
+    return !o->flushed && (o->done || (o->hold && !o->held));
+}
+
+/* Counts o's change in ob->n_pending: call with what pending(o) was
+ * before the change (caller holds the lock). */
+static void repend(outbox_t *ob, const outcome_t *o, bool was)
+{
+    bool is = pending(o);
+    if (is && !was)
+        ob->n_pending++;
+    else if (was && !is)
+        ob->n_pending--;
+}
 
 /* Index of the first item with a seq >= seq (items are sorted by seq). */
 static size_t lower_bound(const outbox_t *ob, int64_t seq)
@@ -92,6 +114,7 @@ static void untrack(outbox_t *ob, int64_t seq)
     pthread_mutex_lock(&ob->mu);
     size_t i = lower_bound(ob, seq);
     if (i < ob->n && ob->items[i].seq == seq) {
+        ob->n_pending -= pending(&ob->items[i]);
         memmove(&ob->items[i], &ob->items[i + 1], (ob->n - i - 1) * sizeof *ob->items);
         ob->n--;
     }
@@ -101,7 +124,9 @@ static void untrack(outbox_t *ob, int64_t seq)
 /* Records the outcome of a delivery attempt; caller holds the lock. */
 static void settle_outcome(outbox_t *ob, outcome_t *o, bool delivered, int64_t now)
 {
+    bool was = pending(o);
     o->done = true;
+    repend(ob, o, was);
     if (delivered) {
         o->delete_row = true;
         ob->stats.delivered++;
@@ -326,13 +351,18 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
              * transaction. The lock first: the result may come at once. */
             pthread_mutex_lock(&ob->mu);
             o = find(ob, m->seq);
+            bool was = pending(o);
             o->hold = true;
+            repend(ob, o, was);
             o->hold_until = time_add_sat(now, OUTBOX_POLL_HOLD_MS);
             pthread_mutex_unlock(&ob->mu);
             async = poll_send(ob->cfg.hub, &addr, m->id, json, strlen(json), m->seq);
             if (!async) {
                 pthread_mutex_lock(&ob->mu);
-                find(ob, m->seq)->hold = false;
+                o = find(ob, m->seq);
+                was = pending(o);
+                o->hold = false;
+                repend(ob, o, was);
                 pthread_mutex_unlock(&ob->mu);
             }
         } else if (!drop && addr.scheme == ADDR_HTTP && ob->push) {
@@ -350,8 +380,10 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
         pthread_mutex_lock(&ob->mu);
         o = find(ob, m->seq);
         if (drop) {
+            bool was = pending(o);
             o->done = true;
             o->delete_row = true;
+            repend(ob, o, was);
         } else {
             settle_outcome(ob, o, delivered, now);
         }
@@ -359,13 +391,6 @@ bool outbox_deliver(outbox_t *ob, store_t *st, int64_t now)
     }
     arena_free(a);
     return n >= want && n > 0 && handled >= ob->cfg.batch;
-}
-
-/* Whether o has something to write in the open transaction: its outcome,
- * or its hold; caller holds the lock. */
-static bool pending(const outcome_t *o)
-{
-    return !o->flushed && (o->done || (o->hold && !o->held));
 }
 
 /* Outcomes written per round of outbox_flush (a stack array). */
@@ -384,7 +409,7 @@ int outbox_flush(outbox_t *ob, store_t *st)
         outcome_t todo[FLUSH_ROUND];
         size_t at[FLUSH_ROUND], k = 0, written = 0;
         pthread_mutex_lock(&ob->mu);
-        for (; next < ob->n && k < FLUSH_ROUND; next++)
+        for (; next < ob->n && k < FLUSH_ROUND && k < ob->n_pending; next++)
             if (pending(&ob->items[next])) {
                 todo[k] = ob->items[next];
                 at[k++] = next;
@@ -405,6 +430,7 @@ int outbox_flush(outbox_t *ob, store_t *st)
             written--;
         pthread_mutex_lock(&ob->mu);
         for (size_t i = 0; i < written; i++) {
+            ob->n_pending--; /* pending when copied, and only flush clears that */
             ob->items[at[i]].flushed = true;
             ob->items[at[i]].flushed_done = todo[i].done;
         }
@@ -421,11 +447,13 @@ void outbox_flush_end(outbox_t *ob, bool kept)
         size_t keep = 0;
         for (size_t i = 0; i < ob->n; i++) {
             outcome_t *o = &ob->items[i];
+            bool was_flushed = o->flushed;
             if (o->flushed && kept && o->flushed_done)
                 continue; /* its outcome is kept: forgotten */
             if (o->flushed && kept)
                 o->held = true; /* still in flight; its outcome comes later */
             o->flushed = false;
+            ob->n_pending += pending(o) && was_flushed;
             ob->items[keep++] = *o;
         }
         ob->n = keep;
@@ -437,9 +465,7 @@ void outbox_flush_end(outbox_t *ob, bool kept)
 bool outbox_dirty(outbox_t *ob)
 {
     pthread_mutex_lock(&ob->mu);
-    bool dirty = false;
-    for (size_t i = 0; i < ob->n && !dirty; i++)
-        dirty = pending(&ob->items[i]);
+    bool dirty = ob->n_pending > 0;
     pthread_mutex_unlock(&ob->mu);
     return dirty;
 }
