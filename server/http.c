@@ -38,6 +38,10 @@
 #include "server/tls.h"
 #include "server/ui.h"
 
+/* A message a poll stream took is held longer than the stream can live. */
+_Static_assert(OUTBOX_POLL_HOLD_MS > (int64_t)HTTP_IDLE_TIMEOUT_S * 1000,
+               "OUTBOX_POLL_HOLD_MS must outlast HTTP_IDLE_TIMEOUT_S");
+
 /* What a connection is doing, for the request deadline. */
 typedef enum {
     TRACK_IDLE,      /* between requests: nothing of the next one seen yet */
@@ -798,7 +802,7 @@ http_t *http_start(const http_config_t *cfg, char *err, size_t errlen)
     h->d = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
         h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->cfg.max_conns_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK,
         on_request_line, h,

@@ -31,10 +31,11 @@ typedef struct outbox outbox_t;
 
 /* How long a message a poll stream took may wait there for its result:
  * longer than a stream can hold it, as libmicrohttpd closes a connection
- * that takes nothing for 120 s (server/http.c), and the stream then
- * reports it undelivered. Its row is deferred to this time at the next
- * transaction, unless the result came first, so that delivery rounds do
- * not read it again meanwhile; after a crash it is due again then. */
+ * that takes nothing for HTTP_IDLE_TIMEOUT_S (server/http.h; http.c
+ * asserts the order), and the stream then reports it undelivered. Its
+ * row is deferred to this time at the next transaction, unless the result
+ * came first, so that delivery rounds do not read it again meanwhile;
+ * after a crash it is due again then. */
 #define OUTBOX_POLL_HOLD_MS 150000
 
 typedef struct {
