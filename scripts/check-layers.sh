@@ -37,20 +37,26 @@ for dir in core store auth conf server; do
     done
 done
 
-if [ -d "$OBJ/cli" ] && command -v nm >/dev/null; then
-    # The objects of today's sources only (a stale object of a moved file
-    # would otherwise count).
-    lib_objs=$(for f in core/*.c store/*.c auth/*.c conf/*.c server/*.c; do echo "$OBJ/${f%.c}.o"; done)
-    cli_objs=$(for f in cli/*.c; do echo "$OBJ/${f%.c}.o"; done)
-    cli_defs=$(nm --defined-only -g $cli_objs 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
-    lib_undef=$(nm -u $lib_objs 2>/dev/null | awk '{ print $NF }' | sort -u)
+# The objects of today's sources only (a stale object of a moved file
+# would otherwise count). A missing object fails the check rather than
+# skipping it, so that the check cannot pass without having looked.
+lib_objs=$(for f in core/*.c store/*.c auth/*.c conf/*.c server/*.c; do echo "$OBJ/${f%.c}.o"; done)
+cli_objs=$(for f in cli/*.c; do echo "$OBJ/${f%.c}.o"; done)
+missing=$(for o in $lib_objs $cli_objs; do [ -f "$o" ] || echo "$o"; done)
+if ! command -v nm >/dev/null; then
+    echo "layering: nm not found (package binutils); the link check needs it"
+    bad=1
+elif [ -n "$missing" ]; then
+    echo "layering: no object $(echo "$missing" | head -1) ($(echo "$missing" | wc -l) missing): build them first (make build/rel/resonate), or name their directory as the argument"
+    bad=1
+else
+    cli_defs=$(nm --defined-only -g $cli_objs | awk 'NF == 3 { print $3 }' | sort -u)
+    lib_undef=$(nm -u $lib_objs | awk '{ print $NF }' | sort -u)
     leaks=$(comm -12 <(echo "$cli_defs") <(echo "$lib_undef"))
     if [ -n "$leaks" ]; then
         echo "layering: the server library refers to symbols of cli/: $(echo $leaks)"
         bad=1
     fi
-else
-    echo "layering: no objects in $OBJ/cli; link check skipped (run make first)"
 fi
 
 [ "$bad" -eq 0 ] && echo "layering: ok"
