@@ -34,11 +34,11 @@
 #include "server/metrics.h"
 #include "server/poll.h"
 #include "server/reads.h"
+#include "server/tls.h"
 
 /* libmicrohttpd closes a connection that sends and takes nothing for this
  * long, an idle /poll stream included (OUTBOX_POLL_HOLD_MS outlasts it). */
 #define HTTP_IDLE_TIMEOUT_S 120
-#include "server/tls.h"
 
 typedef struct http http_t;
 
