@@ -11,6 +11,8 @@
 #       first connection count (bench/openloop.c; wrk has no rate limit and,
 #       being closed-loop, under-reports queueing)
 #   (e) as (d), the database on tmpfs (/dev/shm): what of (d) is the disk's
+#   (d'') as (d) at each further connection count, so that the summary
+#       holds the latency at half of serve's highest rate (issue 11's row)
 # (a)-(c) run BENCH_ROUNDS times (default 3) per connection count of
 # BENCH_CONNECTIONS (default "32 256"), one after the other; each ratio is
 # to (a) of the same round and count, and the summary gives the median of
@@ -154,11 +156,11 @@ start_server() { # mode label (sets SRV, PORT)
 FIRST_CONNS=${CONNS_LIST%% *}
 declare -A HALF
 
-# At the first connection count: latency of the server on port at half the
-# rate wrk just measured (RPS), open loop; prints a row and keeps a summary
-# line in HALF[key].
-half_load() { # label port key
-    [ "$CONNS" = "$FIRST_CONNS" ] && [ "$((RPS / 2))" -gt 0 ] || return 0
+# At the first connection count (or at any, with a fourth argument "all"):
+# latency of the server on port at half the rate wrk just measured (RPS),
+# open loop; prints a row and keeps a summary line in HALF[key].
+half_load() { # label port key [all]
+    { [ "$CONNS" = "$FIRST_CONNS" ] || [ "${4:-}" = all ]; } && [ "$((RPS / 2))" -gt 0 ] || return 0
     local half=$((RPS / 2)) line p50 p99 ach
     line=$(timeout $((DUR + 30)) "$OUT/openloop" -p "$2" -r "$half" -d "$DUR" -c 64 \
         -i "$BENCH_RUN-$3" || true)
@@ -202,7 +204,11 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     case "$got" in *'"status":200'*) ;; *) echo "  WARNING: promise wrk-$BENCH_RUN-0-10 not found after the run: $got" ;; esac
 
     # ---- (d) latency at half of (c)'s rate (open loop) ----------------------
-    [ "$LAST" = 1 ] && half_load "(d) serve open loop" "$PORT" serve
+    if [ "$LAST" = 1 ] && [ "$CONNS" = "$FIRST_CONNS" ]; then
+        half_load "(d) serve open loop" "$PORT" serve
+    elif [ "$LAST" = 1 ]; then
+        half_load "(d'') serve open loop" "$PORT" "serve@$CONNS" all
+    fi
     stop "$SRV"
 
     # ---- (e) the same on tmpfs: (d) without the disk's flushes ---------------
@@ -231,5 +237,9 @@ for CONNS in $CONNS_LIST; do
 done
 [ "$RUN_DEV" = 1 ] && echo "   dev at half load (b'):         ${HALF[dev]:-skipped}"
 echo "   serve at half load (d):        ${HALF[serve]:-skipped}"
+for CONNS in $CONNS_LIST; do
+    [ "$CONNS" = "$FIRST_CONNS" ] && continue
+    echo "   serve at half its $CONNS-conn rate (d''): ${HALF[serve@$CONNS]:-skipped}"
+done
 echo "   serve on tmpfs, half load (e): ${HALF[shm]:-skipped}"
 echo "   open-loop detail (d): ${HALF[serve-detail]:-none}"
