@@ -144,6 +144,8 @@ static const char *const migrations[] = {
     "  last_awaiter text COLLATE \"C\","
     "  passes       bigint NOT NULL"
     ");",
+    /* 3 -> 4: the due messages by index, as SQLite's version 6. */
+    "CREATE INDEX outbox_due ON outbox (not_before, seq);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -423,7 +425,7 @@ static const char *const sql[Q__COUNT] = {
                          " VALUES ('unblock', $1, 0, $2, 0, 0)"
                          " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
     [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= $1::bigint"
-                     " AND claim_until <= $1::bigint ORDER BY seq LIMIT $2::bigint",
+                     " AND claim_until <= $1::bigint ORDER BY not_before, seq LIMIT $2::bigint",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = $1::bigint",
     [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = $2::bigint, attempts = $3::integer,"
                        " claim_until = 0 WHERE seq = $1::bigint",

@@ -31,7 +31,7 @@
 #include "core/store.h"
 
 /* Current schema version written by this build. */
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 
 /* Rows a promise or schedule search examines at most per call before it
  * answers a cursor (core/store.h, promise_search; the same bound as

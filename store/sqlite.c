@@ -164,6 +164,11 @@ static const char *const migrations[] = {
     "  last_awaiter TEXT,"
     "  passes       INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 5 -> 6: the due messages by index (Q_OUTBOX_DUE). Without it every
+     * delivery round read past all the rows queued for later, e.g. one
+     * tenant's executes delayed (resonate:delay) far ahead, on the store
+     * thread: with a million of them 60-100 ms a round, for every tenant. */
+    "CREATE INDEX outbox_due ON outbox (not_before, seq);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -368,7 +373,7 @@ static const char *const sql[Q__COUNT] = {
                          " VALUES ('unblock', ?1, 0, ?2, 0, 0)"
                          " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
     [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= ?1"
-                     " ORDER BY seq LIMIT ?2",
+                     " ORDER BY not_before, seq LIMIT ?2",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = ?2, attempts = ?3 WHERE seq = ?1",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
@@ -2041,6 +2046,11 @@ int store_sqlite_exec(store_t *st, const char *text)
         return STORE_ERR;
     }
     return STORE_OK;
+}
+
+sqlite3 *store_sqlite_db(store_t *st)
+{
+    return sq(st)->db;
 }
 
 /* Why path may not be writable, as advice for an error message ("" when

@@ -13,7 +13,7 @@
 #include "core/store.h"
 
 /* Current schema version written by this build. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* A search call stops after rejecting this many candidate rows, i.e. where
  * no single index serves the whole filter: a promise search by several

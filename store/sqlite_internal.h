@@ -26,4 +26,8 @@ const char *const *store_sqlite_migrations(void);
  * STORE_OK, or STORE_ERR with st->errmsg set. */
 int store_sqlite_exec(store_t *st, const char *sql);
 
+/* The store's connection, for tests that look at its prepared statements
+ * (sqlite3_next_stmt, sqlite3_stmt_status). Never write through it. */
+sqlite3 *store_sqlite_db(store_t *st);
+
 #endif

@@ -123,6 +123,7 @@ START_TEST(a_version_1_database_gains_the_tag_index_of_the_promises_it_holds)
     OK(a_st, store_promise_insert(a_st, &p2));
     OK(a_st, store_promise_insert(a_st, &p3));
     OK(a_st, store_postgres_exec(a_st, "DROP TABLE promise_tags; DROP TABLE fanouts;"
+                                       " DROP INDEX outbox_due;"
                                        " UPDATE resonate_schema SET version = 1"));
     store_close(a_st);
     a_st = open_pg();

@@ -1363,7 +1363,9 @@ START_TEST(outbox_unblock_is_queued_once_per_promise_and_address)
 }
 END_TEST
 
-START_TEST(outbox_due_orders_by_seq_and_honours_not_before_and_limit)
+/* Due rows come by (not_before, seq): the never-tried ones (0) first, then
+ * by the time they became due; ties by seq. */
+START_TEST(outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit)
 {
     OK(store_outbox_execute(fx.st, "t1", 0, "a", 100));
     OK(store_outbox_execute(fx.st, "t2", 0, "a", 0));
@@ -1379,21 +1381,68 @@ START_TEST(outbox_due_orders_by_seq_and_honours_not_before_and_limit)
     ck_assert_int_lt(m[0].seq, m[1].seq);
     ck_assert_int_lt(m[1].seq, m[2].seq);
 
+    /* t1, queued first but due at 100, comes after t3, due at 50 */
+    OK(store_outbox_due(fx.st, fx.a, 1000, 4, &m, &n));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(m[2].id, "t3");
+    ck_assert_str_eq(m[3].id, "t1");
     OK(store_outbox_due(fx.st, fx.a, 1000, 2, &m, &n));
     ck_assert_uint_eq(n, 2);
-    ck_assert_str_eq(m[0].id, "t1");
+    ck_assert_str_eq(m[0].id, "t2");
+    ck_assert_str_eq(m[1].id, "p");
 
+    /* t2 retried at 2000 goes last; p delivered */
     OK(store_outbox_defer(fx.st, m[0].seq, 2000, 1));
     OK(store_outbox_delete(fx.st, m[1].seq));
     OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
     ck_assert_uint_eq(n, 2);
-    ck_assert_str_eq(m[0].id, "p");
-    ck_assert_str_eq(m[1].id, "t3");
+    ck_assert_str_eq(m[0].id, "t3");
+    ck_assert_str_eq(m[1].id, "t1");
     OK(store_outbox_due(fx.st, fx.a, 2000, 10, &m, &n));
     ck_assert_uint_eq(n, 3);
-    ck_assert_str_eq(m[0].id, "t1");
-    ck_assert_int_eq(m[0].attempts, 1);
-    ck_assert_int_eq(m[0].not_before, 2000);
+    ck_assert_str_eq(m[2].id, "t2");
+    ck_assert_int_eq(m[2].attempts, 1);
+    ck_assert_int_eq(m[2].not_before, 2000);
+}
+END_TEST
+
+/* The SQLite virtual machine steps of the store's statement that reads the
+ * due outbox rows, since the last call. */
+static int64_t outbox_due_steps(void)
+{
+    sqlite3 *db = store_sqlite_db(fx.st);
+    for (sqlite3_stmt *q = sqlite3_next_stmt(db, NULL); q; q = sqlite3_next_stmt(db, q))
+        if (strstr(sqlite3_sql(q), "FROM outbox WHERE not_before <="))
+            return sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
+    ck_abort_msg("no outbox_due statement");
+    return -1;
+}
+
+/* Rows queued far ahead (one tenant's resonate:delay) must not cost every
+ * delivery round: it reads what it returns. Before the outbox_due index it
+ * read past every one of them, on the store thread. */
+START_TEST(finding_the_due_outbox_rows_costs_what_is_due_not_what_waits_for_later)
+{
+    outbox_msg_t *m;
+    size_t n;
+    OK(store_outbox_execute(fx.st, "first", 0, "a", 0));
+    OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
+    outbox_due_steps();
+    OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
+    int64_t one = outbox_due_steps();
+    OK(store_begin(fx.st));
+    for (int i = 0; i < 5000; i++)
+        OK(store_outbox_execute(fx.st, arena_printf(fx.a, "later%d", i), 0, "a", INT64_MAX / 2));
+    OK(store_commit(fx.st));
+    OK(store_outbox_execute(fx.st, "last", 0, "a", 500));
+    OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(m[0].id, "first");
+    ck_assert_str_eq(m[1].id, "last");
+    int64_t steps = outbox_due_steps();
+    /* two rows instead of one: a few steps more, not 5,000 rows' worth */
+    ck_assert_msg(steps < 3 * one, "%lld VM steps with 5,000 rows queued for later, %lld without",
+                  (long long)steps, (long long)one);
 }
 END_TEST
 
@@ -2470,7 +2519,8 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
     tcase_add_test(mem, outbox_execute_replaces_an_older_execute_of_the_same_task);
     tcase_add_test(mem, outbox_unblock_is_queued_once_per_promise_and_address);
-    tcase_add_test(mem, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
+    tcase_add_test(mem, outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit);
+    tcase_add_test(mem, finding_the_due_outbox_rows_costs_what_is_due_not_what_waits_for_later);
     tcase_add_test(mem, outbox_seq_is_never_reused_after_deleting_the_newest_row);
     tcase_add_test(mem, schedule_round_trip_advance_and_delete);
     tcase_add_test(mem, schedule_search_matches_promise_tags_and_pages);
@@ -2538,7 +2588,8 @@ static Suite *sqlite_suite(void)
                        lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
         tcase_add_test(pgc, outbox_execute_replaces_an_older_execute_of_the_same_task);
         tcase_add_test(pgc, outbox_unblock_is_queued_once_per_promise_and_address);
-        tcase_add_test(pgc, outbox_due_orders_by_seq_and_honours_not_before_and_limit);
+        tcase_add_test(pgc,
+                       outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit);
         tcase_add_test(pgc, outbox_seq_is_never_reused_after_deleting_the_newest_row);
         tcase_add_test(pgc, schedule_round_trip_advance_and_delete);
         tcase_add_test(pgc, schedule_search_matches_promise_tags_and_pages);
