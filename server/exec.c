@@ -88,7 +88,7 @@ struct exec {
     bool pacing;                /* the store thread is waiting it out */
     outbox_t *outbox;
     _Atomic int64_t last_now;
-    _Atomic int64_t outbox_depth; /* refreshed every tick, read by /metrics */
+    _Atomic int64_t outbox_depth; /* cfg.count_outbox: refreshed every tick */
 };
 
 static int64_t wall_ms(void)
@@ -329,7 +329,7 @@ static bool run_tick(exec_t *ex)
     if (ex->outbox)
         outbox_flush_end(ex->outbox, kept);
     int64_t depth = 0;
-    if (store_outbox_count(st, &depth) == STORE_OK)
+    if (ex->cfg.count_outbox && store_outbox_count(st, &depth) == STORE_OK)
         atomic_store(&ex->outbox_depth, depth);
 done:
     arena_free(a);

@@ -83,6 +83,10 @@ typedef struct {
     bool inline_jobs;            /* exec_run runs jobs on the caller's thread */
     outbox_config_t outbox;      /* wake/wake_arg are set by exec_start */
     metrics_t *metrics;          /* borrowed; NULL = not recorded */
+    /* Refresh exec_outbox_depth at every tick, a count of every row on
+     * the store thread: only where nothing else can count them (an
+     * in-memory database has no readers; reads_outbox_count otherwise). */
+    bool count_outbox;
     /* Least time between the starts of two batches when writers are
      * concurrent (the last batch had two jobs or more): the store thread
      * waits out the rest, unless as many jobs are queued as the largest
@@ -131,7 +135,8 @@ int64_t exec_now(exec_t *ex);
 /* Outbox counters (zero when delivery is off). */
 outbox_stats_t exec_outbox_stats(exec_t *ex);
 
-/* Undelivered outbox rows as of the last background tick. */
+/* Undelivered outbox rows as of the last background tick (0 unless
+ * cfg->count_outbox). */
 int64_t exec_outbox_depth(exec_t *ex);
 
 #endif

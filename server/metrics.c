@@ -263,7 +263,8 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
     fprintf(f, "resonate_auth_cache_hits_total %llu\n", (unsigned long long)g.auth_cache_hits);
 
     family(f, "resonate_outbox_depth", "gauge",
-           "Messages waiting in the outbox (as of the last background tick).");
+           "Messages waiting in the outbox, counted at each scrape on a read connection "
+           "(resonate dev: as of the last background tick).");
     fprintf(f, "resonate_outbox_depth %lld\n", (long long)g.outbox_depth);
     family(f, "resonate_deliveries_total", "counter",
            "Outbox delivery attempts: success, error (will be retried), dropped (gave up).");

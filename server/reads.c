@@ -183,6 +183,21 @@ int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp)
     }
 }
 
+int reads_outbox_count(reads_t *r, int64_t *n, char *err, size_t errlen)
+{
+    bool stopped;
+    store_t *st = take_reader(r, &stopped, err, errlen);
+    if (!st)
+        return stopped ? 1 : -1;
+    if (store_outbox_count(st, n) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(st));
+        drop_reader(r, st);
+        return -1;
+    }
+    put_reader(r, st);
+    return 0;
+}
+
 void reads_stop(reads_t *r)
 {
     if (!r)

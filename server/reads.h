@@ -56,6 +56,14 @@ reads_t *reads_new_postgres(const char *url, size_t max_open, const engine_confi
  * open is in use. */
 int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp);
 
+/* Counts the outbox's rows (resonate_outbox_depth) with a reader, so that
+ * a count of every row never holds up the store thread (with a million
+ * rows queued it reads them all: tens to hundreds of milliseconds). Returns
+ * 0 with *n set; 1 when no reader is free (the pool is stopped, or every
+ * reader it may open is in use); -1 when the count failed, the reason in
+ * err. Thread-safe. */
+int reads_outbox_count(reads_t *r, int64_t *n, char *err, size_t errlen);
+
 /* Closes every idle reader; a reader in use is closed when its request ends.
  * From now on reads_run sends every request to the store thread. Call before
  * the store thread's final checkpoint and close, so that the writer is the

@@ -217,6 +217,8 @@ static void sleep_ms(long ms)
 /* What /metrics reads from the rest of the server at each scrape. */
 typedef struct {
     exec_t *ex;
+    reads_t *reads; /* counts the outbox; NULL: the store thread's tick does */
+    int64_t depth;  /* the last count, kept when a count fails */
     poll_hub_t *hub;
     auth_t *auth;
     http_t *http;
@@ -225,7 +227,7 @@ typedef struct {
 
 static void read_gauges(void *arg, metrics_gauges_t *out)
 {
-    const gauge_src_t *g = arg;
+    gauge_src_t *g = arg;
     if (g->hub) {
         poll_stats_t ps = poll_stats(g->hub);
         out->pollers = ps.streams;
@@ -239,7 +241,14 @@ static void read_gauges(void *arg, metrics_gauges_t *out)
     out->request_timeouts = http_request_timeouts(g->http);
     if (g->ex) {
         outbox_stats_t os = exec_outbox_stats(g->ex);
-        out->outbox_depth = exec_outbox_depth(g->ex);
+        char err[512];
+        if (!g->reads)
+            g->depth = exec_outbox_depth(g->ex);
+        else if (reads_outbox_count(g->reads, &g->depth, err, sizeof err) < 0)
+            log_warn("metrics: counting the outbox failed (resonate_outbox_depth keeps its "
+                     "last value): %s",
+                     err);
+        out->outbox_depth = g->depth;
         out->delivered = os.delivered;
         out->retried = os.retried;
         out->dropped = os.dropped;
@@ -548,6 +557,7 @@ int server_main(const char *cmd, int argc, char **argv)
                          .request_timeout_ms = cfg.http_push_request_timeout},
             },
         .metrics = metrics,
+        .count_outbox = memory,
     };
     ex = exec_start(st, &ec, err, sizeof err);
     if (!ex) {
@@ -600,6 +610,7 @@ int server_main(const char *cmd, int argc, char **argv)
         goto done;
     }
     gauge_src_t gauges = {.ex = ex,
+                          .reads = rd,
                           .hub = hub,
                           .auth = auth,
                           .http = h,

@@ -103,6 +103,30 @@ test("counters move with traffic and every family parses strictly", async (t) =>
 
 });
 
+// The depth is counted at each scrape on a read connection, not by the
+// store thread's tick (a count of every row there held up every write).
+test("resonate_outbox_depth counts the messages waiting, at each scrape", async (t) => {
+  const dir = tempDir(t);
+  const metricsPort = await freePort();
+  const srv = await startServer({
+    mode: "serve",
+    dbPath: path.join(dir, "resonate.db"),
+    args: ["--observability-metrics-port", String(metricsPort), "--timeouts-poll-interval", "3600000"],
+  });
+  t.after(() => srv.stop());
+  assert.equal(v(await scrape(metricsPort), "resonate_outbox_depth"), 0);
+  const post = (body) => httpRequest(srv.port, "POST", "/", { body, headers: { "content-type": "application/json" } });
+  // No stream for the group: each execute stays queued (retried later).
+  for (const id of ["d-1", "d-2", "d-3"]) {
+    const r = await post(envelope("promise.create", {
+      id, timeoutAt: Date.now() + 3600_000, param: {}, tags: { "resonate:target": "poll://any@nobody" },
+    }));
+    assert.equal(r.status, 200);
+  }
+  // No background tick comes within the test (an hour apart): the scrape counts.
+  assert.equal(v(await scrape(metricsPort), "resonate_outbox_depth"), 3);
+});
+
 test("metrics listener: other paths 404, other methods 405", async (t) => {
   const port = await freePort();
   const srv = await startServer({ args: ["--observability-metrics-port", String(port)] });

@@ -112,6 +112,26 @@ START_TEST(after_stop_every_read_goes_to_the_store_thread)
 }
 END_TEST
 
+/* The outbox depth gauge is counted on a reader, never by the writer. */
+START_TEST(the_outbox_is_counted_on_a_reader_and_not_after_stop)
+{
+    char err[256] = "";
+    int64_t n = -1;
+    ck_assert_int_eq(reads_outbox_count(fx.r, &n, err, sizeof err), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(store_begin(fx.writer), STORE_OK);
+    ck_assert_int_eq(store_outbox_execute(fx.writer, "t1", 0, "poll://any@g", 0), STORE_OK);
+    ck_assert_int_eq(store_outbox_execute(fx.writer, "t2", 0, "poll://any@g", 0), STORE_OK);
+    ck_assert_int_eq(store_commit(fx.writer), STORE_OK);
+    ck_assert_int_eq(reads_outbox_count(fx.r, &n, err, sizeof err), 0);
+    ck_assert_int_eq(n, 2);
+    reads_stop(fx.r);
+    n = -1;
+    ck_assert_int_eq(reads_outbox_count(fx.r, &n, err, sizeof err), 1);
+    ck_assert_int_eq(n, -1);
+}
+END_TEST
+
 START_TEST(a_failed_read_is_500_and_a_reader_that_cannot_open_is_503)
 {
     FILE *out = tmpfile(), *err = tmpfile();
@@ -146,6 +166,7 @@ static Suite *reads_suite(void)
     tcase_add_test(tc, a_memory_database_has_no_pool_and_no_error);
     tcase_add_test(tc, reads_answer_committed_writes_and_hand_writes_to_the_store_thread);
     tcase_add_test(tc, after_stop_every_read_goes_to_the_store_thread);
+    tcase_add_test(tc, the_outbox_is_counted_on_a_reader_and_not_after_stop);
     tcase_add_test(tc, a_failed_read_is_500_and_a_reader_that_cannot_open_is_503);
     suite_add_tcase(s, tc);
     return s;
