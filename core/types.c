@@ -167,6 +167,40 @@ const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedul
     return replace_all(a, replace_all(a, tpl, "{{.id}}", schedule_id), "{{.timestamp}}", ts);
 }
 
+/* Writes into out the first cap bytes (at most) of s with every pat
+ * replaced by rep, left to right as replace_all does, reading s only as far
+ * as that needs; returns the bytes written (no NUL). */
+static size_t replace_head(const char *s, const char *pat, const char *rep, char *out, size_t cap)
+{
+    size_t np = strlen(pat), nr = strlen(rep), w = 0;
+    while (w < cap && *s) {
+        if (strncmp(s, pat, np) == 0) {
+            size_t k = nr < cap - w ? nr : cap - w;
+            memcpy(out + w, rep, k);
+            w += k;
+            s += np;
+        } else {
+            out[w++] = *s++;
+        }
+    }
+    return w;
+}
+
+const char *schedule_promise_id_head(arena_t *a, const char *tpl, const char *schedule_id,
+                                     int64_t t)
+{
+    char ts[32];
+    snprintf(ts, sizeof ts, "%" PRId64, t);
+    /* Each {{.timestamp}} (14 bytes) of the first pass's output gives at
+     * least one byte of the second's, and one may straddle the end. */
+    size_t cap1 = 14 * SCHEDULE_ID_HEAD + 14;
+    char *mid = arena_alloc(a, cap1 + 1);
+    mid[replace_head(tpl, "{{.id}}", schedule_id, mid, cap1)] = '\0';
+    char *out = arena_alloc(a, SCHEDULE_ID_HEAD + 1);
+    out[replace_head(mid, "{{.timestamp}}", ts, out, SCHEDULE_ID_HEAD)] = '\0';
+    return out;
+}
+
 size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **ids)
 {
     *ids = NULL;
@@ -235,10 +269,26 @@ size_t request_resource_ids(const request_t *r, arena_t *a, const char *const **
         }
         return two_ids(a, f->id, inner, ids);
     }
-    case OP_SCHEDULE_CREATE:
-        /* Both: the schedule's name (a create of an existing name answers
-         * that schedule) and the template of the promises it will create. */
-        return two_ids(a, r->u.schedule_create.id, r->u.schedule_create.promise_id, ids);
+    case OP_SCHEDULE_CREATE: {
+        /* The schedule's name (a create of an existing name answers that
+         * schedule), the template of the promises it will create, and the
+         * start of that template filled in at times 0 and 1: a placeholder
+         * that overlaps the prefix ("{{" or "x{" as a prefix) passes as
+         * written but not filled in, and where a timestamp's digits fall
+         * inside the prefix the two differ there, so one of them fails.
+         * Otherwise the prefix comes before every timestamp, and every
+         * promise the schedule creates starts with it. */
+        const schedule_create_t *s = &r->u.schedule_create;
+        if (!s->id || !s->promise_id)
+            return two_ids(a, s->id, s->promise_id, ids);
+        const char **list = arena_alloc(a, 4 * sizeof *list);
+        list[0] = s->id;
+        list[1] = s->promise_id;
+        list[2] = schedule_promise_id_head(a, s->promise_id, s->id, 0);
+        list[3] = schedule_promise_id_head(a, s->promise_id, s->id, 1);
+        *ids = list;
+        return 4;
+    }
     default:
         return 0;
     }

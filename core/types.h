@@ -293,6 +293,17 @@ bool id_in_scope(const char *id, const char *scope);
  * replace). */
 const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedule_id, int64_t t);
 
+/* Bytes of a filled-in template that schedule_promise_id_head gives: more
+ * than any prefix claim (AUTH_PREFIX_MAX, asserted in server/http.c). */
+#define SCHEDULE_ID_HEAD 256
+
+/* The first SCHEDULE_ID_HEAD bytes (at most) of schedule_promise_id(tpl,
+ * schedule_id, t), without filling in the rest: reads about 14 times that
+ * much of tpl, however large the whole would be (a template of 2 MiB of
+ * {{.id}} with an id of 1 MiB fills in to terabytes). Arena-allocated. */
+const char *schedule_promise_id_head(arena_t *a, const char *tpl, const char *schedule_id,
+                                     int64_t t);
+
 /* The message address an operation asks the server to deliver to, for the
  * push allow list (transports.http_push.allow): the resonate:target tag of
  * promise.create, of task.create's action, of a fenced create and of

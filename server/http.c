@@ -38,6 +38,10 @@
 #include "server/tls.h"
 #include "server/ui.h"
 
+/* A schedule's filled-in template is checked against the prefix on its
+ * first SCHEDULE_ID_HEAD bytes (request_resource_ids): every prefix fits. */
+_Static_assert(AUTH_PREFIX_MAX < SCHEDULE_ID_HEAD, "SCHEDULE_ID_HEAD must exceed AUTH_PREFIX_MAX");
+
 /* A message a poll stream took is held longer than the stream can live. */
 _Static_assert(OUTBOX_POLL_HOLD_MS > (int64_t)HTTP_IDLE_TIMEOUT_S * 1000,
                "OUTBOX_POLL_HOLD_MS must outlast HTTP_IDLE_TIMEOUT_S");

@@ -67,6 +67,22 @@ test("schedule.create is checked on the schedule id too: a foreign schedule can 
   assertEnvelope(tmpl, 403, "schedule.create", tmpl.corrId, "outside prefix");
 });
 
+// A prefix that overlaps a template placeholder passed as the template is
+// written, and the schedule then created promises outside it, e.g. prefix
+// "{{" with promiseId "{{.timestamp}}" fired as "1796405940000".
+test("a schedule's template is checked as filled in: a prefix overlapping a placeholder is refused", { timeout: T }, async (t) => {
+  const { srv, tok, admin } = await setup(t);
+  const before = await snap(srv, admin);
+  for (const [prefix, id, tpl] of [["{{", "{{s", "{{.timestamp}}"], ["x{", "x{s", "x{{.timestamp}}"]]) {
+    const res = await call(srv, "schedule.create", schedule(id, tpl), { token: await tok(prefix) });
+    assertEnvelope(res, 403, "schedule.create", res.corrId, "outside prefix");
+  }
+  assert.deepEqual(await snap(srv, admin), before, "a refused schedule.create changed the store");
+  // A prefix before every placeholder still passes.
+  const ok = await call(srv, "schedule.create", schedule("x{s", "x{-{{.id}}-{{.timestamp}}"), { token: await tok("x{") });
+  assertEnvelope(ok, 200, "schedule.create", ok.corrId);
+});
+
 /** The lease timeout of task id in the admin snapshot. */
 async function leaseOf(srv, admin, id) {
   const s = await snap(srv, admin);

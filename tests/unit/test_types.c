@@ -5,6 +5,7 @@
  * of operations and states, kvmap lookup and the two origin rules of
  * DECISIONS.md #3. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/wire.h"
@@ -87,7 +88,29 @@ START_TEST(schedule_create_names_the_schedule_id_and_the_promise_id_template)
     expect_ids("schedule.create",
                "{\"id\":\"s\",\"cron\":\"* * * * *\",\"promiseId\":\"p.{{.id}}\","
                "\"promiseTimeout\":1,\"promiseTags\":{\"resonate:target\":\"poll://any@g\"}}",
-               "s|p.{{.id}}");
+               "s|p.{{.id}}|p.s|p.s");
+}
+END_TEST
+
+/* A prefix that overlaps a placeholder ("{{", "x{") passes as the template
+ * is written, not as it is filled in: the template filled in at times 0 and
+ * 1 is named too, and one of the two leaves such a prefix. */
+START_TEST(schedule_create_names_its_template_filled_in_at_times_0_and_1)
+{
+    const char *body =
+        "{\"id\":\"{{s\",\"cron\":\"* * * * *\",\"promiseId\":\"{{.timestamp}}\","
+        "\"promiseTimeout\":1,\"promiseTags\":{\"resonate:target\":\"poll://any@g\"}}";
+    expect_ids("schedule.create", body, "{{s|{{.timestamp}}|0|1");
+    /* a prefix "x{" ends inside the placeholder */
+    expect_ids("schedule.create",
+               "{\"id\":\"x{s\",\"cron\":\"* * * * *\",\"promiseId\":\"x{{.timestamp}}\","
+               "\"promiseTimeout\":1,\"promiseTags\":{\"resonate:target\":\"poll://any@g\"}}",
+               "x{s|x{{.timestamp}}|x0|x1");
+    /* a prefix before every placeholder: the same start whatever the time */
+    expect_ids("schedule.create",
+               "{\"id\":\"a/s\",\"cron\":\"* * * * *\",\"promiseId\":\"a/{{.id}}-{{.timestamp}}\","
+               "\"promiseTimeout\":1,\"promiseTags\":{\"resonate:target\":\"poll://any@g\"}}",
+               "a/s|a/{{.id}}-{{.timestamp}}|a/a/s-0|a/a/s-1");
 }
 END_TEST
 
@@ -160,6 +183,33 @@ START_TEST(schedule_promise_id_expands_id_then_timestamp)
     /* An id holding {{.timestamp}} is expanded too, as the engine always did. */
     ck_assert_str_eq(schedule_promise_id(a, "{{.id}}", "{{.timestamp}}", INT64_MIN),
                      "-9223372036854775808");
+    arena_free(a);
+}
+END_TEST
+
+/* Only the start is filled in, however large the whole would be. */
+START_TEST(a_template_head_is_bounded_however_large_the_filled_in_template)
+{
+    arena_t *a = arena_new();
+    size_t nt = 2u << 20, ni = 1u << 20;
+    char *tpl = malloc(nt + 1), *id = malloc(ni + 1);
+    ck_assert_ptr_nonnull(tpl);
+    ck_assert_ptr_nonnull(id);
+    for (size_t i = 0; i + 7 <= nt; i += 7)
+        memcpy(tpl + i, "{{.id}}", 7);
+    tpl[nt - nt % 7] = '\0';
+    memset(id, 'a', ni);
+    id[ni] = '\0';
+    const char *h = schedule_promise_id_head(a, tpl, id, 0);
+    ck_assert_uint_eq(strlen(h), SCHEDULE_ID_HEAD);
+    ck_assert(h[0] == 'a' && h[SCHEDULE_ID_HEAD - 1] == 'a');
+    /* at most about 15 heads' worth of arena, not the terabytes in full */
+    ck_assert_uint_lt(arena_used(a), 16 * (SCHEDULE_ID_HEAD + 1) + 4096);
+    /* a short template: the whole of it, as schedule_promise_id gives */
+    ck_assert_str_eq(schedule_promise_id_head(a, "job.{{.id}}.{{.timestamp}}", "s", 60000),
+                     "job.s.60000");
+    free(tpl);
+    free(id);
     arena_free(a);
 }
 END_TEST
@@ -237,11 +287,13 @@ static Suite *types_suite(void)
     tcase_add_test(tc, every_kind_names_its_id_fields);
     tcase_add_test(tc, register_callback_names_awaited_and_awaiter);
     tcase_add_test(tc, schedule_create_names_the_schedule_id_and_the_promise_id_template);
+    tcase_add_test(tc, schedule_create_names_its_template_filled_in_at_times_0_and_1);
     tcase_add_test(tc, fulfill_and_fence_name_the_task_and_the_inner_promise);
     tcase_add_test(tc, searches_and_an_empty_heartbeat_name_no_id_and_are_scoped);
     tcase_add_test(tc, an_id_is_in_scope_when_it_starts_with_it_byte_wise);
     tcase_add_test(tc, time_sums_saturate_instead_of_overflowing);
     tcase_add_test(tc, schedule_promise_id_expands_id_then_timestamp);
+    tcase_add_test(tc, a_template_head_is_bounded_however_large_the_filled_in_template);
     suite_add_tcase(s, tc);
     TCase *tn = tcase_create("names");
     tcase_add_test(tn, every_operation_name_round_trips_and_unknown_names_are_unknown);
