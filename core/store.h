@@ -297,10 +297,12 @@ typedef struct store_vtab {
     /* Queues unblock(promise) to address, deliverable at once (not_before
      * 0), unless one is already queued. */
     int (*outbox_unblock)(store_t *st, const char *promise_id, const char *address);
-    /* Messages with not_before <= t, at most limit, by (not_before, seq):
-     * the never-tried ones (not_before 0) first, then the others by the
-     * time they became due. The cost follows the rows returned, not the
-     * rows queued for later (an index on (not_before, seq)). */
+    /* Messages with not_before <= t, at most limit: the never-tried ones
+     * (not_before 0) by seq and the others (retried, delayed) by
+     * (not_before, seq), taken one of each in turn, so that a stream of new
+     * messages cannot hold the retries back, nor a backlog of retries the
+     * new ones. The cost follows the rows returned, not the rows queued for
+     * later (an index on (not_before, seq)). */
     int (*outbox_due)(store_t *st, arena_t *a, int64_t t, size_t limit, outbox_msg_t **out,
                       size_t *n);
     int (*outbox_delete)(store_t *st, int64_t seq);

@@ -98,7 +98,8 @@ static outcome_t *track(outbox_t *ob, int64_t seq, int attempts)
         ob->items = ni;
         ob->cap = cap;
     }
-    /* Rows come oldest first, so this is nearly always the end. */
+    /* New rows come in queue order, so they nearly always go at the end;
+     * a retried one (an older seq) goes between, after a binary search. */
     size_t i = ob->n && ob->items[ob->n - 1].seq < seq ? ob->n : lower_bound(ob, seq);
     memmove(&ob->items[i + 1], &ob->items[i], (ob->n - i) * sizeof *ob->items);
     ob->n++;
@@ -430,7 +431,10 @@ int outbox_flush(outbox_t *ob, store_t *st)
             written--;
         pthread_mutex_lock(&ob->mu);
         for (size_t i = 0; i < written; i++) {
-            ob->n_pending--; /* pending when copied, and only flush clears that */
+            /* Pending when copied, and still: a result only sets done, and
+             * the other changes that clear it (untrack, a hold undone) are
+             * made by this thread, the store thread, as this one is. */
+            ob->n_pending--;
             ob->items[at[i]].flushed = true;
             ob->items[at[i]].flushed_done = todo[i].done;
         }

@@ -424,8 +424,19 @@ static const char *const sql[Q__COUNT] = {
     [Q_OUTBOX_UNBLOCK] = "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
                          " VALUES ('unblock', $1, 0, $2, 0, 0)"
                          " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
-    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= $1::bigint"
-                     " AND claim_until <= $1::bigint ORDER BY not_before, seq LIMIT $2::bigint",
+    /* As SQLite's: the never-tried rows and the due retried or delayed
+     * ones, each read through outbox_due no further than the limit, in
+     * turn. */
+    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM ("
+                     "SELECT *, row_number() OVER (ORDER BY seq) AS rn, 0 AS part FROM ("
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before = 0"
+                     " AND claim_until <= $1::bigint ORDER BY seq LIMIT $2::bigint) f"
+                     " UNION ALL "
+                     "SELECT *, row_number() OVER (ORDER BY not_before, seq), 1 FROM ("
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before > 0"
+                     " AND not_before <= $1::bigint AND claim_until <= $1::bigint"
+                     " ORDER BY not_before, seq LIMIT $2::bigint) d) u"
+                     " ORDER BY rn, part LIMIT $2::bigint",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = $1::bigint",
     [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = $2::bigint, attempts = $3::integer,"
                        " claim_until = 0 WHERE seq = $1::bigint",

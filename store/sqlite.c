@@ -372,8 +372,19 @@ static const char *const sql[Q__COUNT] = {
     [Q_OUTBOX_UNBLOCK] = "INSERT INTO outbox (kind, id, version, address, not_before, attempts)"
                          " VALUES ('unblock', ?1, 0, ?2, 0, 0)"
                          " ON CONFLICT (id, address) WHERE kind = 'unblock' DO NOTHING",
-    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before <= ?1"
-                     " ORDER BY not_before, seq LIMIT ?2",
+    /* Two ranges of the outbox_due index, each read no further than the
+     * limit: the never-tried rows (not_before 0) in queue order, and the
+     * retried and delayed ones due by now in the order they became due;
+     * taken in turn, one of each, so that neither waits behind the other. */
+    [Q_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM ("
+                     "SELECT *, row_number() OVER (ORDER BY seq) AS rn, 0 AS part FROM ("
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before = 0"
+                     " ORDER BY seq LIMIT ?2)"
+                     " UNION ALL "
+                     "SELECT *, row_number() OVER (ORDER BY not_before, seq), 1 FROM ("
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE not_before > 0"
+                     " AND not_before <= ?1 ORDER BY not_before, seq LIMIT ?2))"
+                     " ORDER BY rn, part LIMIT ?2",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [Q_OUTBOX_DEFER] = "UPDATE outbox SET not_before = ?2, attempts = ?3 WHERE seq = ?1",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",

@@ -1363,9 +1363,9 @@ START_TEST(outbox_unblock_is_queued_once_per_promise_and_address)
 }
 END_TEST
 
-/* Due rows come by (not_before, seq): the never-tried ones (0) first, then
- * by the time they became due; ties by seq. */
-START_TEST(outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit)
+/* Due rows: the never-tried ones (not_before 0) by seq and the retried or
+ * delayed ones by (not_before, seq), one of each in turn. */
+START_TEST(outbox_due_takes_new_and_retried_rows_in_turn_and_honours_not_before_and_limit)
 {
     OK(store_outbox_execute(fx.st, "t1", 0, "a", 100));
     OK(store_outbox_execute(fx.st, "t2", 0, "a", 0));
@@ -1376,27 +1376,25 @@ START_TEST(outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_lim
     OK(store_outbox_due(fx.st, fx.a, 60, 10, &m, &n));
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(m[0].id, "t2");
-    ck_assert_str_eq(m[1].id, "p");
-    ck_assert_str_eq(m[2].id, "t3");
-    ck_assert_int_lt(m[0].seq, m[1].seq);
-    ck_assert_int_lt(m[1].seq, m[2].seq);
+    ck_assert_str_eq(m[1].id, "t3");
+    ck_assert_str_eq(m[2].id, "p");
 
     /* t1, queued first but due at 100, comes after t3, due at 50 */
     OK(store_outbox_due(fx.st, fx.a, 1000, 4, &m, &n));
     ck_assert_uint_eq(n, 4);
-    ck_assert_str_eq(m[2].id, "t3");
+    ck_assert_str_eq(m[2].id, "p");
     ck_assert_str_eq(m[3].id, "t1");
     OK(store_outbox_due(fx.st, fx.a, 1000, 2, &m, &n));
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(m[0].id, "t2");
-    ck_assert_str_eq(m[1].id, "p");
+    ck_assert_str_eq(m[1].id, "t3");
 
-    /* t2 retried at 2000 goes last; p delivered */
+    /* t2 retried at 2000 goes after t1; t3 delivered */
     OK(store_outbox_defer(fx.st, m[0].seq, 2000, 1));
     OK(store_outbox_delete(fx.st, m[1].seq));
     OK(store_outbox_due(fx.st, fx.a, 1000, 10, &m, &n));
     ck_assert_uint_eq(n, 2);
-    ck_assert_str_eq(m[0].id, "t3");
+    ck_assert_str_eq(m[0].id, "p");
     ck_assert_str_eq(m[1].id, "t1");
     OK(store_outbox_due(fx.st, fx.a, 2000, 10, &m, &n));
     ck_assert_uint_eq(n, 3);
@@ -1406,13 +1404,33 @@ START_TEST(outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_lim
 }
 END_TEST
 
+/* A stream of new messages must not hold back the retries (a round that
+ * took the new ones first would never reach them while new ones keep
+ * coming), nor a backlog of retries the new ones. */
+START_TEST(outbox_due_gives_new_and_retried_rows_half_a_round_each)
+{
+    for (int i = 0; i < 6; i++) {
+        OK(store_outbox_execute(fx.st, arena_printf(fx.a, "retry%d", i), 0, "a", 10 + i));
+        OK(store_outbox_execute(fx.st, arena_printf(fx.a, "new%d", i), 0, "a", 0));
+    }
+    outbox_msg_t *m;
+    size_t n;
+    OK(store_outbox_due(fx.st, fx.a, 1000, 4, &m, &n));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(m[0].id, "new0");
+    ck_assert_str_eq(m[1].id, "retry0");
+    ck_assert_str_eq(m[2].id, "new1");
+    ck_assert_str_eq(m[3].id, "retry1");
+}
+END_TEST
+
 /* The SQLite virtual machine steps of the store's statement that reads the
  * due outbox rows, since the last call. */
 static int64_t outbox_due_steps(void)
 {
     sqlite3 *db = store_sqlite_db(fx.st);
     for (sqlite3_stmt *q = sqlite3_next_stmt(db, NULL); q; q = sqlite3_next_stmt(db, q))
-        if (strstr(sqlite3_sql(q), "FROM outbox WHERE not_before <="))
+        if (strstr(sqlite3_sql(q), "FROM outbox WHERE not_before > 0"))
             return sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
     ck_abort_msg("no outbox_due statement");
     return -1;
@@ -2519,7 +2537,9 @@ static Suite *sqlite_suite(void)
     tcase_add_test(mem, lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
     tcase_add_test(mem, outbox_execute_replaces_an_older_execute_of_the_same_task);
     tcase_add_test(mem, outbox_unblock_is_queued_once_per_promise_and_address);
-    tcase_add_test(mem, outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit);
+    tcase_add_test(mem,
+                   outbox_due_takes_new_and_retried_rows_in_turn_and_honours_not_before_and_limit);
+    tcase_add_test(mem, outbox_due_gives_new_and_retried_rows_half_a_round_each);
     tcase_add_test(mem, finding_the_due_outbox_rows_costs_what_is_due_not_what_waits_for_later);
     tcase_add_test(mem, outbox_seq_is_never_reused_after_deleting_the_newest_row);
     tcase_add_test(mem, schedule_round_trip_advance_and_delete);
@@ -2588,8 +2608,9 @@ static Suite *sqlite_suite(void)
                        lease_renew_pid_renews_the_pids_leases_of_acquired_tasks_inside_the_prefix);
         tcase_add_test(pgc, outbox_execute_replaces_an_older_execute_of_the_same_task);
         tcase_add_test(pgc, outbox_unblock_is_queued_once_per_promise_and_address);
-        tcase_add_test(pgc,
-                       outbox_due_orders_by_due_time_then_seq_and_honours_not_before_and_limit);
+        tcase_add_test(
+            pgc, outbox_due_takes_new_and_retried_rows_in_turn_and_honours_not_before_and_limit);
+        tcase_add_test(pgc, outbox_due_gives_new_and_retried_rows_half_a_round_each);
         tcase_add_test(pgc, outbox_seq_is_never_reused_after_deleting_the_newest_row);
         tcase_add_test(pgc, schedule_round_trip_advance_and_delete);
         tcase_add_test(pgc, schedule_search_matches_promise_tags_and_pages);
