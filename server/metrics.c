@@ -264,7 +264,8 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
 
     family(f, "resonate_outbox_depth", "gauge",
            "Messages waiting in the outbox, counted at each scrape on a read connection "
-           "(resonate dev: as of the last background tick).");
+           "(resonate dev: as of the last background tick). On PostgreSQL every server "
+           "reports the one shared outbox: do not sum it across servers.");
     fprintf(f, "resonate_outbox_depth %lld\n", (long long)g.outbox_depth);
     family(f, "resonate_deliveries_total", "counter",
            "Outbox delivery attempts: success, error (will be retried), dropped (gave up).");
@@ -310,11 +311,12 @@ char *metrics_render(metrics_t *m, metrics_gauges_fn gauges, void *arg)
            "", g.request_timeouts);
 
     family(f, "resonate_store_batch_jobs", "histogram",
-           "Requests carried by one store transaction (group commit).");
+           "Requests carried by one store batch (group commit; a batch run again after a "
+           "lost race or a failed request counts once).");
     if (m)
         hist_write(f, "resonate_store_batch_jobs", "", &m->batch_jobs, job_bounds, N_JOB, 1);
     family(f, "resonate_store_batch_duration_seconds", "histogram",
-           "Time to run and commit one store transaction.");
+           "Time to run and commit one store batch, its runs again included.");
     if (m)
         hist_write(f, "resonate_store_batch_duration_seconds", "", &m->batch_secs, sec_bounds,
                    N_SEC, SEC_SCALE);

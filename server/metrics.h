@@ -47,7 +47,8 @@ void metrics_request(metrics_t *m, op_t op, int status, double seconds);
  * "push_not_allowed" for a push address outside transports.http_push.allow). */
 void metrics_auth_failure(metrics_t *m, const char *reason);
 
-/* One store transaction: jobs it carried and seconds spent (incl. commit). */
+/* One store batch: jobs it carried and seconds spent, its commit and any
+ * runs again (a lost race, a failed request) included. */
 void metrics_batch(metrics_t *m, size_t jobs, double seconds);
 
 /* Makes metrics_serve listen with HTTPS only, with tls's pair (borrowed;

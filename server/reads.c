@@ -185,17 +185,24 @@ int reads_run(reads_t *r, arena_t *a, const request_t *req, response_t *resp)
 
 int reads_outbox_count(reads_t *r, int64_t *n, char *err, size_t errlen)
 {
-    bool stopped;
-    store_t *st = take_reader(r, &stopped, err, errlen);
-    if (!st)
-        return stopped ? 1 : -1;
-    if (store_outbox_count(st, n) != STORE_OK) {
+    /* A second try on a new connection, as reads_run: after a database
+     * restart every idle reader is dead. */
+    for (int attempt = 0;; attempt++) {
+        bool stopped;
+        store_t *st = take_reader(r, &stopped, err, errlen);
+        if (!st)
+            return stopped ? 1 : -1;
+        if (store_outbox_count(st, n) == STORE_OK) {
+            put_reader(r, st);
+            return 0;
+        }
         snprintf(err, errlen, "%s", store_errmsg(st));
+        bool down = store_fault(st) == STORE_FAULT_DOWN;
         drop_reader(r, st);
-        return -1;
+        if (!down || attempt > 0)
+            return -1;
+        drop_idle(r);
     }
-    put_reader(r, st);
-    return 0;
 }
 
 void reads_stop(reads_t *r)

@@ -214,11 +214,13 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* What /metrics reads from the rest of the server at each scrape. */
+/* What /metrics reads from the rest of the server at each scrape; read and
+ * written by read_gauges only, on the metrics daemon's one thread. */
 typedef struct {
     exec_t *ex;
-    reads_t *reads; /* counts the outbox; NULL: the store thread's tick does */
-    int64_t depth;  /* the last count, kept when a count fails */
+    reads_t *reads;    /* counts the outbox; NULL: the store thread's tick does */
+    int64_t depth;     /* the last count, kept when a count fails */
+    bool depth_failed; /* the last count failed (logged once per outage) */
     poll_hub_t *hub;
     auth_t *auth;
     http_t *http;
@@ -242,12 +244,17 @@ static void read_gauges(void *arg, metrics_gauges_t *out)
     if (g->ex) {
         outbox_stats_t os = exec_outbox_stats(g->ex);
         char err[512];
+        int rc = g->reads ? reads_outbox_count(g->reads, &g->depth, err, sizeof err) : 0;
         if (!g->reads)
             g->depth = exec_outbox_depth(g->ex);
-        else if (reads_outbox_count(g->reads, &g->depth, err, sizeof err) < 0)
+        if (rc < 0 && !g->depth_failed)
             log_warn("metrics: counting the outbox failed (resonate_outbox_depth keeps its "
-                     "last value): %s",
+                     "last value until a count succeeds): %s",
                      err);
+        else if (rc == 0 && g->depth_failed)
+            log_info("metrics: the outbox is counted again");
+        if (rc <= 0)
+            g->depth_failed = rc < 0;
         out->outbox_depth = g->depth;
         out->delivered = os.delivered;
         out->retried = os.retried;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, test } from "node:test";
 
+import { freePort } from "../node/lib/server.mjs";
 import { pgSkip, startServers, stopAll } from "./lib.mjs";
 
 const DIR = process.env.RESONATE_TEST_PG_DIR;
@@ -23,8 +24,17 @@ after(async () => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 test("PostgreSQL restarted under load: only 503 meanwhile, then 200 again, nothing acknowledged lost", { skip, timeout: 120_000 }, async () => {
-  servers = await startServers(1);
+  const metricsPort = await freePort();
+  servers = await startServers(1, { args: ["--observability-metrics-port", String(metricsPort)] });
   const [srv] = servers;
+  /** resonate_outbox_depth at a scrape (counted then, on a read connection). */
+  const depth = async () => {
+    const r = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const m = (await r.text()).match(/^resonate_outbox_depth (\d+)$/m);
+    assert.ok(m, "no resonate_outbox_depth in /metrics");
+    return Number(m[1]);
+  };
+  assert.equal(await depth(), 0); // a reader now idle in the pool
   const acked = [];
   const statuses = {};
   let n = 0;
@@ -60,6 +70,13 @@ test("PostgreSQL restarted under load: only 503 meanwhile, then 200 again, nothi
   const unexpected = Object.keys(statuses).filter((s) => s !== "200" && s !== "503");
   assert.deepEqual(unexpected, [], `answers other than 200/503: ${JSON.stringify(statuses)}`);
   assert.equal((await srv.request("GET", "/ready")).status, 200);
+  // The reader left idle before the outage is dead: the count opens another
+  // rather than keep the old value (no read has replaced it yet).
+  for (const id of ["out-msg-1", "out-msg-2"]) {
+    const r = await srv.rpc("promise.create", { id, timeoutAt: FAR, param: {}, tags: { "resonate:target": "poll://any@nobody" } });
+    assert.equal(r.status, 200);
+  }
+  assert.equal(await depth(), 2);
   for (const id of acked) {
     const g = await srv.rpc("promise.get", { id });
     assert.equal(g.status, 200, `${id} was acknowledged, then lost`);

@@ -114,7 +114,7 @@ test("resonate_outbox_depth counts the messages waiting, at each scrape", async 
     args: ["--observability-metrics-port", String(metricsPort), "--timeouts-poll-interval", "3600000"],
   });
   t.after(() => srv.stop());
-  assert.equal(v(await scrape(metricsPort), "resonate_outbox_depth"), 0);
+  assert.equal(value(await scrape(metricsPort), "resonate_outbox_depth"), 0);
   const post = (body) => httpRequest(srv.port, "POST", "/", { body, headers: { "content-type": "application/json" } });
   // No stream for the group: each execute stays queued (retried later).
   for (const id of ["d-1", "d-2", "d-3"]) {
@@ -124,7 +124,7 @@ test("resonate_outbox_depth counts the messages waiting, at each scrape", async 
     assert.equal(r.status, 200);
   }
   // No background tick comes within the test (an hour apart): the scrape counts.
-  assert.equal(v(await scrape(metricsPort), "resonate_outbox_depth"), 3);
+  assert.equal(value(await scrape(metricsPort), "resonate_outbox_depth"), 3);
 });
 
 test("metrics listener: other paths 404, other methods 405", async (t) => {
