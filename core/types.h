@@ -298,9 +298,11 @@ const char *schedule_promise_id(arena_t *a, const char *tpl, const char *schedul
 #define SCHEDULE_ID_HEAD 256
 
 /* The first SCHEDULE_ID_HEAD bytes (at most) of schedule_promise_id(tpl,
- * schedule_id, t), without filling in the rest: reads about 14 times that
- * much of tpl, however large the whole would be (a template of 2 MiB of
- * {{.id}} with an id of 1 MiB fills in to terabytes). Arena-allocated. */
+ * schedule_id, t), without filling in the rest: it stops once 14 times that
+ * many bytes of the first pass ({{.id}}) are written, or at the end of tpl,
+ * however large the whole would be (a template of 2 MiB of {{.id}} with an
+ * id of 1 MiB fills in to terabytes); linear in tpl's length at worst.
+ * Arena-allocated. */
 const char *schedule_promise_id_head(arena_t *a, const char *tpl, const char *schedule_id,
                                      int64_t t);
 

@@ -563,6 +563,34 @@ typedef struct {
     const auth_claims_t *claims;
 } authz_t;
 
+/* When a schedule.create was refused only for its template filled in (ids
+ * 2 and 3 of request_resource_ids: the schedule id and the template as
+ * written pass), says so in why, which holds auth_authorize's reason:
+ * "outside prefix" alone would point at a template that starts with it. */
+static void template_why(const auth_claims_t *claims, const request_t *req, const char *const *ids,
+                         size_t n, char *why, size_t whylen)
+{
+    char reason[320];
+    if (req->op != OP_SCHEDULE_CREATE || n != 4 ||
+        auth_authorize(claims, ids, 2, reason, sizeof reason) != AUTH_OK)
+        return;
+    const char *head = ids[2];
+    if (auth_authorize(claims, ids + 2, 1, reason, sizeof reason) == AUTH_OK) {
+        head = ids[3];
+        if (auth_authorize(claims, ids + 3, 1, reason, sizeof reason) == AUTH_OK)
+            return;
+    }
+    char shown[33];
+    size_t k = 0;
+    for (; head[k] && k < sizeof shown - 1; k++)
+        shown[k] = head[k] >= 0x20 && head[k] < 0x7f ? head[k] : '?';
+    shown[k] = '\0';
+    snprintf(why, whylen,
+             "promiseId filled in when the schedule fires (e.g. \"%s%s\") is %.200s: write the "
+             "whole prefix before the first {{.timestamp}}",
+             shown, head[k] ? "..." : "", reason);
+}
+
 /* The decoder's authorization checkpoint (wire_authz_fn): req is decoded
  * structurally, nothing validated yet. Every id it names must be inside the
  * token's prefix, else 403; the kinds that name none are refused to a
@@ -576,7 +604,7 @@ static bool authorize(void *udata, request_t *req, response_t *err)
     bool limited = !claims->admin && claims->has_prefix && claims->prefix[0];
     const char *const *ids = NULL;
     size_t n = request_resource_ids(req, c->arena, &ids);
-    char why[320];
+    char why[512];
     bool scoped = n == 0 && limited && request_is_scoped(req);
     if (scoped || auth_authorize(claims, ids, n, why, sizeof why) == AUTH_OK) {
         if (limited)
@@ -584,6 +612,7 @@ static bool authorize(void *udata, request_t *req, response_t *err)
         return true;
     }
     metrics_auth_failure(c->h->cfg.metrics, auth_reason_label(why));
+    template_why(claims, req, ids, n, why, sizeof why);
     log_debug("auth rejected kind=%s corrId=%s status=403 reason=%s", c->env.kind, c->env.corr_id,
               why);
     response_error(err, 403, "Forbidden: %s", why);

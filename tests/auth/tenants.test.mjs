@@ -75,7 +75,8 @@ test("a schedule's template is checked as filled in: a prefix overlapping a plac
   const before = await snap(srv, admin);
   for (const [prefix, id, tpl] of [["{{", "{{s", "{{.timestamp}}"], ["x{", "x{s", "x{{.timestamp}}"]]) {
     const res = await call(srv, "schedule.create", schedule(id, tpl), { token: await tok(prefix) });
-    assertEnvelope(res, 403, "schedule.create", res.corrId, "outside prefix");
+    assertEnvelope(res, 403, "schedule.create", res.corrId, "promiseId filled in when the schedule fires");
+    assert.match(res.body.data, /is outside prefix .*: write the whole prefix before the first \{\{\.timestamp\}\}/);
   }
   assert.deepEqual(await snap(srv, admin), before, "a refused schedule.create changed the store");
   // A prefix before every placeholder still passes.
