@@ -244,8 +244,10 @@ static void read_gauges(void *arg, metrics_gauges_t *out)
     if (g->ex) {
         outbox_stats_t os = exec_outbox_stats(g->ex);
         char err[512];
-        int rc = g->reads ? reads_outbox_count(g->reads, &g->depth, err, sizeof err) : 0;
-        if (!g->reads)
+        int rc = 0;
+        if (g->reads)
+            rc = reads_outbox_count(g->reads, &g->depth, err, sizeof err);
+        else
             g->depth = exec_outbox_depth(g->ex);
         if (rc < 0 && !g->depth_failed)
             log_warn("metrics: counting the outbox failed (resonate_outbox_depth keeps its "
