@@ -167,8 +167,11 @@ static const char *const migrations[] = {
     /* 5 -> 6: the due messages by index (Q_OUTBOX_DUE). Without it every
      * delivery round read past all the rows queued for later, e.g. one
      * tenant's executes delayed (resonate:delay) far ahead, on the store
-     * thread: with a million of them 60-100 ms a round, for every tenant. */
-    "CREATE INDEX outbox_due ON outbox (not_before, seq);",
+     * thread: with a million of them 60-100 ms a round, for every tenant.
+     * Likewise the fan-outs a tick continues (Q_FANOUT_DUE), which it
+     * sorted whole every time. */
+    "CREATE INDEX outbox_due ON outbox (not_before, seq);"
+    "CREATE INDEX fanouts_next ON fanouts (passes, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -1418,16 +1418,21 @@ START_TEST(outbox_due_gives_new_and_retried_rows_half_a_round_each)
 }
 END_TEST
 
-/* The SQLite virtual machine steps of the store's statement that reads the
- * due outbox rows, since the last call. */
-static int64_t outbox_due_steps(void)
+/* The SQLite virtual machine steps of the store's statement whose text
+ * holds needle, since the last call. */
+static int64_t statement_steps(const char *needle)
 {
     sqlite3 *db = store_sqlite_db(fx.st);
     for (sqlite3_stmt *q = sqlite3_next_stmt(db, NULL); q; q = sqlite3_next_stmt(db, q))
-        if (strstr(sqlite3_sql(q), "FROM outbox WHERE not_before > 0"))
+        if (strstr(sqlite3_sql(q), needle))
             return sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
-    ck_abort_msg("no outbox_due statement");
+    ck_abort_msg("no statement with %s", needle);
     return -1;
+}
+
+static int64_t outbox_due_steps(void)
+{
+    return statement_steps("FROM outbox WHERE not_before > 0");
 }
 
 /* Rows queued far ahead (one tenant's resonate:delay) must not cost every
@@ -1454,6 +1459,30 @@ START_TEST(finding_the_due_outbox_rows_costs_what_is_due_not_what_waits_for_late
     int64_t steps = outbox_due_steps();
     /* two rows instead of one: a few steps more, not 5,000 rows' worth */
     ck_assert_msg(steps < 3 * one, "%lld VM steps with 5,000 rows queued for later, %lld without",
+                  (long long)steps, (long long)one);
+}
+END_TEST
+
+/* A tick continues the least-served fan-outs: it reads the few it takes,
+ * not every fan-out listed (each a settle with more awaiters than
+ * limits.settle_fanout_batch). */
+START_TEST(the_next_fanouts_cost_what_is_taken_not_what_is_listed)
+{
+    fanout_t *f;
+    size_t n;
+    OK(store_fanout_add(fx.st, "f0", NULL));
+    OK(store_fanout_due(fx.st, fx.a, 2, &f, &n));
+    statement_steps("FROM fanouts ORDER BY passes");
+    OK(store_fanout_due(fx.st, fx.a, 2, &f, &n));
+    int64_t one = statement_steps("FROM fanouts ORDER BY passes");
+    OK(store_begin(fx.st));
+    for (int i = 1; i < 3000; i++)
+        OK(store_fanout_add(fx.st, arena_printf(fx.a, "f%d", i), NULL));
+    OK(store_commit(fx.st));
+    OK(store_fanout_due(fx.st, fx.a, 2, &f, &n));
+    ck_assert_uint_eq(n, 2);
+    int64_t steps = statement_steps("FROM fanouts ORDER BY passes");
+    ck_assert_msg(steps < 4 * one, "%lld VM steps with 3,000 fan-outs listed, %lld with one",
                   (long long)steps, (long long)one);
 }
 END_TEST
@@ -2535,6 +2564,7 @@ static Suite *sqlite_suite(void)
                    outbox_due_takes_new_and_retried_rows_in_turn_and_honours_not_before_and_limit);
     tcase_add_test(mem, outbox_due_gives_new_and_retried_rows_half_a_round_each);
     tcase_add_test(mem, finding_the_due_outbox_rows_costs_what_is_due_not_what_waits_for_later);
+    tcase_add_test(mem, the_next_fanouts_cost_what_is_taken_not_what_is_listed);
     tcase_add_test(mem, outbox_seq_is_never_reused_after_deleting_the_newest_row);
     tcase_add_test(mem, schedule_round_trip_advance_and_delete);
     tcase_add_test(mem, schedule_search_matches_promise_tags_and_pages);
