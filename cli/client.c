@@ -343,14 +343,84 @@ static void format_when(int64_t ms, int64_t now, char *buf, size_t len)
         snprintf(buf, len, "%s (now)", t);
 }
 
+/* True when s[i] starts a control character a terminal acts on: C0 (but
+ * for the kept ones), DEL, or a C1 control written in UTF-8 (U+0080 to
+ * U+009F: 0xC2 then 0x80..0x9F; U+009B is CSI). Sets *len to its bytes. */
+static bool is_control(const unsigned char *s, size_t n, size_t i, const char *keep, size_t *len)
+{
+    unsigned char c = s[i];
+    *len = 1;
+    if (c < 0x20 || c == 0x7f)
+        return !(c && keep && strchr(keep, c));
+    if (c == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] < 0xa0) {
+        *len = 2;
+        return true;
+    }
+    return false;
+}
+
+char *client_term_escape(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t cap = n * 4 + 1, o = 0; /* a byte is at most 4: "\\x1b" (C1: 2 bytes, 6) */
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t len;
+        if (is_control(u, n, i, NULL, &len)) {
+            /* C1 is 2 bytes shown as 6; C0 and DEL 1 byte shown as 4. */
+            o += (size_t)snprintf(out + o, cap - o, len == 2 ? "\\u%04x" : "\\x%02x",
+                                  len == 2 ? u[i + 1] : u[i]);
+        } else {
+            out[o++] = s[i];
+        }
+        i += len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+json_t *client_term_safe(json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *x, *out;
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        char *e = client_term_escape(json_string_value(v), json_string_length(v));
+        out = e ? json_string(e) : NULL;
+        free(e);
+        return out;
+    }
+    case JSON_ARRAY:
+        out = json_array();
+        json_array_foreach(v, i, x) json_array_append_new(out, client_term_safe(x));
+        return out;
+    case JSON_OBJECT:
+        out = json_object();
+        json_object_foreach(v, k, x)
+        {
+            char *e = client_term_escape(k, strlen(k));
+            if (e)
+                json_object_set_new(out, e, client_term_safe(x));
+            free(e);
+        }
+        return out;
+    default:
+        return json_incref(v);
+    }
+}
+
 /* True when the n bytes are UTF-8 text a terminal can show as is. */
 static bool is_text(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
+        size_t len;
+        if (is_control(p, n, i, "\n\t\r", &len))
+            return false;
         if (c < 0x80) {
-            if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7f)
-                return false;
             i++;
             continue;
         }
@@ -368,8 +438,9 @@ static bool is_text(const unsigned char *p, size_t n)
     return true;
 }
 
-/* Prints text, continuation lines indented by width columns. */
-static void print_indented(FILE *f, const char *text, size_t n, int width)
+/* Prints text, continuation lines indented by width columns, then a newline
+ * when newline. A '\r' is left out: it would move back over the label. */
+static void print_indented(FILE *f, const char *text, size_t n, int width, bool newline)
 {
     for (size_t i = 0; i < n; i++) {
         if (text[i] == '\r')
@@ -378,7 +449,8 @@ static void print_indented(FILE *f, const char *text, size_t n, int width)
         if (text[i] == '\n' && i + 1 < n)
             fprintf(f, "%*s", width, "");
     }
-    fputc('\n', f);
+    if (newline)
+        fputc('\n', f);
 }
 
 static void field(FILE *f, int width, const char *label, const char *fmt, ...)
@@ -429,10 +501,10 @@ static void show_value(FILE *f, int width, const char *label, json_t *v)
             size_t cut = TEXT_SHOWN;
             while (cut > 0 && (raw[cut] & 0xc0) == 0x80)
                 cut--;
-            fwrite(raw, 1, cut, f);
+            print_indented(f, (const char *)raw, cut, width, false);
             fprintf(f, "... (%zu bytes in all; --json shows everything)\n", n);
         } else {
-            print_indented(f, (const char *)raw, n, width);
+            print_indented(f, (const char *)raw, n, width, true);
         }
         free(raw);
     }
@@ -1365,8 +1437,9 @@ cleanup:
 }
 
 /* The message of a failed answer, with what to do about it. */
-static void report_failure(const conn_t *c, int status, json_t *data)
+static void report_failure(const conn_t *c, int status, json_t *raw)
 {
+    json_t *data = client_term_safe(raw); /* its text may quote a client's ids */
     char *dumped = json_is_string(data) ? NULL : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *msg = json_is_string(data) ? json_string_value(data) : dumped ? dumped : "";
     /* the server's text often repeats the status word: "Unauthorized: why" */
@@ -1411,13 +1484,27 @@ static void report_failure(const conn_t *c, int status, json_t *data)
                 status >= 500 ? "server error" : "request failed", status, sep, msg);
     }
     free(dumped);
+    json_decref(data);
 }
 
+/* data as pretty JSON. jansson escapes C0 controls but writes DEL and C1
+ * controls (U+0080-U+009F, U+009B is CSI) as they are: they are written
+ * here as JSON escapes, which decode to the same string. */
 static void print_json(json_t *data)
 {
     char *s = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (s)
-        printf("%s\n", s);
+    if (!s)
+        return;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len;
+        if (is_control((const unsigned char *)s, n, i, "\n", &len))
+            printf("\\u%04x", len == 2 ? (unsigned char)s[i + 1] : (unsigned char)s[i]);
+        else
+            putchar(s[i]);
+        i += len;
+    }
+    putchar('\n');
     free(s);
 }
 
@@ -1488,11 +1575,16 @@ static json_t *tree_walk(FILE *f, node_t *nodes, size_t n, node_t *me, const cha
     } else {
         char detail[160];
         tree_detail(me->p, detail, sizeof detail);
+        /* the id and the function name are a client's: no terminal controls */
+        char *id = client_term_escape(me->id, strlen(me->id));
+        char *dt = client_term_escape(detail, strlen(detail));
         fprintf(f, "%s%s%s%s%s\n", prefix,
                 root   ? ""
                 : last ? "└── "
                        : "├── ",
-                me->id, tree_glyph(jstr(me->p, "state")), detail);
+                id ? id : "?", tree_glyph(jstr(me->p, "state")), dt ? dt : "");
+        free(id);
+        free(dt);
     }
     size_t plen = strlen(prefix);
     char *sub = malloc(plen + 8);
@@ -2264,8 +2356,13 @@ int client_main(int argc, char **argv)
         a.now = now_ms(); /* relative times are shown from the moment of the answer */
         if (a.json)
             print_json(reply);
-        else
-            a.cmd->show(stdout, &a, status, reply);
+        else {
+            /* Stored strings are other clients' (a tenant's): shown without
+             * the terminal controls they may hold (ESC, CSI, OSC 52). */
+            json_t *safe = client_term_safe(reply);
+            a.cmd->show(stdout, &a, status, safe ? safe : json_null());
+            json_decref(safe);
+        }
         rc = 0;
     } else {
         report_failure(&c, status, reply);

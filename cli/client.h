@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 /* True when cmd names a client subcommand (or one of its aliases). */
 bool client_is_command(const char *cmd);
 
@@ -88,6 +90,18 @@ unsigned char *client_base64_decode(const char *s, size_t *n);
  * keys). Returns the compact JSON of the result, malloc'd and owned by the
  * caller, or NULL with a message in err naming flag. */
 char *client_payload_encode(const char *flag, const char *text, char *err, size_t errlen);
+
+/* s (n bytes) with each terminal control escaped: C0 and DEL as "\x1b",
+ * C1 in UTF-8 (U+0080-U+009F) as "\u009b"; newlines and tabs too (a
+ * stored id cannot start a fake line). malloc'd, owned by the caller; NULL
+ * when out of memory. */
+char *client_term_escape(const char *s, size_t n);
+
+/* A copy of v whose strings and object keys are client_term_escape'd: what
+ * the human output shows of an answer, whose strings (ids, tags, pids,
+ * crons, error texts) were stored by any client. A new reference, NULL when
+ * out of memory. */
+json_t *client_term_safe(json_t *v);
 
 /* Writes ms as a short duration: "250ms", "45s", "1h30m", "2d3h". */
 void client_format_duration(int64_t ms, char *buf, size_t len);

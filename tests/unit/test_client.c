@@ -504,6 +504,59 @@ START_TEST(help_prints_usage_flags_and_notes_and_exits_0)
 }
 END_TEST
 
+/* No byte a terminal acts on in the last run's stdout and stderr: C0
+ * controls other than newline, DEL, or C1 controls in UTF-8 (0xC2 0x80-0x9F). */
+static void assert_no_terminal_controls(void)
+{
+    const char *outs[] = {R.out, R.err};
+    for (size_t k = 0; k < 2; k++)
+        for (const unsigned char *p = (const unsigned char *)outs[k]; *p; p++)
+            ck_assert_msg(!((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+                            (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0)),
+                          "byte 0x%02x at %zu of:\n%s", *p,
+                          (size_t)(p - (const unsigned char *)outs[k]), outs[k]);
+}
+
+START_TEST(stored_terminal_controls_are_shown_escaped_never_sent_to_the_terminal)
+{
+    /* Another client (a tenant) stores ESC sequences (OSC 52 writes the
+     * clipboard, OSC 0 the title), a newline (a fake line) and a C1 CSI. */
+    const char *id = "p\x1b]52;c;eA==\x07\nFAKE\r";
+    ck_assert_int_eq(cli("promises", "create", "root", "--timeout", "1h", "--tags",
+                         "{\"resonate:origin\":\"root\"}", NULL),
+                     0);
+    const char *kid = "root.\x1b[2J\n";
+    ck_assert_int_eq(cli("promises", "create", kid, "--timeout", "1h", "--tags",
+                         "{\"k\\u001b[1m\":\"v\\u009b2J\",\"resonate:origin\":\"root\","
+                         "\"resonate:parent\":\"root\",\"resonate:scope\":\"global\"}",
+                         "--param", "{\"data\":{\"func\":\"f\\u001b]0;T\\u0007\"}}", NULL),
+                     0);
+    assert_no_terminal_controls();
+    OUT_HAS("id        root.\\x1b[2J\\x0a\n");
+    OUT_HAS("k\\x1b[1m=v\\u009b2J\n");
+    ck_assert_int_eq(cli("promises", "create", id, "--timeout", "1h", "--param",
+                         "{\"data\":\"text then a C1 CSI \\u009b2J\"}", NULL),
+                     0);
+    assert_no_terminal_controls();
+    OUT_HAS("id        p\\x1b]52;c;eA==\\x07\\x0aFAKE\\x0d\n");
+    OUT_HAS("param     <"); /* not text a terminal can show as is */
+    ck_assert_int_eq(cli("promises", "get", kid, NULL), 0);
+    assert_no_terminal_controls();
+    ck_assert_int_eq(cli("promises", "search", NULL), 0);
+    assert_no_terminal_controls();
+    OUT_HAS("root.\\x1b[2J\\x0a");
+    ck_assert_int_eq(cli("tree", "root", NULL), 0);
+    assert_no_terminal_controls();
+    OUT_HAS("└── root.\\x1b[2J\\x0a 🟡 (rpc f\\x1b]0;T\\x07)\n");
+    /* --json stays JSON: its escapes are JSON's own. */
+    ck_assert_int_eq(cli("promises", "get", kid, "--json", NULL), 0);
+    assert_no_terminal_controls();
+    json_t *j = out_json();
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "promise"), "id")), kid);
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(failed_requests_exit_1_with_the_server_message)
 {
     ck_assert_int_eq(cli("promises", "get", "missing", NULL), 1);
@@ -569,6 +622,7 @@ static Suite *client_suite(void)
     tcase_add_test(ts, tree_links_the_promises_of_an_origin_by_parent);
     tcase_add_test(ts, usage_errors_exit_2_and_say_how_to_get_help);
     tcase_add_test(ts, help_prints_usage_flags_and_notes_and_exits_0);
+    tcase_add_test(ts, stored_terminal_controls_are_shown_escaped_never_sent_to_the_terminal);
     tcase_add_test(ts, failed_requests_exit_1_with_the_server_message);
     tcase_add_test(ts, server_from_the_environment_and_transport_errors);
     suite_add_tcase(s, ts);
