@@ -234,6 +234,15 @@ static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *
     return p;
 }
 
+/* True when s[i] starts a C1 control in UTF-8 (U+0080-U+009F: 0xC2 then
+ * 0x80..0x9F), which a terminal may act on as it does on ESC (U+009B is
+ * CSI). */
+static bool is_c1(const char *s, size_t n, size_t i)
+{
+    return (unsigned char)s[i] == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+           (unsigned char)s[i + 1] < 0xA0;
+}
+
 /* True when s (len n) must be quoted: in a field value anything that could
  * end the value or fake another field; in the message text only '=' and
  * '"' (spaces are the message's own). */
@@ -245,7 +254,7 @@ static bool needs_quotes(const char *s, size_t n, bool field)
         unsigned char ch = (unsigned char)s[i];
         if (ch == '=' || ch == '"')
             return true;
-        if (field && (ch <= ' ' || ch == 0x7F || ch == '\\'))
+        if (field && (ch <= ' ' || ch == 0x7F || ch == '\\' || is_c1(s, n, i)))
             return true;
     }
     return false;
@@ -263,6 +272,10 @@ static void put_escaped(sbuf_t *out, const char *s, size_t n, bool quoted)
             char esc[8];
             snprintf(esc, sizeof esc, "\\x%02x", ch);
             sb_put(out, esc, 4);
+        } else if (is_c1(s, n, i)) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[++i]);
+            sb_put(out, esc, 6);
         } else if (quoted && (ch == '"' || ch == '\\')) {
             sb_putc(out, '\\');
             sb_putc(out, (char)ch);
@@ -379,10 +392,21 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (s) {
-            n = strlen(s);
-            if (n > buflen - 3)
-                n = 0; /* never emit a cut JSON object */
-            memcpy(buf, s, n);
+            /* jansson writes DEL and C1 controls as they are: JSON escapes
+             * here, the same string for a reader, inert in a terminal. */
+            size_t sn = strlen(s);
+            for (size_t i = 0; i < sn && n != SIZE_MAX; i++) {
+                bool c1 = is_c1(s, sn, i);
+                if (n + 6 > buflen - 3)
+                    n = SIZE_MAX; /* never emit a cut JSON object */
+                else if (c1 || s[i] == 0x7F)
+                    n += (size_t)snprintf(buf + n, 7, "\\u%04x",
+                                          (unsigned char)(c1 ? s[++i] : s[i]));
+                else
+                    buf[n++] = s[i];
+            }
+            if (n == SIZE_MAX)
+                n = 0;
             free(s);
         }
         if (n == 0) {

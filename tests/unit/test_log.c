@@ -25,6 +25,33 @@ START_TEST(text_line_escapes_newlines_so_one_event_is_one_line)
 }
 END_TEST
 
+START_TEST(c1_controls_are_escaped_in_text_and_json_lines)
+{
+    /* U+009B is CSI, U+009D OSC: as active as ESC [ and ESC ] in a
+     * terminal that honours C1 controls. */
+    log_format_line(line, sizeof line, false, "T", LOG_INFO, "got %s id=%s",
+                    "a\xc2\x9b"
+                    "2J",
+                    "b\xc2\x9d"
+                    "0;t\x7f");
+    ck_assert_str_eq(line, "T info  got a\\u009b2J id=\"b\\u009d0;t\\x7f\"\n");
+    log_format_line(line, sizeof line, true, "T", LOG_INFO, "got %s id=%s",
+                    "a\xc2\x9b"
+                    "2J",
+                    "b\xc2\x9d"
+                    "0;t\x7f");
+    ck_assert_ptr_null(strstr(line, "\xc2"));
+    ck_assert_ptr_null(strchr(line, 0x7f));
+    json_t *o = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "msg")), "got a\xc2\x9b"
+                                                                   "2J");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "id")), "b\xc2\x9d"
+                                                                  "0;t\x7f");
+    json_decref(o);
+}
+END_TEST
+
 START_TEST(json_line_lifts_trailing_fields_into_members)
 {
     size_t n = log_format_line(line, sizeof line, true, "T", LOG_DEBUG,
@@ -178,6 +205,7 @@ static Suite *log_suite(void)
     TCase *tc = tcase_create("format");
     tcase_add_test(tc, text_line_has_time_level_and_message);
     tcase_add_test(tc, text_line_escapes_newlines_so_one_event_is_one_line);
+    tcase_add_test(tc, c1_controls_are_escaped_in_text_and_json_lines);
     tcase_add_test(tc, json_line_lifts_trailing_fields_into_members);
     tcase_add_test(tc, json_line_keeps_free_text_in_msg);
     tcase_add_test(tc, json_line_keeps_the_real_status_whatever_the_arguments_say);
