@@ -145,9 +145,9 @@ static const char *const migrations[] = {
     "  passes       bigint NOT NULL"
     ");",
     /* 3 -> 4: the due messages and the next fan-outs by index, as
-     * SQLite's version 6. */
-    "CREATE INDEX outbox_due ON outbox (not_before, seq);"
-    "CREATE INDEX fanouts_next ON fanouts (passes, id);",
+     * SQLite's version 6 (in parentheses: one step of two statements). */
+    ("CREATE INDEX outbox_due ON outbox (not_before, seq);"
+     "CREATE INDEX fanouts_next ON fanouts (passes, id);"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
