@@ -25,6 +25,7 @@
 #include "conf/config.h"
 #include "core/base64.h"
 #include "core/types.h"
+#include "core/wire.h"
 
 #define CLIENT_DEFAULT_URL "http://localhost:8001"
 #define CONNECT_TIMEOUT_MS 10000L
@@ -343,20 +344,14 @@ static void format_when(int64_t ms, int64_t now, char *buf, size_t len)
         snprintf(buf, len, "%s (now)", t);
 }
 
-/* True when s[i] starts a control character a terminal acts on: C0 (but
- * for the kept ones), DEL, or a C1 control written in UTF-8 (U+0080 to
- * U+009F: 0xC2 then 0x80..0x9F; U+009B is CSI). Sets *len to its bytes. */
+/* True when s[i] starts a control character a terminal acts on
+ * (wire_control_len) other than the C0 ones in keep. Sets *len to the
+ * bytes to step over (1 when it is none). */
 static bool is_control(const unsigned char *s, size_t n, size_t i, const char *keep, size_t *len)
 {
-    unsigned char c = s[i];
-    *len = 1;
-    if (c < 0x20 || c == 0x7f)
-        return !(c && keep && strchr(keep, c));
-    if (c == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] < 0xa0) {
-        *len = 2;
-        return true;
-    }
-    return false;
+    size_t k = wire_control_len((const char *)s, n, i);
+    *len = k ? k : 1;
+    return k && !(k == 1 && s[i] && keep && strchr(keep, s[i]));
 }
 
 char *client_term_escape(const char *s, size_t n)

@@ -193,6 +193,16 @@ static void ob_i64(outbuf_t *b, int64_t v)
     ob_put(b, tmp + i, sizeof tmp - i);
 }
 
+size_t wire_control_len(const char *s, size_t n, size_t i)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f)
+        return 1;
+    if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] < 0xa0)
+        return 2;
+    return 0;
+}
+
 size_t wire_put_string(char *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -146,6 +146,12 @@ char *wire_encode_response(const char *kind, const char *corr_id, const response
  * Returns the bytes written; the caller reserved 6 * n + 2. */
 size_t wire_put_string(char *out, const char *s, size_t n);
 
+/* Bytes of the terminal control character at s[i] (i < n): 1 for a C0
+ * control or DEL, 2 for a C1 control in UTF-8 (U+0080-U+009F: 0xC2 then
+ * 0x80-0x9F; U+009B acts as CSI in some terminals), 0 for anything else.
+ * What the CLI and the log escape of the text clients stored. */
+size_t wire_control_len(const char *s, size_t n, size_t i);
+
 /* Serialises a JSON value compactly with sorted keys; malloc'd, caller frees. */
 char *wire_dump(const json_t *v);
 

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "core/wire.h"
+
 /* Written once by log_init before threads start, read-only afterwards. */
 static log_level_t min_level = LOG_INFO;
 static bool as_json;
@@ -234,13 +236,11 @@ static const char *convert(const char *f, const char *end, va_list *ap, sbuf_t *
     return p;
 }
 
-/* True when s[i] starts a C1 control in UTF-8 (U+0080-U+009F: 0xC2 then
- * 0x80..0x9F), which a terminal may act on as it does on ESC (U+009B is
- * CSI). */
+/* True when s[i] starts a C1 control (wire_control_len), which a terminal
+ * may act on as it does on ESC. */
 static bool is_c1(const char *s, size_t n, size_t i)
 {
-    return (unsigned char)s[i] == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-           (unsigned char)s[i + 1] < 0xA0;
+    return wire_control_len(s, n, i) == 2;
 }
 
 /* True when s (len n) must be quoted: in a field value anything that could

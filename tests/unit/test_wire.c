@@ -16,6 +16,20 @@ static size_t encoded_size(const promise_t *p)
     return n;
 }
 
+/* C0, DEL and C1 (two bytes in UTF-8) are controls; printable ASCII, other
+ * two-byte characters and a lone 0xC2 at the end are not. */
+START_TEST(control_len_finds_c0_del_and_c1_and_nothing_else)
+{
+    const char s[] = "\x1f \x7f~\xc2\x9b\xc2\xa0\xc2\x80\xc2";
+    size_t n = sizeof s - 1;
+    size_t want[] = {1, 0, 1, 0, 2, 0, 0, 0, 2, 0, 0};
+    ck_assert_uint_eq(n, sizeof want / sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(wire_control_len(s, n, i) == want[i], "byte %zu: %zu, want %zu", i,
+                      wire_control_len(s, n, i), want[i]);
+}
+END_TEST
+
 START_TEST(promise_size_bounds_the_encoding_from_above_and_closely)
 {
     kv_t tags[] = {{"resonate:branch", "root"}, {"quote\"d", "back\\slash\n"}};
@@ -206,6 +220,7 @@ static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
     TCase *tc = tcase_create("sizes");
+    tcase_add_test(tc, control_len_finds_c0_del_and_c1_and_nothing_else);
     tcase_add_test(tc, promise_size_bounds_the_encoding_from_above_and_closely);
     tcase_add_test(tc, dump_matches_jansson_sorted_compact_output_on_random_trees);
     tcase_add_test(tc, envelope_escapes_kind_and_corr_id_and_sorts_data);
