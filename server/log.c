@@ -322,6 +322,25 @@ static void expand(const char *fmt, size_t len, va_list *ap, sbuf_t *out, bool q
 
 #define MAX_FIELDS 32
 
+/* Bytes of one field value at most; a longer one (a client's corrId of
+ * kilobytes) is cut at a character boundary and ends in "...". Escaped, a
+ * value then takes at most 6 times this (\u001b per byte in JSON), so the
+ * few fields of a line always fit whatever the client sent. */
+#define LOG_VALUE_MAX 256
+
+/* Cuts the value that ends the buffer at off back to LOG_VALUE_MAX bytes,
+ * "..." included, never inside a UTF-8 sequence. */
+static void cut_value(sbuf_t *vals, size_t off)
+{
+    if (vals->n - off <= LOG_VALUE_MAX)
+        return;
+    size_t n = off + LOG_VALUE_MAX - 3;
+    while (n > off && ((unsigned char)vals->p[n] & 0xC0) == 0x80)
+        n--;
+    vals->n = n;
+    sb_put(vals, "...", 3);
+}
+
 typedef struct {
     const char *key; /* into the format */
     size_t klen;
@@ -365,6 +384,7 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
         const char *eq = memchr(p, '=', tl);
         size_t off = vals.n;
         expand(eq + 1, tl - (size_t)(eq + 1 - p), &ap, &vals, false);
+        cut_value(&vals, off);
         if (nf < MAX_FIELDS)
             fields[nf++] = (field_t){p, (size_t)(eq - p), off, vals.n - off};
         p += tl;
@@ -374,11 +394,14 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
     va_end(ap);
 
     size_t n = 0;
-    if (json) {
+    /* JSON: the whole line, else the fields with the message replaced,
+     * else the bare replacement; a cut object is never written. */
+    for (int pass = 0; json && n == 0 && pass < 2; pass++) {
         json_t *o = json_object();
         json_object_set_new(o, "ts", json_string(ts));
         json_object_set_new(o, "level", json_string(names[level]));
-        json_object_set_new(o, "msg", json_text(mbuf, msg.n));
+        json_object_set_new(o, "msg",
+                            pass == 0 ? json_text(mbuf, msg.n) : json_string("(message too long)"));
         for (size_t i = 0; i < nf; i++) {
             char key[64];
             if (fields[i].klen >= sizeof key)
@@ -409,28 +432,35 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
                 n = 0;
             free(s);
         }
-        if (n == 0) {
-            int w = snprintf(buf, buflen - 1,
-                             "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(message too long)\"}", ts,
-                             names[level]);
-            n = w > 0 && (size_t)w < buflen - 1 ? (size_t)w : 0;
-        }
-    } else {
-        sbuf_t out = {buf, 0, buflen - 2};
-        int w = snprintf(buf, buflen, "%s %-5s ", ts, names[level]);
-        out.n = w > 0 && (size_t)w < out.cap ? (size_t)w : 0;
-        put_escaped(&out, mbuf, msg.n, false);
+    }
+    if (json && n == 0) {
+        int w = snprintf(buf, buflen - 1,
+                         "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(message too long)\"}", ts,
+                         names[level]);
+        n = w > 0 && (size_t)w < buflen - 1 ? (size_t)w : 0;
+    } else if (!json) {
+        /* The fields first, at the end of buf, so that a long message is
+         * what gets cut, never a field after it. */
+        size_t cap = buflen - 2;
+        sbuf_t tail = {buf, 0, cap};
         for (size_t i = 0; i < nf; i++) {
-            if (out.n)
-                sb_putc(&out, ' ');
-            sb_put(&out, fields[i].key, fields[i].klen + 1);
+            sb_putc(&tail, ' ');
+            sb_put(&tail, fields[i].key, fields[i].klen + 1);
             const char *v = vbuf + fields[i].off;
             if (needs_quotes(v, fields[i].len, true))
-                put_quoted(&out, v, fields[i].len);
+                put_quoted(&tail, v, fields[i].len);
             else
-                sb_put(&out, v, fields[i].len);
+                sb_put(&tail, v, fields[i].len);
         }
-        n = out.n;
+        size_t fl = tail.n;
+        memmove(buf + cap - fl, buf, fl);
+        sbuf_t out = {buf, 0, cap - fl};
+        char head[96];
+        int w = snprintf(head, sizeof head, "%.64s %-5s ", ts, names[level]);
+        sb_put(&out, head, w > 0 && (size_t)w < sizeof head ? (size_t)w : 0);
+        put_escaped(&out, mbuf, msg.n, false);
+        memmove(buf + out.n, buf + cap - fl, fl);
+        n = out.n + fl;
     }
     buf[n++] = '\n';
     buf[n] = '\0';

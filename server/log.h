@@ -36,8 +36,12 @@ void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(prin
 
 /* Formats the line log_msg would write for fmt and its arguments (with its
  * newline, NUL-terminated) into buf without writing it; returns its length.
- * ts is the timestamp text. A line longer than buflen is cut (text) or
- * replaced by a "(message too long)" object (JSON), never split. */
+ * ts is the timestamp text. A field value over 256 bytes is cut to 256
+ * ending in "...", so a client's long string never pushes the fields after
+ * it out of the line. A line longer than buflen then loses the end of its
+ * message text (text) or has it replaced by "(message too long)" (JSON),
+ * and the fields stay; only fields that alone exceed buflen are lost. A
+ * line is never split. */
 size_t log_format_line(char *buf, size_t buflen, bool json, const char *ts, log_level_t level,
                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

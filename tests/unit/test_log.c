@@ -188,6 +188,50 @@ START_TEST(a_long_line_is_cut_not_overflowed)
 }
 END_TEST
 
+START_TEST(a_long_client_value_is_cut_and_the_fields_after_it_stay)
+{
+    /* 3,000 ESC bytes escape to 12,000 (text) or 18,000 (JSON): before the
+     * cap the line was cut (text) or lost every field (JSON). */
+    static char esc[3001], big[8192];
+    memset(esc, 0x1b, sizeof esc - 1);
+    const char *fmt = "request kind=%s corrId=%s status=%d";
+    log_format_line(big, sizeof big, false, "T", LOG_DEBUG, fmt, "promise.get", esc, 200);
+    ck_assert_ptr_nonnull(strstr(big, "\\x1b...\" status=200\n"));
+    ck_assert_uint_lt(strlen(big), 256 * 4 + 64);
+    log_format_line(big, sizeof big, true, "T", LOG_DEBUG, fmt, "promise.get", esc, 200);
+    json_t *o = json_loads(big, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "status")), "200");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "kind")), "promise.get");
+    ck_assert_uint_eq(json_string_length(json_object_get(o, "corrId")), 256);
+    json_decref(o);
+    /* a value cut inside a UTF-8 character loses the whole character */
+    static char wide[600];
+    for (size_t i = 0; i + 2 < sizeof wide; i += 2)
+        memcpy(wide + i, "\xc3\xa9", 2);
+    log_format_line(big, sizeof big, true, "T", LOG_DEBUG, "m id=%s", wide);
+    o = json_loads(big, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_uint_eq(json_string_length(json_object_get(o, "id")), 252 + 3);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(a_long_message_is_cut_before_its_fields)
+{
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char mid[1024];
+    log_format_line(mid, sizeof mid, false, "T", LOG_INFO, "m %s status=%d", big, 503);
+    ck_assert_uint_eq(strlen(mid), sizeof mid - 1);
+    ck_assert_ptr_nonnull(strstr(mid, "xxx status=503\n"));
+    log_format_line(mid, sizeof mid, true, "T", LOG_INFO, "m %s status=%d", big, 503);
+    ck_assert_str_eq(mid, "{\"ts\":\"T\",\"level\":\"info\",\"msg\":\"(message too long)\","
+                          "\"status\":\"503\"}\n");
+}
+END_TEST
+
 START_TEST(level_names_parse_in_any_case)
 {
     ck_assert_int_eq(log_level_parse("DEBUG"), LOG_DEBUG);
@@ -215,6 +259,8 @@ static Suite *log_suite(void)
     tcase_add_test(tc, text_line_quotes_an_argument_that_looks_like_a_field_in_the_message_text);
     tcase_add_test(tc, conversions_format_as_printf_does);
     tcase_add_test(tc, a_long_line_is_cut_not_overflowed);
+    tcase_add_test(tc, a_long_client_value_is_cut_and_the_fields_after_it_stay);
+    tcase_add_test(tc, a_long_message_is_cut_before_its_fields);
     tcase_add_test(tc, level_names_parse_in_any_case);
     suite_add_tcase(s, tc);
     return s;
