@@ -8,7 +8,9 @@
 --           every request costs a full signature check
 -- BENCH_OP=create sends promise.create of a unique id under the same prefix
 -- instead (ids "<BENCH_ID>-<run>-<thread>-<n>"), with BENCH_TAGS tags
--- (default 0; each is a row of the tag index: more work for the store).
+-- (default 0; each is a row of the tag index: more work for the store)
+-- and BENCH_DATA_BYTES bytes of param data (default 0; base64, rounded down
+-- to a multiple of 4: bodies of that size).
 local mode = os.getenv("BENCH_AUTH") or "none"
 local token = os.getenv("BENCH_TOKEN") or ""
 local id = os.getenv("BENCH_ID") or "bench:p"
@@ -19,6 +21,11 @@ for i = 1, tonumber(os.getenv("BENCH_TAGS") or "0") do
   tags[#tags + 1] = string.format('"t%d":"v%d"', i, i)
 end
 tags = "{" .. table.concat(tags, ",") .. "}"
+local param = "{}"
+local data_bytes = tonumber(os.getenv("BENCH_DATA_BYTES") or "0")
+if data_bytes >= 4 then
+  param = '{"data":"' .. string.rep("QUJD", math.floor(data_bytes / 4)) .. '"}'
+end
 local threads = 0
 
 function setup(thread)
@@ -57,8 +64,8 @@ function request()
   if op == "create" then
     body = string.format(
       '{"kind":"promise.create","head":{"corrId":"%d","version":"2026-04-01"%s},' ..
-      '"data":{"id":"%s-%s-%d-%d","timeoutAt":4102444800000,"param":{},"tags":%s}}',
-      n, auth, id, run, tid, n, tags)
+      '"data":{"id":"%s-%s-%d-%d","timeoutAt":4102444800000,"param":%s,"tags":%s}}',
+      n, auth, id, run, tid, n, param, tags)
   else
     body = string.format(
       '{"kind":"promise.get","head":{"corrId":"%d","version":"2026-04-01"%s},"data":{"id":"%s"}}',

@@ -13,7 +13,10 @@
 #           latency from the scheduled instant)
 #   (flood) the same while orders sends promise.create as fast as it can
 #           over BENCH_FLOOD_CONNECTIONS keep-alive connections (default
-#           2000, wrk), from 1 s before billing starts until it ends. The
+#           2000, wrk), each with BENCH_FLOOD_TAGS tags (default 0) and
+#           BENCH_FLOOD_BYTES bytes of param data (default 0; 2000000
+#           sends bodies near the 2 MiB limit, what one batch's bytes
+#           bound), from 1 s before billing starts until it ends. The
 #           per-IP connection limit is lifted, as for an attacker with many
 #           addresses: more queued writes than one batch holds (512) is the
 #           case fair batches are for.
@@ -28,6 +31,7 @@ DUR=${BENCH_DURATION:-5}
 RATE=${BENCH_VICTIM_RATE:-50}
 FLOOD=${BENCH_FLOOD_CONNECTIONS:-2000}
 TAGS=${BENCH_FLOOD_TAGS:-0}
+BYTES=${BENCH_FLOOD_BYTES:-0}
 BIN=${RESONATE_BIN:-./resonate}
 export BENCH_RUN=${BENCH_RUN:-$(date +%s)-$$}
 
@@ -82,7 +86,7 @@ printf '  %-8s %10s %10s %10s %9s %9s   %s\n' phase "p50 ms" "p99 ms" "max ms" a
 read -r V50 V99 VMAX N OK <<<"$(victim quiet)"
 printf '  %-8s %10s %10s %10s %9s %9s   %s\n' quiet "$V50" "$V99" "$VMAX" "$N" "$OK" "-"
 
-BENCH_AUTH=head BENCH_TOKEN=$ORDERS BENCH_OP=create BENCH_ID=orders:f BENCH_TAGS=$TAGS \
+BENCH_AUTH=head BENCH_TOKEN=$ORDERS BENCH_OP=create BENCH_ID=orders:f BENCH_TAGS=$TAGS BENCH_DATA_BYTES=$BYTES \
     timeout $((DUR + 40)) wrk -t 2 -c "$FLOOD" -d "$((DUR + 3))s" --timeout 30s \
     -s bench/auth.lua "http://127.0.0.1:$PORT/" >"$OUT/wrk.txt" 2>&1 &
 WRK=$!

@@ -494,16 +494,22 @@ static void tenant_leave(exec_t *ex, tenant_t *t)
 /* Takes up to max_batch queued jobs (mu held), one of each tenant in turn
  * from ex->turn on, so that with T tenants waiting each gets at least
  * max_batch / T places, and a tenant with fewer jobs leaves its places to
- * the others. The next batch goes on from where this one stopped. Each
- * tenant's jobs keep their order. Returns them linked by next, NULL when
- * nothing is queued. */
+ * the others. The batch ends early before a job whose cost would take it
+ * past max_batch_bytes (its first job is always taken); that job's tenant
+ * is then first in the next. The next batch goes on from where this one
+ * stopped. Each tenant's jobs keep their order. Returns them linked by
+ * next, NULL when nothing is queued. */
 static job_t *take_batch(exec_t *ex)
 {
     job_t *batch = NULL, **end = &batch;
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     for (; ex->turn && n < ex->cfg.max_batch; n++) {
         tenant_t *t = ex->turn;
         job_t *j = t->head;
+        if (n > 0 &&
+            (bytes >= ex->cfg.max_batch_bytes || j->cost > ex->cfg.max_batch_bytes - bytes))
+            break;
+        bytes += j->cost;
         t->head = j->next;
         j->next = NULL;
         *end = j;
@@ -684,6 +690,8 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
     }
     if (ex->cfg.max_batch == 0)
         ex->cfg.max_batch = 512;
+    if (ex->cfg.max_batch_bytes == 0)
+        ex->cfg.max_batch_bytes = EXEC_BATCH_BYTES;
     pthread_mutex_init(&ex->mu, NULL);
     pthread_mutex_init(&ex->run_mu, NULL);
     /* Before the thread starts, so ex->st is still this thread's. */

@@ -34,8 +34,13 @@
  * or the next one while fewer than max_batch tenants wait. Each tenant's
  * jobs run in the order they were submitted. A tenant's queue exists only
  * while it holds jobs (found by its prefix in a hash table, O(1) per job),
- * so there are never more tenants than queued jobs. Fairness counts jobs,
- * not their cost: see docs/security.md "Fair store batches".
+ * so there are never more tenants than queued jobs. Fairness counts jobs;
+ * what they cost is bounded per batch instead: a batch stops before a job
+ * that would take the bytes of its requests past max_batch_bytes (4 MiB by
+ * default), so a tenant sending bodies of megabytes makes the batches
+ * another tenant's write runs in hold a few of them, not hundreds (a job
+ * larger than that goes first in a batch of its own making). See
+ * docs/security.md "Fair store batches".
  *
  * Between batches the same thread runs the background tick (timeouts,
  * retries, schedules) every poll interval unless paused by debug.start.
@@ -60,11 +65,16 @@
 
 typedef struct exec exec_t;
 
+/* Default of exec_config_t.max_batch_bytes: two bodies of the default
+ * server.max_body (2 MiB), or thousands of ordinary requests. */
+#define EXEC_BATCH_BYTES (4u << 20)
+
 typedef struct job job_t;
 struct job {
     /* NULL: a readiness probe (resp 200 or 503). req->scope names the
      * job's tenant and must stay valid until done is called. */
     const request_t *req;
+    size_t cost;              /* bytes of the request as sent (its body); 0 for a probe */
     arena_t *arena;           /* owned by the submitter; used for the request's reads */
     response_t resp;          /* filled by the store thread */
     void (*done)(job_t *job); /* called on the store thread after commit */
@@ -74,9 +84,12 @@ struct job {
 
 typedef struct {
     engine_config_t engine;
-    int64_t tick_interval_ms;    /* timeouts.poll_interval */
-    size_t tick_batch;           /* items per kind per background tick */
-    size_t max_batch;            /* jobs per transaction */
+    int64_t tick_interval_ms; /* timeouts.poll_interval */
+    size_t tick_batch;        /* items per kind per background tick */
+    size_t max_batch;         /* jobs per transaction */
+    /* Bytes of requests (job.cost) per transaction: a batch takes no job
+     * past this sum but always its first. 0: EXEC_BATCH_BYTES. */
+    size_t max_batch_bytes;
     bool debug;                  /* honour head["resonate:debug_time"] */
     int64_t deliver_interval_ms; /* messages.poll_interval */
     bool deliver;                /* run the outbox (false in unit tests) */

@@ -532,6 +532,7 @@ static void conn_free(conn_t *c)
 static void submit(conn_t *c, const request_t *req)
 {
     c->job.req = req;
+    c->job.cost = c->len;
     c->job.arena = c->arena;
     c->job.done = job_done;
     c->job.udata = c;

@@ -43,6 +43,7 @@ static size_t fanout_batch; /* limits.settle_fanout_batch of the next start() */
 static poll_hub_t *hub;     /* set: the exec of the next start() delivers through it */
 
 static size_t max_batch = 16; /* exec_config_t.max_batch of the next start() */
+static size_t batch_bytes;    /* exec_config_t.max_batch_bytes of the next start() */
 static int64_t interval_us;   /* exec_config_t.commit_interval_us of the next start() */
 static int n_answered;        /* answers so far (on_done) */
 static metrics_t *metrics;    /* exec_config_t.metrics of every start() */
@@ -69,6 +70,7 @@ static void start(int64_t tick_ms)
                          .tick_interval_ms = tick_ms,
                          .tick_batch = 100,
                          .max_batch = max_batch,
+                         .max_batch_bytes = batch_bytes,
                          .commit_interval_us = interval_us,
                          .inline_jobs = inline_jobs,
                          .metrics = metrics,
@@ -119,6 +121,13 @@ static void setup_paced_hour(void)
 static void setup_fair(void)
 {
     max_batch = FAIR_BATCH;
+    setup();
+}
+
+/* Batches of 100 bytes of requests at most (and of 16 jobs). */
+static void setup_bytes(void)
+{
+    batch_bytes = 100;
     setup();
 }
 
@@ -192,6 +201,7 @@ static void teardown(void)
     inline_jobs = false;
     fanout_batch = 0;
     max_batch = 16;
+    batch_bytes = 0;
     interval_us = 0;
     fake_store_release_begin();
     exec_stop(ex);
@@ -842,6 +852,60 @@ static void assert_wait_ends_at(int n, const char *tag)
     }
 }
 
+/* ---- the bytes of a batch ---- */
+
+START_TEST(a_batch_stops_before_the_job_that_would_take_it_past_its_bytes)
+{
+    /* Six jobs of 40 bytes, 100 a batch: 40 + 40, then 40 would be 120. */
+    tjob_t *ts[6];
+    backlog_of_a(ts, 6);
+    for (int i = 0; i < 6; i++)
+        ts[i]->job.cost = 40;
+    submit_batch(ts, 6);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(batch_of(ts[i], gate), 1 + i / 2);
+    assert_answer_order(ts, 6);
+}
+END_TEST
+
+START_TEST(a_job_larger_than_a_batchs_bytes_runs_in_a_batch_of_its_own)
+{
+    /* a:1 alone is five times the budget: it ends the batch of a:0 and
+     * goes first in the next, where nothing fits beside it. */
+    tjob_t *ts[3];
+    backlog_of_a(ts, 3);
+    ts[0]->job.cost = 10;
+    ts[1]->job.cost = 500;
+    ts[2]->job.cost = 10;
+    submit_batch(ts, 3);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(ts[1]->job.resp.status, 200);
+    ck_assert_int_eq(batch_of(ts[0], gate), 1);
+    ck_assert_int_eq(batch_of(ts[1], gate), 2);
+    ck_assert_int_eq(batch_of(ts[2], gate), 3);
+}
+END_TEST
+
+START_TEST(another_tenants_small_write_shares_its_batch_with_few_large_ones)
+{
+    /* a queues ten writes of 60 bytes before b's one of 10: b's runs in
+     * the first batch beside one of a's, not beside fifteen. */
+    tjob_t *ts[11];
+    backlog_of_a(ts, 10);
+    for (int i = 0; i < 10; i++)
+        ts[i]->job.cost = 60;
+    tjob_t *b = ts[10] = tenant_job("b:", "b:0");
+    b->job.cost = 10;
+    submit_batch(ts, 11);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(batch_of(b, gate), 1);
+    ck_assert_int_eq(batch_of(ts[0], gate), 1);
+    ck_assert_int_eq(batch_of(ts[1], gate), 2);
+    ck_assert_int_eq(batch_of(ts[9], gate), 10);
+}
+END_TEST
+
 START_TEST(after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued)
 {
     /* A closed loop of two clients: once both are back, the batch goes. */
@@ -1187,6 +1251,12 @@ static Suite *exec_suite(void)
     tcase_add_test(tt, requests_without_a_scope_and_readiness_probes_are_a_tenant_each);
     tcase_add_test(tt, many_distinct_tenants_are_each_served_and_leave_nothing_behind);
     suite_add_tcase(s, tt);
+    TCase *tby = tcase_create("bytes of a batch");
+    tcase_add_checked_fixture(tby, setup_bytes, teardown);
+    tcase_add_test(tby, a_batch_stops_before_the_job_that_would_take_it_past_its_bytes);
+    tcase_add_test(tby, a_job_larger_than_a_batchs_bytes_runs_in_a_batch_of_its_own);
+    tcase_add_test(tby, another_tenants_small_write_shares_its_batch_with_few_large_ones);
+    suite_add_tcase(s, tby);
     TCase *tp = tcase_create("pacing");
     tcase_add_checked_fixture(tp, setup_paced, teardown);
     tcase_add_test(tp, after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued);
