@@ -195,6 +195,18 @@ static bool flush_outcomes(exec_t *ex, bool sp)
     return sp && store_fault(st) == STORE_FAULT_NONE && store_rollback_to(st) == STORE_OK;
 }
 
+static job_t *put_back(exec_t *ex, job_t *rest);
+static bool others_wait(const exec_t *ex, const job_t *j);
+
+/* True once the jobs of the batch begun at t0 have run for max_batch_ns. */
+static bool out_of_time(const exec_t *ex, const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t ns = (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 + (t.tv_nsec - t0->tv_nsec);
+    return ns >= ex->cfg.max_batch_ns;
+}
+
 /* One transaction over a batch of jobs (run_mu held); fills every job's
  * response, which the caller sends after the commit (answer). A
  * batch that lost a race with another server (STORE_FAULT_CONFLICT) is
@@ -227,13 +239,30 @@ static void run_batch(exec_t *ex, job_t *batch)
         jobs++;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool cut = false; /* the batch's time was looked at once */
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
         bool ok = began && flush_outcomes(ex, sp);
-        for (job_t *j = batch; j && ok; j = j->next)
+        for (job_t *j = batch; j && ok; j = j->next) {
             ok = run_job(ex, j, sp);
+            /* Out of time while another tenant waits: the jobs not run yet
+             * go back to their queues for the next batch, and this one
+             * commits what it ran. A tenant alone keeps its whole batch
+             * (fewer, larger commits: its own throughput). Only in the
+             * first run: a rerun runs the same jobs again. */
+            if (ok && attempt == 0 && !cut && j->next && out_of_time(ex, &t0)) {
+                cut = true;
+                pthread_mutex_lock(&ex->mu);
+                if (others_wait(ex, j))
+                    j->next = put_back(ex, j->next);
+                pthread_mutex_unlock(&ex->mu);
+                jobs = 0;
+                for (job_t *k = batch; k; k = k->next)
+                    jobs++;
+            }
+        }
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
         if (ex->outbox)
@@ -491,6 +520,69 @@ static void tenant_leave(exec_t *ex, tenant_t *t)
     }
 }
 
+/* True when a and b are jobs of one tenant (exec.h: a probe, no scope,
+ * or one prefix). */
+static bool same_tenant(const job_t *a, const job_t *b)
+{
+    if (!a->req || !b->req)
+        return !a->req && !b->req;
+    const char *x = a->req->scope, *y = b->req->scope;
+    return x && y ? strcmp(x, y) == 0 : x == y;
+}
+
+/* True when a tenant other than j's has jobs after j in its batch or
+ * queued (mu held). */
+static bool others_wait(const exec_t *ex, const job_t *j)
+{
+    for (const job_t *k = j->next; k; k = k->next)
+        if (!same_tenant(k, j))
+            return true;
+    const tenant_t *t = ex->turn;
+    return t && (t->next != t || !same_tenant(t->head, j));
+}
+
+/* Puts rest, jobs take_batch took that their batch did not run (it ran
+ * out of time), back at the front of their tenants' queues in their order
+ * (mu held), the first one's tenant first in the round. Returns what it
+ * could not put back, a start of rest (out of memory for a tenant's entry),
+ * for the batch to run after all; NULL when all went back. */
+static job_t *put_back(exec_t *ex, job_t *rest)
+{
+    job_t *rev = NULL; /* last first: each goes in front of the one after it */
+    while (rest) {
+        job_t *next = rest->next;
+        rest->next = rev;
+        rev = rest;
+        rest = next;
+    }
+    while (rev) {
+        tenant_t *t = tenant_of(ex, rev);
+        if (!t)
+            break;
+        job_t *j = rev;
+        rev = rev->next;
+        j->next = t->head;
+        t->head = j;
+        if (!t->tail) {
+            t->tail = j;
+            ring_join(ex, t);
+        }
+        if (t->name)
+            t->name = j->req->scope;
+        ex->queued++;
+        /* first in the round, so they are served in the order taken */
+        ex->turn = t;
+    }
+    job_t *keep = NULL;
+    while (rev) {
+        job_t *next = rev->next;
+        rev->next = keep;
+        keep = rev;
+        rev = next;
+    }
+    return keep;
+}
+
 /* Takes up to max_batch queued jobs (mu held), one of each tenant in turn
  * from ex->turn on, so that with T tenants waiting each gets at least
  * max_batch / T places, and a tenant with fewer jobs leaves its places to
@@ -692,6 +784,8 @@ exec_t *exec_start(store_t *st, const exec_config_t *cfg, char *err, size_t errl
         ex->cfg.max_batch = 512;
     if (ex->cfg.max_batch_bytes == 0)
         ex->cfg.max_batch_bytes = EXEC_BATCH_BYTES;
+    if (ex->cfg.max_batch_ns <= 0)
+        ex->cfg.max_batch_ns = EXEC_BATCH_NS;
     pthread_mutex_init(&ex->mu, NULL);
     pthread_mutex_init(&ex->run_mu, NULL);
     /* Before the thread starts, so ex->st is still this thread's. */

@@ -34,13 +34,19 @@
  * or the next one while fewer than max_batch tenants wait. Each tenant's
  * jobs run in the order they were submitted. A tenant's queue exists only
  * while it holds jobs (found by its prefix in a hash table, O(1) per job),
- * so there are never more tenants than queued jobs. Fairness counts jobs;
- * what they cost is bounded per batch instead: a batch stops before a job
- * that would take the bytes of its requests past max_batch_bytes (4 MiB by
- * default), so a tenant sending bodies of megabytes makes the batches
- * another tenant's write runs in hold a few of them, not hundreds (a job
- * larger than that goes first in a batch of its own making). See
- * docs/security.md "Fair store batches".
+ * so there are never more tenants than queued jobs.
+ *
+ * Fairness counts jobs; what they cost is bounded per batch, twice:
+ * - Bytes: a batch stops before a job that would take the bytes of its
+ *   requests past max_batch_bytes (4 MiB by default), so a tenant sending
+ *   bodies of megabytes makes the batch another tenant's write runs in
+ *   hold a few of them, not hundreds. A larger job goes alone.
+ * - Time: once a batch's jobs have run for max_batch_ns (20 ms by
+ *   default) while another tenant has jobs in it or queued, the jobs it
+ *   has not run go back to the front of their queues, in order, the first
+ *   one's tenant first in the round, and the batch commits what it ran. A
+ *   tenant alone keeps its whole batch.
+ * See docs/security.md "Fair store batches".
  *
  * Between batches the same thread runs the background tick (timeouts,
  * retries, schedules) every poll interval unless paused by debug.start.
@@ -69,6 +75,13 @@ typedef struct exec exec_t;
  * server.max_body (2 MiB), or thousands of ordinary requests. */
 #define EXEC_BATCH_BYTES (4u << 20)
 
+/* Default of exec_config_t.max_batch_ns: 20 ms. A batch of 512 ordinary
+ * writes runs in a few ms; jobs that cost far more than their bytes (a
+ * heartbeat renewing thousands of leases, creates with many tags) are
+ * what it cuts, so the writes queued behind them wait at most about this
+ * long, plus one job, for their batch to start. */
+#define EXEC_BATCH_NS (20 * 1000000LL)
+
 typedef struct job job_t;
 struct job {
     /* NULL: a readiness probe (resp 200 or 503). req->scope names the
@@ -90,6 +103,9 @@ typedef struct {
     /* Bytes of requests (job.cost) per transaction: a batch takes no job
      * past this sum but always its first. 0: EXEC_BATCH_BYTES. */
     size_t max_batch_bytes;
+    /* Time a batch's jobs may run before the rest go back to their queues
+     * for the next batch (at least one job runs). 0: EXEC_BATCH_NS. */
+    int64_t max_batch_ns;
     bool debug;                  /* honour head["resonate:debug_time"] */
     int64_t deliver_interval_ms; /* messages.poll_interval */
     bool deliver;                /* run the outbox (false in unit tests) */

@@ -44,6 +44,7 @@ static poll_hub_t *hub;     /* set: the exec of the next start() delivers throug
 
 static size_t max_batch = 16; /* exec_config_t.max_batch of the next start() */
 static size_t batch_bytes;    /* exec_config_t.max_batch_bytes of the next start() */
+static int64_t batch_ns;      /* exec_config_t.max_batch_ns of the next start() */
 static int64_t interval_us;   /* exec_config_t.commit_interval_us of the next start() */
 static int n_answered;        /* answers so far (on_done) */
 static metrics_t *metrics;    /* exec_config_t.metrics of every start() */
@@ -71,6 +72,7 @@ static void start(int64_t tick_ms)
                          .tick_batch = 100,
                          .max_batch = max_batch,
                          .max_batch_bytes = batch_bytes,
+                         .max_batch_ns = batch_ns,
                          .commit_interval_us = interval_us,
                          .inline_jobs = inline_jobs,
                          .metrics = metrics,
@@ -128,6 +130,13 @@ static void setup_fair(void)
 static void setup_bytes(void)
 {
     batch_bytes = 100;
+    setup();
+}
+
+/* Batches out of time after 1 ns: after their first job, always. */
+static void setup_time(void)
+{
+    batch_ns = 1;
     setup();
 }
 
@@ -202,6 +211,7 @@ static void teardown(void)
     fanout_batch = 0;
     max_batch = 16;
     batch_bytes = 0;
+    batch_ns = 0;
     interval_us = 0;
     fake_store_release_begin();
     exec_stop(ex);
@@ -906,6 +916,46 @@ START_TEST(another_tenants_small_write_shares_its_batch_with_few_large_ones)
 }
 END_TEST
 
+/* ---- the time of a batch ---- */
+
+START_TEST(a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_order)
+{
+    /* a queues four, b two: one batch takes a0 b0 a1 b1 a2 a3, runs a0 and
+     * runs out of time while b waits; the rest go back and run one a batch
+     * in the same order, each answered once after its own batch's commit,
+     * until a alone is left: a2 and a3 then share one. */
+    static const char *const ids[] = {"a:0", "a:1", "a:2", "a:3", "b:0", "b:1"};
+    tjob_t *ts[6];
+    for (int i = 0; i < 6; i++)
+        ts[i] = tenant_job(i < 4 ? "a:" : "b:", ids[i]);
+    submit_batch(ts, 6);
+    tjob_t *order[6] = {ts[0], ts[4], ts[1], ts[5], ts[2], ts[3]};
+    assert_answer_order(order, 6);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    static const int batch[6] = {1, 2, 3, 4, 5, 5};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(order[i]->job.resp.status, 200);
+        ck_assert_int_eq(batch_of(order[i], gate), batch[i]);
+        ck_assert_int_eq(order[i]->commits_seen, gate->commits_seen + batch[i]);
+    }
+    /* six batches (the gate's and five) of seven jobs, not two */
+    ck_assert_double_eq(metric("resonate_store_batch_jobs_count"), 6);
+    ck_assert_double_eq(metric("resonate_store_batch_jobs_sum"), 7);
+}
+END_TEST
+
+START_TEST(a_tenant_alone_keeps_its_whole_batch_out_of_time)
+{
+    /* Nobody else waits: a smaller batch would only cost a more commits. */
+    tjob_t *ts[5];
+    backlog_of_a(ts, 5);
+    submit_batch(ts, 5);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(batch_of(ts[i], gate), 1);
+}
+END_TEST
+
 START_TEST(after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued)
 {
     /* A closed loop of two clients: once both are back, the batch goes. */
@@ -1257,6 +1307,11 @@ static Suite *exec_suite(void)
     tcase_add_test(tby, a_job_larger_than_a_batchs_bytes_runs_in_a_batch_of_its_own);
     tcase_add_test(tby, another_tenants_small_write_shares_its_batch_with_few_large_ones);
     suite_add_tcase(s, tby);
+    TCase *tti = tcase_create("time of a batch");
+    tcase_add_checked_fixture(tti, setup_time, teardown);
+    tcase_add_test(tti, a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_order);
+    tcase_add_test(tti, a_tenant_alone_keeps_its_whole_batch_out_of_time);
+    suite_add_tcase(s, tti);
     TCase *tp = tcase_create("pacing");
     tcase_add_checked_fixture(tp, setup_paced, teardown);
     tcase_add_test(tp, after_a_batch_of_two_the_next_waits_until_two_jobs_are_queued);
