@@ -196,9 +196,10 @@ static bool flush_outcomes(exec_t *ex, bool sp)
 }
 
 static job_t *put_back(exec_t *ex, job_t *rest);
-static bool others_wait(const exec_t *ex, const job_t *j);
+static bool others_in(const job_t *j);
+static bool others_queued(const exec_t *ex, const job_t *j);
 
-/* True once the jobs of the batch begun at t0 have run for max_batch_ns. */
+/* True once the jobs of a batch, begun at t0, have run for max_batch_ns. */
 static bool out_of_time(const exec_t *ex, const struct timespec *t0)
 {
     struct timespec t;
@@ -237,27 +238,33 @@ static void run_batch(exec_t *ex, job_t *batch)
     size_t jobs = 0;
     for (job_t *j = batch; j; j = j->next)
         jobs++;
-    struct timespec t0, t1;
+    struct timespec t0, t1, tj;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool cut = false; /* the batch's time was looked at once */
+    bool cut = false; /* jobs went back to their queues (once a batch) */
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
         bool ok = began && flush_outcomes(ex, sp);
+        clock_gettime(CLOCK_MONOTONIC, &tj);
+        bool rest_mine = false; /* the jobs after j are all j's tenant's */
         for (job_t *j = batch; j && ok; j = j->next) {
             ok = run_job(ex, j, sp);
-            /* Out of time while another tenant waits: the jobs not run yet
-             * go back to their queues for the next batch, and this one
-             * commits what it ran. A tenant alone keeps its whole batch
-             * (fewer, larger commits: its own throughput). Only in the
-             * first run: a rerun runs the same jobs again. */
-            if (ok && attempt == 0 && !cut && j->next && out_of_time(ex, &t0)) {
-                cut = true;
-                pthread_mutex_lock(&ex->mu);
-                if (others_wait(ex, j))
-                    j->next = put_back(ex, j->next);
-                pthread_mutex_unlock(&ex->mu);
+            /* Out of time while another tenant waits, in the rest of the
+             * batch or queued meanwhile: the jobs not run yet go back to
+             * their queues for the next batch, and this one commits what
+             * it ran. A tenant alone keeps its whole batch (fewer, larger
+             * commits: its own throughput), and is looked at again after
+             * each job, for a tenant that comes while it runs. */
+            if (!ok || cut || !j->next || !out_of_time(ex, &tj))
+                continue;
+            if (!rest_mine && !(cut = others_in(j)))
+                rest_mine = true;
+            pthread_mutex_lock(&ex->mu);
+            if (cut || (cut = others_queued(ex, j)))
+                j->next = put_back(ex, j->next);
+            pthread_mutex_unlock(&ex->mu);
+            if (cut) {
                 jobs = 0;
                 for (job_t *k = batch; k; k = k->next)
                     jobs++;
@@ -530,13 +537,18 @@ static bool same_tenant(const job_t *a, const job_t *b)
     return x && y ? strcmp(x, y) == 0 : x == y;
 }
 
-/* True when a tenant other than j's has jobs after j in its batch or
- * queued (mu held). */
-static bool others_wait(const exec_t *ex, const job_t *j)
+/* True when a tenant other than j's has jobs after j in its batch. */
+static bool others_in(const job_t *j)
 {
     for (const job_t *k = j->next; k; k = k->next)
         if (!same_tenant(k, j))
             return true;
+    return false;
+}
+
+/* True when a tenant other than j's has jobs queued (mu held). */
+static bool others_queued(const exec_t *ex, const job_t *j)
+{
     const tenant_t *t = ex->turn;
     return t && (t->next != t || !same_tenant(t->head, j));
 }

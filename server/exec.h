@@ -26,13 +26,14 @@
  * scope (admin, prefix "", no auth) are one tenant, and readiness probes
  * another. Each tenant has its own FIFO queue, and a batch takes one job of
  * each tenant with queued jobs in turn, going on where the previous batch
- * stopped: with T tenants waiting each gets at least max_batch / T places
- * of a batch (more when others have fewer jobs; a batch is full whenever
- * max_batch jobs are queued). So a job waits behind its own tenant's
- * earlier jobs and one job of each other waiting tenant per round, however
- * many those have queued: a tenant's lone write runs in the batch under way
- * or the next one while fewer than max_batch tenants wait. Each tenant's
- * jobs run in the order they were submitted. A tenant's queue exists only
+ * stopped. So a job waits behind its own tenant's earlier jobs and at
+ * most one job of each other waiting tenant per round, however many those
+ * have queued. Without the bounds on a batch's cost below, each of T
+ * waiting tenants gets at least max_batch / T places of a batch, and a
+ * tenant's lone write runs in the batch under way or the next one while
+ * fewer than max_batch tenants wait; with them a batch may hold fewer
+ * jobs, and the round goes on over more batches. Each tenant's jobs run in
+ * the order they were submitted. A tenant's queue exists only
  * while it holds jobs (found by its prefix in a hash table, O(1) per job),
  * so there are never more tenants than queued jobs.
  *
@@ -78,8 +79,8 @@ typedef struct exec exec_t;
 /* Default of exec_config_t.max_batch_ns: 20 ms. A batch of 512 ordinary
  * writes runs in a few ms; jobs that cost far more than their bytes (a
  * heartbeat renewing thousands of leases, creates with many tags) are
- * what it cuts, so the writes queued behind them wait at most about this
- * long, plus one job, for their batch to start. */
+ * what it cuts, so another tenant's write waits for a batch of about this
+ * long plus one job, and a job of each tenant ahead of it in the round. */
 #define EXEC_BATCH_NS (20 * 1000000LL)
 
 typedef struct job job_t;

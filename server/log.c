@@ -87,16 +87,19 @@ static size_t fields_start(const char *fmt)
     return start;
 }
 
-/* A bounded text buffer: what does not fit is dropped. */
+/* A bounded text buffer: what does not fit is dropped, and cut says so. */
 typedef struct {
     char *p;
     size_t n, cap;
+    bool cut;
 } sbuf_t;
 
 static void sb_put(sbuf_t *b, const char *s, size_t n)
 {
-    if (n > b->cap - b->n)
+    if (n > b->cap - b->n) {
         n = b->cap - b->n;
+        b->cut = true;
+    }
     memcpy(b->p + b->n, s, n);
     b->n += n;
 }
@@ -285,6 +288,32 @@ static void put_escaped(sbuf_t *out, const char *s, size_t n, bool quoted)
     }
 }
 
+/* Ends the text written to out from start on, which was cut short: back
+ * to the end of its last whole character or escape that leaves room for
+ * "...\"", then "..." and the closing quote of a quoted argument it was
+ * cut in, so that the fields after it still read as fields. */
+static void seal_cut(sbuf_t *out, size_t start)
+{
+    size_t limit = out->cap >= start + 4 ? out->cap - 4 : start;
+    size_t end = start;
+    bool quoted = false;
+    for (size_t i = start; i < out->n;) {
+        size_t len = 1;
+        if (out->p[i] == '\\' && i + 1 < out->n)
+            len = out->p[i + 1] == 'x' ? 4 : out->p[i + 1] == 'u' ? 6 : 2;
+        if (i + len > limit)
+            break;
+        if (out->p[i] == '"')
+            quoted = !quoted;
+        i += len;
+        end = i;
+    }
+    while (end > start && end < out->n && ((unsigned char)out->p[end] & 0xC0) == 0x80)
+        end--;
+    out->n = end;
+    sb_put(out, quoted ? "...\"" : "...", quoted ? 4 : 3);
+}
+
 static void put_quoted(sbuf_t *out, const char *s, size_t n)
 {
     sb_putc(out, '"');
@@ -420,7 +449,7 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
             size_t sn = strlen(s);
             for (size_t i = 0; i < sn && n != SIZE_MAX; i++) {
                 bool c1 = is_c1(s, sn, i);
-                if (n + 6 > buflen - 3)
+                if (n + 9 > buflen)
                     n = SIZE_MAX; /* never emit a cut JSON object */
                 else if (c1 || s[i] == 0x7F)
                     n += (size_t)snprintf(buf + n, 7, "\\u%04x",
@@ -458,7 +487,10 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
         char head[96];
         int w = snprintf(head, sizeof head, "%.64s %-5s ", ts, names[level]);
         sb_put(&out, head, w > 0 && (size_t)w < sizeof head ? (size_t)w : 0);
+        size_t start = out.n;
         put_escaped(&out, mbuf, msg.n, false);
+        if (msg.cut || out.cut)
+            seal_cut(&out, start);
         memmove(buf + out.n, buf + cap - fl, fl);
         n = out.n + fl;
     }

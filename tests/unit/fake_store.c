@@ -19,6 +19,8 @@ static _Atomic int fail_left;  /* insert failures still to inject; -1 = no end *
 
 static void (*_Atomic defer_hook)(void *arg);
 static void *_Atomic defer_hook_arg;
+static void (*_Atomic insert_hook)(void *arg, const char *id);
+static void *_Atomic insert_hook_arg;
 
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
@@ -94,6 +96,9 @@ static int w_outbox_defer(store_t *st, int64_t seq, int64_t not_before, int atte
 
 static int w_promise_insert(store_t *st, const promise_t *p)
 {
+    void (*hook)(void *, const char *) = atomic_load(&insert_hook);
+    if (hook)
+        hook(atomic_load(&insert_hook_arg), p->id);
     const char *id = atomic_load(&fail_id);
     if (id && strcmp(p->id, id) == 0 && atomic_load(&fail_left) != 0) {
         if (atomic_load(&fail_left) > 0)
@@ -108,6 +113,7 @@ static int w_promise_insert(store_t *st, const promise_t *p)
 store_t *fake_store_open(void)
 {
     atomic_store(&defer_hook, NULL);
+    atomic_store(&insert_hook, NULL);
     char err[256];
     store_t *st = store_sqlite_open(":memory:", err, sizeof err);
     ck_assert_msg(st != NULL, "open: %s", err);
@@ -181,6 +187,12 @@ void fake_store_release_begin(void)
     hold_armed = false;
     pthread_cond_broadcast(&hold_cv);
     pthread_mutex_unlock(&hold_mu);
+}
+
+void fake_store_on_insert(void (*fn)(void *arg, const char *id), void *arg)
+{
+    atomic_store(&insert_hook_arg, arg);
+    atomic_store(&insert_hook, fn);
 }
 
 void fake_store_on_defer(void (*fn)(void *arg), void *arg)

@@ -52,6 +52,10 @@ void fake_store_fail_insert_as(const char *id, int fault, int times);
  * thread that calls it. */
 void fake_store_on_defer(void (*fn)(void *arg), void *arg);
 
+/* fn(arg, id) runs at every promise_insert before it writes (NULL: none),
+ * on the thread that calls it. */
+void fake_store_on_insert(void (*fn)(void *arg, const char *id), void *arg);
+
 /* The next begin blocks until fake_store_release_begin; fake_store_wait_held
  * returns once a begin is blocked (false after timeout_ms). Lets a test
  * queue several jobs while the store thread is busy, so that they form one

@@ -944,6 +944,41 @@ START_TEST(a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_ord
 }
 END_TEST
 
+/* The job fake_store_on_insert submits when a:2 is inserted, once. */
+static tjob_t *late_job;
+
+static void submit_late(void *arg, const char *id)
+{
+    (void)arg;
+    if (strcmp(id, "a:2") == 0 && late_job) {
+        exec_submit(ex, &late_job->job);
+        late_job = NULL;
+    }
+}
+
+START_TEST(a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_back)
+{
+    /* a's six jobs are a batch of their own; b's job is submitted while
+     * a:2 runs: the batch commits a:0-a:2 and b's runs next but one (a
+     * first, as taken), not after a:5. */
+    tjob_t *ts[6];
+    backlog_of_a(ts, 6);
+    tjob_t *b = tenant_job("b:", "b:0");
+    late_job = b;
+    fake_store_on_insert(submit_late, NULL);
+    submit_batch(ts, 6);
+    wait_answered(b);
+    fake_store_on_insert(NULL, NULL);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(b->job.resp.status, 200);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(batch_of(ts[i], gate), 1);
+    ck_assert_int_eq(batch_of(ts[3], gate), 2);
+    tjob_t *order[] = {ts[0], ts[1], ts[2], ts[3], b, ts[4], ts[5]};
+    assert_answer_order(order, 7);
+}
+END_TEST
+
 START_TEST(a_tenant_alone_keeps_its_whole_batch_out_of_time)
 {
     /* Nobody else waits: a smaller batch would only cost a more commits. */
@@ -1311,6 +1346,7 @@ static Suite *exec_suite(void)
     tcase_add_checked_fixture(tti, setup_time, teardown);
     tcase_add_test(tti, a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_order);
     tcase_add_test(tti, a_tenant_alone_keeps_its_whole_batch_out_of_time);
+    tcase_add_test(tti, a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_back);
     suite_add_tcase(s, tti);
     TCase *tp = tcase_create("pacing");
     tcase_add_checked_fixture(tp, setup_paced, teardown);

@@ -224,11 +224,36 @@ START_TEST(a_long_message_is_cut_before_its_fields)
     big[sizeof big - 1] = '\0';
     char mid[1024];
     log_format_line(mid, sizeof mid, false, "T", LOG_INFO, "m %s status=%d", big, 503);
-    ck_assert_uint_eq(strlen(mid), sizeof mid - 1);
-    ck_assert_ptr_nonnull(strstr(mid, "xxx status=503\n"));
+    ck_assert_uint_ge(strlen(mid), sizeof mid - 8);
+    ck_assert_ptr_nonnull(strstr(mid, "xxx... status=503\n"));
+    /* cut inside a quoted argument (it holds '='): the quote is closed,
+     * and no escape is left half written */
+    char quoted[3000];
+    memset(quoted, 0x1b, sizeof quoted - 1);
+    quoted[0] = '=';
+    quoted[sizeof quoted - 1] = '\0';
+    for (size_t room = sizeof mid - 40; room < sizeof mid; room++) {
+        log_format_line(mid, room, false, "T", LOG_INFO, "m %s status=%d", quoted, 503);
+        char *end = strstr(mid, " status=503\n");
+        ck_assert_ptr_nonnull(end);
+        ck_assert_msg(end - mid >= 4 && memcmp(end - 4, "...\"", 4) == 0, "room %zu: %s", room,
+                      end - 12);
+        ck_assert_msg(memcmp(end - 8, "\\x1b", 4) == 0,
+                      "room %zu: a cut escape before the quote: %s", room, end - 12);
+    }
     log_format_line(mid, sizeof mid, true, "T", LOG_INFO, "m %s status=%d", big, 503);
     ck_assert_str_eq(mid, "{\"ts\":\"T\",\"level\":\"info\",\"msg\":\"(message too long)\","
                           "\"status\":\"503\"}\n");
+}
+END_TEST
+
+START_TEST(a_buffer_of_two_bytes_gets_a_newline_and_nothing_past_it)
+{
+    char tiny[2] = {'x', 'x'};
+    ck_assert_uint_eq(log_format_line(tiny, sizeof tiny, true, "T", LOG_INFO, "m k=%s", "v"), 1);
+    ck_assert_str_eq(tiny, "\n");
+    ck_assert_uint_eq(log_format_line(tiny, sizeof tiny, false, "T", LOG_INFO, "m k=%s", "v"), 1);
+    ck_assert_str_eq(tiny, "\n");
 }
 END_TEST
 
@@ -261,6 +286,7 @@ static Suite *log_suite(void)
     tcase_add_test(tc, a_long_line_is_cut_not_overflowed);
     tcase_add_test(tc, a_long_client_value_is_cut_and_the_fields_after_it_stay);
     tcase_add_test(tc, a_long_message_is_cut_before_its_fields);
+    tcase_add_test(tc, a_buffer_of_two_bytes_gets_a_newline_and_nothing_past_it);
     tcase_add_test(tc, level_names_parse_in_any_case);
     suite_add_tcase(s, tc);
     return s;
