@@ -173,11 +173,17 @@ START_TEST(conversions_format_as_printf_does)
 }
 END_TEST
 
+/* A string of 2,999 'x': longer than a line's message and values. */
+static const char *long_text(void)
+{
+    static char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    return big;
+}
+
 START_TEST(a_long_line_is_cut_not_overflowed)
 {
-    char big[3000];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = '\0';
+    const char *big = long_text();
     char small[64];
     size_t n = log_format_line(small, sizeof small, false, "T", LOG_INFO, "m %s k=%s", big, big);
     ck_assert_uint_eq(n, strlen(small));
@@ -219,9 +225,7 @@ END_TEST
 
 START_TEST(a_long_message_is_cut_before_its_fields)
 {
-    char big[3000];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = '\0';
+    const char *big = long_text();
     char mid[1024];
     log_format_line(mid, sizeof mid, false, "T", LOG_INFO, "m %s status=%d", big, 503);
     ck_assert_uint_ge(strlen(mid), sizeof mid - 8);
