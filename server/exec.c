@@ -196,8 +196,9 @@ static bool flush_outcomes(exec_t *ex, bool sp)
 }
 
 static job_t *put_back(exec_t *ex, job_t *rest);
-static bool others_in(const job_t *j);
+static bool mixed(const job_t *batch);
 static bool others_queued(const exec_t *ex, const job_t *j);
+static void put_back_rest_of(exec_t *ex, job_t *j);
 
 /* True once the jobs of a batch, begun at t0, have run for max_batch_ns. */
 static bool out_of_time(const exec_t *ex, const struct timespec *t0)
@@ -240,36 +241,33 @@ static void run_batch(exec_t *ex, job_t *batch)
         jobs++;
     struct timespec t0, t1, tj;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool cut = false; /* jobs went back to their queues (once a batch) */
     for (int attempt = 0;; attempt++) {
         bool began = store_begin(st) == STORE_OK;
         if (!began)
             snprintf(err, sizeof err, "%s", store_errmsg(st));
         bool ok = began && flush_outcomes(ex, sp);
         clock_gettime(CLOCK_MONOTONIC, &tj);
-        bool rest_mine = false; /* the jobs after j are all j's tenant's */
+        bool late = false, shared = mixed(batch);
         for (job_t *j = batch; j && ok; j = j->next) {
             ok = run_job(ex, j, sp);
-            /* Out of time while another tenant waits, in the rest of the
-             * batch or queued meanwhile: the jobs not run yet go back to
-             * their queues for the next batch, and this one commits what
-             * it ran. A tenant alone keeps its whole batch (fewer, larger
-             * commits: its own throughput), and is looked at again after
-             * each job, for a tenant that comes while it runs. */
-            if (!ok || cut || !j->next || !out_of_time(ex, &tj))
+            /* Out of time while another tenant has a job in the batch
+             * (run or not: its answer waits for the commit) or queued:
+             * each job run from then on sends the rest of its tenant's
+             * back to their queue for the next batch, so that the batch
+             * ends after at most one more job of each tenant in it. A
+             * tenant alone keeps its whole batch (fewer, larger commits:
+             * its own throughput), and is looked at again after each job,
+             * for a tenant that comes while it runs. */
+            if (!ok || !j->next || (!late && !(late = out_of_time(ex, &tj))))
                 continue;
-            if (!rest_mine && !(cut = others_in(j)))
-                rest_mine = true;
             pthread_mutex_lock(&ex->mu);
-            if (cut || (cut = others_queued(ex, j)))
-                j->next = put_back(ex, j->next);
+            if (shared || others_queued(ex, j))
+                put_back_rest_of(ex, j);
             pthread_mutex_unlock(&ex->mu);
-            if (cut) {
-                jobs = 0;
-                for (job_t *k = batch; k; k = k->next)
-                    jobs++;
-            }
         }
+        jobs = 0;
+        for (job_t *k = batch; k; k = k->next)
+            jobs++;
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
         if (ex->outbox)
@@ -537,11 +535,11 @@ static bool same_tenant(const job_t *a, const job_t *b)
     return x && y ? strcmp(x, y) == 0 : x == y;
 }
 
-/* True when a tenant other than j's has jobs after j in its batch. */
-static bool others_in(const job_t *j)
+/* True when batch holds jobs of more than one tenant. */
+static bool mixed(const job_t *batch)
 {
-    for (const job_t *k = j->next; k; k = k->next)
-        if (!same_tenant(k, j))
+    for (const job_t *k = batch; k; k = k->next)
+        if (!same_tenant(k, batch))
             return true;
     return false;
 }
@@ -593,6 +591,33 @@ static job_t *put_back(exec_t *ex, job_t *rest)
         rev = next;
     }
     return keep;
+}
+
+/* Sends the jobs of j's tenant after j in its batch back to their queue
+ * (mu held, put_back); the other jobs stay after j in their order. Those
+ * put_back could not place stay too, first. */
+static void put_back_rest_of(exec_t *ex, job_t *j)
+{
+    job_t *mine = NULL, **end = &mine;
+    for (job_t **p = &j->next; *p;) {
+        job_t *k = *p;
+        if (same_tenant(k, j)) {
+            *p = k->next;
+            k->next = NULL;
+            *end = k;
+            end = &k->next;
+        } else {
+            p = &k->next;
+        }
+    }
+    job_t *keep = mine ? put_back(ex, mine) : NULL;
+    if (keep) {
+        job_t *last = keep;
+        while (last->next)
+            last = last->next;
+        last->next = j->next;
+        j->next = keep;
+    }
 }
 
 /* Takes up to max_batch queued jobs (mu held), one of each tenant in turn

@@ -43,10 +43,14 @@
  *   bodies of megabytes makes the batch another tenant's write runs in
  *   hold a few of them, not hundreds. A larger job goes alone.
  * - Time: once a batch's jobs have run for max_batch_ns (20 ms by
- *   default) while another tenant has jobs in it or queued, the jobs it
- *   has not run go back to the front of their queues, in order, the first
- *   one's tenant first in the round, and the batch commits what it ran. A
- *   tenant alone keeps its whole batch.
+ *   default) while another tenant has a job in it (run or not) or queued,
+ *   each job run from then on sends the rest of its tenant's jobs in the
+ *   batch back to the front of their queue, in order: the batch ends after
+ *   at most one more job of each tenant in it, and commits. A tenant whose
+ *   one job costs more than the whole budget (a heartbeat renewing 20,000
+ *   leases) thus gets one job a batch, and every other tenant one more
+ *   than it had before the time ran out. A tenant alone keeps its whole
+ *   batch.
  * See docs/security.md "Fair store batches".
  *
  * Between batches the same thread runs the background tick (timeouts,

@@ -918,29 +918,49 @@ END_TEST
 
 /* ---- the time of a batch ---- */
 
-START_TEST(a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_order)
+START_TEST(a_batch_out_of_time_runs_one_more_job_of_each_tenant_and_puts_the_rest_back)
 {
-    /* a queues four, b two: one batch takes a0 b0 a1 b1 a2 a3, runs a0 and
-     * runs out of time while b waits; the rest go back and run one a batch
-     * in the same order, each answered once after its own batch's commit,
-     * until a alone is left: a2 and a3 then share one. */
+    /* a queues four, b two: one batch takes a0 b0 a1 b1 a2 a3 and is out
+     * of time after a0 (1 ns). a0 sends a1-a3 back, b0 then b1: the batch
+     * commits a0 b0. The next takes b1 a1 a2 a3 (b first, as put back
+     * last) and commits b1 a1; a alone is left, and a2 a3 share one. Each
+     * tenant's jobs keep their order, each is answered once after its own
+     * batch's commit. */
     static const char *const ids[] = {"a:0", "a:1", "a:2", "a:3", "b:0", "b:1"};
     tjob_t *ts[6];
     for (int i = 0; i < 6; i++)
         ts[i] = tenant_job(i < 4 ? "a:" : "b:", ids[i]);
     submit_batch(ts, 6);
-    tjob_t *order[6] = {ts[0], ts[4], ts[1], ts[5], ts[2], ts[3]};
+    tjob_t *order[6] = {ts[0], ts[4], ts[5], ts[1], ts[2], ts[3]};
     assert_answer_order(order, 6);
     tjob_t *gate = &jobs[n_jobs - 1];
-    static const int batch[6] = {1, 2, 3, 4, 5, 5};
+    static const int batch[6] = {1, 1, 2, 2, 3, 3};
     for (int i = 0; i < 6; i++) {
         ck_assert_int_eq(order[i]->job.resp.status, 200);
         ck_assert_int_eq(batch_of(order[i], gate), batch[i]);
         ck_assert_int_eq(order[i]->commits_seen, gate->commits_seen + batch[i]);
     }
-    /* six batches (the gate's and five) of seven jobs, not two */
-    ck_assert_double_eq(metric("resonate_store_batch_jobs_count"), 6);
+    /* four batches (the gate's and three) of seven jobs, not two */
+    ck_assert_double_eq(metric("resonate_store_batch_jobs_count"), 4);
     ck_assert_double_eq(metric("resonate_store_batch_jobs_sum"), 7);
+}
+END_TEST
+
+START_TEST(a_batch_out_of_time_commits_for_a_tenant_whose_job_already_ran_in_it)
+{
+    /* b's one job runs first, then a's: nothing of b's is left to run,
+     * but its answer waits for the commit, so a's rest goes back after
+     * a0 and b is answered after two jobs, not five. */
+    static const char *const ids[] = {"b:0", "a:0", "a:1", "a:2", "a:3"};
+    tjob_t *ts[5];
+    for (int i = 0; i < 5; i++)
+        ts[i] = tenant_job(i == 0 ? "b:" : "a:", ids[i]);
+    submit_batch(ts, 5);
+    assert_answer_order(ts, 5);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    static const int batch[5] = {1, 1, 2, 2, 2};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(batch_of(ts[i], gate), batch[i]);
 }
 END_TEST
 
@@ -1344,8 +1364,10 @@ static Suite *exec_suite(void)
     suite_add_tcase(s, tby);
     TCase *tti = tcase_create("time of a batch");
     tcase_add_checked_fixture(tti, setup_time, teardown);
-    tcase_add_test(tti, a_batch_out_of_time_leaves_the_jobs_it_did_not_run_to_the_next_in_order);
+    tcase_add_test(tti,
+                   a_batch_out_of_time_runs_one_more_job_of_each_tenant_and_puts_the_rest_back);
     tcase_add_test(tti, a_tenant_alone_keeps_its_whole_batch_out_of_time);
+    tcase_add_test(tti, a_batch_out_of_time_commits_for_a_tenant_whose_job_already_ran_in_it);
     tcase_add_test(tti, a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_back);
     suite_add_tcase(s, tti);
     TCase *tp = tcase_create("pacing");
