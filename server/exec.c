@@ -81,7 +81,9 @@ struct exec {
      * at once rather than a timeouts.poll_interval later. */
     uint64_t fanouts_seen;
     /* Group commit pacing (cfg.commit_interval_us, pace()), under mu. */
-    size_t queued;              /* jobs in the tenants' queues */
+    /* Jobs in the tenants' queues: changed under mu, read without it by
+     * exec_run. */
+    _Atomic size_t queued;
     size_t last_jobs;           /* jobs of the last batch taken */
     size_t peak, peak_age;      /* the largest recent batch, batches since */
     struct timespec next_batch; /* the interval since it was taken ends */
@@ -625,7 +627,8 @@ static void put_back_rest_of(exec_t *ex, job_t *j)
  * max_batch / T places, and a tenant with fewer jobs leaves its places to
  * the others. The batch ends early before a job whose cost would take it
  * past max_batch_bytes (its first job is always taken); that job's tenant
- * is then first in the next. The next batch goes on from where this one
+ * is then first in the next, unless the batch runs out of time and puts
+ * jobs back (put_back: theirs go first). The next batch goes on from where this one
  * stopped. Each tenant's jobs keep their order. Returns them linked by
  * next, NULL when nothing is queued. */
 static job_t *take_batch(exec_t *ex)
@@ -886,6 +889,13 @@ bool exec_run(exec_t *ex, job_t *job)
      * others that arrive meanwhile. */
     if (!ex->cfg.inline_jobs || !job->req || pthread_mutex_trylock(&ex->run_mu) != 0)
         return false;
+    /* Nor ahead of queued jobs: they may be this job's tenant's, sent
+     * before it, or put back by a batch out of time (run_batch). Those
+     * were queued before run_mu was released, so they are seen here. */
+    if (atomic_load(&ex->queued) > 0) {
+        pthread_mutex_unlock(&ex->run_mu);
+        return false;
+    }
     job->next = NULL;
     bool due = false, kick = false;
     if (ex->closed) {

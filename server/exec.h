@@ -146,11 +146,12 @@ void exec_submit(exec_t *ex, job_t *job);
  * cfg->inline_jobs (a store whose commit costs no I/O, the in-memory
  * database: group commit saves nothing there, and the hand-off to the store
  * thread and back costs more than the job), and only when the store is free
- * at that moment: under load jobs are queued as before and share batches.
- * Never waits. Returns true with job->resp filled after the commit
- * (job->done is not called; 503 once exec_stop has begun), or false when
- * the job must go through exec_submit (not inline, a readiness probe, or
- * the store busy). Thread-safe. */
+ * and no job is queued at that moment (a queued job may be the same
+ * tenant's, sent earlier): under load jobs are queued as before and share
+ * batches. Never waits. Returns true with job->resp filled after the
+ * commit (job->done is not called; 503 once exec_stop has begun), or false
+ * when the job must go through exec_submit (not inline, a readiness probe,
+ * the store busy or jobs queued). Thread-safe. */
 bool exec_run(exec_t *ex, job_t *job);
 
 /* Finishes queued jobs (every tenant's, in fair batches as always), records

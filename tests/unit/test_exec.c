@@ -140,6 +140,22 @@ static void setup_time(void)
     setup();
 }
 
+/* Inline runs, and batches paced for an hour. */
+static void setup_inline_paced(void)
+{
+    interval_us = 3600 * 1000000LL;
+    inline_jobs = true;
+    setup();
+}
+
+/* Inline runs, and batches out of time after their first job. */
+static void setup_inline_time(void)
+{
+    batch_ns = 1;
+    inline_jobs = true;
+    setup();
+}
+
 static void setup_optimistic(void)
 {
     memset(jobs, 0, sizeof jobs);
@@ -999,6 +1015,39 @@ START_TEST(a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_
 }
 END_TEST
 
+/* The job fake_store_on_insert submits when a:0 is inserted, once. */
+static tjob_t *late_same;
+
+static void submit_late_same(void *arg, const char *id)
+{
+    (void)arg;
+    if (strcmp(id, "a:0") == 0 && late_same) {
+        exec_submit(ex, &late_same->job);
+        late_same = NULL;
+    }
+}
+
+START_TEST(jobs_put_back_go_before_what_their_tenant_sent_meanwhile)
+{
+    /* a:9 is sent while a:0 runs; a:1-a:3 go back in front of it. */
+    tjob_t *ts[5];
+    backlog_of_a(ts, 4);
+    ts[4] = tenant_job("b:", "b:0");
+    tjob_t *a9 = tenant_job("a:", "a:9");
+    late_same = a9;
+    fake_store_on_insert(submit_late_same, NULL);
+    submit_batch(ts, 5);
+    wait_answered(a9);
+    fake_store_on_insert(NULL, NULL);
+    tjob_t *order[] = {ts[0], ts[4], ts[1], ts[2], ts[3], a9};
+    assert_answer_order(order, 6);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    static const int batch[6] = {1, 1, 2, 2, 2, 2};
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(batch_of(order[i], gate), batch[i]);
+}
+END_TEST
+
 START_TEST(a_tenant_alone_keeps_its_whole_batch_out_of_time)
 {
     /* Nobody else waits: a smaller batch would only cost a more commits. */
@@ -1206,6 +1255,50 @@ START_TEST(exec_run_declines_when_jobs_are_not_inline)
 }
 END_TEST
 
+START_TEST(an_inline_run_declines_while_jobs_are_queued_so_it_never_passes_them)
+{
+    /* A batch of two makes the next wait (paced for an hour) for a second
+     * queued job: x waits queued while the store itself is free. y, sent
+     * after x, must not run before it. */
+    tjob_t *two[] = {create_job("p"), create_job("q")};
+    submit_batch(two, 2);
+    tjob_t *x = create_job("x"), *y = create_job("y");
+    exec_submit(ex, &x->job);
+    ck_assert(!exec_run(ex, &y->job));
+    ck_assert_int_eq(y->job.resp.status, 0);
+    exec_submit(ex, &y->job); /* the second queued job ends the wait */
+    wait_answered(y);
+    ck_assert_int_eq(x->job.resp.status, 200);
+    ck_assert_int_eq(y->job.resp.status, 200);
+    ck_assert_int_lt(x->seq, y->seq);
+}
+END_TEST
+
+START_TEST(after_jobs_went_back_and_ran_nothing_counts_as_queued)
+{
+    /* A batch out of time puts jobs back; once all are answered the queue
+     * is empty, so an inline run goes (a count that drifted would keep
+     * every later request off the inline path). run_mu may still be held
+     * for a moment by the store thread's delivery or tick: retried. */
+    static const char *const ids[] = {"a:0", "a:1", "b:0", "b:1"};
+    tjob_t *ts[4];
+    for (int i = 0; i < 4; i++)
+        ts[i] = tenant_job(i < 2 ? "a:" : "b:", ids[i]);
+    submit_batch(ts, 4);
+    tjob_t *gate = &jobs[n_jobs - 1];
+    ck_assert_int_eq(batch_of(ts[1], gate), 2); /* jobs went back */
+    tjob_t *c = create_job("c");
+    bool ran = false;
+    for (int i = 0; i < 1000 && !ran; i++) {
+        ran = exec_run(ex, &c->job);
+        if (!ran)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_assert(ran);
+    ck_assert_int_eq(c->job.resp.status, 200);
+}
+END_TEST
+
 START_TEST(an_inline_run_is_committed_when_it_returns_and_calls_no_done)
 {
     tjob_t *a = create_job("a");
@@ -1367,6 +1460,7 @@ static Suite *exec_suite(void)
     tcase_add_test(tti,
                    a_batch_out_of_time_runs_one_more_job_of_each_tenant_and_puts_the_rest_back);
     tcase_add_test(tti, a_tenant_alone_keeps_its_whole_batch_out_of_time);
+    tcase_add_test(tti, jobs_put_back_go_before_what_their_tenant_sent_meanwhile);
     tcase_add_test(tti, a_batch_out_of_time_commits_for_a_tenant_whose_job_already_ran_in_it);
     tcase_add_test(tti, a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_back);
     suite_add_tcase(s, tti);
@@ -1390,6 +1484,14 @@ static Suite *exec_suite(void)
     tcase_add_test(to, an_optimistic_store_runs_without_savepoints_until_a_request_fails);
     suite_add_tcase(s, to);
     tcase_add_test(tc, exec_run_declines_when_jobs_are_not_inline);
+    TCase *tit = tcase_create("inline and out of time");
+    tcase_add_checked_fixture(tit, setup_inline_time, teardown);
+    tcase_add_test(tit, after_jobs_went_back_and_ran_nothing_counts_as_queued);
+    suite_add_tcase(s, tit);
+    TCase *tip = tcase_create("inline and paced");
+    tcase_add_checked_fixture(tip, setup_inline_paced, teardown);
+    tcase_add_test(tip, an_inline_run_declines_while_jobs_are_queued_so_it_never_passes_them);
+    suite_add_tcase(s, tip);
     TCase *ti = tcase_create("inline");
     tcase_add_checked_fixture(ti, setup_inline, teardown);
     tcase_add_test(ti, an_inline_run_is_committed_when_it_returns_and_calls_no_done);
