@@ -980,16 +980,31 @@ START_TEST(a_batch_out_of_time_commits_for_a_tenant_whose_job_already_ran_in_it)
 }
 END_TEST
 
-/* The job fake_store_on_insert submits when a:2 is inserted, once. */
-static tjob_t *late_job;
+/* A job submitted while the store thread writes the promise id, once. */
+typedef struct {
+    const char *id;
+    tjob_t *job;
+} late_t;
 
 static void submit_late(void *arg, const char *id)
 {
-    (void)arg;
-    if (strcmp(id, "a:2") == 0 && late_job) {
-        exec_submit(ex, &late_job->job);
-        late_job = NULL;
+    late_t *l = arg;
+    if (l->job && strcmp(id, l->id) == 0) {
+        exec_submit(ex, &l->job->job);
+        l->job = NULL;
     }
+}
+
+/* submit_batch(ts, n), with late submitted while the batch writes id;
+ * returns once late is answered too. */
+static void submit_batch_with_late(tjob_t **ts, int n, const char *id, tjob_t *late)
+{
+    static late_t l; /* static: the store thread may read it until the hook is gone */
+    l = (late_t){id, late};
+    fake_store_on_insert(submit_late, &l);
+    submit_batch(ts, n);
+    wait_answered(late);
+    fake_store_on_insert(NULL, NULL);
 }
 
 START_TEST(a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_back)
@@ -1000,11 +1015,7 @@ START_TEST(a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_
     tjob_t *ts[6];
     backlog_of_a(ts, 6);
     tjob_t *b = tenant_job("b:", "b:0");
-    late_job = b;
-    fake_store_on_insert(submit_late, NULL);
-    submit_batch(ts, 6);
-    wait_answered(b);
-    fake_store_on_insert(NULL, NULL);
+    submit_batch_with_late(ts, 6, "a:2", b);
     tjob_t *gate = &jobs[n_jobs - 1];
     ck_assert_int_eq(b->job.resp.status, 200);
     for (int i = 0; i < 3; i++)
@@ -1015,18 +1026,6 @@ START_TEST(a_tenant_that_comes_while_a_batch_runs_out_of_time_gets_the_rest_put_
 }
 END_TEST
 
-/* The job fake_store_on_insert submits when a:0 is inserted, once. */
-static tjob_t *late_same;
-
-static void submit_late_same(void *arg, const char *id)
-{
-    (void)arg;
-    if (strcmp(id, "a:0") == 0 && late_same) {
-        exec_submit(ex, &late_same->job);
-        late_same = NULL;
-    }
-}
-
 START_TEST(jobs_put_back_go_before_what_their_tenant_sent_meanwhile)
 {
     /* a:9 is sent while a:0 runs; a:1-a:3 go back in front of it. */
@@ -1034,11 +1033,7 @@ START_TEST(jobs_put_back_go_before_what_their_tenant_sent_meanwhile)
     backlog_of_a(ts, 4);
     ts[4] = tenant_job("b:", "b:0");
     tjob_t *a9 = tenant_job("a:", "a:9");
-    late_same = a9;
-    fake_store_on_insert(submit_late_same, NULL);
-    submit_batch(ts, 5);
-    wait_answered(a9);
-    fake_store_on_insert(NULL, NULL);
+    submit_batch_with_late(ts, 5, "a:0", a9);
     tjob_t *order[] = {ts[0], ts[4], ts[1], ts[2], ts[3], a9};
     assert_answer_order(order, 6);
     tjob_t *gate = &jobs[n_jobs - 1];
