@@ -236,11 +236,6 @@ static void run_batch(exec_t *ex, job_t *batch)
      * written into a run that is rolled back are written again into the
      * next (outbox_flush_end). */
     bool sp = !st->optimistic && (batch->next || (ex->outbox && outbox_dirty(ex->outbox)));
-    /* The metrics see one transaction per batch, its reruns included: the
-     * jobs' sum stays the number of requests the batches carried. */
-    size_t jobs = 0;
-    for (job_t *j = batch; j; j = j->next)
-        jobs++;
     struct timespec t0, t1, tj;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int attempt = 0;; attempt++) {
@@ -267,9 +262,6 @@ static void run_batch(exec_t *ex, job_t *batch)
                 put_back_rest_of(ex, j);
             pthread_mutex_unlock(&ex->mu);
         }
-        jobs = 0;
-        for (job_t *k = batch; k; k = k->next)
-            jobs++;
         if (ok && store_commit(st) != STORE_OK)
             ok = false;
         if (ex->outbox)
@@ -303,6 +295,12 @@ static void run_batch(exec_t *ex, job_t *batch)
         break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* The metrics see one transaction per batch, its reruns included, of
+     * the jobs it kept (those put back count in the batch that runs them):
+     * the jobs' sum stays the number of requests the batches carried. */
+    size_t jobs = 0;
+    for (job_t *j = batch; j; j = j->next)
+        jobs++;
     metrics_batch(ex->cfg.metrics, jobs,
                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
