@@ -339,7 +339,7 @@ static void expand(const char *fmt, size_t len, va_list *ap, sbuf_t *out, bool q
             continue;
         }
         char tmp[2048];
-        sbuf_t arg = {tmp, 0, sizeof tmp};
+        sbuf_t arg = {.p = tmp, .cap = sizeof tmp};
         p = convert(p, end, ap, &arg);
         if (needs_quotes(tmp, arg.n, false)) {
             put_quoted(out, tmp, arg.n);
@@ -403,7 +403,7 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
     while (ml > 0 && fmt[ml - 1] == ' ')
         ml--;
     char mbuf[2048], vbuf[4096];
-    sbuf_t msg = {mbuf, 0, sizeof mbuf}, vals = {vbuf, 0, sizeof vbuf};
+    sbuf_t msg = {.p = mbuf, .cap = sizeof mbuf}, vals = {.p = vbuf, .cap = sizeof vbuf};
     expand(fmt, ml, &ap, &msg, !json);
     field_t fields[MAX_FIELDS];
     size_t nf = 0;
@@ -471,7 +471,7 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
         /* The fields first, at the end of buf, so that a long message is
          * what gets cut, never a field after it. */
         size_t cap = buflen - 2;
-        sbuf_t tail = {buf, 0, cap};
+        sbuf_t tail = {.p = buf, .cap = cap};
         for (size_t i = 0; i < nf; i++) {
             sb_putc(&tail, ' ');
             sb_put(&tail, fields[i].key, fields[i].klen + 1);
@@ -483,7 +483,7 @@ static size_t vformat_line(char *buf, size_t buflen, bool json, const char *ts, 
         }
         size_t fl = tail.n;
         memmove(buf + cap - fl, buf, fl);
-        sbuf_t out = {buf, 0, cap - fl};
+        sbuf_t out = {.p = buf, .cap = cap - fl};
         char head[96];
         int w = snprintf(head, sizeof head, "%.64s %-5s ", ts, names[level]);
         sb_put(&out, head, w > 0 && (size_t)w < sizeof head ? (size_t)w : 0);
